@@ -1,0 +1,34 @@
+# nclab: `make run` sets up .venv and runs the quick reproduction; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH  ?= torch==2.13.0
+OUT    ?= out
+
+.PHONY: setup run test test-slow bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first: the CPU build that lies on this disk; the project's range admits it.
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(VENV)/bin/nclab reproduce --quick --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-slow: setup
+	# exit code 5 means no test was selected: not a failure while no slow test exists
+	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+
+bench: setup
+	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,0 +1,111 @@
+"""Conversion of user arrays (numpy or torch, CPU or CUDA) to torch tensors, and back.
+
+Metrics and theory compute in torch in the dtype of their input: float64 in, float64 out;
+integer or boolean features are promoted to the default float dtype.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._validation import fail
+
+
+def as_float_tensor(
+    value: Any,
+    name: str,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    finite: bool = True,
+    ndim: int | tuple[int, ...] | None = None,
+) -> torch.Tensor:
+    """Return ``value`` as a floating torch tensor, checking dimensions and finiteness.
+
+    A torch tensor keeps its device and (floating) dtype unless ``dtype``/``device`` are given;
+    a numpy array keeps its floating dtype. ``ndim`` is the allowed number of dimensions (an
+    int, or a tuple of allowed ints). NaN or inf raises ``ValueError`` when ``finite``.
+    """
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+    else:
+        try:
+            array = np.asarray(value)
+        except Exception:  # pragma: no cover - numpy raises many types here
+            fail(name, type(value).__name__, "an array of numbers")
+        if array.dtype == object or not (
+            np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
+        ):
+            fail(name, f"array of dtype {array.dtype}", "an array of real numbers")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.is_complex():
+        fail(name, f"tensor of dtype {tensor.dtype}", "a real-valued array")
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.get_default_dtype())
+    tensor = tensor.to(dtype=dtype or tensor.dtype, device=device or tensor.device)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if tensor.ndim not in allowed:
+            fail(
+                name,
+                f"an array of shape {tuple(tensor.shape)}",
+                "an array with " + " or ".join(str(a) for a in allowed) + " dimensions",
+            )
+    if finite and tensor.numel() and not bool(torch.isfinite(tensor).all()):
+        fail(name, "an array containing NaN or inf", "finite values only")
+    return tensor
+
+
+def as_labels(
+    value: Any,
+    name: str = "labels",
+    *,
+    num_samples: int | None = None,
+    num_classes: int | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, int]:
+    """Return integer class labels of shape (N,) as int64 and the number of classes K.
+
+    Labels must be integers in 0..K-1. ``num_classes`` defaults to ``max(label) + 1``; every
+    class 0..K-1 must have at least one sample and K must be at least 2.
+    """
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach()
+    else:
+        array = np.asarray(value)
+        if array.dtype == object:
+            fail(name, "an array of objects", "an array of integer class labels")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.ndim != 1:
+        fail(name, f"an array of shape {tuple(tensor.shape)}", "a 1-d array of shape (N,)")
+    if tensor.is_floating_point():
+        if not bool(torch.isfinite(tensor).all()) or not bool((tensor == tensor.round()).all()):
+            fail(name, "non-integer values", "integer class labels 0..K-1")
+    elif tensor.dtype == torch.bool or tensor.is_complex():
+        fail(name, f"labels of dtype {tensor.dtype}", "integer class labels 0..K-1")
+    tensor = tensor.to(dtype=torch.int64, device=device or tensor.device)
+    if num_samples is not None and tensor.shape[0] != num_samples:
+        fail(name, f"{tensor.shape[0]} labels", f"one label per sample ({num_samples})")
+    if tensor.numel() == 0:
+        fail(name, "an empty array", "at least one label per class")
+    low, high = int(tensor.min()), int(tensor.max())
+    K = high + 1 if num_classes is None else int(num_classes)
+    if low < 0 or high >= K:
+        bad = low if low < 0 else high
+        fail(name, f"a label {bad}", f"integer class labels in 0..{K - 1}")
+    if K < 2:
+        fail("number of classes", K, "at least 2")
+    counts = torch.bincount(tensor, minlength=K)
+    if bool((counts == 0).any()):
+        missing = int(torch.nonzero(counts == 0)[0])
+        fail(name, f"no sample of class {missing}", f"at least one sample in every class 0..{K - 1}")
+    return tensor, K
+
+
+def to_python(value: torch.Tensor) -> float | np.ndarray:
+    """A 0-d tensor becomes a float, a batched one a numpy array (on the CPU)."""
+    if value.ndim == 0:
+        return float(value)
+    return value.detach().cpu().numpy()

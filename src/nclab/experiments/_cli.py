@@ -1,0 +1,54 @@
+"""``nclab list`` and ``nclab run``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .._parse import parse_assignments
+from . import registry
+
+
+def configure_list(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+
+
+def main_list(args: argparse.Namespace) -> int:
+    items = registry.experiments()
+    if args.json:
+        print(json.dumps([{"name": e.name, "paper": e.paper, "title": e.title} for e in items], indent=2))
+        return 0
+    for e in items:
+        print(f"{e.name:28s} {e.paper:11s} {e.title}")
+    return 0
+
+
+def configure_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", help="experiment name (see 'nclab list')")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                        help="override a config key (literals or arithmetic such as 2**-10); repeatable")
+    parser.add_argument("--out", metavar="DIR", help="write DIR/result.json and the figures (default: nclab-out/EXPERIMENT)")
+    parser.add_argument("--quick", action="store_true", help="the quick profile (minutes on a laptop)")
+    parser.add_argument("--device", metavar="D", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+
+
+def main_run(args: argparse.Namespace) -> int:
+    overrides = parse_assignments(args.set)
+    if args.device:
+        overrides["device"] = args.device
+    exp = registry.get(args.experiment)
+    exp.config(quick=args.quick, **overrides)  # validate before any work
+    out = Path(args.out) if args.out else Path("nclab-out") / exp.name
+    result = registry.run(exp.name, quick=args.quick, out=out, **overrides)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    print(f"{result.experiment}: {result.title} ({result.seconds:.1f} s)")
+    for c in result.claims:
+        print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.id}: expected {c.expected}, measured {registry.to_jsonable(c.measured)}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    print(f"  wrote {out / 'result.json'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,305 @@
+"""The experiment registry: every paper reproduction is a registered function of a config.
+
+An experiment is a function ``func(config: dict) -> Outcome``. The registry merges the
+config (defaults <- profile (``quick``) <- user overrides), rejects unknown keys, times the
+run, and wraps the outcome into an :class:`ExperimentResult`, whose JSON form is the stable
+interface of DESIGN.md: ``experiment``, ``config``, ``claims``, ``figures``, ``metrics``,
+``seconds``. A claim that does not reproduce is kept with ``passed: false``, never dropped.
+
+Every experiment receives the key ``device`` (default ``"cpu"``) in its config.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .._validation import fail
+
+#: Modules that register experiments when imported (one per paper, plus real networks).
+EXPERIMENT_MODULES = (
+    "nclab.experiments.mixon2022",
+    "nclab.experiments.tirer2023",
+    "nclab.experiments.garrod2025",
+    "nclab.experiments.networks",
+)
+
+#: Paper keys, in report order, with their citations.
+PAPERS = {
+    "mixon2022": "Mixon, Parshall, Pi. Neural collapse with unconstrained features. SampTA 2022 (arXiv 2011.11619)",
+    "tirer2023": "Tirer, Huang, Niles-Weed. Perturbation analysis of neural collapse. ICML 2023 (arXiv 2210.16658)",
+    "garrod2025": "Garrod, Keating. The persistence of neural collapse despite low-rank bias. NeurIPS 2025 (arXiv 2410.23169)",
+    "networks": "Neural collapse in real PyTorch networks (Papyan et al. 2020; Tirer et al. 2023; Garrod & Keating 2025)",
+}
+
+
+@dataclass
+class Claim:
+    """One checked statement of a paper.
+
+    ``text`` is the paper's statement in a sentence, ``source`` the paper and theorem/figure,
+    ``expected`` the relation checked (a short string such as ``"< 1e-3"`` or
+    ``"0.080013 +- 1e-5"``), ``measured`` the measured value (JSON-able), ``passed`` the verdict.
+    """
+
+    id: str
+    text: str
+    source: str
+    expected: str
+    measured: Any
+    passed: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "source": self.source,
+            "expected": self.expected,
+            "measured": to_jsonable(self.measured),
+            "passed": bool(self.passed),
+        }
+
+
+@dataclass
+class Outcome:
+    """What an experiment function returns.
+
+    ``figures`` maps a short file stem to a ``matplotlib.figure.Figure`` (create figures with
+    ``matplotlib.figure.Figure()``, never pyplot: no global state). ``metrics`` holds named
+    numbers; ``tables`` holds small tables as lists of row dicts (shown in the report);
+    ``notes`` are sentences for the reader (e.g. why a claim failed).
+    """
+
+    claims: list[Claim] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExperimentResult:
+    """The result of one experiment run; ``to_dict()`` is the JSON of ``nclab run --json``."""
+
+    experiment: str
+    paper: str
+    title: str
+    description: str
+    config: dict
+    claims: list[Claim]
+    figures: list[str]
+    metrics: dict
+    tables: dict
+    notes: list[str]
+    seconds: float
+    figure_objects: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.claims)
+
+    def to_dict(self) -> dict:
+        return {
+            "experiment": self.experiment,
+            "paper": self.paper,
+            "title": self.title,
+            "description": self.description,
+            "config": to_jsonable(self.config),
+            "claims": [c.to_dict() for c in self.claims],
+            "figures": list(self.figures),
+            "metrics": to_jsonable(self.metrics),
+            "tables": to_jsonable(self.tables),
+            "notes": list(self.notes),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "ExperimentResult":
+        return cls(
+            experiment=data["experiment"],
+            paper=data.get("paper", ""),
+            title=data.get("title", data["experiment"]),
+            description=data.get("description", ""),
+            config=dict(data.get("config", {})),
+            claims=[Claim(**c) for c in data.get("claims", [])],
+            figures=list(data.get("figures", [])),
+            metrics=dict(data.get("metrics", {})),
+            tables=dict(data.get("tables", {})),
+            notes=list(data.get("notes", [])),
+            seconds=float(data.get("seconds", 0.0)),
+        )
+
+    def save(self, out: str | Path) -> Path:
+        """Write ``out/result.json`` and the figures as PNG beside it; return the JSON path.
+
+        Files are written under temporary names and renamed, so an interrupted save leaves
+        no half-written result.
+        """
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        names = []
+        for stem, fig in self.figure_objects.items():
+            name = f"{stem}.png"
+            tmp = out / f".{name}.tmp"
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+            tmp.replace(out / name)
+            names.append(name)
+        if names:
+            self.figures = names
+        path = out / "result.json"
+        tmp = out / ".result.json.tmp"
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True))
+        tmp.replace(path)
+        return path
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: its function, paper, description and config profiles."""
+
+    name: str
+    paper: str
+    title: str
+    description: str
+    func: Callable[[dict], Outcome]
+    defaults: Mapping[str, Any]
+    quick: Mapping[str, Any]
+
+    def config(self, quick: bool = False, **overrides: Any) -> dict:
+        """The full config: defaults <- quick profile (if ``quick``) <- overrides."""
+        allowed = set(self.defaults) | {"device"}
+        unknown = sorted(set(overrides) - allowed)
+        if unknown:
+            fail(
+                f"setting {unknown[0]!r} of experiment {self.name!r}",
+                overrides[unknown[0]],
+                "one of the experiment's keys: " + ", ".join(sorted(allowed)),
+            )
+        cfg = {"device": "cpu", **self.defaults}
+        if quick:
+            cfg.update(self.quick)
+        cfg.update(overrides)
+        return cfg
+
+
+_REGISTRY: dict[str, Experiment] = {}
+_LOADED = False
+
+
+def register(
+    name: str,
+    *,
+    paper: str,
+    title: str,
+    description: str,
+    defaults: Mapping[str, Any],
+    quick: Mapping[str, Any] | None = None,
+) -> Callable[[Callable[[dict], Outcome]], Callable[[dict], Outcome]]:
+    """Decorator registering ``func(config) -> Outcome`` as experiment ``name``.
+
+    ``defaults`` is the full (paper-scale) profile and names every config key; ``quick``
+    overrides some of them for the ``--quick`` profile (under a minute or three on 2 cores).
+    ``description`` is the paper's description of the figure or table reproduced.
+    """
+    if paper not in PAPERS:
+        fail("paper", paper, "one of " + ", ".join(PAPERS))
+    quick = dict(quick or {})
+    unknown = set(quick) - set(defaults)
+    if unknown:
+        raise ValueError(f"quick profile of {name!r} has keys not in its defaults: {sorted(unknown)}")
+
+    def wrap(func: Callable[[dict], Outcome]) -> Callable[[dict], Outcome]:
+        _REGISTRY[name] = Experiment(name, paper, title, description, func, dict(defaults), quick)
+        return func
+
+    return wrap
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    for module in EXPERIMENT_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a paper module not written yet
+            if exc.name != module:
+                raise
+    _LOADED = True
+
+
+def experiments(paper: str | None = None) -> list[Experiment]:
+    """All registered experiments (of one paper if given), in paper order then name."""
+    _load()
+    order = list(PAPERS)
+    items = [e for e in _REGISTRY.values() if paper is None or e.paper == paper]
+    return sorted(items, key=lambda e: (order.index(e.paper), e.name))
+
+
+def get(name: str) -> Experiment:
+    """The registered experiment ``name``; unknown names raise ``ValueError`` listing them."""
+    _load()
+    if name not in _REGISTRY:
+        fail("experiment", name, "one of " + ", ".join(e.name for e in experiments()))
+    return _REGISTRY[name]
+
+
+def run(name: str, *, quick: bool = False, out: str | Path | None = None, **overrides: Any) -> ExperimentResult:
+    """Run experiment ``name`` and return its :class:`ExperimentResult`.
+
+    ``overrides`` change config keys (unknown keys raise ``ValueError``); ``quick`` selects
+    the quick profile; ``out`` writes ``out/result.json`` and the figures beside it.
+    """
+    exp = get(name)
+    cfg = exp.config(quick=quick, **overrides)
+    start = time.perf_counter()
+    outcome = exp.func(dict(cfg))
+    seconds = time.perf_counter() - start
+    result = ExperimentResult(
+        experiment=exp.name,
+        paper=exp.paper,
+        title=exp.title,
+        description=exp.description,
+        config=cfg,
+        claims=list(outcome.claims),
+        figures=[f"{stem}.png" for stem in outcome.figures],
+        metrics=dict(outcome.metrics),
+        tables=dict(outcome.tables),
+        notes=list(outcome.notes),
+        seconds=seconds,
+        figure_objects=dict(outcome.figures),
+    )
+    if out is not None:
+        result.save(out)
+    return result
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy/torch scalars and arrays, tuples and dataclasses to JSON-able values."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (int, str)) or value is None:
+        return value
+    return str(value)
