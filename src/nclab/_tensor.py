@@ -53,7 +53,8 @@ def as_float_tensor(
                 f"an array of shape {tuple(tensor.shape)}",
                 "an array with " + " or ".join(str(a) for a in allowed) + " dimensions",
             )
-    if finite and tensor.numel() and not bool(torch.isfinite(tensor).all()):
+    # a finite sum proves every entry finite (cheap); only otherwise look at each entry
+    if finite and tensor.numel() and not bool(torch.isfinite(tensor.sum())) and not bool(torch.isfinite(tensor).all()):
         fail(name, "an array containing NaN or inf", "finite values only")
     return tensor
 
@@ -75,8 +76,8 @@ def as_labels(
         tensor = value.detach()
     else:
         array = np.asarray(value)
-        if array.dtype == object:
-            fail(name, "an array of objects", "an array of integer class labels")
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            fail(name, f"an array of dtype {array.dtype}", "an array of integer class labels")
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if tensor.ndim != 1:
         fail(name, f"an array of shape {tuple(tensor.shape)}", "a 1-d array of shape (N,)")

@@ -1,1 +1,49 @@
-"""(being written)"""
+"""Neural collapse metrics (MATH.md section 1): full batch, spectra, and streaming.
+
+- :func:`collapse` returns every metric as a dict; each metric is also its own function.
+- :mod:`nclab.metrics.spectrum`: singular values, numerical rank, Schatten quasi-norms.
+- :class:`StreamingStats`: one-pass accumulators for feature sets that do not fit in memory.
+"""
+from __future__ import annotations
+
+from ._core import ClassStatistics
+from .collapse import (
+    KEYS,
+    bias_norm,
+    cdnv,
+    class_statistics,
+    collapse,
+    equiangularity,
+    equinorm,
+    nc1,
+    nc1_trace_ratio,
+    nc2_etf,
+    nc3_duality,
+    nc3_structure,
+    nc4_ncc_mismatch,
+)
+from .spectrum import numerical_rank, schatten_norm, schatten_power, singular_values
+from .streaming import NCCCounter, StreamingStats
+
+__all__ = [
+    "KEYS",
+    "ClassStatistics",
+    "NCCCounter",
+    "StreamingStats",
+    "bias_norm",
+    "cdnv",
+    "class_statistics",
+    "collapse",
+    "equiangularity",
+    "equinorm",
+    "nc1",
+    "nc1_trace_ratio",
+    "nc2_etf",
+    "nc3_duality",
+    "nc3_structure",
+    "nc4_ncc_mismatch",
+    "numerical_rank",
+    "schatten_norm",
+    "schatten_power",
+    "singular_values",
+]

@@ -1,0 +1,103 @@
+"""Input checks of the metrics: one ValueError style (parameter, value, what is allowed).
+
+Features are (..., N, d) floating tensors (numpy or torch, dtype and device kept), labels (N,)
+integers in 0..K-1 with every class present, classifier weight (..., K, d) and bias (..., K)
+converted to the features' dtype and device.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._tensor import as_float_tensor, as_labels
+from .._validation import check_choice, check_int, check_real, fail
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """NaN/inf check: one fast sum first (non-finite iff some entry is, or it overflowed)."""
+    if x.numel() and not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
+        fail(name, "an array containing NaN or inf", "finite values only")
+
+
+def check_features(features: Any, name: str = "features") -> torch.Tensor:
+    """Features (..., N, d) as a floating tensor (dtype and device kept), finite."""
+    x = as_float_tensor(features, name, finite=False)
+    check_finite(x, name)
+    if x.ndim < 2:
+        fail(name, f"an array of shape {tuple(x.shape)}", "an array of shape (N, d) or (..., N, d)")
+    if x.shape[-1] < 1:
+        fail(name, f"an array of shape {tuple(x.shape)}", "a feature dimension d >= 1")
+    return x
+
+
+def numeric_labels(labels: Any) -> Any:
+    """Reject non-numeric label arrays (strings, objects) with the standard ValueError."""
+    if isinstance(labels, torch.Tensor):
+        return labels
+    array = np.asarray(labels)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        fail("labels", f"an array of dtype {array.dtype}", "integer class labels 0..K-1")
+    return array
+
+
+def check_labels(labels: Any, num_samples: int, num_classes: int | None, device) -> tuple[torch.Tensor, int]:
+    """Labels (N,) in 0..K-1 with every class present; returns (int64 labels, K)."""
+    labels = numeric_labels(labels)
+    if num_classes is not None:
+        num_classes = check_int("num_classes", num_classes, minimum=2)
+    return as_labels(labels, "labels", num_samples=num_samples, num_classes=num_classes, device=device)
+
+
+def check_weight(weight: Any, like: torch.Tensor, K: int, lead: torch.Size, name: str = "weight") -> torch.Tensor:
+    """Classifier weight (K, d) or (..., K, d), converted to the features' dtype and device.
+
+    Its leading axes must broadcast to the features' leading axes ``lead``.
+    """
+    w = as_float_tensor(weight, name, dtype=like.dtype, device=like.device)
+    d = like.shape[-1]
+    if w.ndim < 2 or tuple(w.shape[-2:]) != (K, d):
+        fail(name, f"an array of shape {tuple(w.shape)}", f"shape (K, d) = ({K}, {d}) or (..., {K}, {d})")
+    _check_lead(name, w.shape[:-2], lead)
+    return w
+
+
+def check_bias(bias: Any, like: torch.Tensor, K: int, lead: torch.Size, name: str = "bias") -> torch.Tensor:
+    """Classifier bias (K,) or (..., K) in the features' dtype and device."""
+    b = as_float_tensor(bias, name, dtype=like.dtype, device=like.device)
+    if b.ndim < 1 or b.shape[-1] != K:
+        fail(name, f"an array of shape {tuple(b.shape)}", f"shape (K,) = ({K},) or (..., {K})")
+    _check_lead(name, b.shape[:-1], lead)
+    return b
+
+
+def _check_lead(name: str, shape: torch.Size, lead: torch.Size) -> None:
+    try:
+        ok = torch.broadcast_shapes(shape, lead) == lead
+    except RuntimeError:
+        ok = False
+    if not ok:
+        fail(name, f"leading axes {tuple(shape)}", f"leading axes that broadcast to the features' {tuple(lead)}")
+
+
+def check_rtol(rtol: float | None) -> float | None:
+    return None if rtol is None else check_real("rtol", rtol, minimum=0.0, maximum=1.0)
+
+
+def check_min_dim(d: int, K: int, what: str) -> None:
+    """The ETF metrics need d >= K - 1 (a simplex ETF of K vectors spans K - 1 dimensions)."""
+    if d < K - 1:
+        fail("features", f"feature dimension d = {d}", f"d >= K - 1 = {K - 1} for {what} (K = {K} classes)")
+
+
+#: Metrics that compare with a simplex ETF, which needs d >= K - 1.
+ETF_KEYS = ("nc2_etf_features", "nc2_etf_weight", "equiangularity_features", "equiangularity_weight", "nc3_structure")
+UNDEFINED_CHOICES = ("raise", "omit")
+
+
+def check_undefined(undefined: str, d: int, K: int) -> None:
+    """``undefined="raise"``: d < K - 1 is a ValueError; ``"omit"``: the ETF keys are left out."""
+    check_choice("undefined", undefined, UNDEFINED_CHOICES)
+    if undefined == "raise":
+        check_min_dim(d, K, "the ETF metrics of collapse() (or pass undefined='omit')")

@@ -1,0 +1,273 @@
+"""Neural collapse metrics (MATH.md section 1), full batch.
+
+Features are sample-major, ``features`` (N, d) or batched (..., N, d), ``labels`` (N,) in
+0..K-1 (shared by the batch), classifier ``weight`` (K, d) or (..., K, d) (``nn.Linear``
+layout), ``bias`` (K,) or (..., K). numpy arrays and torch tensors (CPU or CUDA) are accepted;
+everything is computed in the features' dtype and device. Unbatched inputs give floats,
+batched ones numpy arrays of shape (...).
+
+Metrics (the names are the keys of :func:`collapse`):
+
+- ``nc1``: (1/K) tr(Sigma_W Sigma_B^+) (Papyan, Han, Donoho 2020), computed in the span of the
+  centred class means M~ (SVD of K columns, relative rank tolerance ``rtol``).
+- ``nc1_trace_ratio``: tr Sigma_W / tr Sigma_B (Tirer, Huang, Niles-Weed 2023, Thm 3.1).
+- ``cdnv``: mean over i < j of (sigma_i^2 + sigma_j^2) / (2 ||h_bar_i - h_bar_j||^2)
+  (Galanti, Gyorgy, Hutter 2022).
+- ``nc2_etf_features`` / ``nc2_etf_weight``: ||G/||G||_F - P/sqrt(K-1)||_F with G the Gram
+  matrix of M~ / of W (W centred across classes unless ``center_weight=False``) (THN; Zhu et al.).
+- ``equinorm_*``: std/mean of ||h_bar_k - h_bar_G|| / of ||w_k|| (Papyan et al.; std with ddof 1).
+- ``equiangularity_*``: mean over k != k' of |cos + 1/(K-1)| (Papyan et al.; raw W).
+- ``nc3_duality``: ||W/||W||_F - M~/||M~||_F||_F (Papyan et al.; raw W).
+- ``nc3_structure``: ||W M~^T/||W M~^T||_F - P/sqrt(K-1)||_F (Zhu et al. 2021; raw W).
+- ``nc4_ncc_mismatch``: fraction of samples whose argmax_k (W h + b)_k differs from the
+  nearest class mean (Papyan et al.).
+- ``bias_norm``: ||W h_bar_G + b|| (anchor code's bias check).
+
+Options: ``global_mean="classes"`` (h_bar_G = mean of class means; ``"samples"``: the sample
+mean), ``center_weight=True`` (NC2 on centred W), ``rtol`` (relative rank tolerance of M~ for
+NC1; default max(K, d) * eps of the dtype), ``num_classes`` (default max(label) + 1),
+``undefined="raise"`` (d < K - 1 is an error; ``"omit"`` drops the ETF metrics instead).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .._tensor import as_float_tensor
+from .._validation import check_choice, fail
+from ..geometry import GLOBAL_MEAN_WEIGHTINGS
+from . import _core
+from ._core import ClassStatistics
+
+#: The keys of :func:`collapse`, in order; weight/bias ones only appear when those are given.
+KEYS = (
+    "nc1",
+    "nc1_trace_ratio",
+    "cdnv",
+    "nc2_etf_features",
+    "nc2_etf_weight",
+    "equinorm_features",
+    "equinorm_weight",
+    "equiangularity_features",
+    "equiangularity_weight",
+    "nc3_duality",
+    "nc3_structure",
+    "nc4_ncc_mismatch",
+    "bias_norm",
+)
+
+Array = Any  # numpy array or torch tensor
+
+
+def _prepare(features: Array, labels: Array, num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    x = _core.check_features(features)
+    y, K = _core.check_labels(labels, x.shape[-2], num_classes, x.device)
+    return x, y, K
+
+
+def class_statistics(
+    features: Array, labels: Array, *, global_mean: str = "classes", num_classes: int | None = None
+) -> ClassStatistics:
+    """Class counts, means, global mean, centred means M~ and within-class sums of squares.
+
+    The building block of every metric (MATH.md section 0); ``centred_means`` is what
+    :func:`nc2_etf`, :func:`nc3_duality` and :func:`nc3_structure` take for the features.
+    """
+    x, y, K = _prepare(features, labels, num_classes)
+    with torch.no_grad():
+        stats, _ = _core.full_batch_statistics(x, y, K, global_mean)
+    return stats
+
+
+def collapse(
+    features: Array,
+    labels: Array,
+    weight: Array | None = None,
+    bias: Array | None = None,
+    *,
+    global_mean: str = "classes",
+    center_weight: bool = True,
+    rtol: float | None = None,
+    num_classes: int | None = None,
+    undefined: str = "raise",
+) -> dict[str, Any]:
+    """Every neural collapse metric of MATH.md section 1, in two passes over the features.
+
+    Returns a dict with the keys of :data:`KEYS` (``nc2_etf_weight``, ``equinorm_weight``,
+    ``equiangularity_weight``, ``nc3_*`` and ``nc4_ncc_mismatch`` only with ``weight``,
+    ``bias_norm`` only with ``bias``); floats for unbatched features, numpy arrays of shape
+    (...) for batched (..., N, d). The ETF metrics (``nc2_etf_*``, ``equiangularity_*``,
+    ``nc3_structure``) need d >= K - 1: with d < K - 1, ``undefined="raise"`` (default) raises
+    ValueError and ``undefined="omit"`` leaves those keys out. Cost O(N d K): the class
+    sums, one projection of the within-class residuals on the <= K - 1 singular directions of
+    M~, and with ``weight`` one (N x d) @ (d x K) product for the classifier.
+    """
+    check_choice("global_mean", global_mean, GLOBAL_MEAN_WEIGHTINGS)
+    x, y, K = _prepare(features, labels, num_classes)
+    rtol = _core.check_rtol(rtol)
+    _core.check_undefined(undefined, x.shape[-1], K)
+    lead = x.shape[:-2]
+    w = None if weight is None else _core.check_weight(weight, x, K, lead)
+    b = None if bias is None else _core.check_bias(bias, x, K, lead)
+    if b is not None and w is None:
+        fail("bias", "a bias without a weight", "given together with weight")
+    with torch.no_grad():
+        stats, mismatches = _core.full_batch_statistics(x, y, K, global_mean, weight=w, bias=b)
+        values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
+        if w is not None:
+            values["nc4_ncc_mismatch"] = mismatches.to(x.dtype) / x.shape[-2]
+    return _core.to_output({k: values[k] for k in KEYS if k in values})
+
+
+# ----------------------------------------------------------------------------- single metrics
+
+
+def nc1(
+    features: Array,
+    labels: Array,
+    *,
+    global_mean: str = "classes",
+    rtol: float | None = None,
+    num_classes: int | None = None,
+) -> Any:
+    """NC1 = (1/K) tr(Sigma_W Sigma_B^+) (Papyan, Han, Donoho 2020, Fig. 6; MATH.md section 1).
+
+    Sigma_B = (1/K) M~^T M~ has rank <= K - 1; with M~ = U S V^T, NC1 = sum_j v_j^T Sigma_W v_j /
+    s_j^2 over the directions with s_j > rtol * s_max (default rtol = max(K, d) * eps). The
+    null direction of M~ that centring creates is removed exactly first. NaN if all class
+    means coincide.
+    """
+    x, y, K = _prepare(features, labels, num_classes)
+    rtol = _core.check_rtol(rtol)
+    with torch.no_grad():
+        stats, _ = _core.full_batch_statistics(x, y, K, global_mean)
+        return _core.to_python(_core.nc1_from(stats, rtol))
+
+
+def nc1_trace_ratio(
+    features: Array, labels: Array, *, global_mean: str = "classes", num_classes: int | None = None
+) -> Any:
+    """tr Sigma_W / tr Sigma_B (Tirer, Huang, Niles-Weed 2023, Thm 3.1; MATH.md section 1)."""
+    x, y, K = _prepare(features, labels, num_classes)
+    with torch.no_grad():
+        stats, _ = _core.full_batch_statistics(x, y, K, global_mean, project=False)
+        return _core.to_python(_core.trace_ratio_from(stats))
+
+
+def cdnv(features: Array, labels: Array, *, num_classes: int | None = None) -> Any:
+    """Class-distance normalised variance (Galanti, Gyorgy, Hutter 2022; MATH.md section 1).
+
+    Mean over class pairs i < j of (sigma_i^2 + sigma_j^2) / (2 ||h_bar_i - h_bar_j||^2) with
+    sigma_c^2 = mean over class c of ||h - h_bar_c||^2.
+    """
+    x, y, K = _prepare(features, labels, num_classes)
+    with torch.no_grad():
+        stats, _ = _core.full_batch_statistics(x, y, K, "classes", project=False)
+        return _core.to_python(_core.cdnv_from(stats))
+
+
+def _rows(vectors: Array, name: str, *, min_rows: int = 2) -> torch.Tensor:
+    v = _core.check_features(vectors, name)
+    if v.shape[-2] < min_rows:
+        fail(name, f"an array of shape {tuple(v.shape)}", f"at least {min_rows} rows (one per class)")
+    return v
+
+
+def nc2_etf(vectors: Array, *, center: bool = True) -> Any:
+    """NC2 ETF error ||G/||G||_F - P/sqrt(K-1)||_F, G = V V^T (THN Sec. 2; Zhu et al. 2021).
+
+    ``vectors`` (..., K, d): class means or classifier rows, one per class. ``center``
+    subtracts their mean row first (for class means pass ``class_statistics(...).centred_means``
+    to centre with a count-weighted global mean). Needs d >= K - 1.
+    """
+    v = _rows(vectors, "vectors")
+    _core.check_min_dim(v.shape[-1], v.shape[-2], "nc2_etf")
+    if center:
+        v = v - v.mean(dim=-2, keepdim=True)
+    return _core.to_python(_core.etf_error(v))
+
+
+def equinorm(vectors: Array, *, center: bool = False, ddof: int = 1) -> Any:
+    """Equinorm: std/mean of the row norms of ``vectors`` (..., K, d) (Papyan et al. 2020, Fig. 2).
+
+    Pass centred class means h_bar_k - h_bar_G or classifier rows w_k (``center`` subtracts the
+    mean row first). ``ddof=1`` as torch.std in the anchor code.
+    """
+    v = _rows(vectors, "vectors")
+    if center:
+        v = v - v.mean(dim=-2, keepdim=True)
+    return _core.to_python(_core.norm_cv(v, ddof))
+
+
+def equiangularity(vectors: Array, *, center: bool = False) -> Any:
+    """Mean over k != k' of |cos(v_k, v_k') + 1/(K-1)| (Papyan et al. 2020, Fig. 4).
+
+    ``vectors`` (..., K, d): centred class means or classifier rows. Needs d >= K - 1.
+    """
+    v = _rows(vectors, "vectors")
+    _core.check_min_dim(v.shape[-1], v.shape[-2], "equiangularity")
+    if center:
+        v = v - v.mean(dim=-2, keepdim=True)
+    return _core.to_python(_core.coherence(v))
+
+
+def _pair(weight: Array, centred_means: Array) -> tuple[torch.Tensor, torch.Tensor]:
+    m = _rows(centred_means, "centred_means")
+    K, d = m.shape[-2:]
+    w = _core.check_weight(weight, m, K, m.shape[:-2])
+    return w.expand(*m.shape[:-2], K, d), m
+
+
+def nc3_duality(weight: Array, centred_means: Array) -> Any:
+    """NC3 self-duality ||W/||W||_F - M~/||M~||_F||_F (Papyan et al. 2020, Fig. 5; raw W).
+
+    ``weight`` (K, d) or (..., K, d); ``centred_means`` (..., K, d) rows h_bar_k - h_bar_G.
+    """
+    w, m = _pair(weight, centred_means)
+    return _core.to_python(_core.duality_from(w, m))
+
+
+def nc3_structure(weight: Array, centred_means: Array) -> Any:
+    """NC3 structure ||W M~/||W M~||_F - P/sqrt(K-1)||_F (Zhu et al. 2021; raw W; MATH.md).
+
+    M~ (d x K in MATH.md) is given as rows (..., K, d), so the K x K matrix is W @ M~rows^T.
+    """
+    w, m = _pair(weight, centred_means)
+    _core.check_min_dim(m.shape[-1], m.shape[-2], "nc3_structure")
+    return _core.to_python(_core.structure_from(w, m))
+
+
+def nc4_ncc_mismatch(
+    features: Array, labels: Array, weight: Array, bias: Array | None = None, *, num_classes: int | None = None
+) -> Any:
+    """NC4: fraction of samples where argmax_k (W h + b)_k differs from the nearest class mean.
+
+    Papyan et al. 2020, Fig. 7 (ties go to the lowest class index in both rules).
+    """
+    x, y, K = _prepare(features, labels, num_classes)
+    lead = x.shape[:-2]
+    w = _core.check_weight(weight, x, K, lead)
+    b = None if bias is None else _core.check_bias(bias, x, K, lead)
+    with torch.no_grad():
+        _, mismatches = _core.full_batch_statistics(x, y, K, "classes", project=False, weight=w, bias=b)
+        return _core.to_python(mismatches.to(x.dtype) / x.shape[-2])
+
+
+def bias_norm(weight: Array, bias: Array, global_mean: Array) -> Any:
+    """||W h_bar_G + b|| (the anchor code's bias check; MATH.md section 1, NC4).
+
+    ``weight`` (..., K, d), ``bias`` (..., K), ``global_mean`` h_bar_G (..., d), e.g.
+    ``class_statistics(features, labels).global_mean``.
+    """
+    mu = as_float_tensor(global_mean, "global_mean")
+    if mu.ndim < 1:
+        fail("global_mean", f"an array of shape {tuple(mu.shape)}", "a vector of shape (d,) or (..., d)")
+    w = as_float_tensor(weight, "weight", dtype=mu.dtype, device=mu.device)
+    if w.ndim < 2 or w.shape[-1] != mu.shape[-1]:
+        fail("weight", f"an array of shape {tuple(w.shape)}", f"shape (..., K, {mu.shape[-1]})")
+    K = w.shape[-2]
+    b = as_float_tensor(bias, "bias", dtype=mu.dtype, device=mu.device)
+    if b.ndim < 1 or b.shape[-1] != K:
+        fail("bias", f"an array of shape {tuple(b.shape)}", f"shape (..., {K})")
+    return _core.to_python(_core.bias_from(w, b, mu))

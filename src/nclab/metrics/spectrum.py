@@ -1,0 +1,103 @@
+"""Spectra of matrices: singular values, numerical rank, Schatten-p quasi-norms.
+
+Used for the logit spectrum of MATH.md section 1 and the low-rank analysis of Garrod &
+Keating 2025 (Lemma 1: the deep UFM's regulariser at a critical point is
+(lambda/2)(L+1) ||Z||_{S_{2/(L+1)}}^{2/(L+1)}, a Schatten power with p = 2/(L+1)).
+
+All functions take a matrix (m, n) or a batch (..., m, n), numpy or torch (CPU/CUDA), and
+compute in its dtype. torch in gives torch out (autograd kept where it makes sense), numpy
+in gives numpy out; an unbatched rank is a Python int.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .._tensor import as_float_tensor
+from .._validation import check_real, fail
+
+#: Default relative tolerance of :func:`numerical_rank`: singular values above
+#: 1e-6 * s_max count. Loose enough for float32 training runs (whose rounding floor is
+#: ~1e-7 relative), tight enough to see the partially collapsed ranks of GK Fig. 5.
+DEFAULT_RANK_RTOL = 1e-6
+
+
+def _matrix(x: Any, name: str = "x") -> tuple[torch.Tensor, bool]:
+    is_numpy = not isinstance(x, torch.Tensor)
+    t = x if not is_numpy else as_float_tensor(x, name)
+    if not is_numpy:
+        if not t.is_floating_point():
+            t = t.to(torch.get_default_dtype())
+        if t.is_complex():
+            fail(name, f"tensor of dtype {t.dtype}", "a real-valued array")
+    if t.ndim < 2:
+        fail(name, f"an array of shape {tuple(t.shape)}", "a matrix (m, n) or a batch (..., m, n)")
+    if t.numel() and not bool(torch.isfinite(t.detach()).all()):
+        fail(name, "an array containing NaN or inf", "finite values only")
+    return t, is_numpy
+
+
+def _out(value: torch.Tensor, is_numpy: bool) -> Any:
+    if not is_numpy:
+        return value
+    array = value.detach().cpu().numpy()
+    return float(array) if array.ndim == 0 else array
+
+
+def singular_values(x: Any) -> Any:
+    """Singular values of x (..., m, n) in descending order, shape (..., min(m, n))."""
+    t, is_numpy = _matrix(x)
+    return _out(torch.linalg.svdvals(t), is_numpy)
+
+
+def numerical_rank(x: Any, rtol: float = DEFAULT_RANK_RTOL, *, atol: float = 0.0) -> Any:
+    """Number of singular values s_i > max(atol, rtol * s_max) of x (..., m, n).
+
+    ``rtol`` is relative to the largest singular value of each matrix (default 1e-6, see
+    :data:`DEFAULT_RANK_RTOL`); ``atol`` an absolute floor (GK count singular values above
+    1e-6 absolutely: ``numerical_rank(Z, rtol=0, atol=1e-6)``). A zero matrix has rank 0.
+    Returns an int for one matrix, else an int64 array/tensor of shape (...).
+    """
+    rtol = check_real("rtol", rtol, minimum=0.0)
+    atol = check_real("atol", atol, minimum=0.0)
+    t, is_numpy = _matrix(x)
+    with torch.no_grad():
+        s = torch.linalg.svdvals(t.detach())
+        if s.shape[-1] == 0:
+            rank = torch.zeros(s.shape[:-1], dtype=torch.int64, device=s.device)
+        else:
+            tol = torch.clamp(rtol * s[..., :1], min=atol)
+            rank = (s > tol).sum(dim=-1)
+    if rank.ndim == 0:
+        return int(rank)
+    return rank.cpu().numpy() if is_numpy else rank
+
+
+def _check_p(p: Any) -> float:
+    p = check_real("p", p, minimum=0.0, strict=True, maximum=2.0)
+    return p
+
+
+def schatten_power(x: Any, p: float) -> Any:
+    """sum_i s_i^p, the p-th power of the Schatten-p quasi-norm, for p in (0, 2].
+
+    Garrod & Keating 2025, Lemma 1: the regulariser at a critical point of the deep UFM is
+    (lambda/2)(L+1) * schatten_power(Z, 2/(L+1)). Differentiable for torch input (the gradient
+    of s^p is infinite at s = 0 when p < 1).
+    """
+    p = _check_p(p)
+    t, is_numpy = _matrix(x)
+    s = torch.linalg.svdvals(t)
+    return _out(s.pow(p).sum(dim=-1), is_numpy)
+
+
+def schatten_norm(x: Any, p: float) -> Any:
+    """(sum_i s_i^p)^(1/p), the Schatten-p (quasi-)norm for p in (0, 2] (p = 2: Frobenius, 1: nuclear)."""
+    p = _check_p(p)
+    t, is_numpy = _matrix(x)
+    s = torch.linalg.svdvals(t)
+    return _out(s.pow(p).sum(dim=-1).pow(1.0 / p), is_numpy)
+
+
+__all__ = ["DEFAULT_RANK_RTOL", "numerical_rank", "schatten_norm", "schatten_power", "singular_values"]

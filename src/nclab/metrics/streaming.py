@@ -1,0 +1,251 @@
+"""One-pass accumulators for neural collapse metrics of feature sets that do not fit in memory.
+
+Pass 1, :class:`StreamingStats`: per-class counts, sums and sums of squared norms, and the total
+second moment sum_i (h_i - c)(h_i - c)^T (d x d), all in float64 (by default) around a shift c
+(the first batch's mean, which keeps the cancellations of near-collapsed features small).
+Memory O(K d + d^2), independent of N. NC1 needs v^T Sigma_W v for the singular directions v
+of the centred means M~, which are unknown until the means are: N Sigma_W =
+sum_i (h_i - c)(h_i - c)^T - sum_k n_k (h_bar_k - c)(h_bar_k - c)^T is what one pass can give,
+hence the d x d moment (cost O(B d^2) per batch).
+
+Pass 2, :class:`NCCCounter` (only for NC4): with the class means known, counts the samples
+whose classifier prediction differs from the nearest class mean.
+
+Both merge (``merge``), so partial statistics from workers combine exactly.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._tensor import as_float_tensor
+from .._validation import check_int, fail
+from . import _core
+from .collapse import KEYS
+
+
+def _batch(features: Any, labels: Any, K: int, d: int, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    x = as_float_tensor(features, "features", ndim=2, finite=False)
+    _core.check_finite(x, "features")
+    if x.shape[-1] != d:
+        fail("features", f"an array of shape {tuple(x.shape)}", f"shape (B, {d})")
+    x = x.to(dtype=dtype, device=device)
+    labels = _core.numeric_labels(labels)
+    if isinstance(labels, torch.Tensor):
+        y = labels.detach()
+    else:
+        y = torch.from_numpy(np.ascontiguousarray(labels))
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        fail("labels", f"an array of shape {tuple(y.shape)}", f"shape ({x.shape[0]},), one label per sample")
+    if y.dtype == torch.bool or y.is_complex() or (not y.is_floating_point() and y.dtype not in (
+        torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
+        fail("labels", f"labels of dtype {y.dtype}", "integer class labels 0..K-1")
+    if y.is_floating_point() and y.numel() and (
+        not bool(torch.isfinite(y).all()) or not bool((y == y.round()).all())
+    ):
+        fail("labels", "non-integer values", "integer class labels 0..K-1")
+    y = y.to(dtype=torch.int64, device=device)
+    if y.numel():
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= K:
+            fail("labels", f"a label {low if low < 0 else high}", f"integer class labels in 0..{K - 1}")
+    return x, y
+
+
+class StreamingStats:
+    """Pass-1 accumulator: ``update(features_batch, labels_batch)`` any number of times.
+
+    ``StreamingStats(num_classes=K, dim=d, dtype=torch.float64, device=None)``; batches are
+    (B, d) with labels (B,), of any dtype/device (converted to ``dtype`` on ``device``,
+    default CPU). ``collapse(...)`` gives the same dict as :func:`nclab.metrics.collapse` on
+    the concatenated data (``nc4_ncc_mismatch`` only with an :class:`NCCCounter` from pass 2).
+    """
+
+    def __init__(self, num_classes: int, dim: int, dtype: torch.dtype = torch.float64, device=None) -> None:
+        self.num_classes = check_int("num_classes", num_classes, minimum=2)
+        self.dim = check_int("dim", dim, minimum=1)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            fail("dtype", dtype, "a floating torch dtype (torch.float64 recommended)")
+        self.dtype = dtype
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        K, d = self.num_classes, self.dim
+        self.counts = torch.zeros(K, dtype=torch.int64, device=self.device)
+        self.shift = torch.zeros(d, dtype=dtype, device=self.device)
+        self.sums = torch.zeros(K, d, dtype=dtype, device=self.device)  # sum (h - c)
+        self.sq = torch.zeros(K, dtype=dtype, device=self.device)  # sum ||h - c||^2
+        self.second = torch.zeros(d, d, dtype=dtype, device=self.device)  # sum (h - c)(h - c)^T
+        self._shift_set = False
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.counts.sum())
+
+    def update(self, features: Any, labels: Any) -> "StreamingStats":
+        """Add a batch: features (B, d), labels (B,) in 0..K-1 (classes may be missing from it)."""
+        x, y = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
+        if x.shape[0] == 0:
+            return self
+        if not self._shift_set:
+            self.shift = x.mean(dim=0)
+            self._shift_set = True
+        xc = x - self.shift
+        self.counts += torch.bincount(y, minlength=self.num_classes)
+        self.sums.index_add_(0, y, xc)
+        self.sq.index_add_(0, y, torch.linalg.vector_norm(xc, dim=-1).square())
+        self.second.addmm_(xc.mT, xc)
+        return self
+
+    def _shifted_to(self, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(sums, sq, second) re-expressed around another shift (exact algebra)."""
+        delta = self.shift - shift  # h - shift = (h - self.shift) + delta
+        n = self.counts.to(self.dtype)
+        sums = self.sums + n.unsqueeze(-1) * delta
+        sq = self.sq + 2.0 * self.sums @ delta + n * delta.dot(delta)
+        total = self.sums.sum(dim=0)
+        second = self.second + torch.outer(total, delta) + torch.outer(delta, total) + n.sum() * torch.outer(delta, delta)
+        return sums, sq, second
+
+    def merge(self, other: "StreamingStats") -> "StreamingStats":
+        """A new accumulator holding the statistics of both (neither is changed)."""
+        if not isinstance(other, StreamingStats):
+            fail("other", type(other).__name__, "a StreamingStats")
+        if (other.num_classes, other.dim) != (self.num_classes, self.dim):
+            fail("other", f"statistics of (K, d) = ({other.num_classes}, {other.dim})",
+                 f"(K, d) = ({self.num_classes}, {self.dim}) as this one")
+        out = StreamingStats(self.num_classes, self.dim, self.dtype, self.device)
+        parts = [s for s in (self, other) if s._shift_set]
+        if not parts:
+            return out
+        out.shift = parts[0].shift.to(device=self.device, dtype=self.dtype).clone()
+        out._shift_set = True
+        for part in parts:
+            sums, sq, second = part._shifted_to(out.shift.to(device=part.device, dtype=part.dtype))
+            out.counts += part.counts.to(self.device)
+            out.sums += sums.to(device=self.device, dtype=self.dtype)
+            out.sq += sq.to(device=self.device, dtype=self.dtype)
+            out.second += second.to(device=self.device, dtype=self.dtype)
+        return out
+
+    def statistics(self, global_mean: str = "classes") -> _core.ClassStatistics:
+        """The :class:`ClassStatistics` of everything seen so far (every class needs a sample)."""
+        K, counts = self.num_classes, self.counts
+        if bool((counts == 0).any()):
+            missing = int(torch.nonzero(counts == 0)[0])
+            fail("labels", f"no sample of class {missing}", f"at least one sample in every class 0..{K - 1}")
+        n = counts.to(self.dtype)
+        shifted_means = self.sums / n.unsqueeze(-1)  # h_bar_k - c
+        means = shifted_means + self.shift
+        w = _core.mean_weights(counts, global_mean, self.dtype)
+        mu_shifted = (w.unsqueeze(-1) * shifted_means).sum(dim=0)
+        centred = shifted_means - mu_shifted
+        within_sq = (self.sq - n * shifted_means.square().sum(dim=-1)).clamp_min(0.0)
+        basis, svals = _core.spectral_basis(centred, w)
+        # v^T (N Sigma_W) v = v^T S v - sum_k n_k ((h_bar_k - c) . v)^2
+        proj_means = shifted_means @ basis
+        within_projected = ((self.second @ basis) * basis).sum(dim=0) - (n.unsqueeze(-1) * proj_means.square()).sum(dim=0)
+        return _core.ClassStatistics(
+            counts, means, mu_shifted + self.shift, centred, within_sq, int(counts.sum()), basis, svals,
+            within_projected.clamp_min(0.0),
+        )
+
+    def ncc_counter(self, weight: Any, bias: Any | None = None) -> "NCCCounter":
+        """Pass 2 for NC4: a counter holding the current class means and the classifier (W, b)."""
+        return NCCCounter(self, weight, bias)
+
+    def collapse(
+        self,
+        weight: Any | None = None,
+        bias: Any | None = None,
+        ncc: "NCCCounter | None" = None,
+        *,
+        global_mean: str = "classes",
+        center_weight: bool = True,
+        rtol: float | None = None,
+        undefined: str = "raise",
+    ) -> dict[str, float]:
+        """The metrics of :func:`nclab.metrics.collapse` from the accumulated statistics.
+
+        ``nc4_ncc_mismatch`` appears only with ``ncc`` (a pass-2 counter of these statistics
+        that has seen every sample once); its classifier must be ``weight``/``bias`` if given.
+        ``undefined``: as in :func:`nclab.metrics.collapse` (d < K - 1).
+        """
+        K, d = self.num_classes, self.dim
+        rtol = _core.check_rtol(rtol)
+        _core.check_undefined(undefined, d, K)
+        like = self.sums
+        w = None if weight is None else _core.check_weight(weight, like, K, torch.Size())
+        b = None if bias is None else _core.check_bias(bias, like, K, torch.Size())
+        if b is not None and w is None:
+            fail("bias", "a bias without a weight", "given together with weight")
+        stats = self.statistics(global_mean)
+        values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
+        if ncc is not None:
+            if not isinstance(ncc, NCCCounter):
+                fail("ncc", type(ncc).__name__, "an NCCCounter from this StreamingStats.ncc_counter()")
+            if not torch.equal(ncc.means, stats.means.to(ncc.means.dtype)) or ncc.count != stats.num_samples:
+                fail("ncc", f"a counter of {ncc.count} samples with other class means",
+                     f"a counter made by this StreamingStats after pass 1 that saw all {stats.num_samples} samples")
+            if w is not None and (not torch.equal(w, ncc.weight) or (b is not None and not torch.equal(b, ncc.bias))):
+                fail("ncc", "a counter of another classifier", "the counter of the given weight/bias")
+            values["nc4_ncc_mismatch"] = torch.tensor(ncc.mismatches / ncc.count, dtype=self.dtype)
+        return _core.to_output({k: values[k] for k in KEYS if k in values})
+
+
+#: Elements of the (rows x 2K) score block of one NC4 chunk (bounds pass-2 memory).
+_NCC_CHUNK_ELEMENTS = 1 << 22
+
+
+class NCCCounter:
+    """Pass 2 (NC4): counts samples where argmax_k (W h + b)_k != argmin_k ||h - h_bar_k||.
+
+    Made by :meth:`StreamingStats.ncc_counter` after pass 1; ``update(features, labels)`` over
+    the same data once more; ``merge`` combines counters of the same means and classifier.
+    """
+
+    def __init__(self, stats: StreamingStats, weight: Any, bias: Any | None = None) -> None:
+        st = stats.statistics("classes")
+        K, d = stats.num_classes, stats.dim
+        like = stats.sums
+        self.num_classes, self.dim, self.dtype, self.device = K, d, stats.dtype, stats.device
+        self.weight = _core.check_weight(weight, like, K, torch.Size())
+        self.bias = None if bias is None else _core.check_bias(bias, like, K, torch.Size())
+        self.means = st.means
+        self.shift = stats.shift
+        shifted = st.means - stats.shift
+        self._sq_means = shifted.square().sum(dim=-1)
+        # one product per batch: (h - c) @ [W; m_k - c]^T; W h + b = W (h - c) + (W c + b)
+        self._stacked = torch.cat([self.weight, shifted])
+        self._offset = self.weight @ stats.shift + (0.0 if self.bias is None else self.bias)
+        self.mismatches = 0
+        self.count = 0
+
+    def update(self, features: Any, labels: Any) -> "NCCCounter":
+        """Count the mismatches of a batch (B, d) (labels are checked, not used by NC4)."""
+        x, _ = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
+        if x.shape[0] == 0:
+            return self
+        K = self.num_classes
+        step = max(1, _NCC_CHUNK_ELEMENTS // (2 * K))  # bounded B x 2K temporaries
+        mismatches = torch.zeros((), dtype=torch.int64, device=x.device)
+        for start in range(0, x.shape[0], step):
+            scores = (x[start : start + step] - self.shift) @ self._stacked.mT
+            net = (scores[:, :K] + self._offset).max(dim=-1).indices
+            ncc = (self._sq_means - 2.0 * scores[:, K:]).min(dim=-1).indices
+            mismatches += (ncc != net).sum()
+        self.mismatches += int(mismatches)
+        self.count += int(x.shape[0])
+        return self
+
+    def merge(self, other: "NCCCounter") -> "NCCCounter":
+        """A new counter with both counts (same means and classifier required)."""
+        if not isinstance(other, NCCCounter) or not torch.equal(self.means, other.means.to(self.means)) or not (
+            torch.equal(self.weight, other.weight.to(self.weight))
+        ):
+            fail("other", "a counter of other means or classifier", "an NCCCounter of the same statistics and weight")
+        out = object.__new__(NCCCounter)
+        out.__dict__.update(self.__dict__)
+        out.mismatches = self.mismatches + other.mismatches
+        out.count = self.count + other.count
+        return out
