@@ -1,0 +1,152 @@
+"""Initial points of a UFM, one per seed, batched (DESIGN.md "init").
+
+Every seed's start is drawn from its own ``torch.Generator`` seeded by the seed alone, in
+float64 on the CPU, in the fixed order H_1, W_1, .., W_L, b, and only then cast to the
+requested dtype/device. So a run's start depends only on (spec, scheme, scales, seed): never on
+which other seeds share its batch, nor on the device; float32 and float64 starts agree up to
+rounding.
+
+Schemes (the init scale decides DNC versus low rank in GK, so it is always explicit):
+
+- ``"gaussian"``: H_1 ~ N(0, (scale*scale_H)^2), every W_l ~ N(0, (scale*scale_W)^2),
+  b ~ N(0, (scale*scale_b)^2). Defaults: scale = 1, scale_H = 1, scale_W = 1/sqrt(d) (the
+  fan-in of every W_l), scale_b = 0 (zero bias).
+- ``"norm"``: MPP's start of total norm eps: all of (H, W, b) drawn N(0, 1) together and
+  rescaled so that ||H||^2 + sum ||W_l||^2 + ||b||^2 = eps^2 with eps = ``scale``
+  (default 1). ``zero_bias=True`` (default, as in MPP's b_0 = 0) keeps b = 0.
+- ``"pytorch"``: like ``nn.Linear``'s default: W_l, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+  (fan_in = d), and H_1 ~ N(0, 1) (``torch.randn`` as the papers' scripts do), all times
+  ``scale`` (and scale_H/scale_W/scale_b when given).
+"""
+from __future__ import annotations
+
+import math
+from numbers import Integral
+from typing import Iterable
+
+import torch
+
+from .._validation import check_choice, check_int, check_real, fail
+from .spec import UFMParams, UFMSpec
+
+SCHEMES = ("gaussian", "norm", "pytorch")
+
+
+def normalize_seeds(seeds: int | Iterable[int]) -> list[int]:
+    """``int S`` -> [0, .., S-1]; otherwise the list of (non-negative, distinct) integer seeds."""
+    if isinstance(seeds, bool):
+        fail("seeds", seeds, "an integer count or a sequence of integer seeds")
+    if isinstance(seeds, Integral):
+        count = check_int("seeds", seeds, minimum=1)
+        return list(range(count))
+    try:
+        out = [check_int("seed", s, minimum=0) for s in seeds]
+    except TypeError:
+        fail("seeds", seeds, "an integer count or a sequence of integer seeds")
+    if not out:
+        fail("seeds", seeds, "at least one seed")
+    if len(set(out)) != len(out):
+        fail("seeds", seeds, "distinct seeds")
+    return out
+
+
+def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """torch.float32/float64 (or the strings "float32", "float64", "double", "float")."""
+    names = {"float32": torch.float32, "float": torch.float32, "float64": torch.float64, "double": torch.float64,
+             "torch.float32": torch.float32, "torch.float64": torch.float64}
+    if isinstance(dtype, str):
+        if dtype not in names:
+            fail("dtype", dtype, "one of 'float32', 'float64'")
+        return names[dtype]
+    if dtype not in (torch.float32, torch.float64):
+        fail("dtype", dtype, "torch.float32 or torch.float64")
+    return dtype
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """A torch device that exists here ("cpu", "cuda", "cuda:1", "mps"), else ValueError."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        fail("device", device, "a torch device such as 'cpu' or 'cuda'")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            fail("device", str(device), "an available device ('cpu'; CUDA is not available here)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            fail("device", str(device), f"a CUDA device index below {torch.cuda.device_count()}")
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            fail("device", str(device), "an available device ('cpu'; MPS is not available here)")
+    elif dev.type != "cpu":
+        fail("device", str(device), "'cpu', 'cuda' or 'cuda:INDEX'")
+    return dev
+
+
+def _one_seed(
+    spec: UFMSpec, seed: int, scheme: str, scale: float, scale_H: float, scale_W: float, scale_b: float,
+    zero_bias: bool,
+) -> list[torch.Tensor]:
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(seed))
+    shapes = [(spec.d, spec.N), *spec.weight_shapes()]
+    if scheme == "pytorch":
+        H = torch.randn(*shapes[0], generator=g, dtype=torch.float64) * scale_H
+        bound = 1.0 / math.sqrt(spec.d)
+        Ws = [(torch.rand(*s, generator=g, dtype=torch.float64) * 2 - 1) * bound * scale_W for s in shapes[1:]]
+        out = [H, *Ws]
+        if spec.bias:
+            out.append((torch.rand(spec.K, generator=g, dtype=torch.float64) * 2 - 1) * bound * scale_b)
+        return [t * scale for t in out]
+    draws = [torch.randn(*s, generator=g, dtype=torch.float64) for s in shapes]
+    if spec.bias:
+        b = torch.randn(spec.K, generator=g, dtype=torch.float64)
+        draws.append(b)
+    if scheme == "gaussian":
+        out = [draws[0] * scale_H] + [w * scale_W for w in draws[1:1 + spec.L]]
+        if spec.bias:
+            out.append(draws[-1] * scale_b)
+        return [t * scale for t in out]
+    # "norm": scale everything together to total norm eps = scale
+    if spec.bias and zero_bias:
+        draws[-1] = torch.zeros_like(draws[-1])
+    total = math.sqrt(sum(float((t * t).sum()) for t in draws))
+    return [t * (scale / total) for t in draws]
+
+
+def initialize(
+    spec: UFMSpec,
+    seeds: int | Iterable[int],
+    scheme: str = "gaussian",
+    scale: float | None = None,
+    *,
+    scale_H: float | None = None,
+    scale_W: float | None = None,
+    scale_b: float | None = None,
+    zero_bias: bool = True,
+    dtype: torch.dtype | str = torch.float32,
+    device: torch.device | str | None = "cpu",
+) -> UFMParams:
+    """Initial UFM parameters for each seed, stacked on a leading seed axis (see module doc).
+
+    ``scale`` multiplies every group (for ``"norm"`` it is the total norm eps of MPP's
+    experiments); ``scale_H``, ``scale_W``, ``scale_b`` set the per-group standard deviations
+    (gaussian; defaults 1, 1/sqrt(d), 0) or extra factors (pytorch; defaults 1, 1, 1).
+    """
+    seeds = normalize_seeds(seeds)
+    scheme = check_choice("init", scheme, SCHEMES)
+    dtype = resolve_dtype(dtype)
+    device = resolve_device(device)
+    scale = 1.0 if scale is None else check_real("init_scale", scale, minimum=0.0)
+    if scheme == "gaussian":
+        dH, dW, db = 1.0, 1.0 / math.sqrt(spec.d), 0.0
+    else:
+        dH, dW, db = 1.0, 1.0, 1.0
+    scale_H = dH if scale_H is None else check_real("scale_H", scale_H, minimum=0.0)
+    scale_W = dW if scale_W is None else check_real("scale_W", scale_W, minimum=0.0)
+    scale_b = db if scale_b is None else check_real("scale_b", scale_b, minimum=0.0)
+    per_seed = [[t.to(dtype) for t in _one_seed(spec, s, scheme, scale, scale_H, scale_W, scale_b, bool(zero_bias))]
+                for s in seeds]  # drawn in float64, stored in the target dtype (keeps the peak memory low)
+    stacked = [torch.stack(group).to(device=device) for group in zip(*per_seed)]
+    return UFMParams.from_tensors(stacked, spec.bias)

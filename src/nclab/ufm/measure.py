@@ -1,0 +1,78 @@
+"""Per-layer neural collapse metrics and logit spectra of UFM parameters, batched over seeds.
+
+Layer names: ``h1`` is H_1; ``h2``..``hL`` the outputs X_1..X_{L-1} of the hidden layers
+(after the activation); for ReLU models ``a2``..``aL`` are the pre-activations A_1..A_{L-1}
+(MATH.md section 1, "Deep NC"). Metrics come from :func:`nclab.metrics.collapse` on the
+sample-major view X^T (N x d); the last features X_{L-1} get the classifier W_L and b, the
+other layers no classifier. Columns are ``<metric>_<layer>`` (e.g. ``nc1_h1``).
+
+Logit spectra: ``svZ_1..svZ_K`` singular values of Z (K x N), ``svZbar_1..svZbar_K`` those of
+the class-mean logits Zbar (K x K), in decreasing order.
+"""
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+from .objective import forward_all
+from .spec import UFMParams, UFMSpec
+
+
+def collapse_available() -> bool:
+    """True when :func:`nclab.metrics.collapse` can be imported."""
+    try:
+        return hasattr(importlib.import_module("nclab.metrics"), "collapse")
+    except Exception:  # pragma: no cover - a half-written metrics module
+        return False
+
+
+def layer_features(spec: UFMSpec, params: UFMParams) -> dict[str, torch.Tensor]:
+    """``{layer name: features (S, d, N)}`` in the papers' orientation (see module doc)."""
+    out = forward_all(spec, params)
+    feats = {f"h{i + 1}": X for i, X in enumerate(out.layers)}
+    if spec.activation == "relu":
+        feats.update({f"a{i + 2}": A for i, A in enumerate(out.pre)})
+    return feats
+
+
+def logit_spectra(spec: UFMSpec, Z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Singular values of Z (S, K, N) and of its class means (S, K, K), as columns of (S,)."""
+    Zbar = Z.reshape(*Z.shape[:-1], spec.K, spec.n).mean(dim=-1)
+    sv = torch.linalg.svdvals(Z)
+    svbar = torch.linalg.svdvals(Zbar)
+    out = {f"svZ_{i + 1}": sv[..., i] for i in range(sv.shape[-1])}
+    out.update({f"svZbar_{i + 1}": svbar[..., i] for i in range(svbar.shape[-1])})
+    return out
+
+
+def layer_metrics(spec: UFMSpec, params: UFMParams, *, collapse: bool = True) -> dict[str, torch.Tensor]:
+    """Per-layer NC metrics and logit spectra, each a tensor of shape (S,) (see module doc).
+
+    NC metrics need :mod:`nclab.metrics`; with ``collapse=False`` (or when it is missing)
+    only the spectra are returned. Entries of the metric dict that are not one number per
+    seed are left out.
+    """
+    with torch.no_grad():
+        out = forward_all(spec, params)
+        result = logit_spectra(spec, out.Z)
+        if not collapse or not collapse_available():
+            return result
+        from nclab.metrics import collapse as nc_collapse  # lazy: another module
+
+        labels = torch.arange(spec.K, device=params.device).repeat_interleave(spec.n)
+        S = params.num_seeds
+        feats = layer_features(spec, params)
+        last = f"h{spec.L}"
+        for name, X in feats.items():
+            kwargs = {}
+            if name == last:
+                kwargs = {"weight": params.W[-1], "bias": params.b}
+            values = nc_collapse(X.transpose(-1, -2), labels, **kwargs)
+            for key, value in values.items():
+                t = torch.as_tensor(value)
+                if t.ndim == 0 and S == 1:
+                    t = t.reshape(1)
+                if t.ndim == 1 and t.shape[0] == S:
+                    result[f"{key}_{name}"] = t
+        return result

@@ -1,0 +1,186 @@
+"""Results of :func:`nclab.train`: :class:`TrainResult`, and the history recorder behind it.
+
+The history is tidy: one row per (recorded step, seed) with ``step, seed, phase, loss, fit,
+reg, anchor, grad_norm`` and, when asked, the per-layer NC metrics and logit spectra of
+:mod:`nclab.ufm.measure`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._validation import check_choice, fail
+from .measure import layer_metrics
+from .spec import UFMParams, UFMSpec
+
+STATUSES = ("converged", "max_steps", "diverged")
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`.
+
+    ``params`` final parameters (S seeds, frozen seeds at their freezing point), ``history``
+    a tidy DataFrame (one row per seed and recorded step: step, seed, phase, loss, fit, reg,
+    anchor, grad_norm, per-layer NC metrics, logit singular values), ``status`` per seed
+    ("converged" | "max_steps" | "diverged"), ``seconds`` wall time, ``steps`` steps run
+    (the largest step reached), ``options`` the training settings used.
+    """
+
+    spec: UFMSpec
+    seeds: list[int]
+    params: UFMParams
+    history: pd.DataFrame
+    status: list[str]
+    seconds: float
+    steps: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> pd.DataFrame:
+        """The last recorded row of each seed (indexed like ``seeds``), with its status."""
+        last = self.history.sort_values("step", kind="stable").groupby("seed", sort=False).tail(1).set_index("seed")
+        last = last.reindex(self.seeds)
+        last["status"] = self.status
+        return last.reset_index()
+
+    def select(self, seed: int) -> UFMParams:
+        """Final parameters of one seed (by seed value), seed axis of size 1."""
+        if seed not in self.seeds:
+            fail("seed", seed, f"one of the trained seeds {self.seeds}")
+        return self.params.select(self.seeds.index(seed))
+
+    def summary(self) -> str:
+        """A short text table: one line per seed."""
+        lines = [f"UFM K={self.spec.K} n={self.spec.n} d={self.spec.d} L={self.spec.L} "
+                 f"{self.spec.activation} {self.spec.loss}: {len(self.seeds)} seeds, "
+                 f"{self.steps} steps, {self.seconds:.2f} s"]
+        fin = self.final
+        cols = [c for c in ("loss", "fit", "reg", "grad_norm", "nc1_h1", f"nc1_h{self.spec.L}") if c in fin]
+        cols = list(dict.fromkeys(cols))
+        lines.append("  seed  status     " + " ".join(f"{c:>12s}" for c in cols))
+        for _, row in fin.iterrows():
+            lines.append(f"  {int(row['seed']):4d}  {row['status']:10s} " + " ".join(f"{row[c]:12.5g}" for c in cols))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary: spec, options, seeds, status, seconds, steps, final rows."""
+        fin = self.final.replace({np.nan: None})
+        return {"spec": self.spec.to_dict(), "options": _jsonable(self.options), "seeds": self.seeds,
+                "status": self.status, "seconds": self.seconds, "steps": self.steps,
+                "final": fin.to_dict(orient="records")}
+
+    def save(self, out: str | Path, *, history_format: str = "csv") -> list[Path]:
+        """Write ``params.npz`` (H, W1..WL, b, seeds), ``history.csv`` (or ``.parquet``) and
+        ``result.json`` into directory ``out``; returns the paths."""
+        check_choice("history_format", history_format, ("csv", "parquet"))
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays = self.params.numpy()
+        arrays["seeds"] = np.asarray(self.seeds)
+        paths = [out / "params.npz", out / f"history.{history_format}", out / "result.json"]
+        np.savez(paths[0], **arrays)
+        if history_format == "csv":
+            self.history.to_csv(paths[1], index=False)
+        else:
+            self.history.to_parquet(paths[1], index=False)
+        paths[2].write_text(json.dumps(self.to_dict(), indent=2))
+        return paths
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return str(value)
+
+
+# ====================================================================== recording
+class Recorder:
+    def __init__(self, spec: UFMSpec, seeds: list[int], metrics: bool, spectra: bool) -> None:
+        self.spec, self.seeds = spec, seeds
+        self.metrics, self.spectra = metrics, spectra
+        self.rows: list[dict[str, np.ndarray]] = []
+
+    def __call__(self, step: int, phase: str, index: torch.Tensor, params: UFMParams,
+                 parts: dict[str, torch.Tensor], gn: torch.Tensor, which: torch.Tensor | None = None) -> None:
+        if which is not None:
+            if not bool(which.any()):
+                return
+            sel = torch.nonzero(which).flatten()
+            index, params = index[sel.cpu()], params.select(sel)
+            parts = {k: v[sel] for k, v in parts.items()}
+            gn = gn[sel]
+        row: dict[str, Any] = {"step": np.full(len(index), step), "seed": np.asarray(self.seeds)[index.numpy()],
+                               "phase": np.full(len(index), phase)}
+        for k in ("loss", "fit", "reg", "anchor"):
+            row[k] = parts[k].detach().double().cpu().numpy()
+        row["grad_norm"] = gn.detach().double().cpu().numpy()
+        if self.metrics or self.spectra:
+            finite = torch.isfinite(parts["loss"]) & torch.isfinite(gn)
+            values = layer_metrics(self.spec, params.detach(), collapse=self.metrics) if bool(finite.all()) \
+                else self._safe_metrics(params, finite)
+            for k, v in values.items():
+                row[k] = torch.as_tensor(v).detach().double().cpu().numpy()
+        self.rows.append(row)
+
+    def _safe_metrics(self, params: UFMParams, finite: torch.Tensor) -> dict[str, np.ndarray]:
+        S = params.num_seeds
+        if not bool(finite.any()):
+            return {}
+        sel = torch.nonzero(finite).flatten()
+        part = layer_metrics(self.spec, params.select(sel).detach(), collapse=self.metrics)
+        out = {}
+        for k, v in part.items():
+            full = np.full(S, np.nan)
+            full[sel.cpu().numpy()] = torch.as_tensor(v).double().cpu().numpy()
+            out[k] = full
+        return out
+
+    def frame(self) -> pd.DataFrame:
+        if not self.rows:
+            return pd.DataFrame(columns=["step", "seed", "phase", "loss", "fit", "reg", "anchor", "grad_norm"])
+        frames = [pd.DataFrame(r) for r in self.rows]
+        return pd.concat(frames, ignore_index=True).sort_values(["step", "seed"], kind="stable").reset_index(drop=True)
+
+
+class Progress:
+    def __init__(self, total: int, enabled: bool | None, desc: str) -> None:
+        self.bar = None
+        if enabled is None:
+            enabled = sys.stderr.isatty() and total >= 1000
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, leave=False)
+        self.last = 0
+
+    def update(self, step: int, active: int) -> None:
+        if self.bar is not None:
+            self.bar.update(step - self.last)
+            self.bar.set_postfix(active=active, refresh=False)
+            self.last = step
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class RemapRecorder:
+    """Records a sub-batch (the polished seeds) under their positions in the full batch."""
+
+    def __init__(self, inner: Recorder, positions: list[int]) -> None:
+        self.inner, self.positions = inner, torch.as_tensor(positions)
+
+    def __call__(self, step, phase, index, params, parts, gn, which=None) -> None:
+        self.inner(step, phase, self.positions[index], params, parts, gn, which)

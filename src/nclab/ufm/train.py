@@ -1,0 +1,309 @@
+"""``nclab.train``: a UFM trained batched over seeds, with per-seed status and a tidy history.
+
+One call runs S seeds at once (leading seed axis, batched matmuls, hand-written gradients of
+:class:`nclab.ufm.objective.Objective`). Each seed's trajectory depends only on its own seed:
+a seed that converges (gradient norm <= ``tol``) or diverges (non-finite loss/gradient, or
+loss > ``diverge_factor`` * max(initial loss, 1)) is frozen and removed from the batch, the
+others go on. Convergence and divergence are checked every ``check_every`` steps (default
+min(record_every, 10)); the history is recorded every ``record_every`` steps (and at the
+first and last step, and when a seed is frozen).
+
+Optimizers: "gd" (full-batch gradient descent), "momentum" (heavy ball), "adam", "lbfgs"
+(batched L-BFGS with per-seed Armijo backtracking, :class:`nclab.ufm.dynamics.LBFGS`).
+``polish=True`` follows the first-order phase with an L-BFGS phase in float64 to
+``polish_tol`` (the history's ``phase`` column tells them apart). An L-BFGS seed whose line
+search fails twice in a row (its gradient is at the float floor, or it sits at a saddle) is
+frozen with status "max_steps".
+
+Plain GD takes fused in-place steps between checks (:meth:`Objective.gd_step`); deep linear
+models use the re-associated K-row products (see :class:`nclab.ufm.objective.Objective`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from .._validation import check_choice, check_int, check_real, fail
+from .dynamics import GD, LBFGS, OPTIMIZERS, make_optimizer
+from .init import SCHEMES, initialize, normalize_seeds, resolve_device, resolve_dtype
+from .measure import collapse_available
+from .objective import Objective, grad_norm
+from .result import STATUSES, Progress, RemapRecorder, Recorder, TrainResult
+from .spec import UFMParams, UFMSpec
+
+__all__ = ["train", "TrainResult", "STATUSES"]
+
+
+# ====================================================================== phases
+@dataclass
+class _Phase:
+    final: list[torch.Tensor]      # full-S parameter tensors
+    status: list[str]
+    step: int
+
+
+class _Store:
+    """Frozen seeds' parameters, gathered piece by piece; no copy when no seed froze early."""
+
+    def __init__(self, S: int) -> None:
+        self.S = S
+        self.pieces: list[tuple[torch.Tensor, list[torch.Tensor]]] = []
+
+    def put(self, positions: torch.Tensor, tensors: list[torch.Tensor], rows: torch.Tensor | None = None) -> None:
+        if rows is not None:
+            tensors = [t[rows.to(t.device)] for t in tensors]
+        self.pieces.append((positions.clone(), tensors))
+
+    def assemble(self) -> list[torch.Tensor]:
+        if len(self.pieces) == 1 and torch.equal(self.pieces[0][0], torch.arange(self.S)):
+            return self.pieces[0][1]
+        first = self.pieces[0][1]
+        out = [t.new_empty((self.S, *t.shape[1:])) for t in first]
+        for positions, tensors in self.pieces:
+            for o, t in zip(out, tensors):
+                o[positions.to(o.device)] = t
+        return out
+
+
+def _first_order(obj: Objective, params: UFMParams, opt, steps: int, step0: int, phase: str, tol: float | None,
+                 check_every: int, record_every: int, diverge_factor: float, record: Recorder,
+                 progress: Progress) -> _Phase:
+    has_bias = params.b is not None
+    S = params.num_seeds
+    store = _Store(S)
+    status = ["max_steps"] * S
+    active = torch.arange(S)
+    cur = list(params.tensors())  # updated in place: the caller passes a private copy
+    loss0: torch.Tensor | None = None
+    fused = type(opt) is GD  # plain GD: fused in-place steps between checks
+    t = 0
+    for t in range(steps + 1):
+        last = t == steps
+        check = last or t % check_every == 0
+        rec = last or t % record_every == 0
+        P = UFMParams.from_tensors(cur, has_bias)
+        if fused and not (check or rec):
+            obj.gd_step(P, opt.lr)
+            continue
+        parts, grads = obj.loss_and_grad(P, need_parts=check or rec)
+        if check or rec:
+            gn = grad_norm(grads)
+            loss = parts["loss"]
+            if loss0 is None:
+                loss0 = loss.clone()
+            bad = ~torch.isfinite(loss) | ~torch.isfinite(gn) | (loss > diverge_factor * loss0.clamp_min(1.0))
+            conv = (gn <= tol) & ~bad if tol is not None else torch.zeros_like(bad)
+            freeze = bad | conv
+            if rec:
+                record(step0 + t, phase, active, P, parts, gn)
+            elif bool(freeze.any()):
+                record(step0 + t, phase, active, P, parts, gn, which=freeze)
+            if bool(freeze.any()) or last:
+                keep = ~freeze
+                idx = torch.nonzero(freeze).flatten().cpu()
+                for j in idx.tolist():
+                    status[int(active[j])] = "diverged" if bool(bad[j]) else "converged"
+                if last:
+                    store.put(active, cur)
+                    break
+                if len(idx):
+                    store.put(active[idx], cur, idx)
+                kept = torch.nonzero(keep).flatten()
+                active = active[kept.cpu()]
+                cur = [c[kept] for c in cur]
+                grads = UFMParams.from_tensors([g[kept] for g in grads.tensors()], has_bias)
+                loss0 = loss0[kept]
+                opt.select(kept)
+                if len(active) == 0:
+                    break
+            progress.update(step0 + t, len(active))
+        opt.step(cur, grads.tensors())
+    progress.update(step0 + t, len(active))
+    return _Phase(store.assemble(), status, step0 + t)
+
+
+def _lbfgs(obj: Objective, params: UFMParams, steps: int, step0: int, phase: str, tol: float,
+           record_every: int, diverge_factor: float, history_size: int, record: Recorder,
+           progress: Progress) -> _Phase:
+    has_bias = params.b is not None
+    S = params.num_seeds
+    template = params
+    store = _Store(S)
+    status = ["max_steps"] * S
+    active = torch.arange(S)
+    opt = LBFGS(history_size=history_size)
+
+    def evaluate_full(x: torch.Tensor):
+        P = template.unflatten(x)
+        parts, grads = obj.loss_and_grad(P, need_parts=True)
+        return P, parts, grads
+
+    def evaluate(x: torch.Tensor):
+        _, parts, grads = evaluate_full(x)
+        return parts["loss"], grads.flat()
+
+    x = params.flat().clone()
+    P, parts, grads = evaluate_full(x)
+    f, g = parts["loss"], grads.flat()
+    loss0 = f.clone()
+    stalled = torch.zeros(S, dtype=torch.bool, device=x.device)
+    t = 0
+    for t in range(steps + 1):
+        last = t == steps
+        gn = g.norm(dim=1)
+        bad = ~torch.isfinite(f) | ~torch.isfinite(gn) | (f > diverge_factor * loss0.clamp_min(1.0))
+        conv = (gn <= tol) & ~bad
+        freeze = bad | conv | stalled
+        rec = last or t % record_every == 0
+        if (rec or bool(freeze.any())) and P is None:
+            P, parts, _ = evaluate_full(x)  # fit/reg/anchor parts for the record
+        if rec:
+            record(step0 + t, phase, active, P, parts, gn)
+        elif bool(freeze.any()):
+            record(step0 + t, phase, active, P, parts, gn, which=freeze)
+        if bool(freeze.any()) or last:
+            idx = torch.nonzero(freeze).flatten().cpu()
+            for j in idx.tolist():
+                status[int(active[j])] = "diverged" if bool(bad[j]) else ("converged" if bool(conv[j]) else "max_steps")
+            Pfin = template.unflatten(x).tensors()
+            if last:
+                store.put(active, Pfin)
+                break
+            if len(idx):
+                store.put(active[idx], Pfin, idx)
+            kept = torch.nonzero(~freeze).flatten()
+            active = active[kept.cpu()]
+            x, f, g, loss0 = x[kept], f[kept], g[kept], loss0[kept]
+            opt.select(kept)
+            if len(active) == 0:
+                break
+        progress.update(step0 + t, len(active))
+        x, f, g, stalled = opt.step(x, f, g, evaluate)
+        P = parts = None
+    progress.update(step0 + t, len(active))
+    return _Phase(store.assemble(), status, step0 + t)
+
+
+# ====================================================================== train
+def train(
+    spec: UFMSpec,
+    seeds: int | Iterable[int] | None = None,
+    steps: int = 1000,
+    optimizer: str = "gd",
+    lr: float | None = None,
+    *,
+    momentum: float = 0.9,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    record_every: int | None = None,
+    check_every: int | None = None,
+    init: str | UFMParams = "gaussian",
+    init_scale: float | None = None,
+    scale_H: float | None = None,
+    scale_W: float | None = None,
+    scale_b: float | None = None,
+    zero_bias: bool = True,
+    device: str | torch.device | None = "cpu",
+    dtype: torch.dtype | str = torch.float32,
+    tol: float | None = None,
+    diverge_factor: float = 1e6,
+    progress: bool | None = None,
+    metrics: bool = True,
+    spectra: bool = True,
+    polish: bool = False,
+    polish_steps: int = 500,
+    polish_tol: float = 1e-9,
+    history_size: int = 10,
+) -> TrainResult:
+    """Train a UFM (``spec``) from every seed at once; see the module docstring.
+
+    ``seeds``: a count S (seeds 0..S-1) or a sequence of seeds (default 1 seed, or the seed
+    axis of ``init`` when it is a :class:`UFMParams`). ``init``: a scheme of
+    :func:`nclab.ufm.init.initialize` (with ``init_scale``, ``scale_H``, ``scale_W``,
+    ``scale_b``, ``zero_bias``) or parameters to start from. ``lr`` defaults to 0.1 (gd,
+    momentum), 1e-3 (adam); L-BFGS takes no lr. ``tol``: gradient-norm tolerance per seed (None:
+    run all steps; L-BFGS default 1e-9, about the float64 floor of typical problems).
+    ``metrics``: record per-layer NC metrics (needs :mod:`nclab.metrics`); ``spectra``: record
+    the singular values of Z and of its class means.
+    Fit, regulariser and anchor terms are those of MATH.md sections 2 and 4 (mean loss over the
+    N samples, lam/2 ||.||^2 per parameter).
+    """
+    if not isinstance(spec, UFMSpec):
+        fail("spec", type(spec).__name__, "a UFMSpec")
+    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+    steps = check_int("steps", steps, minimum=0)
+    dtype = resolve_dtype(dtype)
+    device = resolve_device(device)
+    if lr is not None:
+        lr = check_real("lr", lr, minimum=0.0, strict=True)
+    record_every = max(1, steps // 100) if record_every is None else check_int("record_every", record_every, minimum=1)
+    check_every = min(record_every, 10) if check_every is None else check_int("check_every", check_every, minimum=1)
+    if tol is not None:
+        tol = check_real("tol", tol, minimum=0.0)
+    diverge_factor = check_real("diverge_factor", diverge_factor, minimum=1.0)
+    for name, flag in (("metrics", metrics), ("spectra", spectra), ("polish", polish), ("zero_bias", zero_bias)):
+        if not isinstance(flag, (bool, np.bool_)):
+            fail(name, flag, "True or False")
+    polish_steps = check_int("polish_steps", polish_steps, minimum=0)
+    history_size = check_int("history_size", history_size, minimum=1)
+    polish_tol = check_real("polish_tol", polish_tol, minimum=0.0)
+    if isinstance(init, UFMParams):
+        start = init.check(spec).detach().to(dtype=dtype, device=device).clone()
+        seeds = list(range(start.num_seeds)) if seeds is None else normalize_seeds(seeds)
+        if len(seeds) != start.num_seeds:
+            fail("seeds", seeds, f"{start.num_seeds} seeds (the seed axis of init)")
+        init_name = "given"
+    else:
+        init_name = check_choice("init", init, SCHEMES)
+        seeds = normalize_seeds(1 if seeds is None else seeds)
+        start = initialize(spec, seeds, init_name, init_scale, scale_H=scale_H, scale_W=scale_W,
+                           scale_b=scale_b, zero_bias=zero_bias, dtype=dtype, device=device)
+    opt = None
+    if optimizer != "lbfgs":
+        opt = make_optimizer(optimizer, lr, momentum, betas, eps)
+    options = {"steps": steps, "optimizer": optimizer, "lr": opt.lr if opt else None, "momentum": momentum,
+               "betas": list(betas), "eps": eps, "record_every": record_every, "check_every": check_every,
+               "init": init_name, "init_scale": init_scale, "scale_H": scale_H, "scale_W": scale_W,
+               "scale_b": scale_b, "zero_bias": zero_bias, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
+               "tol": tol, "diverge_factor": diverge_factor, "polish": polish, "polish_steps": polish_steps,
+               "polish_tol": polish_tol, "history_size": history_size,
+               "metrics": bool(metrics and collapse_available()), "spectra": bool(spectra)}
+
+    record = Recorder(spec, seeds, bool(metrics), bool(spectra))
+    bar = Progress(steps + (polish_steps if polish else 0), progress, "ufm train")
+    t0 = time.perf_counter()
+    try:
+        with torch.no_grad():
+            obj = Objective(spec, dtype=dtype, device=device)
+            if optimizer == "lbfgs":
+                res = _lbfgs(obj, start, steps, 0, "lbfgs", 1e-9 if tol is None else tol, record_every,
+                             diverge_factor, history_size, record, bar)
+            else:
+                res = _first_order(obj, start, opt, steps, 0, optimizer, tol, check_every, record_every,
+                                   diverge_factor, record, bar)
+            final = UFMParams.from_tensors(res.final, spec.bias)
+            status, step = res.status, res.step
+            if polish:
+                live = [i for i, s in enumerate(status) if s != "diverged"]
+                if live:
+                    obj64 = Objective(spec, dtype=torch.float64, device=device)
+                    sub = final.select(live).to(dtype=torch.float64)
+                    pol = _lbfgs(obj64, sub, polish_steps, step, "lbfgs", polish_tol,
+                                 max(1, polish_steps // 20), diverge_factor, history_size,
+                                 RemapRecorder(record, live), bar)
+                    polished = UFMParams.from_tensors(pol.final, spec.bias)
+                    final = final.to(dtype=torch.float64)
+                    for k, tensor in enumerate(final.tensors()):
+                        tensor[torch.as_tensor(live, device=device)] = polished.tensors()[k]
+                    for j, i in enumerate(live):
+                        status[i] = pol.status[j]
+                    step = pol.step
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    return TrainResult(spec=spec, seeds=seeds, params=final, history=record.frame(), status=status,
+                       seconds=seconds, steps=step, options=options)
