@@ -1,0 +1,163 @@
+"""Gradient flow on the features with the optimal classifier (THN Eq. 4 and Thm 3.1).
+
+Paper: Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023.
+With W = W*(H) = Y H^T (H H^T + n lam_W I)^{-1} (the best classifier for fixed H), the flow
+
+    dH/dt = -Kn grad_H L(W*(H), H) = -W*(H)^T (W*(H) H - Y) - lam_H H          (THN Eq. 4)
+
+(envelope theorem: W*(H) is stationary in W). THN Thm 3.1: if lam_W > 0, lam_H >= 0 and
+Sigma_W(H_0) != 0, then along the flow
+  - tr Sigma_W / tr Sigma_B strictly decreases (to 0),
+  - t -> e^{2 lam_H t} tr Sigma_W(H_t) decreases,
+  - t -> e^{2 lam_H t} tr Sigma_B(H_t) strictly increases.
+The flow is integrated with scipy's adaptive Runge-Kutta (DOP853) at tight tolerances; the
+integration error is estimated by a second solve at 100x tighter tolerances.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.integrate import solve_ivp
+
+from .._tensor import as_float_tensor
+from .._validation import check_int, check_real, fail
+from .mse_minimizer import mse_ufm_loss, optimal_classifier
+
+__all__ = ["FlowResult", "feature_flow_rhs", "trace_covariances", "integrate_feature_flow"]
+
+
+def trace_covariances(H: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tr Sigma_W, tr Sigma_B) of class-ordered features H (..., d, Kn), THN notation.
+
+    Sigma_W = (1/N) sum (h_ki - h_k)(.)^T, Sigma_B = (1/K) sum (h_k - h_G)(.)^T, h_G the mean of
+    the class means (equal to the sample mean here: balanced classes).
+    """
+    d, N = H.shape[-2:]
+    K = N // n
+    Hk = H.reshape(*H.shape[:-1], K, n)
+    means = Hk.mean(-1)  # (..., d, K)
+    within = (Hk - means.unsqueeze(-1)).square().sum((-3, -2, -1)) / N
+    between = (means - means.mean(-1, keepdim=True)).square().sum((-2, -1)) / K
+    return within, between
+
+
+def feature_flow_rhs(H: torch.Tensor, n: int, lam_W: float, lam_H: float) -> torch.Tensor:
+    """dH/dt = -W*(H)^T (W*(H) H - Y) - lam_H H, THN Eq. 4 (batched over leading axes)."""
+    W = optimal_classifier(H, n, lam_W)
+    K = W.shape[-2]
+    d, N = H.shape[-2:]
+    WH = W @ H
+    R = WH.reshape(*WH.shape[:-1], K, n) - torch.eye(K, dtype=H.dtype, device=H.device).unsqueeze(-1)
+    return -(W.mT @ R.reshape(WH.shape)) - lam_H * H
+
+
+@dataclass
+class FlowResult:
+    """The flow H_t of THN Eq. 4 sampled at times ``t`` with the quantities of THN Thm 3.1.
+
+    ``nc1_ratio`` = tr Sigma_W / tr Sigma_B; ``within_scaled`` = e^{2 lam_H t} tr Sigma_W;
+    ``between_scaled`` = e^{2 lam_H t} tr Sigma_B; ``loss`` = L(W*(H_t), H_t) (THN Eq. 1).
+    ``integration_error`` = max_t ||H_t - H_t^ref|| / ||H_t^ref|| against a solve at 100x tighter
+    tolerances (None if not checked). ``t_stop`` is where the integration ended (t_final, or
+    where the trace ratio reached ``nc1_floor``).
+    """
+
+    t: np.ndarray
+    H: torch.Tensor
+    nc1_ratio: np.ndarray
+    within_scaled: np.ndarray
+    between_scaled: np.ndarray
+    trace_within: np.ndarray
+    trace_between: np.ndarray
+    loss: np.ndarray
+    integration_error: float | None
+    nfev: int
+    success: bool
+    message: str
+    t_stop: float
+
+
+def integrate_feature_flow(
+    H0: torch.Tensor,
+    n: int,
+    lam_W: float,
+    lam_H: float,
+    t_final: float,
+    *,
+    t_eval: np.ndarray | None = None,
+    num_times: int = 200,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    method: str = "DOP853",
+    check_error: bool = True,
+    nc1_floor: float | None = 1e-10,
+) -> FlowResult:
+    """Integrate THN Eq. 4 from H0 (d x Kn, class-ordered) over [0, t_final] in float64.
+
+    ``t_eval`` defaults to 0 and ``num_times`` - 1 log-spaced times in [t_final 1e-4, t_final].
+    ``atol`` is relative to max|H0| (scaled). Requires lam_W > 0, lam_H >= 0 (THN Thm 3.1).
+    ``nc1_floor``: stop when tr Sigma_W / tr Sigma_B falls below it (with lam_H > 0 the
+    within-class part decays like e^{-2 lam_H t} and would sink below the solver's absolute
+    tolerance, leaving only rounding noise); the samples after the stop are dropped.
+    The computation runs on the CPU (scipy); results are returned as float64 CPU tensors.
+    """
+    H0 = as_float_tensor(H0, "H0", ndim=2, dtype=torch.float64, device="cpu")
+    n = check_int("n", n, minimum=1)
+    lam_W = check_real("lam_W", lam_W, minimum=0.0, strict=True)
+    lam_H = check_real("lam_H", lam_H, minimum=0.0)
+    t_final = check_real("t_final", t_final, minimum=0.0, strict=True)
+    rtol = check_real("rtol", rtol, minimum=0.0, strict=True)
+    atol = check_real("atol", atol, minimum=0.0, strict=True)
+    d, N = H0.shape
+    if N % n or N // n < 2:
+        fail("n", n, f"a divisor of the number of columns of H0 ({N}) leaving K >= 2 classes")
+    if t_eval is None:
+        num_times = check_int("num_times", num_times, minimum=2)
+        t_eval = np.concatenate([[0.0], np.geomspace(t_final * 1e-4, t_final, num_times - 1)])
+    t_eval = np.asarray(t_eval, dtype=np.float64)
+    if t_eval.ndim != 1 or np.any(np.diff(t_eval) <= 0) or t_eval[0] < 0 or t_eval[-1] > t_final:
+        fail("t_eval", "times not increasing within [0, t_final]", "increasing times in [0, t_final]")
+    scale = max(float(H0.abs().max()), 1e-300)
+
+    def rhs(_t, y):
+        H = torch.from_numpy(y).reshape(d, N)
+        return feature_flow_rhs(H, n, lam_W, lam_H).reshape(-1).numpy()
+
+    events = None
+    if nc1_floor is not None:
+        nc1_floor = check_real("nc1_floor", nc1_floor, minimum=0.0, strict=True)
+
+        def below_floor(_t, y):
+            tw, tb = trace_covariances(torch.from_numpy(y).reshape(d, N), n)
+            return float(tw) - nc1_floor * float(tb)
+
+        below_floor.terminal = True
+        below_floor.direction = -1
+        events = [below_floor]
+
+    def solve(rt, at):
+        return solve_ivp(rhs, (0.0, t_final), H0.reshape(-1).numpy().copy(), method=method,
+                         t_eval=t_eval, rtol=rt, atol=at * scale, events=events)
+
+    sol = solve(rtol, atol)
+    Hs = torch.from_numpy(np.ascontiguousarray(sol.y.T)).reshape(-1, d, N)
+    err = None
+    if check_error and sol.success:
+        ref = solve(rtol / 100.0, atol / 100.0)
+        if ref.success:
+            Hr = torch.from_numpy(np.ascontiguousarray(ref.y.T)).reshape(-1, d, N)
+            m = min(len(Hr), len(Hs))
+            err = float(((Hs[:m] - Hr[:m]).flatten(1).norm(dim=1) / Hr[:m].flatten(1).norm(dim=1)).max())
+    tw, tb = trace_covariances(Hs, n)
+    growth = np.exp(2.0 * lam_H * sol.t)
+    W = optimal_classifier(Hs, n, lam_W)
+    loss = mse_ufm_loss(W, Hs, n, lam_W, lam_H).numpy()
+    tw, tb = tw.numpy(), tb.numpy()
+    return FlowResult(
+        t=sol.t, H=Hs, nc1_ratio=tw / tb, within_scaled=growth * tw, between_scaled=growth * tb,
+        trace_within=tw, trace_between=tb, loss=loss, integration_error=err, nfev=int(sol.nfev),
+        success=bool(sol.success), message=str(sol.message), t_stop=float(sol.t_events[0][0]) if
+        events and len(sol.t_events[0]) else t_final,
+    )

@@ -1,0 +1,153 @@
+"""Perturbation analysis of the anchored UFM around collapse (THN section 4, MATH.md section 3).
+
+Paper: Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023.
+Let (W^, H^) minimise f(.; H0) (THN Eq. 2) and perturb H0 by dH0; then, to first order,
+vec dH = F vec dH0 with the exact map (A, B, C the Kn-scaled Hessian blocks of
+:func:`nclab.theory.anchored.anchored_hessian_blocks`)
+
+    F = beta (A - B C^{-1} B^T)^{-1}
+
+and, for beta >> max(1, lam_H), the large-beta form (THN Eq. 5)
+
+    F ~ (1 - lam_H/beta) I - (1/beta) I_N (x) W^T W + (1/beta) Z*,   Z* = B C^{-1} B^T.
+
+Blocks F_{k,k'} (dn x dn) act from class k' of dH0 to class k of dH. THN Thm 4.2 (d > K,
+lam_H lam_W < 1, H0 collapsed): F_kk full rank with sigma_max = 1 and
+sigma_min = 1 - sqrt(lam_H/lam_W)/beta; F_kk' rank 1 with sigma_max = 2 lam_H (1 - c)/beta.
+The whole spectrum of F_kk (MATH.md, c = sqrt(lam_H lam_W)): 1 (x (d-K)),
+1 - lam_H/beta (x (d-K)(n-1)), 1 - sqrt(lam_H/lam_W)/beta (x K(n-1)),
+1 - 2 lam_H (1-c)/beta (x (K-1)), 1 - 4 lam_H (1-c)/beta (x 1).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._tensor import as_float_tensor
+from .._validation import check_int, check_real, fail
+from .anchored import anchored_hessian_blocks
+
+__all__ = [
+    "perturbation_map",
+    "perturbation_map_large_beta",
+    "class_blocks",
+    "block_singular_values",
+    "intra_block_spectrum",
+    "intra_block_spectrum_values",
+    "inter_block_sigma_max",
+    "thm42_singular_values",
+    "check_thm42_assumptions",
+]
+
+
+def check_thm42_assumptions(K: int, d: int, lam_W: float, lam_H: float, beta: float) -> None:
+    """Raise ``ValueError`` naming the assumption of THN Thm 4.2 that fails (d > K, c < 1, beta > 0)."""
+    K = check_int("K", K, minimum=2)
+    d = check_int("d", d, minimum=1)
+    if d <= K:
+        fail("d", d, f"> K = {K} (THN Thm 4.2 assumes d > K)")
+    lam_W = check_real("lam_W", lam_W, minimum=0.0, strict=True)
+    lam_H = check_real("lam_H", lam_H, minimum=0.0, strict=True)
+    if lam_H * lam_W >= 1.0:
+        fail("lam_H * lam_W", lam_H * lam_W, "< 1 (THN Thm 4.2 assumes lam_H lam_W < 1)")
+    check_real("beta", beta, minimum=0.0, strict=True)
+
+
+def _inputs(W, H, n, lam_W, lam_H, beta):
+    W = as_float_tensor(W, "W", ndim=2)
+    H = as_float_tensor(H, "H", ndim=2, dtype=W.dtype, device=W.device)
+    n = check_int("n", n, minimum=1)
+    lam_W = check_real("lam_W", lam_W, minimum=0.0, strict=True)
+    lam_H = check_real("lam_H", lam_H, minimum=0.0)
+    beta = check_real("beta", beta, minimum=0.0, strict=True)
+    if W.shape[1] != H.shape[0] or H.shape[1] != W.shape[0] * n:
+        fail("W, H", f"shapes {tuple(W.shape)}, {tuple(H.shape)}", "shapes (K, d) and (d, K n)")
+    return W, H, n, lam_W, lam_H, beta
+
+
+def perturbation_map(W: torch.Tensor, H: torch.Tensor, n: int, lam_W: float, lam_H: float, beta: float) -> torch.Tensor:
+    """Exact first-order map F (dN x dN) at a minimiser (W, H) of f(.; H0), THN section 4.
+
+    F = beta (A - B C^{-1} B^T)^{-1} with the Kn-scaled Hessian blocks; vec dH = F vec dH0.
+    Dense: for small K, d, n.
+    """
+    W, H, n, lam_W, lam_H, beta = _inputs(W, H, n, lam_W, lam_H, beta)
+    A, B, C = anchored_hessian_blocks(W, H, n, lam_W, lam_H, beta)
+    schur = A - B @ torch.linalg.solve(C, B.mT)
+    return beta * torch.linalg.inv(0.5 * (schur + schur.mT))
+
+
+def perturbation_map_large_beta(
+    W: torch.Tensor, H: torch.Tensor, n: int, lam_W: float, lam_H: float, beta: float
+) -> torch.Tensor:
+    """THN Eq. 5: F ~ (1 - lam_H/beta) I - (1/beta) I_N (x) W^T W + (1/beta) Z*, Z* = B C^{-1} B^T.
+
+    Error O(beta^-2) against :func:`perturbation_map`. (W, H) is the collapsed minimiser.
+    """
+    W, H, n, lam_W, lam_H, beta = _inputs(W, H, n, lam_W, lam_H, beta)
+    A, B, C = anchored_hessian_blocks(W, H, n, lam_W, lam_H, beta)
+    Z = B @ torch.linalg.solve(C, B.mT)
+    eye = torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
+    # A = I_N (x) W^T W + (lam_H + beta) I, so I - (A - beta I)/beta is the first two terms.
+    return eye - (A - beta * eye) / beta + Z / beta
+
+
+def class_blocks(F: torch.Tensor, K: int, n: int, d: int) -> torch.Tensor:
+    """Blocks F_{k,k'} (dn x dn) of a (dKn x dKn) map as a (K, K, dn, dn) tensor (class-ordered vec)."""
+    K, n, d = check_int("K", K, minimum=1), check_int("n", n, minimum=1), check_int("d", d, minimum=1)
+    m = d * n
+    if tuple(F.shape[-2:]) != (K * m, K * m):
+        fail("F", f"an array of shape {tuple(F.shape)}", f"a ({K * m}, {K * m}) matrix")
+    return F.reshape(K, m, K, m).permute(0, 2, 1, 3)
+
+
+def block_singular_values(F: torch.Tensor, K: int, n: int, d: int) -> torch.Tensor:
+    """Singular values (descending) of every block F_{k,k'}: shape (K, K, dn)."""
+    return torch.linalg.svdvals(class_blocks(F, K, n, d))
+
+
+def intra_block_spectrum(K: int, n: int, d: int, lam_W: float, lam_H: float, beta: float) -> list[tuple[float, int]]:
+    """Closed-form singular values of F_kk (Eq. 5 form) with multiplicities, MATH.md section 3.
+
+    [(1, d-K), (1 - lam_H/beta, (d-K)(n-1)), (1 - sqrt(lam_H/lam_W)/beta, K(n-1)),
+     (1 - 2 lam_H (1-c)/beta, K-1), (1 - 4 lam_H (1-c)/beta, 1)], c = sqrt(lam_H lam_W); values
+    are absolute values (singular values); zero multiplicities are dropped. Extends THN Thm 4.2.
+    """
+    check_thm42_assumptions(K, d, lam_W, lam_H, beta)
+    n = check_int("n", n, minimum=1)
+    c = math.sqrt(lam_H * lam_W)
+    items = [
+        (1.0, d - K),
+        (1.0 - lam_H / beta, (d - K) * (n - 1)),
+        (1.0 - math.sqrt(lam_H / lam_W) / beta, K * (n - 1)),
+        (1.0 - 2.0 * lam_H * (1.0 - c) / beta, K - 1),
+        (1.0 - 4.0 * lam_H * (1.0 - c) / beta, 1),
+    ]
+    return [(abs(v), m) for v, m in items if m > 0]
+
+
+def intra_block_spectrum_values(K: int, n: int, d: int, lam_W: float, lam_H: float, beta: float) -> torch.Tensor:
+    """The dn closed-form singular values of F_kk, sorted descending (float64)."""
+    vals = [v for v, m in intra_block_spectrum(K, n, d, lam_W, lam_H, beta) for _ in range(m)]
+    return torch.tensor(sorted(vals, reverse=True), dtype=torch.float64)
+
+
+def inter_block_sigma_max(lam_W: float, lam_H: float, beta: float) -> float:
+    """sigma_max(F_kk') = 2 lam_H (1 - sqrt(lam_H lam_W)) / beta, THN Thm 4.2 (the only nonzero one)."""
+    lam_W = check_real("lam_W", lam_W, minimum=0.0, strict=True)
+    lam_H = check_real("lam_H", lam_H, minimum=0.0, strict=True)
+    beta = check_real("beta", beta, minimum=0.0, strict=True)
+    return 2.0 * lam_H * (1.0 - math.sqrt(lam_H * lam_W)) / beta
+
+
+def thm42_singular_values(K: int, d: int, lam_W: float, lam_H: float, beta: float) -> dict[str, float]:
+    """THN Thm 4.2: sigma_max(F_kk) = 1, sigma_min(F_kk) = 1 - sqrt(lam_H/lam_W)/beta,
+    sigma_max(F_kk') = 2 lam_H (1 - sqrt(lam_H lam_W))/beta, rank(F_kk') = 1."""
+    check_thm42_assumptions(K, d, lam_W, lam_H, beta)
+    return {
+        "sigma_max_kk": 1.0,
+        "sigma_min_kk": 1.0 - math.sqrt(lam_H / lam_W) / beta,
+        "sigma_max_kk_prime": inter_block_sigma_max(lam_W, lam_H, beta),
+        "rank_kk_prime": 1,
+    }

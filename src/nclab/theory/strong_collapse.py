@@ -1,0 +1,181 @@
+"""Strong neural collapse in the squared-loss UFM with bias (Mixon, Parshall, Pi, SampTA 2022).
+
+Paper: Mixon, Parshall, Pi, "Neural collapse with unconstrained features" (MPP, arXiv
+2011.11619). C classes, N samples per class, feature dimension p; H in R^{p x CN}
+(class-ordered columns), W in R^{C x p}, b in R^C, Y = I_C (x) 1_N^T. Risk (MATH.md section 2):
+
+    R_e(H, W, b) = 1/(2CN) ||W H + b 1^T - Y||_F^2
+
+Strong NC (MPP eq. snc1-snc3): W W^T = sqrt(N) P (P = I - 11^T/C), H = (1/sqrt(N)) (W (x) 1_N)^T,
+b = 1/C 1_C; zero risk and ||W||_F^2 = ||H||_F^2 = sqrt(N)(C - 1).
+
+Invariant subspace [derived]: S = {H = (W (x) 1_N)^T/sqrt(N), 1^T W = 0, b in span(1)}, of
+dimension (C-1)p + 1, invariant under gradient descent on R_e. Orthogonal projection in the
+norm ||(H, W, b)||_E^2 = ||H||^2 + ||W||^2 + ||b||^2:
+    W' = (1/2) P (W + Y H^T/sqrt(N)),  H' = (W' (x) 1_N)^T/sqrt(N),  b' = mean(b) 1.
+On S with b = beta 1: R_e = 1/(2C) [sum_{i<=C-1} (sigma_i(W)^2/sqrt(N) - 1)^2 + (C beta - 1)^2],
+and gradient flow gives d sigma/dt = sigma (1 - sigma^2/sqrt(N)) / (C sqrt(N)),
+d beta/dt = -(beta - 1/C).
+All functions are batched over leading axes: H (..., p, CN), W (..., C, p), b (..., C).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._tensor import as_float_tensor
+from .._validation import check_int, fail
+from ..geometry import centering_matrix, one_hot_targets, simplex_basis
+
+__all__ = [
+    "strong_nc_point",
+    "strong_nc_errors",
+    "mixon_risk",
+    "mixon_gradients",
+    "project_S",
+    "distance_to_S",
+    "S_dimension",
+    "risk_on_S",
+    "flow_on_S",
+]
+
+
+def _shapes(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) -> tuple[int, int]:
+    C, p = W.shape[-2:]
+    if H.shape[-2:] != (p, C * N):
+        fail("H", f"an array of shape {tuple(H.shape)}", f"shape (..., {p}, {C * N}) to match W (C={C}, p={p}) and N={N}")
+    if b.shape[-1] != C:
+        fail("b", f"an array of shape {tuple(b.shape)}", f"shape (..., {C})")
+    return C, p
+
+
+def strong_nc_point(
+    C: int,
+    N: int,
+    p: int,
+    *,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A strong-NC point (H, W, b) of MPP: W W^T = sqrt(N) P, H = (W (x) 1_N)^T/sqrt(N), b = 1/C.
+
+    W = N^{1/4} U Q^T with U an orthonormal basis of range(P) (C x (C-1)) and Q (p x (C-1))
+    with orthonormal columns: the first C-1 coordinates, or Haar-random if ``generator`` is given.
+    Requires p >= C - 1.
+    """
+    C = check_int("C", C, minimum=2)
+    N = check_int("N", N, minimum=1)
+    p = check_int("p", p, minimum=1)
+    if p < C - 1:
+        fail("p", p, f">= C - 1 = {C - 1} (a simplex of C classes needs C - 1 dimensions)")
+    if generator is None:
+        Q = torch.eye(p, C - 1, dtype=torch.float64)
+    else:
+        q, r = torch.linalg.qr(torch.randn(p, C - 1, generator=generator, dtype=torch.float64))
+        Q = q * torch.sign(torch.diagonal(r))
+    W = N ** 0.25 * simplex_basis(C) @ Q.mT
+    H = W.mT.repeat_interleave(N, dim=1) / math.sqrt(N)
+    b = torch.full((C,), 1.0 / C, dtype=torch.float64)
+    return tuple(x.to(dtype=dtype, device=device) for x in (H, W, b))
+
+
+def strong_nc_errors(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) -> dict[str, torch.Tensor]:
+    """MPP Fig. 1's three errors: ||W W^T - sqrt(N) P||_F, ||H - (W (x) 1_N)^T/sqrt(N)||_F / ||H||_F,
+    ||b - 1/C||_2. Returns tensors of the leading (batch) shape under keys ``WWt``, ``H``, ``b``."""
+    N = check_int("N", N, minimum=1)
+    C, _ = _shapes(H, W, b, N)
+    P = centering_matrix(C, dtype=W.dtype, device=W.device)
+    e1 = torch.linalg.matrix_norm(W @ W.mT - math.sqrt(N) * P)
+    target = W.mT.repeat_interleave(N, dim=-1) / math.sqrt(N)
+    e2 = torch.linalg.matrix_norm(H - target) / torch.linalg.matrix_norm(H)
+    e3 = torch.linalg.vector_norm(b - 1.0 / C, dim=-1)
+    return {"WWt": e1, "H": e2, "b": e3}
+
+
+def mixon_risk(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) -> torch.Tensor:
+    """R_e(H, W, b) = 1/(2CN) ||W H + b 1^T - Y||_F^2 (MPP; MATH.md section 2), batched."""
+    C, _ = _shapes(H, W, b, N)
+    Y = one_hot_targets(C, N, dtype=H.dtype, device=H.device)
+    return (W @ H + b.unsqueeze(-1) - Y).square().sum((-2, -1)) / (2 * C * N)
+
+
+def mixon_gradients(
+    H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients (dH, dW, db) of :func:`mixon_risk`: with E = W H + b 1^T - Y,
+    dH = W^T E/(CN), dW = E H^T/(CN), db = E 1/(CN)."""
+    C, _ = _shapes(H, W, b, N)
+    Y = one_hot_targets(C, N, dtype=H.dtype, device=H.device)
+    E = (W @ H + b.unsqueeze(-1) - Y) / (C * N)
+    return W.mT @ E, E @ H.mT, E.sum(-1)
+
+
+def project_S(
+    H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Orthogonal projection Pi_S onto the invariant subspace S in the ||.||_E inner product.
+
+    W' = (1/2) P (W + Y H^T/sqrt(N)), H' = (W' (x) 1_N)^T/sqrt(N), b' = mean(b) 1 (MATH.md section 2).
+    """
+    N = check_int("N", N, minimum=1)
+    C, p = _shapes(H, W, b, N)
+    class_sums = H.reshape(*H.shape[:-1], C, N).sum(-1).mT  # (..., C, p) = Y H^T
+    Wp = 0.5 * (W + class_sums / math.sqrt(N))
+    Wp = Wp - Wp.mean(-2, keepdim=True)  # P (.)
+    Hp = Wp.mT.repeat_interleave(N, dim=-1) / math.sqrt(N)
+    bp = b.mean(-1, keepdim=True).expand_as(b).clone()
+    return Hp, Wp, bp
+
+
+def _enorm(H, W, b):
+    return torch.sqrt(H.square().sum((-2, -1)) + W.square().sum((-2, -1)) + b.square().sum(-1))
+
+
+def distance_to_S(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int, *, relative: bool = True) -> torch.Tensor:
+    """||Z - Pi_S Z||_E / ||Z||_E (MPP Fig. 2), or the absolute distance if not ``relative``."""
+    Hp, Wp, bp = project_S(H, W, b, N)
+    dist = _enorm(H - Hp, W - Wp, b - bp)
+    return dist / _enorm(H, W, b) if relative else dist
+
+
+def S_dimension(C: int, p: int) -> int:
+    """dim S = (C - 1) p + 1 (W with zero column sums, and b in span(1))."""
+    return (check_int("C", C, minimum=2) - 1) * check_int("p", p, minimum=1) + 1
+
+
+def risk_on_S(W: torch.Tensor, beta: torch.Tensor | float, N: int) -> torch.Tensor:
+    """R_e on S from the singular values of W: 1/(2C) [sum_{i<=C-1} (sigma_i^2/sqrt(N) - 1)^2 + (C beta - 1)^2].
+
+    W (..., C, p) with 1^T W = 0 (the point (W, H(W), beta 1) of S); sigma_i the C - 1 largest
+    singular values (zeros if p < C - 1). Derived from MPP's risk decomposition on S.
+    """
+    W = as_float_tensor(W, "W", ndim=(2, 3, 4))
+    N = check_int("N", N, minimum=1)
+    C = W.shape[-2]
+    s = torch.linalg.svdvals(W)[..., : C - 1]
+    if s.shape[-1] < C - 1:
+        s = torch.cat([s, s.new_zeros(*s.shape[:-1], C - 1 - s.shape[-1])], dim=-1)
+    beta = torch.as_tensor(beta, dtype=W.dtype, device=W.device)
+    return ((s.square() / math.sqrt(N) - 1).square().sum(-1) + (C * beta - 1).square()) / (2 * C)
+
+
+def flow_on_S(sigma0: torch.Tensor | float, beta0: float, t: torch.Tensor | float, C: int, N: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Closed-form gradient flow of R_e on S: (sigma_i(t), beta(t)).
+
+    d sigma/dt = sigma (1 - sigma^2/sqrt(N)) / (C sqrt(N)) (MATH.md: kappa sqrt(N) with kappa = 1/(CN)),
+    so u = sigma^2/sqrt(N) is logistic: u(t) = u0 e^{2at} / (1 - u0 + u0 e^{2at}), a = 1/(C sqrt(N));
+    d beta/dt = -(beta - 1/C), beta(t) = 1/C + (beta0 - 1/C) e^{-t}. Each sigma_i moves on its own.
+    """
+    C = check_int("C", C, minimum=2)
+    N = check_int("N", N, minimum=1)
+    sigma0 = torch.as_tensor(sigma0, dtype=torch.float64)
+    t = torch.as_tensor(t, dtype=torch.float64)
+    a = 1.0 / (C * math.sqrt(N))
+    u0 = sigma0.square() / math.sqrt(N)
+    g = torch.exp(2 * a * t)
+    u = u0 * g / (1 - u0 + u0 * g)
+    sigma = torch.sqrt(u * math.sqrt(N))
+    beta = 1.0 / C + (float(beta0) - 1.0 / C) * torch.exp(-t)
+    return sigma, beta
