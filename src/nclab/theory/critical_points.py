@@ -1,0 +1,163 @@
+"""Constructed critical points of the deep UFM (Garrod & Keating 2025, Lemma 1, Thms 1 and 4).
+
+A logit structure Z = M (x) 1_n^T with SVD M = U S V^T (rank r) is realised with balanced factors
+(GK Lemma 1): with V' = (V (x) 1_n)/sqrt(n) and T = (sqrt(n) S)^{1/(L+1)},
+
+    H_1 = R_0 T V'^T,   W_l = R_l T R_{l-1}^T (l < L),   W_L = U T R_{L-1}^T,
+
+R_l in R^{d x r} orthonormal frames (Haar-random per seed, or the first r coordinates), so
+W_L ... W_1 H_1 = Z and every factor has the singular values of Z to the power 1/(L+1). At the
+optimal scale of the DNC structure (M = alpha* P) and of GK's block structure for even K
+(M = beta* blockdiag([[1,-1],[-1,1]])) this is a critical point of the deep linear UFM.
+Per-parameter lam_H, lam_W: factor l is rescaled by sqrt(lam_bar/lam_l) (see ``effective_lambda``).
+For odd K the block construction is not a critical point (its extra column is not centred), so
+only even K is constructed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .._validation import check_choice, check_int, fail
+from ..geometry import centering_matrix, random_orthogonal
+from .low_rank import dnc_optimum, effective_lambda, low_rank_optimum
+
+__all__ = ["CriticalPoint", "block_matrix", "balanced_factors", "dnc_critical_point", "low_rank_critical_point"]
+
+
+@dataclass
+class CriticalPoint:
+    """A constructed deep-UFM point: ``spec`` (UFMSpec), ``params`` (UFMParams, S seeds), the
+    ``kind`` ("dnc" / "low_rank"), the ``scale`` (alpha* or beta*), the closed-form ``loss``,
+    the class-level logit matrix ``M`` (K x K) and its ``rank``."""
+
+    spec: object
+    params: object
+    kind: str
+    scale: float
+    loss: float
+    M: torch.Tensor
+    rank: int
+
+
+def block_matrix(K: int, *, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+    """GK's block structure blockdiag([[1,-1],[-1,1]] x m) (K = 2m), plus a 1 on the last diagonal for odd K."""
+    K = check_int("K", K, minimum=2)
+    block = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)
+    blocks = [block] * (K // 2) + ([torch.ones(1, 1, dtype=torch.float64)] if K % 2 else [])
+    return torch.block_diag(*blocks).to(dtype=dtype, device=device)
+
+
+def _lam_layers(L: int, lam, lam_H, lam_W) -> list[float]:
+    base = lam
+    lh = base if lam_H is None else lam_H
+    if lam_W is None:
+        lw = [base] * L
+    elif isinstance(lam_W, (list, tuple)):
+        lw = list(lam_W)
+    else:
+        lw = [lam_W] * L
+    return [float(lh), *map(float, lw)]
+
+
+def balanced_factors(
+    M: torch.Tensor,
+    n: int,
+    d: int,
+    L: int,
+    *,
+    seeds: int | Sequence[int] = 1,
+    rotate: bool = True,
+    lams: Sequence[float] | None = None,
+    dtype: torch.dtype = torch.float64,
+    device=None,
+    rank_rtol: float = 1e-10,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Balanced factors (H_1 (S,d,N), (W_1..W_L)) with product M (x) 1_n^T (GK Lemma 1; module doc).
+
+    ``seeds``: a count S or a list of integer seeds for the random frames (``rotate``);
+    ``lams``: [lam_H, lam_W_1..lam_W_L] to rescale factors for per-parameter regularisation.
+    """
+    M = torch.as_tensor(M, dtype=torch.float64).cpu()
+    K = M.shape[0]
+    n, d, L = check_int("n", n, minimum=1), check_int("d", d, minimum=1), check_int("L", L, minimum=1)
+    if d < K:
+        fail("d", d, f"an integer >= K = {K} (the constructions of GK Thm 1/4 assume d >= K)")
+    U, S, Vh = torch.linalg.svd(M)
+    r = int((S > rank_rtol * S[0]).sum())
+    U, S, V = U[:, :r], S[:r], Vh[:r].T
+    Vp = V.repeat_interleave(n, dim=0) / n ** 0.5  # (N, r), orthonormal columns
+    T = torch.diag((n ** 0.5 * S) ** (1.0 / (L + 1)))
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if lams is not None:
+        lam_bar = float(torch.tensor(lams, dtype=torch.float64).log().mean().exp())
+        c = [(lam_bar / v) ** 0.5 for v in lams]
+    else:
+        c = [1.0] * (L + 1)
+    Hs, Ws = [], [[] for _ in range(L)]
+    for seed in seed_list:
+        g = torch.Generator().manual_seed(int(seed))
+        R = [random_orthogonal(d, generator=g)[:, :r] if rotate else torch.eye(d, dtype=torch.float64)[:, :r]
+             for _ in range(L)]
+        Hs.append(c[0] * R[0] @ T @ Vp.T)
+        for l in range(1, L):
+            Ws[l - 1].append(c[l] * R[l] @ T @ R[l - 1].T)
+        Ws[L - 1].append(c[L] * U @ T @ R[L - 1].T)
+    conv = lambda ts: torch.stack(ts).to(dtype=dtype, device=device)  # noqa: E731
+    return conv(Hs), tuple(conv(w) for w in Ws)
+
+
+def _point(kind, M, scale, loss, K, n, d, L, lam, lam_H, lam_W, activation, seeds, rotate, dtype, device):
+    from ..ufm.spec import UFMParams, UFMSpec
+
+    spec = UFMSpec.garrod(K, n, d, L, lam if lam is not None else 1.0, activation=activation,
+                          lam_H=lam_H, lam_W=tuple(lam_W) if isinstance(lam_W, list) else lam_W)
+    lams = [spec.lam_H, *spec.lam_W_layers]
+    H, W = balanced_factors(M, n, d, L, seeds=seeds, rotate=rotate, lams=lams, dtype=dtype, device=device)
+    rank = int(torch.linalg.matrix_rank(M, rtol=1e-10))
+    return CriticalPoint(spec, UFMParams(H, W), kind, scale, loss, M, rank)
+
+
+def dnc_critical_point(
+    K: int, n: int, d: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None,
+    activation: str = "linear", seeds: int | Sequence[int] = 1, rotate: bool = True,
+    dtype: torch.dtype = torch.float64, device=None,
+) -> CriticalPoint:
+    """The DNC critical point Z = alpha* P (x) 1_n^T with balanced factors (GK Lemma 1, Thm 4).
+
+    alpha* is the large root of the DNC critical-point equation (:func:`dnc_optimum`); needs
+    d >= K. With ``activation="relu"`` the same factors are returned for the ReLU model (not a
+    critical point there in general).
+    """
+    K = check_int("K", K, minimum=2)
+    L = check_int("L", L, minimum=1)
+    check_choice("activation", activation, ("linear", "relu"))
+    lam_bar = effective_lambda(lam, L, lam_H=lam_H, lam_W=lam_W)
+    alpha, loss = dnc_optimum(K, n, L, lam_bar)
+    if alpha == 0.0:
+        fail("lam", lam_bar, "small enough that the DNC critical point exists (lam n^{1/(L+1)} below the peak)")
+    M = alpha * centering_matrix(K)
+    return _point("dnc", M, alpha, loss, K, n, d, L, lam, lam_H, lam_W, activation, seeds, rotate, dtype, device)
+
+
+def low_rank_critical_point(
+    K: int, n: int, d: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None,
+    seeds: int | Sequence[int] = 1, rotate: bool = True, dtype: torch.dtype = torch.float64, device=None,
+) -> CriticalPoint:
+    """GK's block low-rank critical point Z = beta* blockdiag([[1,-1],[-1,1]]) (x) 1_n^T (even K).
+
+    Rank K/2; balanced factors at the optimal scale beta* (:func:`low_rank_optimum`). Odd K
+    raises ``ValueError`` (the odd construction is an upper bound, not a critical point).
+    """
+    K = check_int("K", K, minimum=2)
+    L = check_int("L", L, minimum=1)
+    if K % 2:
+        fail("K", K, "an even number (GK's block construction is a critical point only for even K)")
+    lam_bar = effective_lambda(lam, L, lam_H=lam_H, lam_W=lam_W)
+    beta, loss = low_rank_optimum(K, n, L, lam_bar)
+    if beta == 0.0:
+        fail("lam", lam_bar, "small enough that the low-rank critical point exists")
+    M = beta * block_matrix(K)
+    return _point("low_rank", M, beta, loss, K, n, d, L, lam, lam_H, lam_W, "linear", seeds, rotate, dtype, device)

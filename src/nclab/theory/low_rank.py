@@ -1,0 +1,274 @@
+"""Closed forms of the deep UFM (Garrod & Keating 2025, "GK"): DNC and low-rank losses.
+
+Model (GK Eq. 1, MATH.md section 4): Z = W_L ... W_1 H_1, loss = g(Z) + (lam/2) sum_l ||W_l||^2
++ (lam/2) ||H_1||^2, g = MEAN cross-entropy over N = Kn samples. ``L`` is the number of weight
+matrices, so the regulariser has L + 1 factors. By GK Lemma 1 every critical point has balanced
+factors, and the regulariser equals (lam/2)(L+1) sum_i s_i(Z)^{2/(L+1)}.
+
+- DNC: Z = alpha P (x) 1_n^T, singular values alpha sqrt(n) (K - 1 times),
+  L_DNC(alpha) = log(1 + (K-1) e^{-alpha}) + (lam/2)(L+1)(K-1)(alpha sqrt n)^{2/(L+1)}.
+- Low rank (GK Thm 1 construction): Z = beta blockdiag([[1,-1],[-1,1]] x m) (x) 1_n^T for
+  K = 2m; for K = 2m + 1 one extra class with 1 on its diagonal.
+
+Per-parameter regularisation (lam_H for H_1, lam_W[l] for W_l): rescaling factor l by
+sqrt(lam_l / lam_bar) keeps the product and turns sum_l lam_l ||F_l||^2 into
+lam_bar sum_l ||F_l'||^2 with lam_bar = (lam_H prod_l lam_W[l])^{1/(L+1)}, the geometric mean
+(``effective_lambda``). Every closed form below accepts ``lam_H``/``lam_W`` instead of ``lam``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy.optimize import brentq, minimize_scalar
+
+from .._validation import check_int, check_real, fail
+
+__all__ = [
+    "effective_lambda",
+    "dnc_loss",
+    "low_rank_loss",
+    "dnc_critical_points",
+    "dnc_optimum",
+    "low_rank_optimum",
+    "theorem1_condition",
+    "theorem1_applies",
+    "theorem1_table",
+    "theorem7_relu_rule",
+]
+
+
+# ---------------------------------------------------------------------------- inputs
+def effective_lambda(
+    lam: float | None = None,
+    L: int = 1,
+    *,
+    lam_H: float | None = None,
+    lam_W: float | Sequence[float] | None = None,
+) -> float:
+    """The single lam equivalent to per-parameter regularisation (MATH.md section 4).
+
+    With lam_H on H_1 and lam_W[l] on W_l the balanced minimum of the regulariser is
+    (lam_bar/2)(L+1) sum_i s_i(Z)^{2/(L+1)} with lam_bar = (lam_H prod_l lam_W[l])^{1/(L+1)}
+    (geometric mean; derived by rescaling each factor by sqrt(lam_l/lam_bar)). Missing
+    lam_H/lam_W default to ``lam``. Every lam must be > 0.
+    """
+    L = check_int("L", L, minimum=1)
+    if lam is None and (lam_H is None or lam_W is None):
+        fail("lam", lam, "a number > 0 unless both lam_H and lam_W are given")
+    if lam is not None:
+        lam = check_real("lam", lam, minimum=0.0, strict=True)
+    lam_H = lam if lam_H is None else check_real("lam_H", lam_H, minimum=0.0, strict=True)
+    if lam_W is None:
+        layers = [lam] * L
+    elif isinstance(lam_W, (list, tuple, np.ndarray)):
+        if len(lam_W) != L:
+            fail("lam_W", lam_W, f"one number or L = {L} numbers (W_1..W_L)")
+        layers = [check_real(f"lam_W[{i}]", v, minimum=0.0, strict=True) for i, v in enumerate(lam_W)]
+    else:
+        layers = [check_real("lam_W", lam_W, minimum=0.0, strict=True)] * L
+    logs = [math.log(lam_H)] + [math.log(v) for v in layers]
+    return math.exp(sum(logs) / (L + 1))
+
+
+def _check(K: int, n: int, L: int, lam, lam_H, lam_W) -> tuple[int, int, int, float]:
+    K = check_int("K", K, minimum=2)
+    n = check_int("n", n, minimum=1)
+    L = check_int("L", L, minimum=1)
+    return K, n, L, effective_lambda(lam, L, lam_H=lam_H, lam_W=lam_W)
+
+
+# ---------------------------------------------------------------------------- losses
+def dnc_loss(alpha, K: int, n: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None):
+    """GK's DNC loss L_DNC(alpha) = log(1+(K-1)e^{-alpha}) + (lam/2)(L+1)(K-1)(alpha sqrt n)^{2/(L+1)}.
+
+    Loss of the balanced DNC point Z = alpha P (x) 1_n^T (MATH.md section 4, GK Thm 1 proof).
+    ``alpha`` may be an array (alpha >= 0); returns float64 of the same shape.
+    """
+    K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
+    a = np.asarray(alpha, dtype=np.float64)
+    if np.any(a < 0) or not np.all(np.isfinite(a)):
+        fail("alpha", alpha, "finite numbers >= 0")
+    fit = np.log1p((K - 1) * np.exp(-a))
+    reg = 0.5 * lam * (L + 1) * (K - 1) * (a * math.sqrt(n)) ** (2.0 / (L + 1))
+    return fit + reg
+
+
+def low_rank_loss(beta, K: int, n: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None):
+    """Loss of GK's block low-rank construction at scale ``beta`` (balanced factors).
+
+    K = 2m: fit log(1 + e^{-2beta} + (K-2)e^{-beta}), singular values 2 beta sqrt n (m times).
+    K = 2m + 1: fit [(K-1) log(1+e^{-2beta}+(K-2)e^{-beta}) + log(1+(K-1)e^{-beta})]/K, singular
+    values 2 beta sqrt n (m times) and beta sqrt n. Regulariser (lam/2)(L+1) sum s^{2/(L+1)}.
+    """
+    K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
+    b = np.asarray(beta, dtype=np.float64)
+    if np.any(b < 0) or not np.all(np.isfinite(b)):
+        fail("beta", beta, "finite numbers >= 0")
+    m, odd = divmod(K, 2)
+    pair = np.log(1.0 + np.exp(-2 * b) + (K - 2) * np.exp(-b))
+    p = 2.0 / (L + 1)
+    s = math.sqrt(n)
+    if odd:
+        fit = ((K - 1) * pair + np.log1p((K - 1) * np.exp(-b))) / K
+        reg = 0.5 * lam * (L + 1) * (m * (2 * b * s) ** p + (b * s) ** p)
+    else:
+        fit = pair
+        reg = 0.5 * lam * (L + 1) * m * (2 * b * s) ** p
+    return fit + reg
+
+
+# ---------------------------------------------------------------------------- critical points
+def dnc_critical_points(K: int, n: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None) -> tuple[float, ...]:
+    """Roots alpha > 0 of GK's DNC critical-point equation lam n^{1/(L+1)} = alpha^{(L-1)/(L+1)}/(e^alpha + K - 1).
+
+    (dL_DNC/dalpha = 0, MATH.md section 4.) For L >= 2 the right side rises from 0 and decays,
+    so there are two roots (small, large) for small lam, none for large lam; the large root is
+    the DNC branch (GK Thm 4). For L = 1 the right side decreases: at most one root. Returned
+    sorted ascending (possibly empty).
+    """
+    K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
+    target = lam * n ** (1.0 / (L + 1))
+    q = (L - 1) / (L + 1)
+
+    def rhs_log(a: float) -> float:  # log of the right side minus log target, stable for large a
+        return q * math.log(a) - (a + math.log1p((K - 1) * math.exp(-a))) - math.log(target)
+
+    hi = 1.0
+    while rhs_log(hi) > 0 or hi < 1.0:
+        hi *= 2.0
+        if hi > 1e6:  # pragma: no cover - lam absurdly small
+            fail("lam", lam, "a number large enough that the DNC scale is finite")
+    if L == 1:
+        if rhs_log(1e-300) <= 0:
+            return ()
+        t = brentq(lambda t: rhs_log(math.exp(t)), -690.0, math.log(hi), xtol=1e-14, rtol=1e-15, maxiter=1000)
+        return (math.exp(t),)
+    # maximum of q log a - log(e^a + K - 1): derivative q/a = e^a/(e^a+K-1)
+    peak = brentq(lambda a: q / a - 1.0 / (1.0 + (K - 1) * math.exp(-a)), 1e-12, 1e3)
+    if rhs_log(peak) <= 0:
+        return ()
+    # the small root can be tiny: solve for log(alpha)
+    t_small = brentq(lambda t: rhs_log(math.exp(t)), -690.0, math.log(peak), xtol=1e-14, rtol=1e-15, maxiter=1000)
+    large = brentq(rhs_log, peak, max(hi, 2 * peak), xtol=1e-15, rtol=1e-15, maxiter=500)
+    small = math.exp(t_small)
+    return (small, large)
+
+
+def _minimise(f, K: int) -> tuple[float, float]:
+    """Global minimiser of a scalar loss on [0, inf): log grid, then bounded Brent polish."""
+    grid = np.concatenate([[0.0], np.logspace(-8, math.log10(200.0 + 4 * math.log(K)), 1500)])
+    vals = f(grid)
+    i = int(np.argmin(vals))
+    if i == 0:
+        return 0.0, float(vals[0])
+    lo, hi = grid[i - 1], grid[min(i + 1, len(grid) - 1)]
+    res = minimize_scalar(lambda x: float(f(x)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-13})
+    x, v = float(res.x), float(res.fun)
+    return (x, v) if v <= vals[i] else (float(grid[i]), float(vals[i]))
+
+
+def dnc_optimum(K: int, n: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None) -> tuple[float, float]:
+    """(alpha*, L_DNC(alpha*)): the optimal scale of the DNC solution and its loss (GK Thm 1).
+
+    Global minimiser of :func:`dnc_loss` over alpha >= 0; alpha* = 0 (loss log K, the zero
+    solution) when lam is so large that no DNC critical point beats it. Reference (K=10, n=5,
+    L=2, lam=2^-10): alpha* = 7.0375, loss 0.090662.
+    """
+    K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
+    roots = dnc_critical_points(K, n, L, lam)
+    alpha = roots[-1] if roots else None
+    if L == 1 or alpha is None:  # L = 1: the single root is the minimiser; else fall back to the grid
+        return _minimise(lambda a: dnc_loss(a, K, n, L, lam), K) if alpha is None else (alpha, float(dnc_loss(alpha, K, n, L, lam)))
+    loss = float(dnc_loss(alpha, K, n, L, lam))
+    zero = math.log(K)  # L_DNC(0): the zero solution
+    return (alpha, loss) if loss <= zero else (0.0, zero)
+
+
+def low_rank_optimum(K: int, n: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None) -> tuple[float, float]:
+    """(beta*, loss): optimal scale of GK's block low-rank construction and its loss (GK Thm 1).
+
+    Global minimiser of :func:`low_rank_loss` over beta >= 0. Reference (K=10, n=5, L=2,
+    lam=2^-10): beta* = 7.047, loss 0.080013; (L=3, lam=2^-9): loss 0.116525.
+    For odd K the construction is an upper bound on the best low-rank loss, not a critical point.
+    """
+    K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
+    beta, loss = _minimise(lambda b: low_rank_loss(b, K, n, L, lam), K)
+    if beta > 0.0:  # polish: root of the analytic derivative near the grid minimiser
+        d = lambda b: _low_rank_slope(b, K, n, L, lam)  # noqa: E731
+        lo, hi = beta * (1 - 1e-4), beta * (1 + 1e-4)
+        if d(lo) < 0 < d(hi):
+            beta = brentq(d, lo, hi, xtol=1e-15, rtol=1e-15, maxiter=200)
+            loss = float(low_rank_loss(beta, K, n, L, lam))
+    return beta, loss
+
+
+def _low_rank_slope(b: float, K: int, n: int, L: int, lam: float) -> float:
+    """d/dbeta of :func:`low_rank_loss` (analytic)."""
+    m, odd = divmod(K, 2)
+    e1, e2 = math.exp(-b), math.exp(-2 * b)
+    pair = -(2 * e2 + (K - 2) * e1) / (1 + e2 + (K - 2) * e1)
+    p = 2.0 / (L + 1)
+    s = math.sqrt(n)
+    if odd:
+        extra = -(K - 1) * e1 / (1 + (K - 1) * e1)
+        fit = ((K - 1) * pair + extra) / K
+        reg = 0.5 * lam * (L + 1) * p * b ** (p - 1) * (m * (2 * s) ** p + s ** p)
+    else:
+        fit = pair
+        reg = 0.5 * lam * (L + 1) * p * b ** (p - 1) * m * (2 * s) ** p
+    return fit + reg
+
+
+# ---------------------------------------------------------------------------- Theorems 1 and 7
+def theorem1_condition(K: int, L: int) -> bool:
+    """GK Thm 1's equal-scale condition: the block construction has a smaller regulariser than DNC.
+
+    At equal scale the block construction always fits better, and its regulariser is smaller
+    iff m 2^{2/(L+1)} < 2m - 1 (K = 2m) or m 2^{2/(L+1)} + 1 < 2m (K = 2m + 1) [derived]. When
+    it holds no DNC point is a global minimum (any lam > 0, n, d >= K).
+    """
+    K = check_int("K", K, minimum=2)
+    L = check_int("L", L, minimum=1)
+    m, odd = divmod(K, 2)
+    lhs = m * 2.0 ** (2.0 / (L + 1)) + (1.0 if odd else 0.0)
+    return bool(lhs < K - 1)
+
+
+def theorem1_applies(K: int, L: int) -> bool:
+    """The region stated in GK Thm 1 [text]: (K >= 4 and L >= 3) or (K >= 6 and L = 2)."""
+    K = check_int("K", K, minimum=2)
+    L = check_int("L", L, minimum=1)
+    return bool((K >= 4 and L >= 3) or (K >= 6 and L == 2))
+
+
+def theorem1_table(Ks: Sequence[int], Ls: Sequence[int], n: int, lam: float) -> list[dict]:
+    """Rows (K, L, dnc_loss, low_rank_loss, alpha, beta, condition, theorem) over a grid (GK Thm 1)."""
+    rows = []
+    for K in Ks:
+        for L in Ls:
+            alpha, ld = dnc_optimum(K, n, L, lam)
+            beta, lr = low_rank_optimum(K, n, L, lam)
+            rows.append({
+                "K": int(K), "L": int(L), "alpha": alpha, "dnc_loss": ld, "beta": beta,
+                "low_rank_loss": lr, "low_rank_better": bool(lr < ld),
+                "condition": theorem1_condition(K, L), "theorem": theorem1_applies(K, L),
+            })
+    return rows
+
+
+def theorem7_relu_rule(K: int, L: int) -> bool:
+    """GK Thm 7 (deep ReLU UFM) as tabulated in GK's appendix [text]: True where DNC is not optimal.
+
+    Even K: (L = 4 and K >= 14) or (L >= 5 and K >= 10); odd K: (L = 4 and K >= 17) or
+    (L >= 5 and K >= 11). The main text states the simpler sufficient region K >= 10, L >= 5 or
+    K >= 16, L = 4. The table is quoted, not re-derived in nclab (the ReLU construction behind it
+    is not in our sources); the lower bound it rests on (linear DNC loss <= ReLU DNC loss) is
+    checked numerically by the ``garrod2025-relu`` experiment.
+    """
+    K = check_int("K", K, minimum=2)
+    L = check_int("L", L, minimum=1)
+    if K % 2 == 0:
+        return bool((L == 4 and K >= 14) or (L >= 5 and K >= 10))
+    return bool((L == 4 and K >= 17) or (L >= 5 and K >= 11))

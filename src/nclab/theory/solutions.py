@@ -1,0 +1,98 @@
+"""Label a converged deep-UFM run: DNC, low rank, or other (Garrod & Keating 2025, Figs. 1, 2, 5).
+
+GK call a run DNC when its logits form the simplex structure Z = alpha P (x) 1_n^T (rank K - 1,
+collapsed classes), and low rank when the class-mean logit matrix has rank r < K - 1 (their block
+solutions have r = K/2; ranks between are partly collapsed mixtures, GK Fig. 5). The rule GK used
+is not stated [open]; nclab's rule, with every tolerance a keyword:
+
+- class-mean logits Zbar (K x K, column k = mean logits of class k), centred per column
+  (CE is blind to adding a constant to a column) when ``center``;
+- rank r = number of singular values of Zbar above ``rank_rtol`` * the largest;
+- within-class spread ||Z - Zbar (x) 1^T||_F / ||Z||_F (only when samples are given);
+- ``"dnc"``: r = K - 1, ||Zbar/||Zbar||_F - P/||P||_F||_F <= nc_tol and spread <= nc_tol;
+- ``"low_rank"``: r < K - 1 (and r >= 1); ``"other"``: anything else.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .._tensor import as_float_tensor, as_labels
+from .._validation import check_real, fail
+
+__all__ = ["classify_solution", "classify_params"]
+
+
+def classify_solution(
+    Z_or_means: Any,
+    labels: Any = None,
+    *,
+    rank_rtol: float = 1e-3,
+    nc_tol: float = 0.05,
+    center: bool = True,
+) -> list[dict]:
+    """Label each run as ``"dnc"``, ``"low_rank"`` or ``"other"`` (module doc; GK Figs. 2, 5).
+
+    ``Z_or_means``: class-mean logits (K, K) or (S, K, K) when ``labels`` is None; else logits
+    Z (K, N) or (S, K, N) of samples with ``labels`` (N,). Returns one dict per run with keys
+    ``label``, ``rank``, ``etf_error`` (distance of normalised centred Zbar to P/||P||),
+    ``spread`` (relative within-class spread; 0 for means) and ``singular_values``. A run with
+    NaN/inf logits (diverged) is labelled ``"other"`` with rank 0 and NaN metrics.
+    """
+    rank_rtol = check_real("rank_rtol", rank_rtol, minimum=0.0, maximum=1.0)
+    nc_tol = check_real("nc_tol", nc_tol, minimum=0.0)
+    Z = as_float_tensor(Z_or_means, "Z_or_means", ndim=(2, 3), finite=False)
+    if Z.ndim == 2:
+        Z = Z.unsqueeze(0)
+    finite = torch.isfinite(Z).flatten(1).all(dim=1)  # a diverged run is labelled "other" with NaN metrics
+    Z = torch.where(finite[:, None, None], Z, torch.zeros_like(Z))
+    K = Z.shape[-2]
+    if K < 2:
+        fail("Z_or_means", f"an array with {K} row", "K >= 2 rows (one per class)")
+    if labels is None:
+        if Z.shape[-1] != K:
+            fail("Z_or_means", f"an array of shape {tuple(Z.shape)}", "square class-mean logits (K, K) when no labels are given")
+        means = Z
+        spread = torch.zeros(Z.shape[0], dtype=Z.dtype, device=Z.device)
+    else:
+        y, _ = as_labels(labels, "labels", num_samples=Z.shape[-1], num_classes=K, device=Z.device)
+        onehot = torch.nn.functional.one_hot(y, K).to(Z.dtype)  # (N, K)
+        means = (Z @ onehot) / onehot.sum(0)
+        resid = Z - means[..., y]
+        spread = torch.linalg.matrix_norm(resid) / torch.linalg.matrix_norm(Z).clamp_min(1e-300)
+    if center:
+        means = means - means.mean(dim=-2, keepdim=True)
+    sv = torch.linalg.svdvals(means)
+    top = sv[..., :1].clamp_min(1e-300)
+    rank = (sv > rank_rtol * top).sum(-1)
+    P = torch.eye(K, dtype=Z.dtype, device=Z.device) - 1.0 / K
+    normed = means / torch.linalg.matrix_norm(means).clamp_min(1e-300)[..., None, None]
+    etf = torch.linalg.matrix_norm(normed - P / (K - 1) ** 0.5)
+    out = []
+    for i in range(Z.shape[0]):
+        if not bool(finite[i]):
+            out.append({"label": "other", "rank": 0, "etf_error": float("nan"), "spread": float("nan"),
+                        "singular_values": [float("nan")] * sv.shape[-1]})
+            continue
+        r = int(rank[i])
+        zero = float(sv[i, 0]) == 0.0
+        if not zero and r == K - 1 and float(etf[i]) <= nc_tol and float(spread[i]) <= nc_tol:
+            label = "dnc"
+        elif not zero and 1 <= r < K - 1:
+            label = "low_rank"
+        else:
+            label = "other"
+        out.append({"label": label, "rank": 0 if zero else r, "etf_error": float(etf[i]), "spread": float(spread[i]),
+                    "singular_values": sv[i].detach().cpu().tolist()})
+    return out
+
+
+def classify_params(spec, params, **tolerances: Any) -> list[dict]:
+    """:func:`classify_solution` of every seed of a UFM (``UFMSpec``, ``UFMParams``) via its logits."""
+    from ..ufm.objective import forward
+
+    with torch.no_grad():
+        Z, _ = forward(spec, params)
+    labels = torch.arange(spec.K, device=Z.device).repeat_interleave(spec.n)
+    return classify_solution(Z, labels, **tolerances)

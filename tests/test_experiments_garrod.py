@@ -1,0 +1,50 @@
+"""Garrod & Keating 2025 experiments: registered, their quick profiles run and every claim passes."""
+import json
+
+import pytest
+
+from nclab.experiments import get, run
+
+NAMES = ["garrod2025-theorem1", "garrod2025-fig1", "garrod2025-width", "garrod2025-lambda", "garrod2025-relu",
+         "garrod2025-hessian", "garrod2025-dimension"]
+
+
+def test_all_registered_with_full_profiles():
+    for name in NAMES:
+        exp = get(name)
+        assert exp.paper == "garrod2025" and exp.description
+        assert set(exp.quick) <= set(exp.defaults)
+
+
+def _check(name, tmp_path):
+    res = run(name, quick=True, out=tmp_path)
+    data = json.loads((tmp_path / "result.json").read_text())
+    assert data["experiment"] == name and data["claims"]
+    for fig in data["figures"]:
+        assert (tmp_path / fig).stat().st_size > 0
+    failed = [(c.id, c.measured) for c in res.claims if not c.passed]
+    assert not failed, failed
+    return res
+
+
+@pytest.mark.parametrize("name", ["garrod2025-theorem1", "garrod2025-dimension", "garrod2025-hessian",
+                                  "garrod2025-fig1", "garrod2025-relu"])
+def test_experiments_quick(name, tmp_path):
+    """Quick profiles of 1-7 s each on an idle 2-core machine."""
+    _check(name, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["garrod2025-width", "garrod2025-lambda"])
+def test_sweep_experiments_quick(name, tmp_path):
+    """Width and lambda sweeps: 6 and 3 batched training calls of 10 seeds (~5-6 s each idle, more under load)."""
+    _check(name, tmp_path)
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError):
+        run("garrod2025-theorem1", quick=True, nonsense=1)
+    with pytest.raises(ValueError, match="init_H"):
+        run("garrod2025-fig1", quick=True, init_H="huge", seeds=1, steps=1, polish_steps=0)
+    with pytest.raises(ValueError, match="d"):
+        run("garrod2025-hessian", quick=True, d=5)
