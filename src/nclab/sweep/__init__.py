@@ -1,1 +1,30 @@
-"""(being written)"""
+"""Sweeps that scale: grids x seeds into a resumable SQLite store, run locally or on Dask.
+
+- :func:`run` (``nclab sweep``): a kind (``ufm``, ``toy`` or one registered by an experiment)
+  over a grid of configs x seeds; seeds of one config run as one batched call.
+- :func:`load`: a store as a pandas DataFrame (one row per (config, seed));
+  :func:`load_history`, :func:`status_counts` (``nclab sweep-status``).
+- :func:`store_figures`: P(DNC) with Wilson intervals and mean rank vs the swept key.
+- :func:`register_kind`, :func:`get_kind`, :func:`kinds`: the sweep kinds.
+"""
+from __future__ import annotations
+
+from .grid import canonical_json, config_hash, parse_grid, parse_seeds
+from .kinds import REQUIRED, SweepKind, get_kind, kinds, register_kind
+from .runner import SweepPlan, SweepSummary, execute_unit, plan, run
+from .store import SCHEMA_VERSION, integrity_check, load, load_history, status_counts
+
+
+def store_figures(store, **kwargs):  # noqa: D103 - documented in plots.py
+    from .plots import store_figures as _store_figures
+
+    return _store_figures(store, **kwargs)
+
+
+store_figures.__doc__ = "Figures of a sweep store; see :func:`nclab.sweep.plots.store_figures`."
+
+__all__ = [
+    "run", "plan", "load", "load_history", "status_counts", "integrity_check", "store_figures",
+    "register_kind", "get_kind", "kinds", "SweepKind", "SweepPlan", "SweepSummary", "REQUIRED",
+    "parse_grid", "parse_seeds", "config_hash", "canonical_json", "execute_unit", "SCHEMA_VERSION",
+]

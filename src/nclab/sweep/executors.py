@@ -1,0 +1,259 @@
+"""Executors: where the units of a sweep run. Workers compute and return; only the driver writes.
+
+Specs (``--executor``):
+- ``local`` / ``local:N``: a process pool of N workers on this machine (default: one per core);
+  each worker uses ``cores // N`` torch threads. Workers are started with ``spawn`` (safe with
+  torch's thread pools).
+- ``inline``: run in the driver's process, one unit after the other (debugging; experiments
+  that sweep inside ``nclab reproduce``).
+- ``dask://HOST:PORT`` (or ``tcp://HOST:PORT``): an existing Dask distributed scheduler, e.g.
+  one started by dask-jobqueue on a SLURM cluster (docs/sweeps.md).
+- ``dask-local:N`` (or ``dask-local``: one per core): a Dask ``LocalCluster`` of N
+  single-threaded worker processes on 127.0.0.1, started for the sweep and closed after it.
+
+Every executor has ``submit(fn, *args) -> future``, ``as_completed(futures)`` yielding
+futures as they finish (each with ``.result()``), ``cancel(futures)`` and ``close()``.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import sys
+from typing import Any, Callable, Iterable, Iterator
+
+from .._validation import fail
+
+#: Seconds to wait for a Dask scheduler before calling it unreachable.
+DASK_CONNECT_TIMEOUT = 10.0
+
+
+def _worker_init(threads: int, preload: tuple[str, ...] = ()) -> None:
+    """Limit a worker's threads (torch reads OMP_NUM_THREADS when it is first imported) and
+    import the kind's modules once, at start-up."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if "torch" in sys.modules:  # imported already (e.g. by the unpickled kind): set it directly
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    import importlib
+
+    for module in preload:
+        try:
+            importlib.import_module(module)
+        except Exception:  # pragma: no cover - the run itself will report it
+            pass
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def _import_all(modules: tuple[str, ...]) -> int:
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:  # pragma: no cover - the run itself will report it
+            pass
+    return os.getpid()
+
+
+class _DoneFuture:
+    """A finished future (for the inline executor)."""
+
+    def __init__(self, fn: Callable, args: tuple):
+        self._fn, self._args = fn, args
+
+    def result(self) -> Any:
+        return self._fn(*self._args)
+
+    def cancel(self) -> bool:
+        return True
+
+
+class InlineExecutor:
+    """Runs each unit in the driver's process when its result is asked for."""
+
+    name = "inline"
+    workers = 1
+
+    def submit(self, fn: Callable, *args: Any) -> _DoneFuture:
+        return _DoneFuture(fn, args)
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        yield from futures
+
+    def cancel(self, futures: Iterable[Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class LocalExecutor:
+    """A ``concurrent.futures`` process pool of ``workers`` spawned processes."""
+
+    def __init__(self, workers: int | None = None, *, threads_per_worker: int | None = None,
+                 preload: tuple[str, ...] = ()):
+        cores = os.cpu_count() or 1
+        self.workers = int(workers or cores)
+        threads = threads_per_worker or max(1, cores // self.workers)
+        self.name = f"local:{self.workers}"
+        self._pool = cf.ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(threads, tuple(preload)),
+        )
+
+    def warm(self) -> None:
+        """Start every worker now (they import torch and the kind while the driver validates)."""
+        self._warm = [self._pool.submit(_ready) for _ in range(self.workers)]
+
+    def submit(self, fn: Callable, *args: Any) -> cf.Future:
+        return self._pool.submit(fn, *args)
+
+    def as_completed(self, futures: Iterable[cf.Future]) -> Iterator[cf.Future]:
+        return cf.as_completed(list(futures))
+
+    def cancel(self, futures: Iterable[cf.Future]) -> None:
+        for f in futures:
+            f.cancel()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop the workers without waiting (bad input found after they were started)."""
+        terminate = getattr(self._pool, "terminate_workers", None)  # Python >= 3.14
+        if terminate is not None:
+            terminate()
+        else:
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """A Dask distributed client: to an existing scheduler, or to a LocalCluster it owns."""
+
+    def __init__(self, client: Any, cluster: Any = None, name: str = "dask"):
+        self.client, self.cluster, self.name = client, cluster, name
+        try:
+            self.workers = max(1, len(client.scheduler_info().get("workers", {})))
+        except Exception:  # pragma: no cover
+            self.workers = 1
+
+    @classmethod
+    def connect(cls, address: str, timeout: float = DASK_CONNECT_TIMEOUT) -> "DaskExecutor":
+        """Connect to the scheduler at ``address`` (``dask://`` or ``tcp://HOST:PORT``).
+
+        An unreachable scheduler raises ``ValueError`` after ``timeout`` seconds.
+        """
+        distributed = _import_distributed()
+        target = "tcp://" + address.split("://", 1)[1] if "://" in address else "tcp://" + address
+        try:
+            client = distributed.Client(target, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(
+                f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s ({type(exc).__name__}: {exc})"
+            ) from None
+        return cls(client, None, f"dask:{target}")
+
+    @classmethod
+    def local_cluster(cls, n_workers: int, *, processes: bool = True, threads_per_worker: int = 1) -> "DaskExecutor":
+        """Start a ``LocalCluster`` (worker processes on 127.0.0.1, or threads in this process
+        with ``processes=False``; no dashboard) and connect to it."""
+        distributed = _import_distributed()
+        network = {"host": "127.0.0.1"} if processes else {}  # threads: in-process transport, no socket
+        cluster = distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=processes,
+            dashboard_address=None,
+            silence_logs=40,  # logging.ERROR
+            **network,
+        )
+        client = distributed.Client(cluster, set_as_default=False)
+        return cls(client, cluster, f"dask-local:{n_workers}")
+
+    def warm(self, preload: tuple[str, ...] = ()) -> None:
+        """Import the kind's modules on every worker now (not inside the first batch)."""
+        if preload:
+            try:
+                self.client.run(_import_all, tuple(preload))
+            except Exception:  # pragma: no cover - a worker that cannot import reports it per batch
+                pass
+
+    def submit(self, fn: Callable, *args: Any) -> Any:
+        return self.client.submit(fn, *args, pure=False)
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        distributed = _import_distributed()
+        return iter(distributed.as_completed(list(futures), loop=self.client.loop))
+
+    def cancel(self, futures: Iterable[Any]) -> None:
+        futures = list(futures)
+        if futures:
+            self.client.cancel(futures)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - optional extra
+        raise ValueError("the Dask executors need dask.distributed: pip install 'nclab[dist]'") from None
+    return distributed
+
+
+def parse_executor(spec: str) -> tuple[str, Any]:
+    """Check an executor spec without starting anything: ``(type, argument)``.
+
+    Types: ``("local", N or None)``, ``("inline", None)``, ``("dask", address)``,
+    ``("dask-local", N or None)`` (None: one worker per core). A malformed spec raises ``ValueError``.
+    """
+    allowed = "local, local:N, inline, dask://HOST:PORT, tcp://HOST:PORT, dask-local or dask-local:N"
+    if not isinstance(spec, str):
+        fail("executor", spec, allowed)
+    text = spec.strip()
+    if text == "inline":
+        return ("inline", None)
+    if text in ("local", "dask-local"):
+        return (text, None)
+    for prefix in ("local:", "dask-local:"):
+        if text.startswith(prefix):
+            n = text[len(prefix):]
+            if not n.isdigit() or int(n) < 1:
+                fail("executor", spec, f"{prefix}N with N an integer >= 1")
+            return (prefix[:-1], int(n))
+    if text.startswith(("dask://", "tcp://")):
+        hostport = text.split("://", 1)[1]
+        host, sep, port = hostport.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            fail("executor", spec, "dask://HOST:PORT with a port 1..65535")
+        return ("dask", text)
+    fail("executor", spec, allowed)
+    raise AssertionError  # unreachable
+
+
+def make_executor(spec: Any, *, dask_timeout: float = DASK_CONNECT_TIMEOUT, preload: tuple[str, ...] = ()) -> Any:
+    """An executor from a spec string (see :func:`parse_executor`) or an executor object.
+
+    ``preload``: modules a local pool's workers import when they start."""
+    if not isinstance(spec, str):
+        if all(hasattr(spec, a) for a in ("submit", "as_completed", "close")):
+            return spec
+        fail("executor", spec, "an executor spec string or an executor object")
+    kind, arg = parse_executor(spec)
+    if kind == "inline":
+        return InlineExecutor()
+    if kind == "local":
+        return LocalExecutor(arg, preload=preload)
+    if kind == "dask":
+        return DaskExecutor.connect(arg, timeout=dask_timeout)
+    return DaskExecutor.local_cluster(arg or os.cpu_count() or 1)

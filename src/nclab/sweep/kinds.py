@@ -1,0 +1,217 @@
+"""Sweep kinds: what one batched unit of work computes.
+
+A kind is a module-level function ``run(config, seeds, device) -> list[dict]`` (one dict per
+seed, in order) plus the kind's config keys with their defaults. Each per-seed dict has
+
+- ``status``: ``"done"``, ``"diverged"`` or ``"error"``;
+- ``metrics``: a flat dict of final numbers/strings (stored as columns of the store);
+- ``history`` (optional): a pandas DataFrame or a dict column -> list (stored compressed);
+- ``error`` (optional): the message of an ``error`` row.
+
+Kinds are registered with :func:`register_kind` (experiments register their own); the
+built-in ones are ``ufm`` (see :mod:`nclab.sweep.ufm_kind`) and ``toy`` (a cheap synthetic kind
+for testing and benchmarking the sweep machinery itself). The run function is sent to the
+workers by reference, so it must be importable (a module-level function).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .._validation import check_int, check_real, fail
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+#: Default value of a key that the user must set.
+REQUIRED: Any = _Required()
+
+RunFunction = Callable[[dict, list, str], list]
+
+
+@dataclass(frozen=True)
+class SweepKind:
+    """A registered kind of sweep unit.
+
+    ``defaults`` names every key (``REQUIRED`` for keys without a default); ``schema`` replaces
+    it when the keys depend on a preset (``schema(preset) -> defaults``). ``normalize(config)``
+    validates a full config (raising ``ValueError`` naming the key) and returns its canonical
+    values. ``presets`` are the allowed ``--preset`` names. ``preload``: modules that local
+    workers import at start-up (besides the run function's own module).
+    """
+
+    name: str
+    run: RunFunction
+    description: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    schema: Callable[[str | None], Mapping[str, Any]] | None = None
+    normalize: Callable[[dict], dict] | None = None
+    presets: tuple[str, ...] = ()
+    preload: tuple[str, ...] = ()
+
+    def keys(self, preset: str | None = None) -> dict[str, Any]:
+        """Every config key of this kind (for ``preset``) with its default."""
+        if preset is not None and preset not in self.presets:
+            allowed = "one of " + ", ".join(repr(p) for p in self.presets) if self.presets else "none (kind has no presets)"
+            fail(f"preset of sweep kind {self.name!r}", preset, allowed)
+        return dict(self.schema(preset)) if self.schema is not None else dict(self.defaults)
+
+    def canonical(self, config: Mapping[str, Any], preset: str | None = None) -> dict[str, Any]:
+        """The full canonical config: defaults <- ``config``, unknown or missing keys rejected."""
+        keys = self.keys(preset)
+        unknown = sorted(set(config) - set(keys) - {"preset"})
+        if unknown:
+            fail(
+                f"key {unknown[0]!r} of sweep kind {self.name!r}" + (f" (preset {preset})" if preset else ""),
+                config[unknown[0]],
+                "one of " + ", ".join(sorted(keys)),
+            )
+        full = {k: config.get(k, v) for k, v in keys.items()}
+        missing = [k for k, v in full.items() if v is REQUIRED]
+        if missing:
+            raise ValueError(
+                f"sweep kind {self.name!r}" + (f" (preset {preset})" if preset else "")
+                + f" needs a value for {', '.join(repr(m) for m in missing)} (--set KEY=VALUE or --grid)"
+            )
+        for k, default in keys.items():
+            full[k] = _coerce_like(k, full[k], default)
+        if self.normalize is not None:
+            full = dict(self.normalize(dict(full, **({"preset": preset} if preset else {}))))
+            full.pop("preset", None)
+        if preset:
+            full = {"preset": preset, **full}
+        return full
+
+
+def _coerce_like(key: str, value: Any, default: Any) -> Any:
+    """Give ``value`` the type of ``default``: 100.0 -> 100 for an int key, 1 -> 1.0 for floats."""
+    if default is REQUIRED or default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            fail(key, value, "true or false")
+        return value
+    if isinstance(default, int):
+        return check_int(key, value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return value  # leave it to the kind's normalize (e.g. per-layer lists)
+        return float(value)
+    return value
+
+
+_KINDS: dict[str, SweepKind] = {}
+_BUILTIN_LOADED = False
+
+
+def register_kind(
+    name: str,
+    *,
+    run: RunFunction,
+    defaults: Mapping[str, Any] | None = None,
+    schema: Callable[[str | None], Mapping[str, Any]] | None = None,
+    normalize: Callable[[dict], dict] | None = None,
+    presets: tuple[str, ...] = (),
+    description: str = "",
+    preload: tuple[str, ...] = (),
+) -> SweepKind:
+    """Register (or replace) sweep kind ``name``; ``run`` must be a module-level function."""
+    if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
+        fail("sweep kind name", name, "an identifier (letters, digits, _ or -)")
+    if defaults is None and schema is None:
+        raise ValueError(f"sweep kind {name!r} needs defaults or a schema")
+    kind = SweepKind(name, run, description, dict(defaults or {}), schema, normalize, tuple(presets),
+                     (run.__module__, *preload))
+    _KINDS[name] = kind
+    return kind
+
+
+def _load_builtin() -> None:
+    global _BUILTIN_LOADED
+    if not _BUILTIN_LOADED:
+        _BUILTIN_LOADED = True
+        from . import ufm_kind  # noqa: F401  (registers "ufm")
+
+
+def kinds() -> dict[str, SweepKind]:
+    """All sweep kinds registered so far by name (built-in ones always)."""
+    _load_builtin()
+    return dict(_KINDS)
+
+
+def get_kind(name: str) -> SweepKind:
+    """The sweep kind ``name``; an unknown name raises ``ValueError`` listing the known ones."""
+    _load_builtin()
+    if name not in _KINDS:  # experiments register their own kinds when imported
+        try:
+            from ..experiments import registry
+
+            registry.experiments()
+        except Exception:  # pragma: no cover - a half-written experiment module
+            pass
+    if name not in _KINDS:
+        fail("sweep kind", name, "one of " + ", ".join(sorted(_KINDS)))
+    return _KINDS[name]
+
+
+# ---------------------------------------------------------------------------------------
+# The toy kind: synthetic, deterministic per (config, seed), for tests and benchmarks.
+
+TOY_DEFAULTS = {
+    "x": 1.0,           # location of the synthetic "loss"
+    "y": 0.0,           # second axis (adds x*y)
+    "steps": 5,         # history length
+    "sleep": 0.0,       # seconds slept per batch (to simulate work)
+    "fail": False,      # raise inside the run (tests error rows)
+    "diverge_seed": -1, # this seed ends with status "diverged"
+}
+
+
+def run_toy(config: dict, seeds: list, device: str) -> list:
+    """The ``toy`` kind: value = x*y + N(0,1) drawn from ``numpy.random.default_rng(seed)``."""
+    if config["fail"]:
+        raise RuntimeError(f"toy run failed on purpose (x={config['x']})")
+    if config["sleep"] > 0:
+        time.sleep(config["sleep"])
+    out = []
+    for seed in seeds:
+        noise = float(np.random.default_rng(seed).standard_normal())
+        value = config["x"] * config["y"] + noise
+        steps = np.arange(config["steps"])
+        diverged = seed == config["diverge_seed"]
+        out.append(
+            {
+                "status": "diverged" if diverged else "done",
+                "metrics": {
+                    "value": math.nan if diverged else value,
+                    "rank": int(abs(noise) * 3) % 5,
+                    "label": "dnc" if noise > 0 else "low_rank",
+                },
+                "history": {"step": steps.tolist(), "loss": (abs(value) * np.exp(-steps)).tolist()},
+            }
+        )
+    return out
+
+
+def _normalize_toy(config: dict) -> dict:
+    check_real("x", config["x"])
+    check_real("y", config["y"])
+    check_int("steps", config["steps"], minimum=1)
+    check_real("sleep", config["sleep"], minimum=0)
+    return config
+
+
+register_kind(
+    "toy",
+    run=run_toy,
+    defaults=TOY_DEFAULTS,
+    normalize=_normalize_toy,
+    description="synthetic kind for testing and benchmarking the sweep machinery (no training)",
+)

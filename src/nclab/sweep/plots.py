@@ -1,0 +1,193 @@
+"""Figures of a sweep store: P(DNC) with Wilson intervals, mean rank and final loss vs the swept key.
+
+GK Fig. 2 plots the frequency of DNC against the width d and against lambda (10 runs per
+point), Fig. 5 the rank of the solution against the same keys. :func:`store_figures` draws
+those from any store whose runs carry a ``label`` metric (``dnc`` / ``low_rank`` / ``other``)
+and a rank (``rank_Z`` for the ufm kind, ``rank`` otherwise). The x-axis is the swept key with
+the most values; other swept keys become one curve each. Keys whose values are positive and
+span more than a factor 30 (lambda grids) get a log2 axis.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Columns of ``load()`` that are not config keys.
+_NON_CONFIG = {"config_hash", "seed", "status", "error", "seconds", "batch_seconds", "batch_size",
+               "finished_at", "device", "worker", "nclab_version", "kind", "config", "history"}
+
+
+def wilson_interval(successes: Any, n: Any, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion (Wilson 1927), vectorised.
+
+    ``(p + z^2/(2n) +- z sqrt(p(1-p)/n + z^2/(4n^2))) / (1 + z^2/n)`` with p = successes/n;
+    ``n = 0`` gives (0, 1). Default z: the 95% two-sided normal quantile.
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(n > 0, k / np.where(n > 0, n, 1), 0.0)
+        denom = 1 + z * z / np.where(n > 0, n, 1)
+        centre = (p + z * z / (2 * np.where(n > 0, n, 1))) / denom
+        half = z * np.sqrt(p * (1 - p) / np.where(n > 0, n, 1) + z * z / (4 * np.where(n > 0, n, 1) ** 2)) / denom
+    low = np.where((n > 0) & (k > 0), np.clip(centre - half, 0, 1), 0.0)  # exact 0 and 1 at the ends
+    high = np.where((n > 0) & (k < n), np.clip(centre + half, 0, 1), 1.0)
+    return low, high
+
+
+def swept_keys(df: pd.DataFrame) -> list[str]:
+    """Config columns with more than one distinct value: numeric ones first, most values first."""
+    keys = []
+    for c in df.columns:
+        if c in _NON_CONFIG or c.startswith("m_"):
+            continue
+        try:
+            distinct = df[c].map(lambda v: repr(v)).nunique()
+        except Exception:  # pragma: no cover
+            continue
+        if distinct > 1 and _is_config_column(df, c):
+            numeric = bool(pd.to_numeric(df[c], errors="coerce").notna().all())
+            keys.append((numeric, distinct, c))
+    return [c for *_, c in sorted(keys, key=lambda t: (not t[0], -t[1]))]
+
+
+def _is_config_column(df: pd.DataFrame, column: str) -> bool:
+    import json
+
+    first = df["config"].iloc[0] if len(df) else "{}"
+    return column in json.loads(first)
+
+
+def frequency_table(df: pd.DataFrame, key: str, *, label: str = "dnc", by: Sequence[str] = (),
+                    z: float = 1.959963984540054) -> pd.DataFrame:
+    """P(label) per value of ``key`` (and of the ``by`` keys) among finished runs with a label.
+
+    Columns: the keys, ``n`` (runs with a label), ``count`` (runs with this label), ``p``,
+    ``low``, ``high`` (Wilson interval), ``diverged`` (runs that diverged, not in n).
+    """
+    keys = [key, *by]
+    runs = df[df["status"].isin(["done", "diverged"])].copy()
+    runs["_hit"] = (runs["label"] == label) & (runs["status"] == "done")
+    runs["_has"] = runs["label"].notna() & (runs["status"] == "done")
+    runs["_div"] = runs["status"] == "diverged"
+    grouped = runs.groupby(keys, dropna=False).agg(n=("_has", "sum"), count=("_hit", "sum"), diverged=("_div", "sum"))
+    grouped = grouped.reset_index()
+    grouped["p"] = np.where(grouped["n"] > 0, grouped["count"] / grouped["n"].clip(lower=1), np.nan)
+    grouped["low"], grouped["high"] = wilson_interval(grouped["count"], grouped["n"], z)
+    return grouped.sort_values(keys).reset_index(drop=True)
+
+
+def _log_axis(values: Sequence[Any]) -> bool:
+    try:
+        v = np.asarray([float(x) for x in values])
+    except (TypeError, ValueError):
+        return False
+    return bool(len(v) > 1 and (v > 0).all() and v.max() / v.min() > 30)
+
+
+def _series(df: pd.DataFrame, key: str, others: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    if not others:
+        return [("", df)]
+    out = []
+    for values, part in df.groupby(others, dropna=False, sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        out.append((", ".join(f"{k}={_fmt(v)}" for k, v in zip(others, values)), part))
+    return out[:10]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value > 0 and math.log2(value).is_integer() and abs(math.log2(value)) > 3:
+            return f"2^{int(math.log2(value))}"
+        return f"{value:g}"
+    return str(value)
+
+
+def _symbol(key: str) -> str:
+    return {"lam": r"$\lambda$", "d": "width $d$", "L": "depth $L$", "K": "classes $K$", "n": "$n$ per class",
+            "lam_H": r"$\lambda_H$", "lam_W": r"$\lambda_W$", "init_scale": "init scale", "lr": "learning rate",
+            "beta": r"$\beta$"}.get(key, key)
+
+
+def _xaxis(ax: Any, key: str, values: Sequence[Any]) -> None:
+    ax.set_xlabel(_symbol(key))
+    if _log_axis(values):
+        ax.set_xscale("log", base=2)
+
+
+def store_figures(store: str | os.PathLike | pd.DataFrame, *, key: str | None = None,
+                  label: str = "dnc") -> dict[str, Any]:
+    """Figures of a sweep store (or of a ``load()`` DataFrame), as ``{name: Figure}``.
+
+    - ``p_<label>_vs_<key>``: P(label) per key value with 95% Wilson intervals (GK Fig. 2);
+    - ``rank_vs_<key>``: mean rank of the class-mean logits +- standard error (GK Fig. 5);
+    - ``loss_vs_<key>``: mean final loss +- standard error (when the runs record it);
+    - ``status``: runs per status for every config (always drawn).
+    ``key`` chooses the x-axis (default: the swept key with the most values). Figures are
+    ``matplotlib.figure.Figure`` objects (no pyplot state).
+    """
+    from matplotlib.figure import Figure
+
+    from .store import load
+
+    df = store if isinstance(store, pd.DataFrame) else load(store)
+    figures: dict[str, Any] = {}
+    swept = swept_keys(df) if len(df) else []
+    if key is not None and key not in df.columns:
+        raise ValueError(f"key {key!r} is not a config key of the store; swept keys: {swept}")
+    x = key or (swept[0] if swept else None)
+    others = [k for k in swept if k != x][:2]
+
+    fig = Figure(figsize=(6, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    counts = df.groupby("status").size() if len(df) else pd.Series(dtype=int)
+    statuses = ["done", "diverged", "error"]
+    ax.bar(statuses, [int(counts.get(s, 0)) for s in statuses], color=["tab:green", "tab:orange", "tab:red"])
+    ax.set_ylabel("runs")
+    ax.set_title(f"{len(df)} runs, {df['config_hash'].nunique() if len(df) else 0} configs")
+    figures["status"] = fig
+    if x is None or not len(df):
+        return figures
+
+    done = df[df["status"] == "done"]
+    if "label" in df.columns and df["label"].notna().any():
+        fig = Figure(figsize=(6, 4), layout="constrained")
+        ax = fig.add_subplot()
+        for name, part in _series(df, x, others):
+            tab = frequency_table(part, x, label=label)
+            xs = tab[x].astype(float).to_numpy()
+            err = np.clip(np.vstack([tab["p"] - tab["low"], tab["high"] - tab["p"]]), 0, None)
+            ax.errorbar(xs, tab["p"], yerr=err, marker="o", capsize=3, label=name or f"P({label})")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_ylabel(f"P({label.upper() if label == 'dnc' else label})")
+        n_per = df.groupby("config_hash").size()
+        runs = f"{int(n_per.min())}" if n_per.min() == n_per.max() else f"{int(n_per.min())}-{int(n_per.max())}"
+        ax.set_title(f"frequency of {label} ({runs} runs per point, 95% Wilson intervals)")
+        _xaxis(ax, x, df[x].unique())
+        ax.legend(fontsize="small")
+        figures[f"p_{label}_vs_{x}"] = fig
+    rank_col = "rank_Z" if "rank_Z" in df.columns else ("rank" if "rank" in df.columns else None)
+    for col, name, ylabel in ((rank_col, "rank", "rank of class-mean logits $\\bar Z$"),
+                              ("final_loss" if "final_loss" in df.columns else None, "loss", "final loss")):
+        if col is None or not len(done) or not done[col].notna().any():
+            continue
+        fig = Figure(figsize=(6, 4), layout="constrained")
+        ax = fig.add_subplot()
+        for series, part in _series(done, x, others):
+            values = pd.to_numeric(part[col], errors="coerce")
+            stats = values.groupby(part[x]).agg(["mean", "std", "count"]).reset_index().sort_values(x)
+            sem = stats["std"].fillna(0) / np.sqrt(stats["count"].clip(lower=1))
+            ax.errorbar(stats[x].astype(float), stats["mean"], yerr=sem, marker="o", capsize=3,
+                        label=series or f"mean {name}")
+        ax.set_ylabel(ylabel)
+        if name == "loss" and (pd.to_numeric(done[col], errors="coerce") > 0).all():
+            ax.set_yscale("log")
+        _xaxis(ax, x, df[x].unique())
+        ax.legend(fontsize="small")
+        ax.set_title(f"mean {name} per point (+- standard error)")
+        figures[f"{name}_vs_{x}"] = fig
+    return figures

@@ -1,0 +1,310 @@
+"""The sweep driver: validate, plan, skip what is done, dispatch batches, write results.
+
+The unit of work is one (config, seed); the seeds of one config still to run go to the
+workers in chunks of ``batch`` as ONE call of the kind's run function (one batched training
+run). Workers return plain results; only this driver writes, one transaction per batch.
+Everything (kind, keys, ranges, seeds, device, store file, executor, Dask connection) is
+checked before the store is created or touched.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+from .._validation import check_int, fail
+from . import executors as _executors
+from .grid import as_grid, chunks, config_hash, expand, parse_seeds
+from .kinds import REQUIRED, SweepKind, get_kind
+from .store import FINISHED, STATUSES, Store, check_store_path, encode_history, read_meta
+
+
+@dataclass
+class SweepPlan:
+    """A validated sweep: the kind, its canonical configs (hash -> config) and the seeds."""
+
+    kind: SweepKind
+    preset: str | None
+    configs: dict[str, dict]
+    seeds: list[int]
+    grid: dict[str, list]
+    fixed: dict[str, Any]
+
+    @property
+    def runs(self) -> int:
+        return len(self.configs) * len(self.seeds)
+
+
+@dataclass
+class SweepSummary:
+    """What one ``run`` did. ``done``/``diverged``/``error`` count the runs written now."""
+
+    store: str
+    kind: str
+    executor: str
+    configs: int
+    seeds: int
+    planned: int
+    skipped: int
+    submitted: int
+    done: int = 0
+    diverged: int = 0
+    error: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def plan(
+    kind: str,
+    grid: Mapping[str, Any] | Sequence[str] | None = None,
+    seeds: Any = 10,
+    *,
+    fixed: Mapping[str, Any] | None = None,
+    preset: str | None = None,
+) -> SweepPlan:
+    """Validate a sweep and expand it into canonical configs; raises ``ValueError`` on bad input."""
+    k = get_kind(kind)
+    fixed = dict(fixed or {})
+    if "preset" in fixed:
+        if preset is not None and fixed["preset"] != preset:
+            raise ValueError(f"preset given twice with different values: {preset!r} and {fixed['preset']!r}")
+        preset = fixed.pop("preset")
+    axes = as_grid(grid)
+    keys = k.keys(preset)
+    for key in axes:
+        if key == "preset":
+            raise ValueError("the preset cannot be a grid axis; run one sweep per preset")
+        if key not in keys:
+            fail(f"grid key of sweep kind {kind!r}" + (f" (preset {preset})" if preset else ""), key,
+                 "one of " + ", ".join(sorted(keys)))
+    both = sorted(set(axes) & set(fixed))
+    if both:
+        raise ValueError(f"key {both[0]!r} is given both as a fixed setting (--set) and as a grid axis (--grid)")
+    missing = [k for k, v in keys.items() if v is REQUIRED and k not in fixed and k not in axes]
+    if missing:
+        raise ValueError(
+            f"sweep kind {kind!r}" + (f" (preset {preset})" if preset else "")
+            + f" needs a value for {', '.join(repr(m) for m in missing)} (--set KEY=VALUE or --grid KEY=...)"
+        )
+    points = expand(axes)
+    if not points:
+        raise ValueError("the grid is empty")
+    configs: dict[str, dict] = {}
+    for point in points:
+        try:
+            cfg = k.canonical({**fixed, **point}, preset)
+        except ValueError as exc:
+            if not point:
+                raise
+            raise ValueError(f"grid point {point}: {exc}") from None
+        configs.setdefault(config_hash(cfg, k.name), cfg)
+    return SweepPlan(k, preset, configs, parse_seeds(seeds), axes, fixed)
+
+
+def check_device(device: Any, *, local: bool = True) -> str:
+    """A torch device string; on a local executor CUDA/MPS must be available here."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        fail("device", device, "a torch device such as 'cpu', 'cuda' or 'cuda:1'")
+    if local and dev.type == "cuda":
+        if not torch.cuda.is_available():
+            fail("device", device, "'cpu' (CUDA is not available on this machine)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            fail("device", device, f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    if local and dev.type == "mps" and not torch.backends.mps.is_available():
+        fail("device", device, "'cpu' (MPS is not available on this machine)")
+    return str(dev)
+
+
+def execute_unit(run_fn: Any, config: dict, seeds: list[int], device: str) -> dict:
+    """Run one batch in a worker and return plain results (never raises for a failing run).
+
+    Returns ``{"results": [per-seed dict] | None, "error": str | None, "seconds", "worker",
+    "finished_at"}``; histories are already compressed here, off the driver.
+    """
+    start = time.perf_counter()
+    error = None
+    results = None
+    try:
+        raw = run_fn(dict(config), list(seeds), device)
+        if not isinstance(raw, (list, tuple)) or len(raw) != len(seeds):
+            raise RuntimeError(f"kind returned {type(raw).__name__} of length "
+                               f"{len(raw) if hasattr(raw, '__len__') else '?'} for {len(seeds)} seeds")
+        results = []
+        for item in raw:
+            status = item.get("status", "done")
+            if status not in STATUSES:
+                status, item = "error", {"error": f"kind returned an unknown status {status!r}"}
+            results.append(
+                {
+                    "status": status,
+                    "error": item.get("error"),
+                    "metrics": dict(item.get("metrics") or {}),
+                    "history": encode_history(item.get("history")),
+                }
+            )
+    except Exception as exc:  # a failing run is a result, not a crash of the sweep
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+        error = f"{type(exc).__name__}: {exc}{where}"
+        results = None
+    return {
+        "results": results,
+        "error": error,
+        "seconds": time.perf_counter() - start,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _rows(kind: str, chash: str, config: dict, seeds: list[int], device: str, out: dict) -> list[dict]:
+    n = len(seeds)
+    common = {
+        "config_hash": chash,
+        "kind": kind,
+        "config": config,
+        "batch_seconds": out["seconds"],
+        "batch_size": n,
+        "seconds": out["seconds"] / n,
+        "finished_at": out["finished_at"],
+        "device": device,
+        "worker": out["worker"],
+    }
+    if out["results"] is None:
+        return [dict(common, seed=s, status="error", error=out["error"], metrics={}, history=None) for s in seeds]
+    return [dict(common, seed=s, **r) for s, r in zip(seeds, out["results"])]
+
+
+def run(
+    kind: str,
+    grid: Mapping[str, Any] | Sequence[str] | None = None,
+    seeds: Any = 10,
+    store: str | os.PathLike = "sweep.sqlite",
+    *,
+    fixed: Mapping[str, Any] | None = None,
+    preset: str | None = None,
+    executor: Any = "local",
+    batch: int = 64,
+    retry_errors: bool = False,
+    device: str = "cpu",
+    progress: bool | None = None,
+    dask_timeout: float = _executors.DASK_CONNECT_TIMEOUT,
+) -> SweepSummary:
+    """Run a sweep of ``kind`` over ``grid`` x ``seeds`` into the SQLite ``store`` (resumable).
+
+    ``grid``: ``{key: [values] or "v1,v2" or "10:200:10"}`` or CLI strings ``["d=10:200:10"]``;
+    ``fixed``: settings shared by every config (``--set``); ``seeds``: ``"A:B"``, a count or a
+    list; ``executor``: ``local[:N]``, ``inline``, ``dask://HOST:PORT``, ``dask-local:N`` or an
+    executor object (not closed here); ``batch``: seeds per batched call. Runs already in the
+    store as ``done``/``diverged`` are skipped, and ``error`` runs unless ``retry_errors``.
+    Bad input raises ``ValueError`` before anything is written.
+    """
+    start = time.perf_counter()
+    kind_obj = get_kind(kind)
+    batch = check_int("batch", batch, minimum=1)
+    spec_type = _executors.parse_executor(executor)[0] if isinstance(executor, str) else "object"
+    device = check_device(device, local=spec_type in ("local", "inline"))
+    path = check_store_path(store)
+    owned = isinstance(executor, str)
+    ex = None
+    if spec_type == "local":  # start the workers now: they import while the configs are validated
+        ex = _executors.make_executor(executor, preload=kind_obj.preload)
+        ex.warm()
+    try:
+        try:
+            sweep = plan(kind, grid, seeds, fixed=fixed, preset=preset)
+            meta = read_meta(path)
+            if meta is not None and meta.get("kind") != sweep.kind.name:
+                raise ValueError(f"store {str(path)!r} holds a sweep of kind {meta.get('kind')!r}, "
+                                 f"not {sweep.kind.name!r}")
+        except BaseException:
+            if ex is not None:
+                ex.abort()
+                ex = None
+            raise
+        if progress is None:
+            progress = sys.stderr.isatty()
+        if ex is None:  # a Dask scheduler is reached only once the input is known to be good
+            ex = _executors.make_executor(executor, dask_timeout=dask_timeout, preload=kind_obj.preload)
+            if isinstance(ex, _executors.DaskExecutor):
+                ex.warm(kind_obj.preload)
+        keys = list(next(iter(sweep.configs.values())))
+        with Store(path, sweep.kind.name, keys) as st:
+            st.plan((h, s) for h in sweep.configs for s in sweep.seeds)
+            existing = st.statuses()
+            skip = set(FINISHED) if retry_errors else set(FINISHED) | {"error"}
+            units = []
+            skipped = 0
+            for h, cfg in sweep.configs.items():
+                todo = [s for s in sweep.seeds if existing.get((h, s)) not in skip]
+                skipped += len(sweep.seeds) - len(todo)
+                units.extend((h, cfg, part) for part in chunks(todo, batch))
+            summary = SweepSummary(
+                store=str(path), kind=sweep.kind.name, executor=getattr(ex, "name", type(ex).__name__),
+                configs=len(sweep.configs), seeds=len(sweep.seeds), planned=sweep.runs, skipped=skipped,
+                submitted=sweep.runs - skipped,
+            )
+            if not units and owned and hasattr(ex, "abort"):  # nothing left to run: do not wait for start-up
+                ex.abort()
+                ex = None
+            _dispatch(ex, sweep.kind, units, device, st, summary, progress)
+    except BaseException:  # Ctrl-C or a failure of the driver: stop the workers, do not wait for them
+        if owned and ex is not None and hasattr(ex, "abort"):
+            ex.abort()
+            ex = None
+        raise
+    finally:
+        if owned and ex is not None:
+            ex.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _dispatch(ex: Any, kind: SweepKind, units: list, device: str, st: Store, summary: SweepSummary,
+              progress: bool) -> None:
+    if not units:
+        return
+    from tqdm.auto import tqdm
+
+    futures = {}
+    for h, cfg, seeds in units:
+        futures[ex.submit(execute_unit, kind.run, cfg, seeds, device)] = (h, cfg, seeds)
+    bar = tqdm(total=summary.submitted, unit="run", disable=not progress, dynamic_ncols=True,
+               desc=f"sweep {kind.name}", smoothing=0.1)
+    pending = set(futures)
+    try:
+        for fut in ex.as_completed(list(futures)):
+            h, cfg, seeds = futures[fut]
+            try:
+                out = fut.result()
+            except Exception as exc:  # the worker itself failed (killed, out of memory, lost node)
+                out = {"results": None, "seconds": 0.0, "worker": "?",
+                       "error": f"{type(exc).__name__}: {exc} (the worker running this batch failed)",
+                       "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            rows = _rows(kind.name, h, cfg, seeds, device, out)
+            st.write(rows)
+            pending.discard(fut)
+            for r in rows:
+                setattr(summary, r["status"], getattr(summary, r["status"]) + 1)
+                if r["status"] == "error" and len(summary.errors) < 5 and r["error"] not in summary.errors:
+                    summary.errors.append(r["error"])
+            bar.update(len(rows))
+            bar.set_postfix(done=summary.done, diverged=summary.diverged, failed=summary.error, refresh=False)
+    except BaseException:
+        ex.cancel(pending)
+        raise
+    finally:
+        bar.close()

@@ -1,0 +1,373 @@
+"""The sweep store: one SQLite file (WAL mode) with one row per (config hash, seed).
+
+Tables
+- ``meta(key, value)``: ``schema_version``, ``kind``, ``created``, ``nclab_version``.
+- ``runs``: primary key ``(config_hash, seed)``; ``kind``, ``config`` (canonical JSON),
+  ``status`` (``done`` | ``diverged`` | ``error``), ``error`` (message), ``history``
+  (zlib-compressed JSON, columnar), timings (``seconds`` = this run's share of its batch,
+  ``batch_seconds``, ``batch_size``, ``finished_at``), ``device``, ``worker``,
+  ``nclab_version``; every config key as a column ``c_<key>`` and every final metric as a
+  column ``m_<name>`` (added when first seen).
+- ``planned(config_hash, seed)``: the runs the sweep commands asked for, so
+  ``nclab sweep-status`` can count what is still pending.
+
+Only the sweep driver writes; each batch of results is one transaction, so a killed sweep
+loses at most the batches in flight and never leaves a partial or duplicate row.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import zlib
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+#: Statuses a finished run can have.
+STATUSES = ("done", "diverged", "error")
+#: Statuses that count as finished (a resume skips them; ``error`` only without retry).
+FINISHED = ("done", "diverged")
+_BASE_COLUMNS = [
+    ("config_hash", "TEXT NOT NULL"),
+    ("seed", "INTEGER NOT NULL"),
+    ("kind", "TEXT NOT NULL"),
+    ("config", "TEXT NOT NULL"),
+    ("status", "TEXT NOT NULL CHECK (status IN ('done','diverged','error'))"),
+    ("error", "TEXT"),
+    ("history", "BLOB"),
+    ("seconds", "REAL"),
+    ("batch_seconds", "REAL"),
+    ("batch_size", "INTEGER"),
+    ("finished_at", "TEXT"),
+    ("device", "TEXT"),
+    ("worker", "TEXT"),
+    ("nclab_version", "TEXT"),
+]
+_BASE_NAMES = [name for name, _ in _BASE_COLUMNS]
+
+
+def _version() -> str:
+    try:
+        from .. import __version__
+
+        return __version__
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_store_path(path: str | os.PathLike) -> Path:
+    """Check that ``path`` can hold a sweep store, writing nothing; return it as a Path.
+
+    An existing file must be writable; otherwise the nearest existing ancestor directory must
+    be writable (missing directories are created when the store is created). A directory or
+    an unwritable location raises ``ValueError``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"store path {str(path)!r} is a directory; give a file such as {str(path / 'sweep.sqlite')!r}")
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise ValueError(f"store path {str(path)!r} is not writable")
+        if not os.access(path.parent, os.W_OK):
+            raise ValueError(f"store directory {str(path.parent)!r} is not writable (SQLite needs its journal there)")
+        return path
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"store path {str(path)!r} is not writable ({str(ancestor)!r} is not a directory)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"store path {str(path)!r} is not writable (directory {str(ancestor)!r} is not writable)")
+    return path
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, str] | None:
+    """The ``meta`` table of an existing store (read-only), ``None`` if the file does not exist.
+
+    A file that is not an nclab sweep store, or one with another schema version, raises
+    ``ValueError``.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with closing(_reader(path)) as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"meta", "runs"} <= tables:
+                raise ValueError(f"{str(path)!r} is not an nclab sweep store (no meta/runs tables)")
+            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            columns = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{str(path)!r} is not an nclab sweep store ({exc})") from None
+    version = meta.get("schema_version")
+    if version != str(SCHEMA_VERSION):
+        raise ValueError(
+            f"store {str(path)!r} has schema version {version!r}, this nclab reads version "
+            f"{SCHEMA_VERSION}; use a new store file"
+        )
+    missing = [c for c in _BASE_NAMES if c not in columns]
+    if missing:
+        raise ValueError(f"store {str(path)!r} is incompatible: runs table lacks columns {missing}")
+    return meta
+
+
+def encode_history(history: Any) -> bytes | None:
+    """A history (DataFrame or dict column -> list) as zlib-compressed columnar JSON."""
+    if history is None:
+        return None
+    if isinstance(history, (bytes, bytearray)):  # already encoded by the worker
+        return bytes(history)
+    if isinstance(history, pd.DataFrame):
+        data = {str(c): history[c].tolist() for c in history.columns}
+    else:
+        data = {str(k): list(v.tolist() if hasattr(v, "tolist") else v) for k, v in dict(history).items()}
+    text = json.dumps(data, separators=(",", ":"), default=_json_default)
+    return zlib.compress(text.encode(), 6)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def decode_history(blob: bytes | None) -> pd.DataFrame:
+    """The DataFrame of one stored history (empty when none was stored)."""
+    if blob is None:
+        return pd.DataFrame()
+    return pd.DataFrame(json.loads(zlib.decompress(blob).decode()))
+
+
+def _sql_value(value: Any) -> Any:
+    """A metric/config value as an SQLite value (lists/dicts as JSON, numpy scalars unwrapped)."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=_json_default)
+    if value is None or isinstance(value, (int, float, str, bytes)):
+        return value
+    if hasattr(value, "tolist"):
+        return json.dumps(value.tolist(), default=_json_default)
+    return str(value)
+
+
+class Store:
+    """An open sweep store (the driver's writer). Use as a context manager or call ``close``."""
+
+    def __init__(self, path: str | os.PathLike, kind: str, config_keys: Sequence[str]):
+        self.path = Path(path)
+        meta = read_meta(self.path)
+        if meta is not None and meta.get("kind") != kind:
+            raise ValueError(f"store {str(self.path)!r} holds a sweep of kind {meta.get('kind')!r}, not {kind!r}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.kind = kind
+        self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA synchronous=NORMAL")
+        if meta is None:
+            self._create()
+        self._columns = {r[1] for r in self.con.execute("PRAGMA table_info(runs)")}
+        self.add_columns([f"c_{k}" for k in config_keys])
+
+    def _create(self) -> None:
+        cols = ", ".join(f"{name} {decl}" for name, decl in _BASE_COLUMNS)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self.transaction():
+            self.con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS runs ({cols}, PRIMARY KEY (config_hash, seed))")
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS planned (config_hash TEXT NOT NULL, seed INTEGER NOT NULL, "
+                "PRIMARY KEY (config_hash, seed))"
+            )
+            self.con.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("schema_version", str(SCHEMA_VERSION)), ("kind", self.kind), ("created", now),
+                 ("nclab_version", _version())],
+            )
+            self.con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def transaction(self):
+        """A context manager running its block as one IMMEDIATE transaction."""
+        con = self.con
+
+        class _Tx:
+            def __enter__(self_inner):
+                con.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self_inner, exc_type, exc, tb):
+                con.execute("COMMIT" if exc_type is None else "ROLLBACK")
+                return False
+
+        return _Tx()
+
+    def add_columns(self, names: Iterable[str]) -> None:
+        """Add untyped columns (values stored as given) that the runs table lacks."""
+        for name in names:
+            if name not in self._columns:
+                self.con.execute(f"ALTER TABLE runs ADD COLUMN {_quote(name)}")
+                self._columns.add(name)
+
+    def plan(self, pairs: Iterable[tuple[str, int]]) -> None:
+        """Record the (config hash, seed) pairs a sweep asked for."""
+        with self.transaction():
+            self.con.executemany("INSERT OR IGNORE INTO planned VALUES (?, ?)", list(pairs))
+
+    def statuses(self) -> dict[tuple[str, int], str]:
+        """The status of every stored run, keyed by (config hash, seed)."""
+        return {(h, int(s)): st for h, s, st in self.con.execute("SELECT config_hash, seed, status FROM runs")}
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert or replace finished runs in one transaction.
+
+        Each row has the base columns (see the module docstring), ``config`` as a dict and
+        ``metrics`` as a dict; config and metric values become ``c_``/``m_`` columns.
+        """
+        prepared = []
+        for row in rows:
+            if row["status"] not in STATUSES:
+                raise ValueError(f"run status must be one of {STATUSES}, got {row['status']!r}")
+            values = {name: row.get(name) for name in _BASE_NAMES}
+            values["config"] = json.dumps(row["config"], sort_keys=True, separators=(",", ":"))
+            values["history"] = encode_history(row.get("history"))
+            values["nclab_version"] = _version()
+            for k, v in row["config"].items():
+                values[f"c_{k}"] = _sql_value(v)
+            for k, v in (row.get("metrics") or {}).items():
+                values[f"m_{k}"] = _sql_value(v)
+            prepared.append(values)
+        try:
+            with self.transaction():
+                for values in prepared:
+                    self.add_columns(values)
+                    names = list(values)
+                    self.con.execute(
+                        f"INSERT OR REPLACE INTO runs ({', '.join(_quote(n) for n in names)}) "
+                        f"VALUES ({', '.join('?' for _ in names)})",
+                        [values[n] for n in names],
+                    )
+        except BaseException:  # rolled back: columns added in this transaction are gone too
+            self._columns = {r[1] for r in self.con.execute("PRAGMA table_info(runs)")}
+            raise
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _reader(path: Path) -> sqlite3.Connection:
+    """A connection that only reads. Opened read-write when allowed (so that closing it cleans
+    up WAL files, as SQLite does for the last connection), read-only otherwise."""
+    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+        con = sqlite3.connect(path, timeout=60)
+        con.execute("PRAGMA query_only=ON")
+        return con
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+
+
+def _connect_ro(path: str | os.PathLike) -> sqlite3.Connection:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    read_meta(path)
+    return _reader(path)
+
+
+def load(store: str | os.PathLike, *, history: bool = False, status: str | Sequence[str] | None = None) -> pd.DataFrame:
+    """All runs of a sweep store as a DataFrame, one row per (config hash, seed).
+
+    Columns: ``config_hash``, ``seed``, ``status``, ``error``, every config key by its name,
+    every final metric by its name (a metric whose name is also a config key keeps the
+    ``m_`` prefix), then ``seconds``, ``batch_seconds``, ``batch_size``, ``finished_at``,
+    ``device``, ``worker``, ``nclab_version``, ``kind`` and ``config`` (JSON). With
+    ``history=True`` a column ``history`` holds each run's history DataFrame. ``status``
+    keeps only runs with that status (or statuses).
+    """
+    with closing(_connect_ro(store)) as con:
+        df = pd.read_sql_query("SELECT * FROM runs ORDER BY rowid", con)
+    if status is not None:
+        wanted = [status] if isinstance(status, str) else list(status)
+        df = df[df["status"].isin(wanted)].reset_index(drop=True)
+    blobs = df.pop("history")
+    config_cols = [c for c in df.columns if c.startswith("c_")]
+    metric_cols = [c for c in df.columns if c.startswith("m_")]
+    config_names = {c[2:] for c in config_cols}
+    rename = {c: c[2:] for c in config_cols}
+    for c in metric_cols:
+        name = c[2:]
+        rename[c] = c if name in config_names or name in _BASE_NAMES else name
+    configs = [json.loads(text) for text in df["config"]]
+    for c in config_cols:  # exact types (bools, lists, None) from the canonical JSON
+        values = [cfg.get(c[2:], None) for cfg in configs]
+        if values and all(isinstance(v, bool) for v in values):
+            df[c] = pd.Series(values, dtype=bool, index=df.index)
+        elif any(isinstance(v, (list, dict)) for v in values):
+            df[c] = pd.Series(values, dtype=object, index=df.index)
+    order = ["config_hash", "seed", "status", "error", *config_cols, *metric_cols,
+             "seconds", "batch_seconds", "batch_size", "finished_at", "device", "worker",
+             "nclab_version", "kind", "config"]
+    df = df[order].rename(columns=rename)
+    if history:
+        df["history"] = [decode_history(b) for b in blobs]
+    return df
+
+
+def load_history(store: str | os.PathLike, config_hash: str, seed: int) -> pd.DataFrame:
+    """The stored history of one run; ``KeyError`` when the run is not in the store."""
+    with closing(_connect_ro(store)) as con:
+        row = con.execute("SELECT history FROM runs WHERE config_hash=? AND seed=?", (config_hash, int(seed))).fetchone()
+    if row is None:
+        raise KeyError(f"no run ({config_hash}, {seed}) in {store}")
+    return decode_history(row[0])
+
+
+def status_counts(store: str | os.PathLike) -> dict[str, Any]:
+    """Counts per status, plus ``pending`` (planned, not finished) and the store's meta.
+
+    Returns ``{"kind", "runs", "done", "diverged", "error", "pending", "configs",
+    "errors": [first messages], "seconds": total run seconds, "meta": {...}}``.
+    """
+    meta = read_meta(store)
+    if meta is None:
+        raise FileNotFoundError(2, "No such file or directory", str(store))
+    with closing(_connect_ro(store)) as con:
+        counts = dict(con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+        runs = sum(counts.values())
+        pending = con.execute(
+            "SELECT COUNT(*) FROM planned p LEFT JOIN runs r ON p.config_hash=r.config_hash AND p.seed=r.seed "
+            "WHERE r.status IS NULL"
+        ).fetchone()[0]
+        configs = con.execute("SELECT COUNT(DISTINCT config_hash) FROM runs").fetchone()[0]
+        errors = [
+            {"error": e, "count": n}
+            for e, n in con.execute(
+                "SELECT error, COUNT(*) FROM runs WHERE status='error' GROUP BY error ORDER BY COUNT(*) DESC LIMIT 5"
+            )
+        ]
+        seconds = con.execute("SELECT COALESCE(SUM(seconds), 0) FROM runs").fetchone()[0]
+    out = {"kind": meta.get("kind"), "runs": runs}
+    out.update({s: int(counts.get(s, 0)) for s in STATUSES})
+    out.update({"pending": int(pending), "configs": int(configs), "errors": errors,
+                "seconds": float(seconds) if seconds is not None and math.isfinite(seconds) else 0.0,
+                "meta": meta})
+    return out
+
+
+def integrity_check(store: str | os.PathLike) -> str:
+    """SQLite's ``PRAGMA integrity_check`` result (``"ok"`` for a sound file)."""
+    with closing(_connect_ro(store)) as con:
+        return con.execute("PRAGMA integrity_check").fetchone()[0]
