@@ -1,1 +1,20 @@
-"""(being written)"""
+"""Neural collapse in real PyTorch networks.
+
+- :func:`measure`: layer-wise collapse metrics of any model on a data loader (streaming).
+- :mod:`nclab.nets.data`: digits, Gaussian mixtures, MNIST/FashionMNIST/CIFAR-10 from disk.
+- :mod:`nclab.nets.models`: :class:`MLP`, :class:`ResNet` (backbone + possibly deep linear head).
+- :func:`train_classifier`: CE/MSE, SGD/Adam, separate weight decays and a UFM feature penalty,
+  trained into the terminal phase with collapse metrics per epoch.
+"""
+from __future__ import annotations
+
+from .data import ClassificationData, balanced_subsample, cifar10, digits, fashion_mnist, gaussian_mixture, load, mnist
+from .features import available_layers, default_layers, find_classifier, measure
+from .models import MLP, ResNet
+from .train import TrainResult, evaluate, penalised_head_loss, train_classifier
+
+__all__ = [
+    "ClassificationData", "balanced_subsample", "cifar10", "digits", "fashion_mnist", "gaussian_mixture", "load",
+    "mnist", "available_layers", "default_layers", "find_classifier", "measure", "MLP", "ResNet", "TrainResult",
+    "evaluate", "penalised_head_loss", "train_classifier",
+]

@@ -1,0 +1,352 @@
+"""Data sets for real-network experiments: bundled, generated, or read from a local disk.
+
+Nothing here downloads anything. Sources:
+
+- :func:`digits`: scikit-learn's bundled 8x8 digits (1,797 images, K = 10), split into train
+  and test and standardised with the training statistics.
+- :func:`gaussian_mixture`: K Gaussian classes around simplex-ETF means whose distance is
+  set by ``separation`` (flat vectors or image-shaped samples, e.g. 3 x 32 x 32).
+- :func:`mnist`, :func:`fashion_mnist`, :func:`cifar10`: read from a local ``root`` laid out
+  as torchvision writes it (``root/MNIST/raw/*-ubyte[.gz]``, ``root/FashionMNIST/raw/...``,
+  ``root/cifar-10-batches-py/``). The files are parsed directly, so torchvision is not
+  needed; a missing root or file raises ``FileNotFoundError`` naming the path and how to
+  obtain the files.
+- :func:`balanced_subsample`: n samples per class, reproducibly.
+- :func:`load`: one of the above from a spec string (``digits``, ``mnist:ROOT``,
+  ``fashionmnist:ROOT``, ``cifar10:ROOT``, ``gaussian``, ``FILE.npz``), as the CLI uses it.
+"""
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from .._tensor import as_float_tensor, as_labels
+from .._validation import check_int, check_real, fail
+
+__all__ = [
+    "ClassificationData",
+    "digits",
+    "gaussian_mixture",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "balanced_subsample",
+    "load",
+    "DATA_SPECS",
+]
+
+DATA_SPECS = "digits, gaussian, mnist:ROOT, fashionmnist:ROOT, cifar10:ROOT or FILE.npz"
+
+
+@dataclass
+class ClassificationData:
+    """Train and test tensors of one classification data set (inputs float, labels int64)."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def loaders(
+        self, batch_size: int = 128, *, shuffle: bool = True, seed: int = 0
+    ) -> tuple[DataLoader, DataLoader]:
+        """(train, test) DataLoaders; the train loader shuffles with a seeded generator."""
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        gen = torch.Generator().manual_seed(int(seed))
+        train = DataLoader(TensorDataset(self.x_train, self.y_train), batch_size=batch_size,
+                           shuffle=shuffle, generator=gen)
+        test = DataLoader(TensorDataset(self.x_test, self.y_test), batch_size=batch_size, shuffle=False)
+        return train, test
+
+    def subsample(self, n_per_class: int | None, *, seed: int = 0) -> "ClassificationData":
+        """The same data with the training set cut to ``n_per_class`` samples per class."""
+        if n_per_class is None:
+            return self
+        x, y = balanced_subsample(self.x_train, self.y_train, n_per_class, seed=seed)
+        return ClassificationData(self.name, x, y, self.x_test, self.y_test, self.num_classes)
+
+
+def balanced_subsample(
+    x: torch.Tensor, y: torch.Tensor, n_per_class: int, *, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exactly ``n_per_class`` samples of every class, drawn without replacement, class-ordered.
+
+    Raises ``ValueError`` when a class has fewer than ``n_per_class`` samples.
+    """
+    n_per_class = check_int("n_per_class", n_per_class, minimum=1)
+    y, K = as_labels(y, "labels", num_samples=x.shape[0])
+    gen = torch.Generator().manual_seed(int(seed))
+    picks = []
+    for k in range(K):
+        idx = torch.nonzero(y == k).flatten()
+        if idx.numel() < n_per_class:
+            fail("n_per_class", n_per_class, f"at most {idx.numel()} (the size of class {k})")
+        perm = torch.randperm(idx.numel(), generator=gen)[:n_per_class]
+        picks.append(idx[perm.to(idx.device)].sort().values)
+    index = torch.cat(picks)
+    return x[index], y[index]
+
+
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> tuple:
+    """Stratified split: the same fraction of every class goes to the test set."""
+    rng = np.random.default_rng(seed)
+    train_idx, test_idx = [], []
+    for k in np.unique(y):
+        idx = rng.permutation(np.nonzero(y == k)[0])
+        n_test = int(round(test_fraction * idx.size))
+        test_idx.append(idx[:n_test])
+        train_idx.append(idx[n_test:])
+    tr, te = np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(test_idx))
+    return x[tr], y[tr], x[te], y[te]
+
+
+def _standardise(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero mean, unit variance per input coordinate, with the training statistics.
+
+    Coordinates constant on the training set (std 0) are centred and left unscaled.
+    """
+    mean = x_train.mean(dim=0, keepdim=True)
+    std = x_train.std(dim=0, keepdim=True)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def digits(
+    *, test_fraction: float = 0.25, seed: int = 0, n_per_class: int | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> ClassificationData:
+    """scikit-learn's bundled digits (8x8 images as 64-vectors, K = 10), split and standardised.
+
+    ``test_fraction`` of every class goes to the test set (stratified, seeded); inputs are
+    standardised with the training mean and std; ``n_per_class`` subsamples the training set.
+    """
+    test_fraction = check_real("test_fraction", test_fraction, minimum=0.0, maximum=0.9)
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:  # pragma: no cover - sklearn is a declared extra
+        raise ValueError("the digits data set needs scikit-learn: pip install 'nclab[nets]'") from exc
+    bunch = load_digits()
+    xtr, ytr, xte, yte = _split(bunch.data.astype(np.float64), bunch.target.astype(np.int64), test_fraction, seed)
+    x_train, x_test = _standardise(torch.from_numpy(xtr), torch.from_numpy(xte))
+    data = ClassificationData("digits", x_train.to(dtype), torch.from_numpy(ytr),
+                              x_test.to(dtype), torch.from_numpy(yte), 10)
+    return data.subsample(n_per_class, seed=seed)
+
+
+def gaussian_mixture(
+    K: int = 10,
+    n: int = 100,
+    shape: int | tuple[int, ...] = 32,
+    *,
+    separation: float = 3.0,
+    noise: float = 1.0,
+    n_test: int | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> ClassificationData:
+    """K Gaussian classes, ``n`` training (and ``n_test``) samples per class, class-ordered.
+
+    Class means are a simplex ETF with pairwise distance ``separation`` (times ``noise``,
+    so the separation is in units of the noise std), randomly rotated in R^D, D = prod(shape);
+    samples are mean + ``noise`` * N(0, I). ``shape`` gives each sample's shape, e.g.
+    ``(3, 32, 32)`` for image-like inputs. Needs D >= K - 1.
+    """
+    from ..geometry import simplex_etf
+
+    K, n = check_int("K", K, minimum=2), check_int("n", n, minimum=1)
+    n_test = n if n_test is None else check_int("n_test", n_test, minimum=1)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    for s in shape:
+        check_int("shape", s, minimum=1)
+    D = int(np.prod(shape))
+    if D < K - 1:
+        fail("shape", shape, f"a sample size of at least K - 1 = {K - 1} values")
+    separation = check_real("separation", separation, minimum=0.0)
+    noise = check_real("noise", noise, minimum=0.0, strict=True)
+    gen = torch.Generator().manual_seed(int(seed))
+    # ETF rows of norm r have pairwise distance r * sqrt(2K/(K-1)).
+    radius = separation * noise / (2 * K / (K - 1)) ** 0.5
+    if D >= K:  # the K-dim ETF carried into R^D by a random orthonormal K-frame
+        frame = torch.linalg.qr(torch.randn(D, K, generator=gen, dtype=torch.float64))[0]
+        means = simplex_etf(K, K, scale=radius) @ frame.T
+    else:  # D = K - 1: the ETF fills R^D
+        means = simplex_etf(K, D, scale=radius, rotate=True, generator=gen)
+    y_train = torch.arange(K).repeat_interleave(n)
+    y_test = torch.arange(K).repeat_interleave(n_test)
+    x_train = means[y_train] + noise * torch.randn(K * n, D, generator=gen, dtype=torch.float64)
+    x_test = means[y_test] + noise * torch.randn(K * n_test, D, generator=gen, dtype=torch.float64)
+    return ClassificationData(
+        "gaussian", x_train.reshape(K * n, *shape).to(dtype), y_train,
+        x_test.reshape(K * n_test, *shape).to(dtype), y_test, K,
+    )
+
+
+# ---- local torchvision-layout readers (no torchvision needed) -------------------------------
+
+_IDX_FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_HOW_TO = (
+    "nclab never downloads data: obtain the files once, e.g. with torchvision "
+    "(torchvision.datasets.{cls}(root, download=True)) or from the data set's site, then pass that root"
+)
+
+
+def _find_raw(root: Path, folder: str, stem: str, cls: str) -> Path:
+    base = root / folder / "raw"
+    for candidate in (base / stem, base / (stem + ".gz"), root / stem, root / (stem + ".gz")):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{cls} file {stem} not found under {root} (looked in {base} and {root}); "
+        + _HOW_TO.format(cls=cls)
+    )
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Parse an IDX file (the MNIST format): magic, dims, then big-endian uint8 data."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        fail(f"IDX file {path}", "a file without the uint8 IDX header", "an MNIST-format IDX file")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4).astype(np.int64)
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        fail(f"IDX file {path}", f"{data.size} values", f"{int(np.prod(dims))} values (dims {tuple(dims)})")
+    return data.reshape(tuple(int(d) for d in dims))
+
+
+def _check_root(root, cls: str) -> Path:
+    if root is None:
+        fail("root", None, f"the folder holding the {cls} files ({_HOW_TO.format(cls=cls)})")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"{cls} root {path} does not exist; " + _HOW_TO.format(cls=cls))
+    return path
+
+
+def _mnist_like(root, folder: str, cls: str, train: bool, test: bool, normalise: bool,
+                dtype: torch.dtype) -> tuple:
+    path = _check_root(root, cls)
+    out = []
+    for split in (True, False):
+        if (split and not train) or (not split and not test):
+            out += [None, None]
+            continue
+        img_name, lab_name = _IDX_FILES[split]
+        images = _read_idx(_find_raw(path, folder, img_name, cls))
+        labels = _read_idx(_find_raw(path, folder, lab_name, cls)).astype(np.int64)
+        x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)  # N x 1 x 28 x 28
+        out += [x, torch.from_numpy(labels)]
+    x_train, y_train, x_test, y_test = out
+    if normalise:
+        ref = x_train if x_train is not None else x_test
+        mean, std = float(ref.mean()), float(ref.std())
+        x_train = None if x_train is None else (x_train - mean) / std
+        x_test = None if x_test is None else (x_test - mean) / std
+    cast = (lambda t: None if t is None else t.to(dtype))
+    return cast(x_train), y_train, cast(x_test), y_test
+
+
+def mnist(root, *, n_per_class: int | None = None, seed: int = 0, normalise: bool = True,
+          dtype: torch.dtype = torch.float32) -> ClassificationData:
+    """MNIST (N x 1 x 28 x 28 in [0, 1], then standardised globally) from ``root/MNIST/raw``."""
+    x_tr, y_tr, x_te, y_te = _mnist_like(root, "MNIST", "MNIST", True, True, normalise, dtype)
+    return ClassificationData("mnist", x_tr, y_tr, x_te, y_te, 10).subsample(n_per_class, seed=seed)
+
+
+def fashion_mnist(root, *, n_per_class: int | None = None, seed: int = 0, normalise: bool = True,
+                  dtype: torch.dtype = torch.float32) -> ClassificationData:
+    """FashionMNIST from ``root/FashionMNIST/raw`` (same format as :func:`mnist`)."""
+    x_tr, y_tr, x_te, y_te = _mnist_like(root, "FashionMNIST", "FashionMNIST", True, True, normalise, dtype)
+    return ClassificationData("fashionmnist", x_tr, y_tr, x_te, y_te, 10).subsample(n_per_class, seed=seed)
+
+
+def cifar10(root, *, n_per_class: int | None = None, seed: int = 0, normalise: bool = True,
+            dtype: torch.dtype = torch.float32) -> ClassificationData:
+    """CIFAR-10 (N x 3 x 32 x 32, standardised per channel) from ``root/cifar-10-batches-py``."""
+    path = _check_root(root, "CIFAR10")
+    folder = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
+
+    def read(name: str) -> tuple[np.ndarray, np.ndarray]:
+        file = folder / name
+        if not file.is_file():
+            raise FileNotFoundError(
+                f"CIFAR10 file {file} not found; " + _HOW_TO.format(cls="CIFAR10")
+            )
+        with open(file, "rb") as f:
+            batch = pickle.load(f, encoding="latin1")  # the official python-pickle format
+        return np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(batch["labels"])
+
+    parts = [read(f"data_batch_{i}") for i in range(1, 6)]
+    x_tr = np.concatenate([p[0] for p in parts])
+    y_tr = np.concatenate([p[1] for p in parts])
+    x_te, y_te = read("test_batch")
+    x_train = torch.from_numpy(x_tr.astype(np.float32) / 255.0)
+    x_test = torch.from_numpy(x_te.astype(np.float32) / 255.0)
+    if normalise:
+        mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
+        std = x_train.std(dim=(0, 2, 3), keepdim=True)
+        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    data = ClassificationData("cifar10", x_train.to(dtype), torch.from_numpy(y_tr.astype(np.int64)),
+                              x_test.to(dtype), torch.from_numpy(y_te.astype(np.int64)), 10)
+    return data.subsample(n_per_class, seed=seed)
+
+
+def from_npz(path, *, dtype: torch.dtype = torch.float32) -> ClassificationData:
+    """Arrays ``x`` (or ``features``/``inputs``) and ``labels`` (or ``y``) of an .npz file.
+
+    The same arrays serve as train and test set (measurement needs only one).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {path} does not exist")
+    with np.load(path, allow_pickle=False) as f:
+        keys = set(f.files)
+        xk = next((k for k in ("x", "inputs", "features") if k in keys), None)
+        yk = next((k for k in ("labels", "y") if k in keys), None)
+        if xk is None or yk is None:
+            fail(f"data file {path}", f"arrays {sorted(keys)}",
+                 "an .npz with inputs 'x' (or 'inputs'/'features') and 'labels' (or 'y')")
+        x = as_float_tensor(f[xk], xk, dtype=dtype)
+        if x.ndim < 2:
+            fail(xk, f"an array of shape {tuple(x.shape)}", "an array (N, ...) with one row per sample")
+        y, K = as_labels(f[yk], yk, num_samples=x.shape[0])
+    return ClassificationData(path.stem, x, y, x, y, K)
+
+
+def load(spec: str, *, n_per_class: int | None = None, seed: int = 0) -> ClassificationData:
+    """A data set from a spec string: ``digits``, ``gaussian``, ``mnist:ROOT``,
+    ``fashionmnist:ROOT``, ``cifar10:ROOT`` or a path ``FILE.npz``."""
+    if not isinstance(spec, str) or not spec:
+        fail("data", spec, DATA_SPECS)
+    kind, sep, root = spec.partition(":")
+    kind_l = kind.lower()
+    readers = {"mnist": mnist, "fashionmnist": fashion_mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10}
+    if kind_l == "digits" and not sep:
+        return digits(seed=seed, n_per_class=n_per_class)
+    if kind_l == "gaussian" and not sep:
+        return gaussian_mixture(seed=seed).subsample(n_per_class, seed=seed)
+    if kind_l in readers:
+        if not root:
+            fail("data", spec, f"{kind_l}:ROOT with the folder holding the files")
+        return readers[kind_l](root, n_per_class=n_per_class, seed=seed)
+    if spec.endswith(".npz"):
+        return from_npz(spec).subsample(n_per_class, seed=seed)
+    fail("data", spec, DATA_SPECS)
+    raise AssertionError  # pragma: no cover

@@ -1,0 +1,190 @@
+"""Small classifiers for neural-collapse experiments: an MLP and a CIFAR-style ResNet.
+
+Both are ``backbone -> head``: ``forward_features(x)`` returns the penultimate features H
+(the head's input, d = ``feature_dim``) and ``head`` is a stack of ``head_layers`` Linear
+maps without activation between them, the last one being the classifier W (K x d). One head
+layer is the usual linear classifier (Papyan et al. 2020); ``head_layers = L > 1`` is the deep
+linear head of Garrod & Keating (2025, Sec. 6: ResNet-20 + L = 3 linear layers, d = 64).
+
+Modules carry readable names for :func:`nclab.nets.measure`: the MLP's hidden layers are
+``features.layer{i}`` with children ``linear``, optional ``bn``, ``act``; the ResNet's blocks are
+``stage{s}.block{b}`` with ``conv1, bn1, relu1, conv2, bn2, relu2`` (no module is reused, so each
+hook fires once per forward pass).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .._validation import check_choice, check_int
+
+__all__ = ["MLP", "ResNet", "ACTIVATIONS", "make_head"]
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
+
+
+def make_head(feature_dim: int, num_classes: int, head_layers: int = 1, *, bias: bool = True) -> nn.Sequential:
+    """``head_layers`` Linear maps d -> d -> ... -> K (no activation): a deep linear head.
+
+    The intermediate maps have no bias (the deep UFM of Garrod & Keating has none); the last
+    one, the classifier ``fc``, has a bias when ``bias``.
+    """
+    head_layers = check_int("head_layers", head_layers, minimum=1)
+    layers: list[tuple[str, nn.Module]] = []
+    for i in range(1, head_layers):
+        layers.append((f"linear{i}", nn.Linear(feature_dim, feature_dim, bias=False)))
+    layers.append(("fc", nn.Linear(feature_dim, num_classes, bias=bias)))
+    return nn.Sequential(OrderedDict(layers))
+
+
+class MLP(nn.Module):
+    """``depth`` hidden layers of ``width`` units (Linear [-> BatchNorm] -> activation), then a head.
+
+    ``forward_features`` returns the last hidden layer's output (the penultimate features,
+    dimension ``width``); ``forward`` adds the head. Inputs are flattened first.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        width: int = 128,
+        depth: int = 3,
+        activation: str = "relu",
+        batchnorm: bool = False,
+        head_layers: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        in_features = check_int("in_features", in_features, minimum=1)
+        num_classes = check_int("num_classes", num_classes, minimum=2)
+        width = check_int("width", width, minimum=1)
+        depth = check_int("depth", depth, minimum=1)
+        check_choice("activation", activation, ACTIVATIONS)
+        self.in_features, self.num_classes, self.width, self.depth = in_features, num_classes, width, depth
+        self.activation, self.batchnorm = activation, bool(batchnorm)
+        self.flatten = nn.Flatten()
+        blocks = []
+        dim = in_features
+        for i in range(1, depth + 1):
+            blocks.append((f"layer{i}", self._block(dim, width, bias)))
+            dim = width
+        self.features = nn.Sequential(OrderedDict(blocks))
+        self.head = make_head(width, num_classes, head_layers, bias=bias)
+
+    def _block(self, dim_in: int, dim_out: int, bias: bool) -> nn.Sequential:
+        parts: list[tuple[str, nn.Module]] = [("linear", nn.Linear(dim_in, dim_out, bias=bias))]
+        if self.batchnorm:
+            parts.append(("bn", nn.BatchNorm1d(dim_out)))
+        parts.append(("act", ACTIVATIONS[self.activation]()))
+        return nn.Sequential(OrderedDict(parts))
+
+    @property
+    def feature_dim(self) -> int:
+        return self.width
+
+    def grow(self, *, freeze: bool = True, bias: bool = True) -> "MLP":
+        """Append one hidden layer and a fresh head (Tirer et al. 2023's layer-wise training).
+
+        With ``freeze`` the existing hidden layers stop receiving gradients. Returns ``self``.
+        """
+        if freeze:
+            for p in self.features.parameters():
+                p.requires_grad_(False)
+        self.depth += 1
+        ref = next(self.features.parameters())
+        block = self._block(self.width, self.width, bias).to(device=ref.device, dtype=ref.dtype)
+        self.features.add_module(f"layer{self.depth}", block)
+        head_layers = len(self.head)
+        self.head = make_head(self.width, self.num_classes, head_layers, bias=self.head.fc.bias is not None)
+        self.head.to(device=ref.device, dtype=ref.dtype)
+        return self
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(self.flatten(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+
+class BasicBlock(nn.Module):
+    """He et al.'s basic residual block: conv-bn-relu-conv-bn, + shortcut, relu."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu2 = nn.ReLU()
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu2(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """A CIFAR-style ResNet: stem conv, stages of basic blocks, global average pool, head.
+
+    ``widths=(16, 32, 64)`` with ``blocks_per_stage=3`` is ResNet-20 (He et al. 2016); the
+    penultimate features are the pooled last stage (d = ``widths[-1]``). Stages after the first
+    halve the spatial size.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        *,
+        widths: Sequence[int] = (16, 32, 64),
+        blocks_per_stage: int = 3,
+        head_layers: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        in_channels = check_int("in_channels", in_channels, minimum=1)
+        num_classes = check_int("num_classes", num_classes, minimum=2)
+        blocks_per_stage = check_int("blocks_per_stage", blocks_per_stage, minimum=1)
+        widths = tuple(check_int("widths", w, minimum=1) for w in widths)
+        if not widths:
+            raise ValueError("widths must be a non-empty sequence of channel counts, got ()")
+        self.widths, self.num_classes = widths, num_classes
+        self.stem = nn.Sequential(OrderedDict([
+            ("conv", nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)),
+            ("bn", nn.BatchNorm2d(widths[0])),
+            ("relu", nn.ReLU()),
+        ]))
+        c = widths[0]
+        for s, w in enumerate(widths, start=1):
+            blocks = []
+            for b in range(1, blocks_per_stage + 1):
+                stride = 2 if (s > 1 and b == 1) else 1
+                blocks.append((f"block{b}", BasicBlock(c, w, stride)))
+                c = w
+            self.add_module(f"stage{s}", nn.Sequential(OrderedDict(blocks)))
+        self.pool = nn.Sequential(OrderedDict([("avg", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten())]))
+        self.head = make_head(c, num_classes, head_layers, bias=bias)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.widths[-1]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for s in range(1, len(self.widths) + 1):
+            x = getattr(self, f"stage{s}")(x)
+        return self.pool(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
