@@ -1,1 +1,30 @@
-"""(being written)"""
+"""Reports: ``nclab reproduce`` (every paper experiment, one HTML page) and figure style.
+
+- :func:`reproduce`: run the registered experiments, write ``index.html``, ``results.json``
+  and one folder per experiment; :func:`summary_lines` is its terminal summary.
+- :func:`render_report`, :func:`write_report`: the self-contained page of a ``results.json``
+  (figures embedded as base64 PNG, no network); :func:`load_report` reads one back.
+- :mod:`nclab.report.plots`: ``new_figure``, ``style_axes``, ``log_axes``, ``COLORS`` for
+  experiments' figures in one paper-like style (no pyplot, no global state).
+- :func:`write_store_page`: the page of a sweep store (``nclab report STORE.sqlite``).
+"""
+from __future__ import annotations
+
+from .html import claim_counts, format_value, render_report, write_report
+from .plots import COLORS, claims_summary_figure, color, log_axes, marker, new_figure, style_axes
+from .reproduce import ReproduceSummary, environment, load_report, reproduce, select_experiments, summary_lines
+
+
+def write_store_page(path, out=None):  # noqa: D103 - documented in sweep_page.py
+    from .sweep_page import write_store_page as _write
+
+    return _write(path, out)
+
+
+write_store_page.__doc__ = "The HTML page of a sweep store; see :func:`nclab.report.sweep_page.write_store_page`."
+
+__all__ = [
+    "reproduce", "summary_lines", "ReproduceSummary", "environment", "select_experiments", "load_report",
+    "render_report", "write_report", "claim_counts", "format_value", "write_store_page",
+    "new_figure", "style_axes", "log_axes", "color", "marker", "COLORS", "claims_summary_figure",
+]

@@ -1,0 +1,66 @@
+"""``nclab reproduce`` and ``nclab report``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def configure_reproduce(parser: argparse.ArgumentParser) -> None:
+    profile = parser.add_mutually_exclusive_group()
+    profile.add_argument("--quick", dest="quick", action="store_true", default=True,
+                         help="each experiment's quick profile (the default; ~20 s each on 2 CPU cores)")
+    profile.add_argument("--full", dest="quick", action="store_false",
+                         help="each experiment's defaults: the papers' scale (a GPU helps)")
+    parser.add_argument("--out", metavar="DIR", default="nclab-out",
+                        help="write DIR/index.html, DIR/results.json and DIR/EXPERIMENT/ (default: nclab-out)")
+    parser.add_argument("--only", metavar="PAPER", action="append", default=[],
+                        help="run only this paper (mixon2022, tirer2023, garrod2025, networks) or experiment; "
+                             "repeatable or comma-separated")
+    parser.add_argument("--device", metavar="D", help="torch device for every experiment, e.g. cpu or cuda")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce, summary_lines
+
+    summary = reproduce(quick=args.quick, out=args.out, only=args.only, device=args.device,
+                        progress=False if args.no_progress else None)
+    print("\n".join(summary_lines(summary)))
+    return summary.exit_code
+
+
+def configure_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH",
+                        help="a results.json (or a folder holding one, or an experiment's result.json), "
+                             "or a sweep store (*.sqlite)")
+    parser.add_argument("--out", metavar="FILE",
+                        help="the page to write (default: index.html beside results.json, STORE.html beside a store)")
+
+
+def main_report(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.suffix in (".sqlite", ".sqlite3", ".db") or _is_sqlite(path):
+        try:
+            from .sweep_page import write_store_page
+            import nclab.sweep.plots  # noqa: F401 - the store figures
+        except ModuleNotFoundError as exc:
+            print(f"nclab report: sweep reports need nclab.sweep ({exc})", file=sys.stderr)
+            return 1
+        page = write_store_page(path, args.out)
+    else:
+        from .html import write_report
+        from .reproduce import load_report
+
+        report, base = load_report(path)
+        page = write_report(report, Path(args.out) if args.out else base / "index.html", base_dir=base)
+    print(f"wrote {page.resolve()}")
+    return 0
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False

@@ -1,0 +1,361 @@
+"""The self-contained HTML page of a reproduction: figures embedded, no network, opens from disk.
+
+The input is the report dictionary that ``nclab reproduce`` writes as ``results.json``::
+
+    {"format": "nclab-reproduce/1", "title": ..., "profile": "quick" | "full", "created": ...,
+     "device": ..., "environment": {...}, "total_seconds": ..., "experiments": [entry, ...]}
+
+where each entry is an experiment's JSON (``ExperimentResult.to_dict()``) plus ``status``
+(``"ok"``, ``"crashed"`` or ``"pending"``), ``folder`` (where its PNGs lie, relative to the
+page) and, for a crash, ``error`` and ``traceback``. :func:`render_report` turns it into one
+page: a summary (claims passed/failed per paper, links to sections, failed claims listed), a
+section per paper with each experiment's figures next to the paper's description, its claims
+table (claim, source, expected, measured, verdict), tables, metrics, configuration and timing,
+and the environment. Figures are read from disk and embedded as base64 PNG.
+"""
+from __future__ import annotations
+
+import base64
+import math
+import os
+import re
+from html import escape
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from ._style import CSS
+
+REPORT_FORMAT = "nclab-reproduce/1"
+
+
+# ----------------------------------------------------------------------------- counting
+def claim_counts(entries: Iterable[Mapping]) -> dict[str, dict[str, int]]:
+    """Per paper key: numbers of experiments (``experiments``, ``ok``, ``crashed``,
+    ``pending``) and of claims (``passed``, ``failed``), papers in order of first appearance."""
+    counts: dict[str, dict[str, int]] = {}
+    for e in entries:
+        c = counts.setdefault(e.get("paper", ""), dict.fromkeys(
+            ("experiments", "ok", "crashed", "pending", "passed", "failed"), 0))
+        c["experiments"] += 1
+        status = e.get("status", "ok")
+        c[status if status in ("ok", "crashed", "pending") else "crashed"] += 1
+        for claim in e.get("claims", []):
+            c["passed" if claim.get("passed") else "failed"] += 1
+    return counts
+
+
+# ----------------------------------------------------------------------------- formatting
+def format_value(value: Any, *, max_items: int = 8, _nested: bool = False) -> str:
+    """A short, readable text form of a measured value or metric (numbers to 4 digits);
+    a mapping reads ``k=v, ...`` (nested mappings in braces), a list ``[a, b, ...]``."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        text = ", ".join(f"{k}={format_value(v, max_items=max_items, _nested=True)}" for k, v in items[:max_items])
+        text += f", … ({len(items)} entries)" if len(items) > max_items else ""
+        return "{" + text + "}" if _nested else text
+    if isinstance(value, (list, tuple)):
+        text = ", ".join(format_value(v, max_items=max_items, _nested=True) for v in value[:max_items])
+        more = f", … ({len(value)} values)" if len(value) > max_items else ""
+        return f"[{text}{more}]"
+    return str(value)
+
+
+def slug(text: str) -> str:
+    """An HTML id made of letters, digits, ``-`` and ``_``."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "x"
+
+
+def _seconds(s: Any) -> str:
+    try:
+        s = float(s)
+    except (TypeError, ValueError):
+        return "?"
+    if s < 60:
+        return f"{s:.1f} s"
+    return f"{int(s // 60)} min {s % 60:04.1f} s"
+
+
+def _badge(kind: str, text: str | None = None) -> str:
+    return f'<span class="badge {kind}">{escape(text or kind.upper())}</span>'
+
+
+#: A figure wider than this (in pixels) gets the full width of the page, not a column.
+WIDE_PX = 760
+
+
+def png_width(data: bytes | None) -> int:
+    """The width in pixels of PNG bytes (0 if not a PNG)."""
+    if not data or data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
+        return 0
+    return int.from_bytes(data[16:20], "big")
+
+
+def png_data_uri(data: bytes) -> str:
+    """``data:image/png;base64,...`` for PNG bytes."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _figure(data: bytes | None, name: str, href: str | None) -> str:
+    if data is None:
+        return f'<figure class="missing"><p>figure file <code>{escape(name)}</code> not found</p></figure>'
+    img = f'<img src="{png_data_uri(data)}" alt="{escape(name)}">'
+    if href:
+        img = f'<a href="{escape(href)}" title="open the PNG file">{img}</a>'
+    return f"<figure>{img}<figcaption>{escape(name)}</figcaption></figure>"
+
+
+def _table(rows: Sequence[Mapping], *, max_rows: int = 200, cls: str = "data") -> str:
+    if not rows:
+        return "<p class=muted>(empty table)</p>"
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in columns)
+    body = []
+    for row in rows[:max_rows]:
+        body.append("<tr>" + "".join(f"<td>{escape(format_value(row.get(c, '')))}</td>" for c in columns) + "</tr>")
+    more = f'<p class="muted">… {len(rows) - max_rows} more rows in results.json</p>' if len(rows) > max_rows else ""
+    return f'<div class="scroll"><table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>{more}'
+
+
+def _kv_table(mapping: Mapping) -> str:
+    rows = "".join(f"<tr><th>{escape(str(k))}</th><td><code>{escape(format_value(v, max_items=20))}</code></td></tr>"
+                   for k, v in mapping.items())
+    return f'<table class="kv">{rows}</table>'
+
+
+# ----------------------------------------------------------------------------- sections
+def _claims_table(entry: Mapping) -> str:
+    claims = entry.get("claims", [])
+    if not claims:
+        return ""
+    rows = []
+    for c in claims:
+        ok = bool(c.get("passed"))
+        anchor = f"claim-{slug(entry.get('experiment', ''))}-{slug(c.get('id', ''))}"
+        rows.append(
+            f'<tr class="{"pass" if ok else "fail"}" id="{anchor}">'
+            f'<td><b>{escape(str(c.get("id", "")))}</b><br>{escape(str(c.get("text", "")))}</td>'
+            f'<td>{escape(str(c.get("source", "")))}</td>'
+            f'<td><code>{escape(str(c.get("expected", "")))}</code></td>'
+            f'<td><code>{escape(format_value(c.get("measured")))}</code></td>'
+            f'<td>{_badge("pass") if ok else _badge("fail")}</td></tr>'
+        )
+    head = "<tr><th>claim</th><th>source</th><th>expected</th><th>measured</th><th>verdict</th></tr>"
+    return f'<table class="claims"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _other_timings(timings: Mapping, profile: str) -> str:
+    parts = []
+    for other, t in sorted((timings or {}).items()):
+        if other != profile and isinstance(t, Mapping):
+            parts.append(f"{escape(other)} profile took {_seconds(t.get('seconds'))} on {escape(str(t.get('device', '?')))}"
+                         + (f" ({escape(str(t['created']))})" if t.get("created") else ""))
+    return (" · " + "; ".join(parts)) if parts else ""
+
+
+def _experiment(entry: Mapping, base_dir: Path, profile: str, timings: Mapping | None = None) -> str:
+    name = str(entry.get("experiment", "?"))
+    status = entry.get("status", "ok")
+    claims = entry.get("claims", [])
+    n_pass = sum(bool(c.get("passed")) for c in claims)
+    if status == "crashed":
+        badge = _badge("crash", "CRASHED")
+    elif status == "pending":
+        badge = _badge("pending", "NOT RUN")
+    elif n_pass == len(claims):
+        badge = _badge("pass", f"{n_pass}/{len(claims)} claims")
+    else:
+        badge = _badge("fail", f"{n_pass}/{len(claims)} claims")
+    timing = ""
+    if status != "pending":
+        timing = f" · ran in {_seconds(entry.get('seconds'))} ({escape(profile)} profile)"
+    parts = [f'<section class="exp {escape(status)}" id="exp-{slug(name)}">',
+             f'<h3>{escape(str(entry.get("title", name)))} {badge}</h3>',
+             f'<p class="meta"><code>{escape(name)}</code>{timing}{_other_timings(timings or {}, profile)}</p>']
+
+    folder = base_dir / str(entry.get("folder", name))
+    narrow, wide = [], []
+    for fname in entry.get("figures", []):
+        path = folder / fname
+        data = path.read_bytes() if path.is_file() else None
+        href = os.path.relpath(path, base_dir).replace(os.sep, "/") if data is not None else None
+        (wide if png_width(data) > WIDE_PX else narrow).append(_figure(data, fname, href))
+    desc = escape(str(entry.get("description", ""))).replace("\n\n", "</p><p>")
+    aside = [f'<h4>The paper</h4><blockquote><p>{desc or "(no description)"}</p></blockquote>']
+    notes = entry.get("notes", [])
+    if notes:
+        aside.append("<h4>Notes</h4><ul>" + "".join(f"<li>{escape(str(n))}</li>" for n in notes) + "</ul>")
+    if status == "crashed":
+        parts.append(f'<div class="error"><p><b>This experiment crashed:</b> <code>{escape(str(entry.get("error", "")))}</code></p>'
+                     f'<details><summary>traceback</summary><pre>{escape(str(entry.get("traceback", "")))}</pre></details></div>')
+    elif status == "pending":
+        parts.append('<p class="muted">Not run yet: the reproduction was interrupted or is still running.</p>')
+    if narrow:  # figures beside the description, wide ones below at full width
+        parts.append(f'<div class="exp-body"><div class="figs">{"".join(narrow)}</div><aside>{"".join(aside)}</aside></div>')
+    else:
+        parts.append(f'<aside class="wide">{"".join(aside)}</aside>')
+    if wide:
+        parts.append(f'<div class="figs wide">{"".join(wide)}</div>')
+    parts.append(_claims_table(entry))
+    for tname, rows in (entry.get("tables") or {}).items():
+        parts.append(f"<h4>Table: {escape(str(tname))}</h4>{_table(list(rows))}")
+    metrics = entry.get("metrics") or {}
+    if metrics:
+        opened = " open" if len(metrics) <= 12 else ""
+        parts.append(f"<details{opened}><summary>Metrics ({len(metrics)})</summary>{_kv_table(metrics)}</details>")
+    config = entry.get("config") or {}
+    if config:
+        parts.append(f"<details><summary>Configuration ({len(config)} settings)</summary>{_kv_table(config)}</details>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _summary(entries: Sequence[Mapping], papers: Mapping[str, str]) -> str:
+    counts = claim_counts(entries)
+    total = {k: sum(c[k] for c in counts.values()) for k in ("experiments", "ok", "crashed", "pending", "passed", "failed")}
+    boxes = [("experiments", total["experiments"], ""), ("claims passed", total["passed"], "pass"),
+             ("claims failed", total["failed"], "fail" if total["failed"] else ""),
+             ("crashed", total["crashed"], "crash" if total["crashed"] else "")]
+    if total["pending"]:
+        boxes.append(("not run", total["pending"], "pending"))
+    out = ['<section id="summary"><h2>Summary</h2><div class="boxes">']
+    out += [f'<div class="box {cls}"><span>{n}</span>{escape(label)}</div>' for label, n, cls in boxes]
+    out.append("</div>")
+    rows = []
+    for paper, c in counts.items():
+        seconds = sum(float(e.get("seconds") or 0) for e in entries if e.get("paper", "") == paper)
+        cls = "fail" if c["failed"] or c["crashed"] else "pass"
+        rows.append(f'<tr class="{cls}"><td><a href="#paper-{slug(paper)}">{escape(paper or "other")}</a>'
+                    f'<br><small class="muted">{escape(papers.get(paper, ""))}</small></td>'
+                    f'<td>{c["ok"]}/{c["experiments"]}</td><td>{c["crashed"]}</td><td>{c["passed"]}</td>'
+                    f'<td>{c["failed"]}</td><td>{_seconds(seconds)}</td></tr>')
+    out.append('<table class="summary"><thead><tr><th>paper</th><th>experiments run</th><th>crashed</th>'
+               f'<th>claims passed</th><th>claims failed</th><th>time</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    summary_png = _summary_png(counts)
+    if summary_png:
+        out.append(f'<figure class="summary-fig"><img src="{png_data_uri(summary_png)}" alt="claims per paper"></figure>')
+    bad = []
+    for e in entries:
+        name = str(e.get("experiment", "?"))
+        if e.get("status") == "crashed":
+            bad.append(f'<li>{_badge("crash", "CRASHED")} <a href="#exp-{slug(name)}">{escape(name)}</a>: '
+                       f'<code>{escape(str(e.get("error", "")))}</code></li>')
+        for c in e.get("claims", []):
+            if not c.get("passed"):
+                bad.append(f'<li>{_badge("fail")} <a href="#claim-{slug(name)}-{slug(c.get("id", ""))}">'
+                           f'{escape(name)} / {escape(str(c.get("id", "")))}</a>: expected <code>{escape(str(c.get("expected", "")))}</code>, '
+                           f'measured <code>{escape(format_value(c.get("measured")))}</code></li>')
+    if bad:
+        out.append(f'<h3>Did not reproduce ({len(bad)})</h3><ul class="bad">{"".join(bad)}</ul>')
+    elif entries:
+        out.append('<p class="allgood">Every claim checked reproduced.</p>')
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _summary_png(counts: Mapping[str, Mapping[str, int]]) -> bytes | None:
+    if len(counts) < 1:
+        return None
+    from .plots import claims_summary_figure, figure_png
+
+    fig = claims_summary_figure(counts, labels={k: k or "(none)" for k in counts})
+    return figure_png(fig, dpi=90)
+
+
+def _environment(report: Mapping) -> str:
+    env = dict(report.get("environment") or {})
+    info = {k: report[k] for k in ("profile", "device", "created", "command") if report.get(k)}
+    if report.get("total_seconds") is not None:
+        info["total time"] = _seconds(report["total_seconds"])
+    return f'<section id="environment"><h2>Environment</h2>{_kv_table({**info, **env})}</section>'
+
+
+def render_report(report: Mapping, *, base_dir: str | os.PathLike = ".") -> str:
+    """The HTML page of a report dictionary (the ``results.json`` of ``nclab reproduce``).
+
+    Figures are read from ``base_dir / entry["folder"] / name`` and embedded as base64 PNG;
+    a missing file is shown as such rather than failing.
+    """
+    from ..experiments.registry import PAPERS
+
+    base_dir = Path(base_dir)
+    entries = list(report.get("experiments", []))
+    papers = {**PAPERS, **(report.get("papers") or {})}
+    title = str(report.get("title") or "nclab reproduction")
+    profile = str(report.get("profile", "quick"))
+    env = report.get("environment") or {}
+    versions = ", ".join(f"{k} {env[k]}" for k in ("nclab", "torch", "python") if env.get(k))
+    subtitle = " · ".join(x for x in (
+        f"{profile} profile", f"device {report.get('device', '?')}", versions, str(report.get("created", "")),
+        f"total {_seconds(report['total_seconds'])}" if report.get("total_seconds") is not None else "",
+    ) if x)
+    order = list(papers)
+    paper_keys = sorted({e.get("paper", "") for e in entries}, key=lambda p: (order.index(p) if p in order else len(order), p))
+    nav = "".join(f'<a href="#paper-{slug(p)}">{escape(p or "other")}</a>' for p in paper_keys)
+    body = [f"<header><h1>{escape(title)}</h1><p class=sub>{escape(subtitle)}</p>"
+            f'<nav><a href="#summary">summary</a>{nav}<a href="#environment">environment</a></nav></header>',
+            "<main>", _summary(entries, papers)]
+    for paper in paper_keys:
+        items = [e for e in entries if e.get("paper", "") == paper]
+        body.append(f'<section class="paper" id="paper-{slug(paper)}"><h2>{escape(paper or "other")}</h2>'
+                    f'<p class="cite">{escape(papers.get(paper, ""))}</p>')
+        timings = report.get("timings") or {}
+        body.extend(_experiment(e, base_dir, profile, timings.get(e.get("experiment"))) for e in items)
+        body.append("</section>")
+    body.append(_environment(report))
+    body.append(f'<footer>Written by nclab. Figures are embedded; this page needs no network. '
+                f'The data are in <code>results.json</code> beside this page.</footer></main>')
+    return _page(title, "\n".join(body))
+
+
+def _page(title: str, body: str) -> str:
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_report(report: Mapping, path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path:
+    """Render ``report`` and write it to ``path``; figures are looked up under ``base_dir``
+    (default: beside the page). Returns the path."""
+    path = Path(path)
+    return write_text_atomic(path, render_report(report, base_dir=path.parent if base_dir is None else base_dir))
+
+
+def render_sweep(
+    title: str,
+    figures: Mapping[str, Any],
+    tables: Mapping[str, Sequence[Mapping]],
+    info: Mapping[str, Any],
+) -> str:
+    """The HTML page of a sweep store: its figures (``Figure`` objects, embedded as PNG),
+    summary tables (lists of row dicts) and a key/value block ``info`` (store, counts)."""
+    from .plots import figure_png
+
+    figs = "".join(_figure(figure_png(fig), name, None) for name, fig in figures.items())
+    parts = [f"<header><h1>{escape(title)}</h1></header><main>",
+             f'<section><h2>Sweep</h2>{_kv_table(info)}</section>',
+             f'<section><h2>Figures</h2><div class="figs grid">{figs or "<p class=muted>(no figure)</p>"}</div></section>']
+    for name, rows in tables.items():
+        parts.append(f"<section><h2>{escape(name)}</h2>{_table(list(rows), max_rows=500)}</section>")
+    parts.append("<footer>Written by nclab report. Figures are embedded; this page needs no network.</footer></main>")
+    return _page(title, "\n".join(parts))

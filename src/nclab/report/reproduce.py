@@ -1,0 +1,335 @@
+"""``nclab reproduce``: run every registered paper experiment and write the HTML report.
+
+:func:`reproduce` runs the selected experiments one after another (a progress bar across
+them), each into its own folder ``out/NAME`` (``result.json`` and PNGs, via
+:func:`nclab.experiments.registry.run`). An experiment that raises is recorded with its
+error and traceback and the others go on. After every experiment ``out/results.json`` (all
+experiments' JSON, see :mod:`nclab.report.html`) and ``out/index.html`` are rewritten, so
+an interrupted run still leaves a readable page.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import os
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+from .._validation import fail
+from .html import REPORT_FORMAT, claim_counts, format_value, write_report, write_text_atomic
+
+
+#: During a run the page is rewritten at most this often (seconds); always at the end.
+PAGE_EVERY_S = 30.0
+
+
+@dataclass
+class ReproduceSummary:
+    """What :func:`reproduce` did: the report dictionary (``results.json``) and where it lies."""
+
+    report: dict
+    out: Path
+    page: Path
+    results: Path
+    seconds: float
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def crashed(self) -> list[str]:
+        """Names of the experiments that raised."""
+        return [e["experiment"] for e in self.report["experiments"] if e.get("status") == "crashed"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every experiment ran (whatever the verdicts), 1 if one crashed."""
+        return 1 if self.crashed else 0
+
+
+def load_experiment_modules() -> dict[str, str]:
+    """Import every paper module of the registry; return ``{module: traceback}`` for those
+    whose import raised (a module not written yet is skipped), so that one broken paper
+    module shows as a crash in the report instead of stopping the reproduction."""
+    from ..experiments import registry
+
+    errors: dict[str, str] = dict(getattr(registry, "IMPORT_ERRORS", {}) or {})
+    for module in registry.EXPERIMENT_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                errors[module] = traceback.format_exc()
+        except Exception:  # noqa: BLE001 - reported as a crash of that paper
+            errors[module] = traceback.format_exc()
+    registry._LOADED = True  # every module was tried above; do not re-raise their errors
+    return errors
+
+
+def _import_crash(module: str, tb: str) -> dict:
+    from ..experiments import registry
+
+    paper = module.rsplit(".", 1)[-1]
+    last = tb.strip().splitlines()[-1] if tb.strip() else "import failed"
+    return {"experiment": module, "paper": paper if paper in registry.PAPERS else "", "title": f"import of {module}",
+            "description": "The module holding this paper's experiments could not be imported, so none of them ran.",
+            "config": {}, "claims": [], "figures": [], "metrics": {}, "tables": {}, "notes": [], "seconds": 0.0,
+            "status": "crashed", "folder": module, "error": last, "traceback": tb}
+
+
+def select_experiments(only: Sequence[str] | None = None) -> list:
+    """The registered experiments to run, in paper order.
+
+    ``only`` holds paper keys (``mixon2022``, ...) and/or experiment names; each item may be
+    comma-separated. An item matching neither raises ``ValueError`` listing what exists.
+    """
+    from ..experiments import registry
+
+    every = registry.experiments()
+    if not only:
+        return every
+    wanted = [w.strip() for item in only for w in str(item).split(",") if w.strip()]
+    names = {e.name for e in every}
+    papers = {e.paper for e in every} | set(registry.PAPERS)
+    for w in wanted:
+        if w not in names and w not in papers:
+            fail("--only", w, "a paper key (" + ", ".join(registry.PAPERS) + ") or an experiment name ("
+                 + (", ".join(sorted(names)) or "none registered") + ")")
+    chosen = [e for e in every if e.name in wanted or e.paper in wanted]
+    return chosen
+
+
+def check_device(device: str | None) -> str:
+    """``device`` as a torch device string; unavailable CUDA/MPS raises ``ValueError``."""
+    import torch
+
+    if device is None:
+        return "cpu"
+    try:
+        dev = torch.device(str(device))
+    except (RuntimeError, ValueError):
+        fail("--device", device, "a torch device such as 'cpu', 'cuda' or 'cuda:0'")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            fail("--device", device, "an available device (CUDA is not available here; use 'cpu')")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            fail("--device", device, f"a CUDA index below {torch.cuda.device_count()}")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        fail("--device", device, "an available device (MPS is not available here; use 'cpu')")
+    return str(dev)
+
+
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """Versions and machine of this run: nclab, torch, numpy, matplotlib, Python, platform, device."""
+    import matplotlib
+    import numpy
+    import torch
+
+    import nclab
+
+    env: dict[str, Any] = {
+        "nclab": getattr(nclab, "__version__", "?"),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "matplotlib": matplotlib.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu count": os.cpu_count(),
+        "torch threads": torch.get_num_threads(),
+        "device": device,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        env["cuda"] = torch.version.cuda
+    return env
+
+
+def _entry_stub(exp: Any, status: str, config: dict | None = None) -> dict:
+    return {"experiment": exp.name, "paper": exp.paper, "title": exp.title, "description": exp.description,
+            "config": config or {}, "claims": [], "figures": [], "metrics": {}, "tables": {}, "notes": [],
+            "seconds": 0.0, "status": status, "folder": exp.name}
+
+
+def _run_one(exp: Any, *, quick: bool, out: Path, device: str) -> dict:
+    from ..experiments import registry
+
+    folder = out / exp.name
+    stale = folder / "result.json"
+    if stale.exists():
+        stale.unlink()
+    start = time.perf_counter()
+    try:
+        result = registry.run(exp.name, quick=quick, out=folder, device=device)
+    except Exception as exc:  # noqa: BLE001 - a crash is recorded, the others go on
+        entry = _entry_stub(exp, "crashed", registry.to_jsonable(exp.config(quick=quick, device=device)))
+        entry["seconds"] = time.perf_counter() - start
+        entry["error"] = f"{type(exc).__name__}: {exc}"
+        entry["traceback"] = traceback.format_exc()
+        return entry
+    result.figure_objects.clear()  # saved already; free the memory
+    return {**result.to_dict(), "status": "ok", "folder": exp.name}
+
+
+def reproduce(
+    *,
+    quick: bool = True,
+    out: str | os.PathLike = "nclab-out",
+    only: Sequence[str] | None = None,
+    device: str | None = None,
+    progress: bool | None = None,
+    log: IO[str] | None = None,
+    title: str | None = None,
+) -> ReproduceSummary:
+    """Run the registered experiments (all, or ``only`` papers/names) and write the report.
+
+    ``quick`` picks each experiment's quick profile, else its defaults (the papers' scale).
+    Writes ``out/index.html``, ``out/results.json`` and ``out/NAME/`` per experiment. Bad
+    input (unknown ``only`` item, unavailable ``device``, ``out`` a file) raises ``ValueError``
+    before anything is written. ``progress`` shows a tqdm bar (default: when ``log`` is a
+    terminal); one line per finished experiment goes to ``log`` (default stderr).
+    """
+    from tqdm import tqdm
+
+    log = sys.stderr if log is None else log
+    device = check_device(device)
+    import_errors = load_experiment_modules()
+    chosen = select_experiments(only)
+    wanted = {w.strip() for item in (only or []) for w in str(item).split(",")}
+    broken = [_import_crash(m, tb) for m, tb in import_errors.items()
+              if not only or m.rsplit(".", 1)[-1] in wanted]
+    if not chosen and not broken:
+        fail("--only", only, "a selection matching at least one registered experiment")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        fail("--out", str(out), "a folder (it is a file)")
+    profile = "quick" if quick else "full"
+    report: dict[str, Any] = {
+        "format": REPORT_FORMAT,
+        "title": title or f"nclab reproduction ({profile} profile)",
+        "profile": profile,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "device": device,
+        "command": "nclab " + " ".join(sys.argv[1:]) if Path(sys.argv[0]).name == "nclab" else None,
+        "selection": list(only or []),
+        "environment": environment(device),
+        "total_seconds": 0.0,
+        "experiments": [_entry_stub(e, "pending") for e in chosen] + broken,
+        "timings": previous_timings(out / "results.json"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    page, results = out / "index.html", out / "results.json"
+    start = time.perf_counter()
+    show = progress if progress is not None else bool(getattr(log, "isatty", lambda: False)())
+    bar = tqdm(chosen, desc="reproduce", unit="exp", file=log, disable=not show, dynamic_ncols=True)
+    _write(report, results, page)  # all "not run" yet: replaces a stale page at once
+    last_page = time.perf_counter()
+    try:
+        for i, exp in enumerate(bar):
+            bar.set_postfix_str(exp.name)
+            entry = _run_one(exp, quick=quick, out=out, device=device)
+            report["experiments"][i] = entry
+            if entry["status"] == "ok":
+                report["timings"].setdefault(exp.name, {})[profile] = {
+                    "seconds": round(entry["seconds"], 3), "device": device, "created": report["created"]}
+            report["total_seconds"] = time.perf_counter() - start
+            # results.json after every experiment; the page at most every PAGE_EVERY_S seconds
+            page_due = time.perf_counter() - last_page > PAGE_EVERY_S
+            _write(report, results, page if page_due else None)
+            last_page = time.perf_counter() if page_due else last_page
+            claims = entry["claims"]
+            verdict = ("CRASHED " + entry.get("error", "")) if entry["status"] == "crashed" else \
+                f"{sum(c['passed'] for c in claims)}/{len(claims)} claims passed"
+            bar.write(f"[{i + 1}/{len(chosen)}] {exp.name}: {verdict} ({entry['seconds']:.1f} s)", file=log)
+    except KeyboardInterrupt:  # leave a page of what ran; the rest shows as "not run"
+        report["total_seconds"] = time.perf_counter() - start
+        _write(report, results, page)
+        raise
+    bar.close()
+    for entry in broken:
+        print(f"import of {entry['experiment']} failed: {entry['error']}", file=log)
+    report["total_seconds"] = time.perf_counter() - start
+    _write(report, results, page)
+    return ReproduceSummary(report=report, out=out, page=page, results=results,
+                            seconds=report["total_seconds"], counts=claim_counts(report["experiments"]))
+
+
+def previous_timings(path: Path) -> dict[str, dict[str, dict]]:
+    """Per experiment and profile, the last known run time (``{"seconds", "device",
+    "created"}``) from an earlier ``results.json`` at ``path``, so the page can say how long
+    the other profile takes (e.g. ``--full``) once it has been run into the same folder."""
+    import json
+
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(old, dict):
+        return {}
+    timings = {k: dict(v) for k, v in (old.get("timings") or {}).items() if isinstance(v, dict)}
+    for e in old.get("experiments") or []:
+        if isinstance(e, dict) and e.get("status") == "ok" and old.get("profile") in ("quick", "full"):
+            timings.setdefault(str(e.get("experiment")), {})[old["profile"]] = {
+                "seconds": e.get("seconds"), "device": old.get("device"), "created": old.get("created")}
+    return timings
+
+
+def _write(report: dict, results: Path, page: Path | None) -> None:
+    import json
+
+    write_text_atomic(results, json.dumps(report, indent=2, allow_nan=True))
+    if page is not None:
+        write_report(report, page)
+
+
+def summary_lines(summary: ReproduceSummary) -> list[str]:
+    """The terminal summary: claims passed/failed per paper, failures, total time, the page."""
+    lines = [f"{'paper':12s} {'experiments':>11s} {'crashed':>8s} {'passed':>7s} {'failed':>7s}"]
+    for paper, c in summary.counts.items():
+        lines.append(f"{paper:12s} {c['ok']:>5d}/{c['experiments']:<5d} {c['crashed']:>8d} {c['passed']:>7d} {c['failed']:>7d}")
+    for e in summary.report["experiments"]:
+        if e.get("status") == "crashed":
+            lines.append(f"  CRASHED {e['experiment']}: {e.get('error', '')}")
+        for c in e.get("claims", []):
+            if not c.get("passed"):
+                lines.append(f"  FAILED  {e['experiment']} / {c['id']}: expected {c['expected']}, measured {format_value(c.get('measured'))}")
+    total_pass = sum(c["passed"] for c in summary.counts.values())
+    total_fail = sum(c["failed"] for c in summary.counts.values())
+    lines.append(f"claims: {total_pass} passed, {total_fail} failed; experiments crashed: {len(summary.crashed)}; "
+                 f"total time {summary.seconds:.1f} s")
+    lines.append(f"report: {summary.page.resolve()}")
+    return lines
+
+
+def load_report(path: str | os.PathLike) -> tuple[dict, Path]:
+    """Read a report from ``path``: a ``results.json`` of ``nclab reproduce``, a folder holding
+    one, or a single experiment's ``result.json`` (``nclab run --out``). Returns the report
+    dictionary and the folder its figures are relative to."""
+    import json
+
+    path = Path(path)
+    if path.is_dir():
+        for name in ("results.json", "result.json"):
+            if (path / name).is_file():
+                path = path / name
+                break
+        else:
+            raise FileNotFoundError(2, "No such file or directory (no results.json in this folder)", str(path / "results.json"))
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a JSON file: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("experiments"), list):
+        return data, path.parent
+    if isinstance(data, dict) and "experiment" in data and "claims" in data:
+        entry = {"status": "ok", **data, "folder": "."}
+        report = {"format": REPORT_FORMAT, "title": f"nclab: {data['experiment']}",
+                  "profile": "custom", "device": data.get("config", {}).get("device", "?"),
+                  "total_seconds": data.get("seconds"), "experiments": [entry]}
+        return report, path.parent
+    raise ValueError(f"{path} is neither a results.json of 'nclab reproduce' nor a result.json of 'nclab run'")
+

@@ -1,0 +1,80 @@
+"""``nclab report STORE.sqlite``: one self-contained page for a sweep store.
+
+The figures come from :func:`nclab.sweep.plots.store_figures` and the table from
+:func:`nclab.sweep.load` (both imported lazily: the sweep package is optional here); the
+summary table has one row per config: the swept keys, the number of seeds per status and
+the mean (and min/max) of every final metric over the seeds that finished.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .html import render_sweep, write_text_atomic
+
+#: Columns of ``nclab.sweep.load`` that are bookkeeping, not config or metric.
+_BOOKKEEPING = {"config_hash", "seed", "status", "error", "seconds", "batch_seconds", "batch_size",
+                "finished_at", "device", "worker", "nclab_version", "kind", "config", "history"}
+
+
+def config_summary(df: Any) -> list[dict]:
+    """One row per config of a sweep table (``nclab.sweep.load``): the keys that vary across
+    configs, seeds per status, and mean/min/max of each numeric metric over finished seeds."""
+    import pandas as pd
+
+    if df is None or len(df) == 0:
+        return []
+    configs = [json.loads(c) if isinstance(c, str) else dict(c or {}) for c in df["config"]]
+    keys = sorted({k for c in configs for k in c})
+    varying = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1]
+    metric_cols = [c for c in df.columns if c not in _BOOKKEEPING and c not in keys
+                   and pd.api.types.is_numeric_dtype(df[c])]
+    rows = []
+    for h, group in df.groupby("config_hash", sort=False):
+        cfg = configs[group.index[0]] if group.index[0] < len(configs) else {}
+        row: dict[str, Any] = {k: cfg.get(k) for k in varying}
+        statuses = group["status"].value_counts()
+        row["seeds"] = int(len(group))
+        for s in ("done", "diverged", "error"):
+            row[s] = int(statuses.get(s, 0))
+        finished = group[group["status"] != "error"]
+        for m in metric_cols:
+            values = pd.to_numeric(finished[m], errors="coerce").dropna()
+            if len(values):
+                row[f"{m} mean"] = float(values.mean())
+                if len(values) > 1:
+                    row[f"{m} min"] = float(values.min())
+                    row[f"{m} max"] = float(values.max())
+        row["config_hash"] = str(h)[:12]
+        rows.append(row)
+    return rows
+
+
+def render_store(path: str | os.PathLike) -> str:
+    """The HTML page of sweep store ``path`` (figures embedded, per-config summary table)."""
+    from .. import sweep
+    from ..sweep import plots as sweep_plots
+
+    path = Path(path)
+    counts = sweep.status_counts(path)
+    df = sweep.load(path).reset_index(drop=True)
+    figures = sweep_plots.store_figures(path)
+    info = {"store": str(path.resolve()), "kind": counts.get("kind"), "configs": counts.get("configs"),
+            "runs": counts.get("runs"), "done": counts.get("done"), "diverged": counts.get("diverged"),
+            "error": counts.get("error"), "pending": counts.get("pending"),
+            "total run time (s)": round(float(counts.get("seconds") or 0.0), 2)}
+    for item in counts.get("errors") or []:
+        info[f"error ×{item['count']}"] = item["error"]
+    tables = {"Configs (one row per config; metrics over finished seeds)": config_summary(df)}
+    return render_sweep(f"nclab sweep: {path.name}", figures, tables, info)
+
+
+def write_store_page(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Render sweep store ``path`` to ``out`` (default ``STORE.html`` beside it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    out = Path(out) if out is not None else path.with_suffix(".html")
+    return write_text_atomic(out, render_store(path))
