@@ -43,7 +43,10 @@ def main_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("nclab-out") / exp.name
     result = registry.run(exp.name, quick=args.quick, out=out, **overrides)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        try:
+            print(json.dumps(result.to_dict(), indent=2))
+        except BrokenPipeError:  # e.g. piped into `head`: the reader left, nothing is wrong
+            sys.stderr.close()
         return 0
     print(f"{result.experiment}: {result.title} ({result.seconds:.1f} s)")
     for c in result.claims:

@@ -15,6 +15,7 @@ import importlib
 import json
 import math
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -192,6 +193,9 @@ class Experiment:
 _REGISTRY: dict[str, Experiment] = {}
 _LOADED = False
 
+#: ``{module: traceback}`` of paper modules whose import raised under ``load_modules(strict=False)``.
+IMPORT_ERRORS: dict[str, str] = {}
+
 
 def register(
     name: str,
@@ -222,17 +226,27 @@ def register(
     return wrap
 
 
-def _load() -> None:
+def load_modules(strict: bool = True) -> dict[str, str]:
+    """Import every paper module (registering its experiments) once.
+
+    ``strict`` re-raises an import error; otherwise the error is kept in ``IMPORT_ERRORS``
+    (returned) so that one broken paper module does not hide the others (``nclab reproduce``).
+    """
     global _LOADED
-    if _LOADED:
-        return
-    for module in EXPERIMENT_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a paper module not written yet
-            if exc.name != module:
-                raise
-    _LOADED = True
+    if not _LOADED:
+        for module in EXPERIMENT_MODULES:
+            try:
+                importlib.import_module(module)
+            except Exception:
+                if strict:
+                    raise
+                IMPORT_ERRORS[module] = traceback.format_exc()
+        _LOADED = True
+    return dict(IMPORT_ERRORS)
+
+
+def _load() -> None:
+    load_modules(strict=True)
 
 
 def experiments(paper: str | None = None) -> list[Experiment]:

@@ -56,17 +56,7 @@ def load_experiment_modules() -> dict[str, str]:
     module shows as a crash in the report instead of stopping the reproduction."""
     from ..experiments import registry
 
-    errors: dict[str, str] = dict(getattr(registry, "IMPORT_ERRORS", {}) or {})
-    for module in registry.EXPERIMENT_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                errors[module] = traceback.format_exc()
-        except Exception:  # noqa: BLE001 - reported as a crash of that paper
-            errors[module] = traceback.format_exc()
-    registry._LOADED = True  # every module was tried above; do not re-raise their errors
-    return errors
+    return registry.load_modules(strict=False)
 
 
 def _import_crash(module: str, tb: str) -> dict:
