@@ -10,7 +10,6 @@ an interrupted run still leaves a readable page.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import os
 import platform
 import sys
