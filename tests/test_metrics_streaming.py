@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nclab.geometry import simplex_etf
-from nclab.metrics import KEYS, NCCCounter, StreamingStats, collapse
+from nclab.metrics import KEYS, NCCCounter, ProjectedStats, StreamingStats, collapse
 
 
 def data(seed=0, K=5, d=7, N=103, offset=0.0, noise=1.0):
@@ -176,3 +176,85 @@ def test_counter_chunks_large_batches(monkeypatch):
     monkeypatch.setattr(streaming, "_NCC_CHUNK_ELEMENTS", 30)  # 3 rows per chunk for K = 5
     stats, ncc = stream(X, y, [0, 103], 5, 7, W, b)
     assert stats.collapse(W, b, ncc=ncc)["nc4_ncc_mismatch"] == pytest.approx(collapse(X, y, W, b)["nc4_ncc_mismatch"])
+
+
+# ----------------------------------------------------------------------------- ProjectedStats
+
+
+def project(X, y, cuts, K, d, W=None, b=None, cuts2=None, global_mean="classes"):
+    """Pass 1 over ``cuts``, pass 2 (residuals and the NC4 counter) over ``cuts2``."""
+    stats = ProjectedStats(num_classes=K, dim=d)
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        stats.update(X[lo:hi], y[lo:hi])
+    ncc = None if W is None else stats.ncc_counter(W, b)
+    stats.begin_pass2(global_mean)
+    cuts2 = cuts2 or cuts
+    for lo, hi in zip(cuts2[:-1], cuts2[1:]):
+        stats.update_residuals(X[lo:hi], y[lo:hi])
+        if ncc is not None:
+            ncc.update(X[lo:hi], y[lo:hi])
+    return stats, ncc
+
+
+@pytest.mark.parametrize("weighting", ["classes", "samples"])
+def test_projected_uneven_batches_equal_full_batch(weighting):
+    X, y, W, b = data(8, offset=5.0)
+    cuts = [0, 1, 2, 17, 17, 50, 51, 103]  # an empty batch and batches missing classes
+    stats, ncc = project(X, y, cuts, 5, 7, W, b, cuts2=[0, 60, 61, 103], global_mean=weighting)
+    got = stats.collapse(W, b, ncc=ncc, global_mean=weighting)
+    close(got, collapse(X, y, W, b, global_mean=weighting))
+    assert list(got) == list(KEYS)  # nc4 included, via the counter
+    assert got["nc4_ncc_mismatch"] == collapse(X, y, W, b)["nc4_ncc_mismatch"]
+    close(stats.collapse(global_mean=weighting), collapse(X, y, global_mean=weighting))
+
+
+def test_projected_equals_moment_accumulator_and_keeps_no_d_by_d_matrix():
+    X, y, W, b = data(9, d=40)
+    moment, ncc_m = stream(X, y, [0, 33, 103], 5, 40, W, b)
+    projected, ncc_p = project(X, y, [0, 70, 103], 5, 40, W, b, cuts2=[0, 5, 103])
+    close(projected.collapse(W, b, ncc=ncc_p), moment.collapse(W, b, ncc=ncc_m))
+    tensors = [t for t in vars(projected).values() if isinstance(t, torch.Tensor)]
+    assert max(t.numel() for t in tensors) == 5 * 40  # O(K d): the class sums
+
+
+def test_projected_small_dimension_and_float32():
+    X, y, W, b = data(10, K=6, d=3)
+    stats, ncc = project(X, y, [0, 50, 103], 6, 3, W, b)
+    with pytest.raises(ValueError, match="d >= K - 1"):
+        stats.collapse()
+    close(stats.collapse(W, b, ncc=ncc, undefined="omit"), collapse(X, y, W, b, undefined="omit"))
+    X, y, _, _ = data(11)
+    X32 = torch.from_numpy(X).float()
+    stats, _ = project(X32, torch.from_numpy(y), [0, 40, 103], 5, 7)
+    assert stats.sums.dtype == torch.float64
+    close(stats.collapse(), collapse(X32.double(), y), rtol=1e-10)
+
+
+def test_projected_needs_a_complete_second_pass():
+    X, y, W, b = data(12)
+    s = ProjectedStats(5, 7).update(X, y)
+    with pytest.raises(ValueError, match="pass 2"):
+        s.collapse()
+    with pytest.raises(ValueError, match="begin_pass2"):
+        s.update_residuals(X, y)
+    s.begin_pass2("classes").update_residuals(X[:50], y[:50])
+    with pytest.raises(ValueError, match="pass 2"):
+        s.collapse()  # 50 of 103 samples
+    s.update_residuals(X[50:], y[50:])
+    with pytest.raises(ValueError, match="pass 2"):
+        s.collapse(global_mean="samples")  # the singular directions were those of "classes"
+    with pytest.raises(ValueError, match="begin_pass2"):
+        s.update(X, y)
+    with pytest.raises(ValueError, match="ncc"):
+        s.collapse(W, b, ncc=s.ncc_counter(W, b).update(X[:10], y[:10]))
+    close(s.collapse(), collapse(X, y))
+    with pytest.raises(ValueError, match="features"):
+        ProjectedStats(5, 7).update(np.ones((2, 6)), [0, 1])
+    with pytest.raises(ValueError, match="num_classes"):
+        ProjectedStats(1, 7)
+
+
+def test_projected_is_exported_from_both_modules():
+    from nclab.metrics import streaming
+
+    assert streaming.ProjectedStats is ProjectedStats

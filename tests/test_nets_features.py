@@ -183,6 +183,36 @@ def test_narrow_layer_gives_nan_etf_metrics_not_an_error():
     assert _close(float(frame["nc1"].iloc[0]), float(collapse(Z, y, undefined="omit")["nc1"]))
 
 
+@pytest.mark.parametrize("method", ["moment", "projected"])
+def test_narrow_layers_report_every_metric_but_the_etf_ones(method):
+    from nclab.metrics import KEYS
+    from nclab.metrics._core import ETF_KEYS
+
+    K = 5
+    x, y = _data(N=100, K=K, seed=4)
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(12, 6), nn.ReLU(), nn.Linear(6, 3), nn.Tanh(), nn.Linear(3, K)).double()
+    frame = measure(model, [(x[:30], y[:30]), (x[30:], y[30:])], method=method).set_index("layer")
+    assert list(frame.index) == ["0", "2", "penultimate"]  # d = 6, 3, 3 with K - 1 = 4: none skipped
+    assert list(frame["dim"]) == [6, 3, 3]
+    clf = model[4]
+    cases = {"2": (_collect(model, x, model[2]), None, None),
+             "penultimate": (_collect(model, x, clf, pre=True), clf.weight.detach(), clf.bias.detach())}
+    for layer, (H, W, b) in cases.items():
+        expected = collapse(H, y, W, b, undefined="omit")
+        row = frame.loc[layer]
+        for key in KEYS:
+            if key in expected:
+                assert _close(float(row[key]), float(expected[key])), (layer, key)
+            else:
+                assert math.isnan(float(row[key])), (layer, key)
+        assert all(math.isnan(float(row[key])) for key in ETF_KEYS), layer
+    pen = frame.loc["penultimate"]
+    for key in ("nc1", "cdnv", "equinorm_features", "nc3_duality", "nc4_ncc_mismatch", "bias_norm"):
+        assert math.isfinite(float(pen[key])), key
+    assert math.isfinite(float(frame.loc["2", "nc1_post_act"]))  # NC1 after the Tanh
+    assert math.isfinite(float(frame.loc["0", "nc2_etf_features"]))  # d = 6 >= K - 1
+
 @pytest.mark.parametrize("global_mean", ["classes", "samples"])
 def test_projected_accumulator_equals_moment_accumulator(global_mean):
     x, y = _data(N=120, K=4, seed=5)

@@ -2,7 +2,8 @@
 
 - :func:`collapse` returns every metric as a dict; each metric is also its own function.
 - :mod:`nclab.metrics.spectrum`: singular values, numerical rank, Schatten quasi-norms.
-- :class:`StreamingStats`: one-pass accumulators for feature sets that do not fit in memory.
+- :class:`StreamingStats`: one-pass accumulators for feature sets that do not fit in memory;
+  :class:`ProjectedStats`: two passes in O(K d) memory, for wide layers.
 """
 from __future__ import annotations
 
@@ -23,12 +24,13 @@ from .collapse import (
     nc4_ncc_mismatch,
 )
 from .spectrum import numerical_rank, schatten_norm, schatten_power, singular_values
-from .streaming import NCCCounter, StreamingStats
+from .streaming import NCCCounter, ProjectedStats, StreamingStats
 
 __all__ = [
     "KEYS",
     "ClassStatistics",
     "NCCCounter",
+    "ProjectedStats",
     "StreamingStats",
     "bias_norm",
     "cdnv",

@@ -12,6 +12,9 @@ Pass 2, :class:`NCCCounter` (only for NC4): with the class means known, counts t
 whose classifier prediction differs from the nearest class mean.
 
 Both merge (``merge``), so partial statistics from workers combine exactly.
+
+:class:`ProjectedStats` trades the d x d moment for a second pass over the data: memory
+O(K d), for wide layers (flattened conv maps) where d^2 does not fit.
 """
 from __future__ import annotations
 
@@ -171,26 +174,32 @@ class StreamingStats:
         that has seen every sample once); its classifier must be ``weight``/``bias`` if given.
         ``undefined``: as in :func:`nclab.metrics.collapse` (d < K - 1).
         """
-        K, d = self.num_classes, self.dim
         rtol = _core.check_rtol(rtol)
-        _core.check_undefined(undefined, d, K)
-        like = self.sums
-        w = None if weight is None else _core.check_weight(weight, like, K, torch.Size())
-        b = None if bias is None else _core.check_bias(bias, like, K, torch.Size())
-        if b is not None and w is None:
-            fail("bias", "a bias without a weight", "given together with weight")
-        stats = self.statistics(global_mean)
-        values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
-        if ncc is not None:
-            if not isinstance(ncc, NCCCounter):
-                fail("ncc", type(ncc).__name__, "an NCCCounter from this StreamingStats.ncc_counter()")
-            if not torch.equal(ncc.means, stats.means.to(ncc.means.dtype)) or ncc.count != stats.num_samples:
-                fail("ncc", f"a counter of {ncc.count} samples with other class means",
-                     f"a counter made by this StreamingStats after pass 1 that saw all {stats.num_samples} samples")
-            if w is not None and (not torch.equal(w, ncc.weight) or (b is not None and not torch.equal(b, ncc.bias))):
-                fail("ncc", "a counter of another classifier", "the counter of the given weight/bias")
-            values["nc4_ncc_mismatch"] = torch.tensor(ncc.mismatches / ncc.count, dtype=self.dtype)
-        return _core.to_output({k: values[k] for k in KEYS if k in values})
+        _core.check_undefined(undefined, self.dim, self.num_classes)
+        return _collapse(self, weight, bias, ncc, global_mean, center_weight, rtol)
+
+
+def _collapse(acc: Any, weight: Any, bias: Any, ncc: Any, global_mean: str, center_weight: bool,
+              rtol: float | None) -> dict[str, float]:
+    """The shared end of ``collapse`` of both accumulators (``rtol``/``undefined`` checked)."""
+    K, name = acc.num_classes, type(acc).__name__
+    like = acc.sums
+    w = None if weight is None else _core.check_weight(weight, like, K, torch.Size())
+    b = None if bias is None else _core.check_bias(bias, like, K, torch.Size())
+    if b is not None and w is None:
+        fail("bias", "a bias without a weight", "given together with weight")
+    stats = acc.statistics(global_mean)
+    values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
+    if ncc is not None:
+        if not isinstance(ncc, NCCCounter):
+            fail("ncc", type(ncc).__name__, f"an NCCCounter from this {name}.ncc_counter()")
+        if not torch.equal(ncc.means, stats.means.to(ncc.means.dtype)) or ncc.count != stats.num_samples:
+            fail("ncc", f"a counter of {ncc.count} samples with other class means",
+                 f"a counter made by this {name} after pass 1 that saw all {stats.num_samples} samples")
+        if w is not None and (not torch.equal(w, ncc.weight) or (b is not None and not torch.equal(b, ncc.bias))):
+            fail("ncc", "a counter of another classifier", "the counter of the given weight/bias")
+        values["nc4_ncc_mismatch"] = torch.tensor(ncc.mismatches / ncc.count, dtype=acc.dtype)
+    return _core.to_output({k: values[k] for k in KEYS if k in values})
 
 
 #: Elements of the (rows x 2K) score block of one NC4 chunk (bounds pass-2 memory).
@@ -200,11 +209,12 @@ _NCC_CHUNK_ELEMENTS = 1 << 22
 class NCCCounter:
     """Pass 2 (NC4): counts samples where argmax_k (W h + b)_k != argmin_k ||h - h_bar_k||.
 
-    Made by :meth:`StreamingStats.ncc_counter` after pass 1; ``update(features, labels)`` over
-    the same data once more; ``merge`` combines counters of the same means and classifier.
+    Made by :meth:`StreamingStats.ncc_counter` (or :meth:`ProjectedStats.ncc_counter`) after
+    pass 1; ``update(features, labels)`` over the same data once more; ``merge`` combines
+    counters of the same means and classifier.
     """
 
-    def __init__(self, stats: StreamingStats, weight: Any, bias: Any | None = None) -> None:
+    def __init__(self, stats: "StreamingStats | ProjectedStats", weight: Any, bias: Any | None = None) -> None:
         st = stats.statistics("classes")
         K, d = stats.num_classes, stats.dim
         like = stats.sums
@@ -249,3 +259,132 @@ class NCCCounter:
         out.mismatches = self.mismatches + other.mismatches
         out.count = self.count + other.count
         return out
+
+
+class ProjectedStats:
+    """Two-pass accumulator in O(K d) memory: the metrics of :class:`StreamingStats` without
+    its d x d second moment.
+
+    ``ProjectedStats(num_classes=K, dim=d, dtype=torch.float64, device=None)``. Everything
+    but NC1 needs only per-class counts, sums and squared norms (pass 1). NC1 =
+    (1/K) tr(Sigma_W Sigma_B^+) = sum_j (v_j^T Sigma_W v_j) / s_j^2 (MATH.md section 1) needs
+    the within-class scatter along the <= K - 1 right singular vectors v_j of the centred class
+    means M~, which are known only once pass 1 is complete. :class:`StreamingStats` keeps the
+    whole d x d moment to get them in one pass; this class goes over the data a second time
+    instead and accumulates sum_i ((h_i - h_bar_{y_i}) . v_j)^2 = N v_j^T Sigma_W v_j directly:
+
+    1. ``update(features, labels)`` over every batch (pass 1, as ``StreamingStats.update``);
+    2. ``begin_pass2(global_mean)`` (fixes the means and v_j; optionally ``ncc_counter(W, b)``
+       for NC4, fed in the same pass);
+    3. ``update_residuals(features, labels)`` over the same samples again (any batching);
+    4. ``collapse(...)`` with the same ``global_mean``: the dict of
+       :func:`nclab.metrics.collapse` on the concatenated data (up to rounding).
+
+    Memory O(K d) (no d x d matrix) and cost O(B d K) per batch in each pass, against
+    O(K d + d^2) and O(B d^2) for :class:`StreamingStats`. Prefer it for wide layers (d in the
+    thousands or more, e.g. flattened conv feature maps, :func:`nclab.nets.measure` switches
+    above ``max_dim``) when the data can be read twice; prefer :class:`StreamingStats` for
+    d up to about a thousand, a single pass (generators, streams) or ``merge`` of workers.
+    """
+
+    def __init__(self, num_classes: int, dim: int, dtype: torch.dtype = torch.float64, device=None) -> None:
+        self.num_classes = check_int("num_classes", num_classes, minimum=2)
+        self.dim = check_int("dim", dim, minimum=1)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            fail("dtype", dtype, "a floating torch dtype (torch.float64 recommended)")
+        self.dtype = dtype
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        K, d = self.num_classes, self.dim
+        self.counts = torch.zeros(K, dtype=torch.int64, device=self.device)
+        self.shift = torch.zeros(d, dtype=dtype, device=self.device)
+        self.sums = torch.zeros(K, d, dtype=dtype, device=self.device)  # sum (h - c)
+        self.sq = torch.zeros(K, dtype=dtype, device=self.device)  # sum ||h - c||^2
+        self._shift_set = False
+        #: Pass 2: sum_i ((h_i - h_bar_{y_i}) . v_j)^2 (q,), None before ``begin_pass2``.
+        self.within: torch.Tensor | None = None
+        #: Samples seen by pass 2 (must reach ``num_samples`` before ``collapse``).
+        self.count2 = 0
+        self._global_mean: str | None = None
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.counts.sum())
+
+    def update(self, features: Any, labels: Any) -> "ProjectedStats":
+        """Pass 1: add a batch, features (B, d), labels (B,) in 0..K-1."""
+        if self.within is not None:
+            fail("update", "a pass-1 batch after begin_pass2()", "every pass-1 batch before begin_pass2()")
+        x, y = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
+        if x.shape[0] == 0:
+            return self
+        if not self._shift_set:
+            self.shift, self._shift_set = x.mean(dim=0), True
+        xc = x - self.shift
+        self.counts += torch.bincount(y, minlength=self.num_classes)
+        self.sums.index_add_(0, y, xc)
+        self.sq.index_add_(0, y, xc.square().sum(dim=-1))
+        return self
+
+    def statistics(self, global_mean: str = "classes") -> _core.ClassStatistics:
+        """The :class:`ClassStatistics` of pass 1; ``within_projected`` only after a pass 2
+        with this ``global_mean`` (the basis v_j depends on it)."""
+        K, counts = self.num_classes, self.counts
+        if bool((counts == 0).any()):
+            missing = int(torch.nonzero(counts == 0)[0])
+            fail("labels", f"no sample of class {missing}", f"at least one sample in every class 0..{K - 1}")
+        n = counts.to(self.dtype)
+        shifted_means = self.sums / n.unsqueeze(-1)
+        w = _core.mean_weights(counts, global_mean, self.dtype)
+        mu_shifted = (w.unsqueeze(-1) * shifted_means).sum(dim=0)
+        centred = shifted_means - mu_shifted
+        within_sq = (self.sq - n * shifted_means.square().sum(dim=-1)).clamp_min(0.0)
+        basis, svals = _core.spectral_basis(centred, w)
+        within = self.within if (self.within is not None and global_mean == self._global_mean) else None
+        return _core.ClassStatistics(counts, shifted_means + self.shift, mu_shifted + self.shift, centred,
+                                     within_sq, self.num_samples, basis, svals, within)
+
+    def begin_pass2(self, global_mean: str = "classes") -> "ProjectedStats":
+        """End pass 1: fix the class means and the singular directions v_j for ``global_mean``."""
+        stats = self.statistics(global_mean)
+        self._global_mean = global_mean
+        self._basis = stats.basis
+        self._shifted_means = stats.means - self.shift
+        self.within = torch.zeros(stats.basis.shape[-1], dtype=self.dtype, device=self.device)
+        self.count2 = 0
+        return self
+
+    def update_residuals(self, features: Any, labels: Any) -> "ProjectedStats":
+        """Pass 2: add the projected within-class residuals of a batch (B, d), labels (B,)."""
+        if self.within is None:
+            fail("update_residuals", "a pass-2 batch before begin_pass2()", "begin_pass2() after pass 1")
+        x, y = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
+        residual = (x - self.shift) - self._shifted_means[y]
+        self.within += (residual @ self._basis).square().sum(dim=0)
+        self.count2 += int(x.shape[0])
+        return self
+
+    def ncc_counter(self, weight: Any, bias: Any | None = None) -> NCCCounter:
+        """NC4: a counter of the pass-1 class means and the classifier (W, b), fed in pass 2."""
+        return NCCCounter(self, weight, bias)
+
+    def collapse(
+        self,
+        weight: Any | None = None,
+        bias: Any | None = None,
+        ncc: NCCCounter | None = None,
+        *,
+        global_mean: str = "classes",
+        center_weight: bool = True,
+        rtol: float | None = None,
+        undefined: str = "raise",
+    ) -> dict[str, float]:
+        """The metrics of :func:`nclab.metrics.collapse`, as :meth:`StreamingStats.collapse`,
+        after a complete pass 2 begun with the same ``global_mean``."""
+        rtol = _core.check_rtol(rtol)
+        _core.check_undefined(undefined, self.dim, self.num_classes)
+        if self.within is None or global_mean != self._global_mean or self.count2 != self.num_samples:
+            fail("projected statistics",
+                 f"global_mean={global_mean!r} after a pass 2 of {self.count2} of {self.num_samples} samples "
+                 f"with global_mean={self._global_mean!r}",
+                 "a completed pass 2 (begin_pass2, update_residuals over every sample) with the same global_mean")
+        return _collapse(self, weight, bias, ncc, global_mean, center_weight, rtol)

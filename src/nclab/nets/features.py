@@ -6,10 +6,11 @@ network's features are measured with exactly the definitions of :func:`nclab.met
 (MATH.md section 1; Papyan, Han & Donoho 2020 for NC1..NC4, Tirer et al. 2023 for the trace
 ratio and the depthwise view, "deep neural collapse" per layer).
 
-Passes over the loader: a probe forward of the first batch (finds the execution order, the
-feature dimensions and which layer outputs feed an activation), pass 1 (statistics of every
-layer), and pass 2 only for NC4 (nearest-class-mean agreement of the classifier, which needs
-the class means of pass 1).
+Passes over the loader: a probe forward of the first batch (:mod:`nclab.nets._layers`: finds
+the execution order, the feature dimensions and which layer outputs feed an activation),
+pass 1 (statistics of every layer), and pass 2 for NC4 (nearest-class-mean agreement of the
+classifier, which needs the class means of pass 1) and for the residuals of
+:class:`nclab.metrics.ProjectedStats` layers.
 
 Conventions:
 - Feature maps with more than two axes (conv outputs, B x C x H x W) are flattened to
@@ -17,9 +18,10 @@ Conventions:
   feature); ``pool="avg"`` averages over the spatial axes instead (B x C, as a global average
   pool would).
 - Accumulators (``method``): ``"moment"`` is :class:`nclab.metrics.StreamingStats`, one pass,
-  memory and cost per sample O(d^2) (the d x d second moment); ``"projected"`` keeps O(K d):
-  pass 1 the class sums, pass 2 the within-class residuals projected on the <= K - 1 singular
-  directions of the centred class means (exactly what NC1 needs), cost O(d K) per sample.
+  memory and cost per sample O(d^2) (the d x d second moment); ``"projected"`` is
+  :class:`nclab.metrics.ProjectedStats`, O(K d): pass 1 the class sums, pass 2 the
+  within-class residuals projected on the <= K - 1 singular directions of the centred class
+  means (exactly what NC1 needs), cost O(d K) per sample.
   ``"auto"`` (default): moment for d <= ``max_dim``, projected above (wide conv maps).
 - The classifier (W, b) is the model's last ``nn.Linear`` unless given; its input is the row
   ``penultimate``, the only row with the weight metrics (NC2 of W, NC3, NC4, bias).
@@ -35,7 +37,6 @@ Conventions:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import pandas as pd
@@ -43,53 +44,12 @@ import torch
 from torch import nn
 
 from .._validation import check_choice, check_int, fail
+from ._layers import PENULTIMATE, _flat, _Layer, _probe, _to, available_layers, default_layers, find_classifier
 
 __all__ = ["measure", "available_layers", "default_layers", "find_classifier"]
 
-_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
-_ACTS = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU6)
 POOLS = ("flatten", "avg")
 METHODS = ("auto", "moment", "projected")
-PENULTIMATE = "penultimate"
-
-
-def available_layers(model: nn.Module) -> list[str]:
-    """Names of every submodule of ``model`` (what ``layers=`` accepts)."""
-    return [name for name, _ in model.named_modules() if name]
-
-
-def find_classifier(model: nn.Module) -> tuple[str, nn.Linear]:
-    """The model's last ``nn.Linear`` (by module order) and its name."""
-    found = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            found = (name, module)
-    if found is None:
-        fail("model", type(model).__name__,
-             "a model whose last layer is an nn.Linear classifier (or pass classifier=)")
-    return found
-
-
-def default_layers(model: nn.Module, classifier: nn.Module | None = None) -> list[str]:
-    """Every Linear/Conv module except ``classifier``, in module order."""
-    return [name for name, m in model.named_modules()
-            if name and isinstance(m, (nn.Linear, *_CONVS)) and m is not classifier]
-
-
-@dataclass
-class _Layer:
-    name: str
-    module: nn.Module
-    kind: str
-    measured_at: str  # the module whose output is measured
-    activation: nn.Module | None = None
-    activation_name: str = ""
-    dim: int = 0
-    calls: int = 0
-    stats: Any = None
-    post: Any = None
-    extra: dict = field(default_factory=dict)
 
 
 def _as_batch(item: Any, index: int) -> tuple[Any, torch.Tensor]:
@@ -109,18 +69,6 @@ def _as_batch(item: Any, index: int) -> tuple[Any, torch.Tensor]:
         fail("loader", f"{x.shape[0]} inputs and {y.shape[0]} labels in batch {index}",
              "(inputs, labels) pairs of equal batch size")
     return x, y
-
-
-def _flat(t: torch.Tensor, pool: str) -> torch.Tensor:
-    if t.ndim <= 2:
-        return t.reshape(t.shape[0], -1)
-    if pool == "avg":
-        return t.flatten(2).mean(dim=2)
-    return t.flatten(1)
-
-
-def _output_tensor(out: Any) -> torch.Tensor | None:
-    return out if isinstance(out, torch.Tensor) else None
 
 
 def measure(
@@ -155,7 +103,7 @@ def measure(
     ``dim``, ``samples``, the keys of :func:`nclab.metrics.collapse` (NaN where undefined),
     ``nc1_post_act`` and ``nc1_trace_ratio_post_act``.
     """
-    from ..metrics import KEYS, StreamingStats
+    from ..metrics import KEYS, ProjectedStats, StreamingStats
 
     if not isinstance(model, nn.Module):
         fail("model", type(model).__name__, "a torch.nn.Module")
@@ -245,7 +193,7 @@ def measure(
                     fail("layers", f"{layer.name} with {layer.dim} features after pool={pool!r}",
                          f"at most max_dim = {max_dim} features for method='moment' (use method='auto', "
                          "pool='avg' or fewer layers)")
-                kind = _ProjectedStats if wide else StreamingStats
+                kind = ProjectedStats if wide else StreamingStats
                 layer.stats = kind(K, layer.dim, dtype=stats_dtype, device=device)
                 if layer.activation is not None:
                     layer.post = kind(K, layer.dim, dtype=stats_dtype, device=device)
@@ -295,12 +243,12 @@ def measure(
                 bias = None if clf.bias is None else clf.bias.detach().to(stats_dtype)
                 if nc4:
                     ncc = pen.stats.ncc_counter(weight, bias)
-            projected = [st for layer in plan for st in (layer.stats, layer.post) if isinstance(st, _ProjectedStats)]
+            projected = [st for layer in plan for st in (layer.stats, layer.post) if isinstance(st, ProjectedStats)]
             for st in projected:
                 st.begin_pass2(options.get("global_mean", "classes"))
             if projected or ncc is not None:
                 def second_pass(layer, h, post, y):
-                    if isinstance(layer.stats, _ProjectedStats):
+                    if isinstance(layer.stats, ProjectedStats):
                         layer.stats.update_residuals(h, y)
                         if post is not None:
                             layer.post.update_residuals(post, y)
@@ -345,14 +293,6 @@ def _chain(first: Any, rest: Any):
     yield from rest
 
 
-def _to(x: Any, device, dtype) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.to(device=device, dtype=dtype) if x.is_floating_point() else x.to(device)
-    if isinstance(x, (tuple, list)):
-        return type(x)(_to(v, device, dtype) for v in x)
-    return x
-
-
 def _check_labels(y: torch.Tensor, K: int, index: int, device) -> torch.Tensor:
     y = y.to(device=device, dtype=torch.int64)
     if y.numel():
@@ -361,171 +301,3 @@ def _check_labels(y: torch.Tensor, K: int, index: int, device) -> torch.Tensor:
             fail("labels", f"a label {low if low < 0 else high} in batch {index}",
                  f"integer class labels in 0..{K - 1} (K = {K} classes)")
     return y
-
-
-def _probe(model, x0, wanted, explicit, clf, clf_name, clf_default, names, device, dtype, pool) -> list[_Layer]:
-    """One forward of the first batch with hooks on every module: order, dims, activations."""
-    events: list[tuple[str, nn.Module, Any, Any]] = []  # (name, module, input0, output)
-    handles = []
-
-    def record(name):
-        def hook(module, inputs, output):
-            events.append((name, module, inputs[0] if inputs else None, output))
-        return hook
-
-    for name, module in model.named_modules():
-        if name:
-            handles.append(module.register_forward_hook(record(name)))
-    if isinstance(x0, torch.Tensor) and x0.shape[0] > 4:
-        x0 = x0[:4]  # a few samples suffice to trace the graph; keeps the probe's memory small
-    try:
-        out = model(_to(x0, device, dtype))
-    except (RuntimeError, TypeError) as exc:  # shape/dtype mismatch between the data and the model
-        shape = tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__
-        fail("loader", f"inputs of shape {shape} on which the model fails ({str(exc).splitlines()[0]})",
-             "inputs the model accepts")
-    finally:
-        for h in handles:
-            h.remove()
-    if clf is not None and not any(e[1] is clf for e in events):
-        fail("classifier", clf_name, "an nn.Linear that runs in the model's forward pass")
-
-    def consumer(tensor, after: int, kinds) -> int | None:
-        for j in range(after + 1, len(events)):
-            name_j, mod_j, inp_j, _ = events[j]
-            if inp_j is tensor and isinstance(mod_j, kinds) and not list(mod_j.children()):
-                return j
-        return None
-
-    order: dict[str, int] = {}
-    calls: dict[str, int] = {}
-    for i, (name, _m, _inp, _out) in enumerate(events):
-        order.setdefault(name, i)
-        calls[name] = calls.get(name, 0) + 1
-    plan = []
-    for name in wanted:
-        if name not in order:
-            if not explicit:  # a default layer the forward pass does not use
-                continue
-            fail("layers", name, "modules that run in the model's forward pass (this one never ran)")
-        i = order[name]
-        module = names[name]
-        output = _output_tensor(events[i][3])
-        if output is None:
-            fail("layers", f"{name} (output of type {type(events[i][3]).__name__})", "modules returning a tensor")
-        measured_at, at = name, i
-        if not explicit:  # follow a directly consuming normalisation
-            j = consumer(output, i, _NORMS)
-            if j is not None and isinstance(events[j][3], torch.Tensor):
-                measured_at, at, output = events[j][0], j, events[j][3]
-        layer = _Layer(name, names[name], type(module).__name__, measured_at, calls=calls[measured_at])
-        if measured_at != name:
-            layer.kind = f"{type(module).__name__}+{type(names[measured_at]).__name__}"
-        j = consumer(output, at, _ACTS)
-        if j is not None:
-            layer.activation, layer.activation_name = events[j][1], events[j][0]
-        layer.dim = int(_flat(output, pool).shape[1])
-        layer.extra["order"] = at
-        plan.append(layer)
-    plan.sort(key=lambda layer: layer.extra["order"])
-    if clf is not None:
-        i = next(k for k, e in enumerate(events) if e[1] is clf)
-        if clf_default and events[i][3] is not out:
-            fail("model", f"{type(model).__name__} whose last nn.Linear {clf_name!r} does not produce its output",
-                 "a model ending in an nn.Linear classifier, or pass classifier= (a module name, or False)")
-        pen = _Layer(PENULTIMATE, clf, "input of " + type(clf).__name__, clf_name, calls=calls[clf_name])
-        pen.dim = clf.in_features
-        plan.append(pen)
-        if calls[clf_name] > 1:
-            fail("classifier", f"{clf_name}, which runs {calls[clf_name]} times per forward pass",
-                 "a classifier that runs once per forward pass")
-    return plan
-
-
-class _ProjectedStats:
-    """Two-pass collapse statistics in O(K d) memory (no d x d moment), for wide layers.
-
-    Pass 1 (``update``): per-class counts, sums and squared norms around a shift c (the first
-    batch's mean). Pass 2 (``update_residuals``, after ``begin_pass2``): sum_i ((h_i -
-    h_bar_{y_i}) . v_j)^2 for the right singular vectors v_j of the centred class means M~,
-    i.e. N v_j^T Sigma_W v_j, all that NC1 = (1/K) tr(Sigma_W Sigma_B^+) needs (MATH.md
-    section 1). Quacks like :class:`nclab.metrics.StreamingStats` for ``NCCCounter`` and
-    ``collapse``; the metric formulas are those of ``nclab.metrics`` (``_core``).
-    """
-
-    def __init__(self, num_classes: int, dim: int, dtype: torch.dtype = torch.float64, device=None) -> None:
-        self.num_classes, self.dim, self.dtype = num_classes, dim, dtype
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.counts = torch.zeros(num_classes, dtype=torch.int64, device=self.device)
-        self.shift = torch.zeros(dim, dtype=dtype, device=self.device)
-        self.sums = torch.zeros(num_classes, dim, dtype=dtype, device=self.device)
-        self.sq = torch.zeros(num_classes, dtype=dtype, device=self.device)
-        self._shift_set, self._stats, self._global_mean = False, None, None
-        self.within = None
-        self.count2 = 0
-
-    @property
-    def num_samples(self) -> int:
-        return int(self.counts.sum())
-
-    def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        x = features.to(dtype=self.dtype, device=self.device)
-        y = labels.to(device=self.device)
-        if x.shape[0] == 0:
-            return
-        if not self._shift_set:
-            self.shift, self._shift_set = x.mean(dim=0), True
-        xc = x - self.shift
-        self.counts += torch.bincount(y, minlength=self.num_classes)
-        self.sums.index_add_(0, y, xc)
-        self.sq.index_add_(0, y, xc.square().sum(dim=-1))
-
-    def statistics(self, global_mean: str = "classes"):
-        """The pass-1 ``ClassStatistics`` (``within_projected`` after pass 2 for this weighting)."""
-        from ..metrics import _core
-
-        n = self.counts.to(self.dtype)
-        shifted_means = self.sums / n.unsqueeze(-1)
-        w = _core.mean_weights(self.counts, global_mean, self.dtype)
-        mu_shifted = (w.unsqueeze(-1) * shifted_means).sum(dim=0)
-        centred = shifted_means - mu_shifted
-        within_sq = (self.sq - n * shifted_means.square().sum(dim=-1)).clamp_min(0.0)
-        basis, svals = _core.spectral_basis(centred, w)
-        within = self.within if (self.within is not None and global_mean == self._global_mean) else None
-        return _core.ClassStatistics(self.counts, shifted_means + self.shift, mu_shifted + self.shift, centred,
-                                     within_sq, self.num_samples, basis, svals, within)
-
-    def begin_pass2(self, global_mean: str = "classes") -> None:
-        self._global_mean = global_mean
-        self._stats = self.statistics(global_mean)
-        self._shifted_means = self._stats.means - self.shift
-        self.within = torch.zeros(self._stats.basis.shape[-1], dtype=self.dtype, device=self.device)
-        self.count2 = 0
-
-    def update_residuals(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        x = features.to(dtype=self.dtype, device=self.device)
-        y = labels.to(device=self.device)
-        residual = (x - self.shift) - self._shifted_means[y]
-        self.within += (residual @ self._stats.basis).square().sum(dim=0)
-        self.count2 += int(x.shape[0])
-
-    def ncc_counter(self, weight, bias=None):
-        from ..metrics import NCCCounter
-
-        return NCCCounter(self, weight, bias)  # uses statistics(), sums, shift, dims: duck-typed
-
-    def collapse(self, weight=None, bias=None, ncc=None, *, global_mean: str = "classes",
-                 center_weight: bool = True, rtol: float | None = None, undefined: str = "raise") -> dict:
-        from ..metrics import KEYS, _core
-
-        rtol = _core.check_rtol(rtol)
-        _core.check_undefined(undefined, self.dim, self.num_classes)
-        if self.within is None or global_mean != self._global_mean or self.count2 != self.num_samples:
-            fail("projected statistics", f"global_mean={global_mean!r} after pass 2 with {self._global_mean!r}",
-                 "a completed pass 2 with the same global_mean")
-        stats = self.statistics(global_mean)
-        values = _core.metrics_from_statistics(stats, weight, bias, rtol=rtol, center_weight=bool(center_weight))
-        if ncc is not None:
-            values["nc4_ncc_mismatch"] = torch.tensor(ncc.mismatches / ncc.count, dtype=self.dtype)
-        return _core.to_output({k: values[k] for k in KEYS if k in values})
-
