@@ -57,13 +57,10 @@ def _batch(features: Any, labels: Any, K: int, d: int, dtype: torch.dtype, devic
     return x, y
 
 
-class StreamingStats:
-    """Pass-1 accumulator: ``update(features_batch, labels_batch)`` any number of times.
+class _ClassSums:
+    """Pass-1 sums shared by both accumulators: class counts, sums and squared norms of h - c.
 
-    ``StreamingStats(num_classes=K, dim=d, dtype=torch.float64, device=None)``; batches are
-    (B, d) with labels (B,), of any dtype/device (converted to ``dtype`` on ``device``,
-    default CPU). ``collapse(...)`` gives the same dict as :func:`nclab.metrics.collapse` on
-    the concatenated data (``nc4_ncc_mismatch`` only with an :class:`NCCCounter` from pass 2).
+    c (``shift``) is the first batch's mean: sums around it keep precision near collapse.
     """
 
     def __init__(self, num_classes: int, dim: int, dtype: torch.dtype = torch.float64, device=None) -> None:
@@ -78,26 +75,60 @@ class StreamingStats:
         self.shift = torch.zeros(d, dtype=dtype, device=self.device)
         self.sums = torch.zeros(K, d, dtype=dtype, device=self.device)  # sum (h - c)
         self.sq = torch.zeros(K, dtype=dtype, device=self.device)  # sum ||h - c||^2
-        self.second = torch.zeros(d, d, dtype=dtype, device=self.device)  # sum (h - c)(h - c)^T
         self._shift_set = False
 
     @property
     def num_samples(self) -> int:
         return int(self.counts.sum())
 
-    def update(self, features: Any, labels: Any) -> "StreamingStats":
-        """Add a batch: features (B, d), labels (B,) in 0..K-1 (classes may be missing from it)."""
+    def _add(self, features: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Add a batch to the class sums; return (h - c, labels), or None for an empty batch."""
         x, y = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
         if x.shape[0] == 0:
-            return self
+            return None
         if not self._shift_set:
-            self.shift = x.mean(dim=0)
-            self._shift_set = True
+            self.shift, self._shift_set = x.mean(dim=0), True
         xc = x - self.shift
         self.counts += torch.bincount(y, minlength=self.num_classes)
         self.sums.index_add_(0, y, xc)
-        self.sq.index_add_(0, y, torch.linalg.vector_norm(xc, dim=-1).square())
-        self.second.addmm_(xc.mT, xc)
+        self.sq.index_add_(0, y, xc.square().sum(dim=-1))
+        return xc, y
+
+    def _class_moments(self, global_mean: str) -> tuple:
+        """(n, means - c, weights of mu_G, mu_G - c, centred means, within sq, basis, svals)."""
+        K, counts = self.num_classes, self.counts
+        if bool((counts == 0).any()):
+            missing = int(torch.nonzero(counts == 0)[0])
+            fail("labels", f"no sample of class {missing}", f"at least one sample in every class 0..{K - 1}")
+        n = counts.to(self.dtype)
+        shifted_means = self.sums / n.unsqueeze(-1)  # h_bar_k - c
+        w = _core.mean_weights(counts, global_mean, self.dtype)
+        mu_shifted = (w.unsqueeze(-1) * shifted_means).sum(dim=0)
+        centred = shifted_means - mu_shifted
+        within_sq = (self.sq - n * shifted_means.square().sum(dim=-1)).clamp_min(0.0)
+        basis, svals = _core.spectral_basis(centred, w)
+        return n, shifted_means, w, mu_shifted, centred, within_sq, basis, svals
+
+
+class StreamingStats(_ClassSums):
+    """Pass-1 accumulator: ``update(features_batch, labels_batch)`` any number of times.
+
+    ``StreamingStats(num_classes=K, dim=d, dtype=torch.float64, device=None)``; batches are
+    (B, d) with labels (B,), of any dtype/device (converted to ``dtype`` on ``device``,
+    default CPU). ``collapse(...)`` gives the same dict as :func:`nclab.metrics.collapse` on
+    the concatenated data (``nc4_ncc_mismatch`` only with an :class:`NCCCounter` from pass 2).
+    """
+
+    def __init__(self, num_classes: int, dim: int, dtype: torch.dtype = torch.float64, device=None) -> None:
+        super().__init__(num_classes, dim, dtype, device)
+        self.second = torch.zeros(self.dim, self.dim, dtype=dtype, device=self.device)  # sum (h - c)(h - c)^T
+
+    def update(self, features: Any, labels: Any) -> "StreamingStats":
+        """Add a batch: features (B, d), labels (B,) in 0..K-1 (classes may be missing from it)."""
+        added = self._add(features, labels)
+        if added is not None:
+            xc = added[0]
+            self.second.addmm_(xc.mT, xc)
         return self
 
     def _shifted_to(self, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -133,18 +164,8 @@ class StreamingStats:
 
     def statistics(self, global_mean: str = "classes") -> _core.ClassStatistics:
         """The :class:`ClassStatistics` of everything seen so far (every class needs a sample)."""
-        K, counts = self.num_classes, self.counts
-        if bool((counts == 0).any()):
-            missing = int(torch.nonzero(counts == 0)[0])
-            fail("labels", f"no sample of class {missing}", f"at least one sample in every class 0..{K - 1}")
-        n = counts.to(self.dtype)
-        shifted_means = self.sums / n.unsqueeze(-1)  # h_bar_k - c
-        means = shifted_means + self.shift
-        w = _core.mean_weights(counts, global_mean, self.dtype)
-        mu_shifted = (w.unsqueeze(-1) * shifted_means).sum(dim=0)
-        centred = shifted_means - mu_shifted
-        within_sq = (self.sq - n * shifted_means.square().sum(dim=-1)).clamp_min(0.0)
-        basis, svals = _core.spectral_basis(centred, w)
+        n, shifted_means, w, mu_shifted, centred, within_sq, basis, svals = self._class_moments(global_mean)
+        counts, means = self.counts, shifted_means + self.shift
         # v^T (N Sigma_W) v = v^T S v - sum_k n_k ((h_bar_k - c) . v)^2
         proj_means = shifted_means @ basis
         within_projected = ((self.second @ basis) * basis).sum(dim=0) - (n.unsqueeze(-1) * proj_means.square()).sum(dim=0)
@@ -261,7 +282,7 @@ class NCCCounter:
         return out
 
 
-class ProjectedStats:
+class ProjectedStats(_ClassSums):
     """Two-pass accumulator in O(K d) memory: the metrics of :class:`StreamingStats` without
     its d x d second moment.
 
@@ -288,57 +309,25 @@ class ProjectedStats:
     """
 
     def __init__(self, num_classes: int, dim: int, dtype: torch.dtype = torch.float64, device=None) -> None:
-        self.num_classes = check_int("num_classes", num_classes, minimum=2)
-        self.dim = check_int("dim", dim, minimum=1)
-        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-            fail("dtype", dtype, "a floating torch dtype (torch.float64 recommended)")
-        self.dtype = dtype
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        K, d = self.num_classes, self.dim
-        self.counts = torch.zeros(K, dtype=torch.int64, device=self.device)
-        self.shift = torch.zeros(d, dtype=dtype, device=self.device)
-        self.sums = torch.zeros(K, d, dtype=dtype, device=self.device)  # sum (h - c)
-        self.sq = torch.zeros(K, dtype=dtype, device=self.device)  # sum ||h - c||^2
-        self._shift_set = False
+        super().__init__(num_classes, dim, dtype, device)
         #: Pass 2: sum_i ((h_i - h_bar_{y_i}) . v_j)^2 (q,), None before ``begin_pass2``.
         self.within: torch.Tensor | None = None
         #: Samples seen by pass 2 (must reach ``num_samples`` before ``collapse``).
         self.count2 = 0
         self._global_mean: str | None = None
 
-    @property
-    def num_samples(self) -> int:
-        return int(self.counts.sum())
-
     def update(self, features: Any, labels: Any) -> "ProjectedStats":
         """Pass 1: add a batch, features (B, d), labels (B,) in 0..K-1."""
         if self.within is not None:
             fail("update", "a pass-1 batch after begin_pass2()", "every pass-1 batch before begin_pass2()")
-        x, y = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
-        if x.shape[0] == 0:
-            return self
-        if not self._shift_set:
-            self.shift, self._shift_set = x.mean(dim=0), True
-        xc = x - self.shift
-        self.counts += torch.bincount(y, minlength=self.num_classes)
-        self.sums.index_add_(0, y, xc)
-        self.sq.index_add_(0, y, xc.square().sum(dim=-1))
+        self._add(features, labels)
         return self
 
     def statistics(self, global_mean: str = "classes") -> _core.ClassStatistics:
         """The :class:`ClassStatistics` of pass 1; ``within_projected`` only after a pass 2
         with this ``global_mean`` (the basis v_j depends on it)."""
-        K, counts = self.num_classes, self.counts
-        if bool((counts == 0).any()):
-            missing = int(torch.nonzero(counts == 0)[0])
-            fail("labels", f"no sample of class {missing}", f"at least one sample in every class 0..{K - 1}")
-        n = counts.to(self.dtype)
-        shifted_means = self.sums / n.unsqueeze(-1)
-        w = _core.mean_weights(counts, global_mean, self.dtype)
-        mu_shifted = (w.unsqueeze(-1) * shifted_means).sum(dim=0)
-        centred = shifted_means - mu_shifted
-        within_sq = (self.sq - n * shifted_means.square().sum(dim=-1)).clamp_min(0.0)
-        basis, svals = _core.spectral_basis(centred, w)
+        n, shifted_means, w, mu_shifted, centred, within_sq, basis, svals = self._class_moments(global_mean)
+        counts = self.counts
         within = self.within if (self.within is not None and global_mean == self._global_mean) else None
         return _core.ClassStatistics(counts, shifted_means + self.shift, mu_shifted + self.shift, centred,
                                      within_sq, self.num_samples, basis, svals, within)
