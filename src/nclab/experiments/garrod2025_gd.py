@@ -46,6 +46,8 @@ def _runs(cfg: dict, d: int, lam: float, seeds, init_H, activation: str = "linea
 
     K, n = int(cfg["K"]), int(cfg["n"])
     L = int(cfg["L"]) if L is None else L
+    if int(d) < K:
+        fail("d", d, f"at least K = {K} (Garrod & Keating's results assume width d >= K)")
     spec = UFMSpec.garrod(K, n, d, L, lam, activation=activation)
     steps = int(cfg["steps"])
     dev = cfg.get("device", "cpu")
