@@ -20,6 +20,7 @@ MUST_PASS = [
     "garrod2025-real-head",
     "tirer2023-layerwise",
     "tirer2023-weight-decay",
+    "papyan-terminal-phase",
 ]
 
 
@@ -31,17 +32,3 @@ def test_full_profile_claims_pass(name, tmp_path):
     failed = {c.id: (c.expected, c.measured) for c in result.claims if not c.passed}
     assert not failed, failed
     assert (tmp_path / "result.json").exists()
-
-
-@pytest.mark.slow
-def test_papyan_full_profile_reports_every_claim(tmp_path):
-    # Under CE on digits, NC1 (Papyan's Sigma_B^+ form) and NC2 rise late in training while the
-    # trace ratio and CDNV fall: a finding the result reports as failed claims with a note.
-    # This test pins that every claim is reported with a verdict, and that a failure is explained.
-    result = registry.run("papyan-terminal-phase", out=tmp_path)
-    ids = [c.id for c in result.claims]
-    assert len(ids) == len(set(ids)) >= 8
-    assert all(isinstance(c.passed, bool) for c in result.claims)
-    assert all(c.passed for c in result.claims if c.id.startswith("mse-"))
-    if not result.passed:
-        assert result.notes, "a failed claim needs a note that explains it"
