@@ -94,3 +94,15 @@ def test_as_labels_checks():
         as_labels(np.array([0, 0]))
     with pytest.raises(ValueError, match="one label per sample"):
         as_labels(np.array([0, 1]), num_samples=3)
+
+
+def test_as_labels_for_stream_batches():
+    # a batch of a stream may be empty or miss classes, but its labels are still checked
+    labels, K = as_labels(np.array([2, 2]), num_classes=4, require_all_classes=False)
+    assert K == 4 and labels.tolist() == [2, 2]
+    empty, K = as_labels(np.array([], dtype=np.int64), num_classes=4, require_all_classes=False)
+    assert K == 4 and empty.numel() == 0
+    with pytest.raises(ValueError, match="a label 4"):
+        as_labels(np.array([0, 4]), num_classes=4, require_all_classes=False)
+    with pytest.raises(ValueError, match="dtype <U1"):
+        as_labels(np.array(["a", "b"]), num_classes=4, require_all_classes=False)

@@ -66,11 +66,14 @@ def as_labels(
     num_samples: int | None = None,
     num_classes: int | None = None,
     device: torch.device | str | None = None,
+    require_all_classes: bool = True,
 ) -> tuple[torch.Tensor, int]:
     """Return integer class labels of shape (N,) as int64 and the number of classes K.
 
     Labels must be integers in 0..K-1. ``num_classes`` defaults to ``max(label) + 1``; every
-    class 0..K-1 must have at least one sample and K must be at least 2.
+    class 0..K-1 must have at least one sample and K must be at least 2. With
+    ``require_all_classes=False`` (a batch of a stream: ``num_classes`` must be given) the labels
+    may be empty and may miss classes.
     """
     if isinstance(value, torch.Tensor):
         tensor = value.detach()
@@ -89,6 +92,11 @@ def as_labels(
     tensor = tensor.to(dtype=torch.int64, device=device or tensor.device)
     if num_samples is not None and tensor.shape[0] != num_samples:
         fail(name, f"{tensor.shape[0]} labels", f"one label per sample ({num_samples})")
+    if not require_all_classes:
+        if num_classes is None:
+            raise TypeError("as_labels(require_all_classes=False) needs num_classes")
+        if tensor.numel() == 0:
+            return tensor, int(num_classes)
     if tensor.numel() == 0:
         fail(name, "an empty array", "at least one label per class")
     low, high = int(tensor.min()), int(tensor.max())
@@ -98,6 +106,8 @@ def as_labels(
         fail(name, f"a label {bad}", f"integer class labels in 0..{K - 1}")
     if K < 2:
         fail("number of classes", K, "at least 2")
+    if not require_all_classes:
+        return tensor, K
     counts = torch.bincount(tensor, minlength=K)
     if bool((counts == 0).any()):
         missing = int(torch.nonzero(counts == 0)[0])

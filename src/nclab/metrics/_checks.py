@@ -8,23 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 from .._tensor import as_float_tensor, as_labels
 from .._validation import check_choice, check_int, check_real, fail
 
 
-def check_finite(x: torch.Tensor, name: str) -> None:
-    """NaN/inf check: one fast sum first (non-finite iff some entry is, or it overflowed)."""
-    if x.numel() and not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
-        fail(name, "an array containing NaN or inf", "finite values only")
-
-
 def check_features(features: Any, name: str = "features") -> torch.Tensor:
     """Features (..., N, d) as a floating tensor (dtype and device kept), finite."""
-    x = as_float_tensor(features, name, finite=False)
-    check_finite(x, name)
+    x = as_float_tensor(features, name)
     if x.ndim < 2:
         fail(name, f"an array of shape {tuple(x.shape)}", "an array of shape (N, d) or (..., N, d)")
     if x.shape[-1] < 1:
@@ -32,19 +24,8 @@ def check_features(features: Any, name: str = "features") -> torch.Tensor:
     return x
 
 
-def numeric_labels(labels: Any) -> Any:
-    """Reject non-numeric label arrays (strings, objects) with the standard ValueError."""
-    if isinstance(labels, torch.Tensor):
-        return labels
-    array = np.asarray(labels)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        fail("labels", f"an array of dtype {array.dtype}", "integer class labels 0..K-1")
-    return array
-
-
 def check_labels(labels: Any, num_samples: int, num_classes: int | None, device) -> tuple[torch.Tensor, int]:
     """Labels (N,) in 0..K-1 with every class present; returns (int64 labels, K)."""
-    labels = numeric_labels(labels)
     if num_classes is not None:
         num_classes = check_int("num_classes", num_classes, minimum=2)
     return as_labels(labels, "labels", num_samples=num_samples, num_classes=num_classes, device=device)

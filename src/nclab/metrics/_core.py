@@ -27,13 +27,11 @@ from ._checks import (  # noqa: F401  (re-exported for collapse.py and streaming
     UNDEFINED_CHOICES,
     check_bias,
     check_features,
-    check_finite,
     check_labels,
     check_min_dim,
     check_rtol,
     check_undefined,
     check_weight,
-    numeric_labels,
 )
 
 

@@ -20,40 +20,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
-from .._tensor import as_float_tensor
+from .._tensor import as_float_tensor, as_labels
 from .._validation import check_int, fail
 from . import _core
 from .collapse import KEYS
 
 
 def _batch(features: Any, labels: Any, K: int, d: int, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
-    x = as_float_tensor(features, "features", ndim=2, finite=False)
-    _core.check_finite(x, "features")
+    """One batch of a stream: features (B, d), labels (B,) in 0..K-1 (empty, or missing classes, allowed)."""
+    x = as_float_tensor(features, "features", ndim=2)
     if x.shape[-1] != d:
         fail("features", f"an array of shape {tuple(x.shape)}", f"shape (B, {d})")
     x = x.to(dtype=dtype, device=device)
-    labels = _core.numeric_labels(labels)
-    if isinstance(labels, torch.Tensor):
-        y = labels.detach()
-    else:
-        y = torch.from_numpy(np.ascontiguousarray(labels))
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        fail("labels", f"an array of shape {tuple(y.shape)}", f"shape ({x.shape[0]},), one label per sample")
-    if y.dtype == torch.bool or y.is_complex() or (not y.is_floating_point() and y.dtype not in (
-        torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
-        fail("labels", f"labels of dtype {y.dtype}", "integer class labels 0..K-1")
-    if y.is_floating_point() and y.numel() and (
-        not bool(torch.isfinite(y).all()) or not bool((y == y.round()).all())
-    ):
-        fail("labels", "non-integer values", "integer class labels 0..K-1")
-    y = y.to(dtype=torch.int64, device=device)
-    if y.numel():
-        low, high = int(y.min()), int(y.max())
-        if low < 0 or high >= K:
-            fail("labels", f"a label {low if low < 0 else high}", f"integer class labels in 0..{K - 1}")
+    y, _ = as_labels(labels, num_samples=x.shape[0], num_classes=K, device=device, require_all_classes=False)
     return x, y
 
 
