@@ -51,7 +51,7 @@ def main() -> int:
     from nclab import sweep
     from nclab.sweep.executors import make_executor
     from nclab.ufm.spec import UFMSpec
-    from nclab.ufm.train import train
+    from nclab.ufm.engine import train
 
     cores = os.cpu_count() or 1
     fixed = {"K": 10, "n": 5, "d": 70, "L": 2, "lam": 2**-10, "steps": steps, "lr": 0.5,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nclab.experiments import run
-from nclab.experiments.mixon2022 import initial_params, record_steps
+from nclab.experiments.mixon2022.figures import initial_params, record_steps
 
 
 @pytest.mark.parametrize("name", ["mixon2022-fig1", "mixon2022-fig2"])

@@ -11,7 +11,7 @@ NAMES = ("papyan-terminal-phase", "tirer2023-layerwise", "tirer2023-weight-decay
 
 
 def test_registered_with_papers_and_data_root_default_none():
-    papers = {"papyan-terminal-phase": "networks", "tirer2023-layerwise": "tirer2023",
+    papers = {"papyan-terminal-phase": "papyan2020", "tirer2023-layerwise": "tirer2023",
               "tirer2023-weight-decay": "tirer2023", "garrod2025-real-head": "garrod2025"}
     for name, paper in papers.items():
         exp = get(name)

@@ -24,7 +24,7 @@ IMG_RE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 def tiny_experiments():
     """A fast experiment with two figures and a failing claim, and one that crashes."""
 
-    @registry.register(TINY, paper="networks", title="A tiny experiment",
+    @registry.register(TINY, paper="papyan2020", title="A tiny experiment",
                        description="Figure 9: a <b>tiny</b> curve & its log-log slope.",
                        defaults={"n": 50, "slope": 2.0}, quick={"n": 8})
     def tiny(config):
@@ -46,7 +46,7 @@ def tiny_experiments():
             notes=["The impossible claim fails on purpose."],
         )
 
-    @registry.register(CRASH, paper="networks", title="A crashing experiment",
+    @registry.register(CRASH, paper="papyan2020", title="A crashing experiment",
                        description="Never finishes.", defaults={"k": 1})
     def crash(config):
         raise RuntimeError("injected failure for the report test")
@@ -246,7 +246,7 @@ def test_full_run_remembers_the_other_profile_time(tiny_experiments, tmp_path, c
 def test_interrupt_leaves_a_page(tiny_experiments, tmp_path, capsys):
     name = "test-report-interrupt"  # sorts between the crash and the tiny experiment
 
-    @registry.register(name, paper="networks", title="Interrupted", description="Ctrl-C.", defaults={})
+    @registry.register(name, paper="papyan2020", title="Interrupted", description="Ctrl-C.", defaults={})
     def interrupted(config):
         raise KeyboardInterrupt
 

@@ -299,7 +299,7 @@ def test_ufm_kind_records_final_metrics_rank_and_label(tmp_path):
 def test_ufm_kind_matches_direct_batched_training():
     from nclab.sweep.ufm_kind import build_spec, run_ufm
     from nclab.ufm.spec import UFMSpec
-    from nclab.ufm.train import train
+    from nclab.ufm.engine import train
 
     kind = get_kind("ufm")
     cfg = kind.canonical({"K": 3, "n": 2, "d": 4, "L": 2, "lam": 0.01, "steps": 20, "lr": 0.3}, "garrod")

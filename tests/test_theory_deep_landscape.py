@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from nclab import theory as T
+from nclab.ufm.solutions import classify_params, classify_solution
 from nclab.ufm.objective import grad_norm, loss_and_grad, parts
 
 
@@ -64,24 +65,24 @@ def test_dense_hessian_refuses_large():
 def test_classifier_labels_constructed_points():
     for make, label, rank in ((T.dnc_critical_point, "dnc", 9), (T.low_rank_critical_point, "low_rank", 5)):
         cp = make(10, 5, 12, 2, 2 ** -10, seeds=3)
-        out = T.classify_params(cp.spec, cp.params)
+        out = classify_params(cp.spec, cp.params)
         assert [o["label"] for o in out] == [label] * 3 and all(o["rank"] == rank for o in out)
     # means alone, and a perturbation breaking collapse
     P = torch.eye(4, dtype=torch.float64) - 0.25
-    assert T.classify_solution(5 * P)[0]["label"] == "dnc"
-    assert T.classify_solution(5 * P + 1.0)[0]["label"] == "dnc"  # column shifts do not matter (centred)
-    assert T.classify_solution(torch.eye(4, dtype=torch.float64))[0]["label"] == "dnc"
+    assert classify_solution(5 * P)[0]["label"] == "dnc"
+    assert classify_solution(5 * P + 1.0)[0]["label"] == "dnc"  # column shifts do not matter (centred)
+    assert classify_solution(torch.eye(4, dtype=torch.float64))[0]["label"] == "dnc"
     M = 5 * P + torch.diag(torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64))
-    assert T.classify_solution(M)[0]["label"] == "other"
-    assert T.classify_solution(M, nc_tol=10.0)[0]["label"] == "dnc"
-    assert T.classify_solution(torch.zeros(4, 4, dtype=torch.float64))[0]["label"] == "other"
+    assert classify_solution(M)[0]["label"] == "other"
+    assert classify_solution(M, nc_tol=10.0)[0]["label"] == "dnc"
+    assert classify_solution(torch.zeros(4, 4, dtype=torch.float64))[0]["label"] == "other"
     Z = (5 * P).repeat_interleave(3, dim=1)
     noisy = Z + 0.5 * torch.randn(Z.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(4).repeat_interleave(3)
-    assert T.classify_solution(Z, labels)[0]["label"] == "dnc"
-    assert T.classify_solution(noisy, labels)[0]["label"] == "other"
+    assert classify_solution(Z, labels)[0]["label"] == "dnc"
+    assert classify_solution(noisy, labels)[0]["label"] == "other"
     with pytest.raises(ValueError):
-        T.classify_solution(torch.zeros(4, 5))
+        classify_solution(torch.zeros(4, 5))
     batch = torch.stack([5 * P, torch.full((4, 4), float("nan"), dtype=torch.float64)])
-    out = T.classify_solution(batch)
+    out = classify_solution(batch)
     assert out[0]["label"] == "dnc" and out[1]["label"] == "other" and out[1]["rank"] == 0

@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "UFMSpec": ("nclab.ufm.spec", "UFMSpec"),
-    "train": ("nclab.ufm.train", "train"),
-    "TrainResult": ("nclab.ufm.train", "TrainResult"),
+    "train": ("nclab.ufm.engine", "train"),
+    "TrainResult": ("nclab.ufm.engine", "TrainResult"),
 }
 _SUBMODULES = ("geometry", "metrics", "ufm", "theory", "experiments", "nets", "sweep", "report")
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import fail
+from nclab._validation import fail
 
 
 def as_float_tensor(

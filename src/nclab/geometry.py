@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._validation import check_choice, check_int, check_real, fail
+from nclab._validation import check_choice, check_int, check_real, fail
 
 GLOBAL_MEAN_WEIGHTINGS = ("classes", "samples")
 

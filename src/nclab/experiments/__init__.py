@@ -3,6 +3,6 @@
 ``nclab.experiments.run(name, quick=False, out=None, **overrides)`` runs one;
 ``nclab.experiments.experiments()`` lists them. See :mod:`nclab.experiments.registry`.
 """
-from .registry import Claim, Experiment, ExperimentResult, Outcome, experiments, get, register, run
+from nclab.experiments.registry import Claim, Experiment, ExperimentResult, Outcome, experiments, get, register, run
 
 __all__ = ["Claim", "Experiment", "ExperimentResult", "Outcome", "experiments", "get", "register", "run"]

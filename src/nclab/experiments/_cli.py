@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from .._parse import parse_assignments
-from . import registry
+from nclab._parse import parse_assignments
+from nclab.experiments import registry
 
 
 def configure_list(parser: argparse.ArgumentParser) -> None:

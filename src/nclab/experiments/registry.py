@@ -22,14 +22,15 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .._validation import fail
+from nclab._validation import fail
 
-#: Modules that register experiments when imported (one per paper, plus real networks).
-EXPERIMENT_MODULES = (
+#: The paper packages; each package's ``MODULES`` lists its experiment modules (one per figure or
+#: theorem), whose ``@register`` decorators add the experiments when the package is imported.
+PAPER_PACKAGES = (
     "nclab.experiments.mixon2022",
     "nclab.experiments.tirer2023",
     "nclab.experiments.garrod2025",
-    "nclab.experiments.networks",
+    "nclab.experiments.papyan2020",
 )
 
 #: Paper keys, in report order, with their citations.
@@ -37,7 +38,7 @@ PAPERS = {
     "mixon2022": "Mixon, Parshall, Pi. Neural collapse with unconstrained features. SampTA 2022 (arXiv 2011.11619)",
     "tirer2023": "Tirer, Huang, Niles-Weed. Perturbation analysis of neural collapse. ICML 2023 (arXiv 2210.16658)",
     "garrod2025": "Garrod, Keating. The persistence of neural collapse despite low-rank bias. NeurIPS 2025 (arXiv 2410.23169)",
-    "networks": "Neural collapse in real PyTorch networks (Papyan et al. 2020; Tirer et al. 2023; Garrod & Keating 2025)",
+    "papyan2020": "Papyan, Han, Donoho. Prevalence of neural collapse during the terminal phase of deep learning training. PNAS 2020 (arXiv 2008.08186)",
 }
 
 
@@ -234,7 +235,7 @@ def load_modules(strict: bool = True) -> dict[str, str]:
     """
     global _LOADED
     if not _LOADED:
-        for module in EXPERIMENT_MODULES:
+        for module in PAPER_PACKAGES:
             try:
                 importlib.import_module(module)
             except Exception:

@@ -7,8 +7,8 @@
 """
 from __future__ import annotations
 
-from ._core import ClassStatistics
-from .collapse import (
+from nclab.metrics._core import ClassStatistics
+from nclab.metrics.collapse import (
     KEYS,
     bias_norm,
     cdnv,
@@ -23,8 +23,8 @@ from .collapse import (
     nc3_structure,
     nc4_ncc_mismatch,
 )
-from .spectrum import numerical_rank, schatten_norm, schatten_power, singular_values
-from .streaming import NCCCounter, ProjectedStats, StreamingStats
+from nclab.metrics.spectrum import numerical_rank, schatten_norm, schatten_power, singular_values
+from nclab.metrics.streaming import NCCCounter, ProjectedStats, StreamingStats
 
 __all__ = [
     "KEYS",

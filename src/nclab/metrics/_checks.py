@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from .._tensor import as_float_tensor, as_labels
-from .._validation import check_choice, check_int, check_real, fail
+from nclab._tensor import as_float_tensor, as_labels
+from nclab._validation import check_choice, check_int, check_real, fail
 
 
 def check_features(features: Any, name: str = "features") -> torch.Tensor:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._tensor import as_float_tensor
-from .._validation import check_real
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_real
 
 ARRAYS = ("features", "labels", "weight", "bias")
 
@@ -81,7 +81,7 @@ def _jsonable(value):
 def main_metrics(args: argparse.Namespace) -> int:
     import torch
 
-    from .collapse import collapse
+    from nclab.metrics.collapse import collapse
 
     if args.rtol is not None:
         check_real("--rtol", args.rtol, minimum=0.0, maximum=1.0)

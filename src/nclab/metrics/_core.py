@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from .._tensor import to_python
-from .._validation import check_choice, fail
-from ..geometry import GLOBAL_MEAN_WEIGHTINGS
-from ._checks import (  # noqa: F401  (re-exported for collapse.py and streaming.py)
+from nclab._tensor import to_python
+from nclab._validation import check_choice, fail
+from nclab.geometry import GLOBAL_MEAN_WEIGHTINGS
+from nclab.metrics._checks import (  # noqa: F401  (re-exported for collapse.py and streaming.py)
     ETF_KEYS,
     UNDEFINED_CHOICES,
     check_bias,

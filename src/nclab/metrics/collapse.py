@@ -34,11 +34,11 @@ from typing import Any
 
 import torch
 
-from .._tensor import as_float_tensor
-from .._validation import check_choice, fail
-from ..geometry import GLOBAL_MEAN_WEIGHTINGS
-from . import _core
-from ._core import ClassStatistics
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_choice, fail
+from nclab.geometry import GLOBAL_MEAN_WEIGHTINGS
+from nclab.metrics import _core
+from nclab.metrics._core import ClassStatistics
 
 #: The keys of :func:`collapse`, in order; weight/bias ones only appear when those are given.
 KEYS = (

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from .._tensor import as_float_tensor
-from .._validation import check_real, fail
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_real, fail
 
 #: Default relative tolerance of :func:`numerical_rank`: singular values above
 #: 1e-6 * s_max count. Loose enough for float32 training runs (whose rounding floor is

@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-from .._tensor import as_float_tensor, as_labels
-from .._validation import check_int, fail
-from . import _core
-from .collapse import KEYS
+from nclab._tensor import as_float_tensor, as_labels
+from nclab._validation import check_int, fail
+from nclab.metrics import _core
+from nclab.metrics.collapse import KEYS
 
 
 def _batch(features: Any, labels: Any, K: int, d: int, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:

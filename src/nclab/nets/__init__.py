@@ -8,13 +8,13 @@
 """
 from __future__ import annotations
 
-from .data import ClassificationData, balanced_subsample, cifar10, digits, fashion_mnist, gaussian_mixture, load, mnist
-from .features import available_layers, default_layers, find_classifier, measure
-from .models import MLP, ResNet
-from .train import TrainResult, evaluate, penalised_head_loss, train_classifier
+from nclab.nets.data import ClassificationData, balanced_subsample, cifar10, digits, fashion_mnist, gaussian_mixture, load, mnist
+from nclab.nets.features import available_layers, default_layers, find_classifier, measure
+from nclab.nets.models import MLP, ResNet
+from nclab.nets.train import ClassifierResult, evaluate, penalised_head_loss, train_classifier
 
 __all__ = [
     "ClassificationData", "balanced_subsample", "cifar10", "digits", "fashion_mnist", "gaussian_mixture", "load",
-    "mnist", "available_layers", "default_layers", "find_classifier", "measure", "MLP", "ResNet", "TrainResult",
+    "mnist", "available_layers", "default_layers", "find_classifier", "measure", "MLP", "ResNet", "ClassifierResult",
     "evaluate", "penalised_head_loss", "train_classifier",
 ]

@@ -9,7 +9,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from .._validation import check_int, fail
+from nclab._validation import check_int, fail
 
 
 def configure_measure(parser: argparse.ArgumentParser) -> None:
@@ -75,8 +75,8 @@ def main_measure(args: argparse.Namespace) -> int:
     import pandas as pd
     from torch.utils.data import DataLoader, TensorDataset
 
-    from . import data as data_mod
-    from .features import measure
+    from nclab.nets import data as data_mod
+    from nclab.nets.features import measure
 
     batch_size = check_int("--batch-size", args.batch_size, minimum=1)
     max_dim = check_int("--max-dim", args.max_dim, minimum=1)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._validation import fail
+from nclab._validation import fail
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)

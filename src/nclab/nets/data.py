@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .._tensor import as_float_tensor, as_labels
-from .._validation import check_int, check_real, fail
+from nclab._tensor import as_float_tensor, as_labels
+from nclab._validation import check_int, check_real, fail
 
 __all__ = [
     "ClassificationData",
@@ -163,7 +163,7 @@ def gaussian_mixture(
     samples are mean + ``noise`` * N(0, I). ``shape`` gives each sample's shape, e.g.
     ``(3, 32, 32)`` for image-like inputs. Needs D >= K - 1.
     """
-    from ..geometry import simplex_etf
+    from nclab.geometry import simplex_etf
 
     K, n = check_int("K", K, minimum=2), check_int("n", n, minimum=1)
     n_test = n if n_test is None else check_int("n_test", n_test, minimum=1)

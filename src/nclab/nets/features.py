@@ -43,8 +43,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_int, fail
-from ._layers import PENULTIMATE, _flat, _Layer, _probe, _to, available_layers, default_layers, find_classifier
+from nclab._validation import check_choice, check_int, fail
+from nclab.nets._layers import PENULTIMATE, _flat, _Layer, _probe, _to, available_layers, default_layers, find_classifier
 
 __all__ = ["measure", "available_layers", "default_layers", "find_classifier"]
 
@@ -103,7 +103,7 @@ def measure(
     ``dim``, ``samples``, the keys of :func:`nclab.metrics.collapse` (NaN where undefined),
     ``nc1_post_act`` and ``nc1_trace_ratio_post_act``.
     """
-    from ..metrics import KEYS, ProjectedStats, StreamingStats
+    from nclab.metrics import KEYS, ProjectedStats, StreamingStats
 
     if not isinstance(model, nn.Module):
         fail("model", type(model).__name__, "a torch.nn.Module")

@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._validation import check_choice, check_int
+from nclab._validation import check_choice, check_int
 
 __all__ = ["MLP", "ResNet", "ACTIVATIONS", "make_head"]
 

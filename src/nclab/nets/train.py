@@ -28,19 +28,19 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .._validation import check_choice, check_int, check_real, fail
-from .data import ClassificationData
+from nclab._validation import check_choice, check_int, check_real, fail
+from nclab.nets.data import ClassificationData
 
-__all__ = ["train_classifier", "TrainResult", "evaluate", "head_of", "LOSSES", "OPTIMIZERS"]
+__all__ = ["train_classifier", "ClassifierResult", "evaluate", "head_of", "CLASSIFIER_LOSSES", "CLASSIFIER_OPTIMIZERS"]
 
-LOSSES = ("ce", "mse")
-OPTIMIZERS = ("sgd", "adam")
+CLASSIFIER_LOSSES = ("ce", "mse")
+CLASSIFIER_OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "step", "cosine")
 FEATURE_PENALTIES = ("mean", "sum")
 
 
 @dataclass
-class TrainResult:
+class ClassifierResult:
     """A trained model, its per-epoch history and the first epoch with zero training error."""
 
     model: nn.Module
@@ -139,7 +139,7 @@ def train_classifier(
     dtype: torch.dtype | None = None,
     seed: int = 0,
     progress: bool | None = None,
-) -> TrainResult:
+) -> ClassifierResult:
     """Train ``model`` for ``epochs`` epochs and track neural collapse (Papyan et al. 2020).
 
     ``weight_decay`` applies to the feature extractor, ``head_weight_decay`` (default: the
@@ -155,8 +155,8 @@ def train_classifier(
     when stderr is a terminal). The model is moved to ``device``/``dtype`` and left in eval mode.
     """
     epochs = check_int("epochs", epochs, minimum=1)
-    check_choice("loss", loss, LOSSES)
-    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("loss", loss, CLASSIFIER_LOSSES)
+    check_choice("optimizer", optimizer, CLASSIFIER_OPTIMIZERS)
     check_choice("schedule", schedule, SCHEDULES)
     check_choice("feature_penalty", feature_penalty, FEATURE_PENALTIES)
     lr = check_real("lr", lr, minimum=0.0, strict=True)
@@ -199,7 +199,7 @@ def train_classifier(
     if lam_H > 0:
         hook = head.register_forward_pre_hook(lambda _m, inp: captured.append(inp[0]))
 
-    from .features import measure  # lazy: features imports the metrics package
+    from nclab.nets.features import measure  # lazy: features imports the metrics package
 
     rows: list[dict] = []
     epoch_zero: int | None = None
@@ -262,7 +262,7 @@ def train_classifier(
     cfg = dict(epochs=epochs, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, batch_size=batch_size,
                weight_decay=weight_decay, head_weight_decay=head_weight_decay, lam_H=lam_H,
                feature_penalty=feature_penalty, schedule=schedule, seed=seed)
-    return TrainResult(model, history, epoch_zero, time.perf_counter() - start, cfg)
+    return ClassifierResult(model, history, epoch_zero, time.perf_counter() - start, cfg)
 
 
 def penalised_head_loss(

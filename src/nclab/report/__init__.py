@@ -10,13 +10,13 @@
 """
 from __future__ import annotations
 
-from .html import claim_counts, format_value, render_report, write_report
-from .plots import COLORS, claims_summary_figure, color, log_axes, marker, new_figure, style_axes
-from .reproduce import ReproduceSummary, environment, load_report, reproduce, select_experiments, summary_lines
+from nclab.report.html import claim_counts, format_value, render_report, write_report
+from nclab.report.plots import COLORS, claims_summary_figure, color, log_axes, marker, new_figure, style_axes
+from nclab.report.reproduce import ReproduceSummary, environment, load_report, reproduce, select_experiments, summary_lines
 
 
 def write_store_page(path, out=None):  # noqa: D103 - documented in sweep_page.py
-    from .sweep_page import write_store_page as _write
+    from nclab.report.sweep_page import write_store_page as _write
 
     return _write(path, out)
 

@@ -15,14 +15,14 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default="nclab-out",
                         help="write DIR/index.html, DIR/results.json and DIR/EXPERIMENT/ (default: nclab-out)")
     parser.add_argument("--only", metavar="PAPER", action="append", default=[],
-                        help="run only this paper (mixon2022, tirer2023, garrod2025, networks) or experiment; "
+                        help="run only this paper (mixon2022, tirer2023, garrod2025, papyan2020) or experiment; "
                              "repeatable or comma-separated")
     parser.add_argument("--device", metavar="D", help="torch device for every experiment, e.g. cpu or cuda")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import reproduce, summary_lines
+    from nclab.report.reproduce import reproduce, summary_lines
 
     summary = reproduce(quick=args.quick, out=args.out, only=args.only, device=args.device,
                         progress=False if args.no_progress else None)
@@ -42,15 +42,15 @@ def main_report(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.suffix in (".sqlite", ".sqlite3", ".db") or _is_sqlite(path):
         try:
-            from .sweep_page import write_store_page
+            from nclab.report.sweep_page import write_store_page
             import nclab.sweep.plots  # noqa: F401 - the store figures
         except ModuleNotFoundError as exc:
             print(f"nclab report: sweep reports need nclab.sweep ({exc})", file=sys.stderr)
             return 1
         page = write_store_page(path, args.out)
     else:
-        from .html import write_report
-        from .reproduce import load_report
+        from nclab.report.html import write_report
+        from nclab.report.reproduce import load_report
 
         report, base = load_report(path)
         page = write_report(report, Path(args.out) if args.out else base / "index.html", base_dir=base)

@@ -23,7 +23,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ._style import CSS
+from nclab.report._style import CSS
 
 REPORT_FORMAT = "nclab-reproduce/1"
 
@@ -267,7 +267,7 @@ def _summary(entries: Sequence[Mapping], papers: Mapping[str, str]) -> str:
 def _summary_png(counts: Mapping[str, Mapping[str, int]]) -> bytes | None:
     if len(counts) < 1:
         return None
-    from .plots import claims_summary_figure, figure_png
+    from nclab.report.plots import claims_summary_figure, figure_png
 
     fig = claims_summary_figure(counts, labels={k: k or "(none)" for k in counts})
     return figure_png(fig, dpi=90)
@@ -287,7 +287,7 @@ def render_report(report: Mapping, *, base_dir: str | os.PathLike = ".") -> str:
     Figures are read from ``base_dir / entry["folder"] / name`` and embedded as base64 PNG;
     a missing file is shown as such rather than failing.
     """
-    from ..experiments.registry import PAPERS
+    from nclab.experiments.registry import PAPERS
 
     base_dir = Path(base_dir)
     entries = list(report.get("experiments", []))
@@ -349,7 +349,7 @@ def render_sweep(
 ) -> str:
     """The HTML page of a sweep store: its figures (``Figure`` objects, embedded as PNG),
     summary tables (lists of row dicts) and a key/value block ``info`` (store, counts)."""
-    from .plots import figure_png
+    from nclab.report.plots import figure_png
 
     figs = "".join(_figure(figure_png(fig), name, None) for name, fig in figures.items())
     parts = [f"<header><h1>{escape(title)}</h1></header><main>",

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from .._validation import fail
-from .html import REPORT_FORMAT, claim_counts, format_value, write_report, write_text_atomic
+from nclab._validation import fail
+from nclab.report.html import REPORT_FORMAT, claim_counts, format_value, write_report, write_text_atomic
 
 
 #: During a run the page is rewritten at most this often (seconds); always at the end.
@@ -53,13 +53,13 @@ def load_experiment_modules() -> dict[str, str]:
     """Import every paper module of the registry; return ``{module: traceback}`` for those
     whose import raised (a module not written yet is skipped), so that one broken paper
     module shows as a crash in the report instead of stopping the reproduction."""
-    from ..experiments import registry
+    from nclab.experiments import registry
 
     return registry.load_modules(strict=False)
 
 
 def _import_crash(module: str, tb: str) -> dict:
-    from ..experiments import registry
+    from nclab.experiments import registry
 
     paper = module.rsplit(".", 1)[-1]
     last = tb.strip().splitlines()[-1] if tb.strip() else "import failed"
@@ -75,7 +75,7 @@ def select_experiments(only: Sequence[str] | None = None) -> list:
     ``only`` holds paper keys (``mixon2022``, ...) and/or experiment names; each item may be
     comma-separated. An item matching neither raises ``ValueError`` listing what exists.
     """
-    from ..experiments import registry
+    from nclab.experiments import registry
 
     every = registry.experiments()
     if not only:
@@ -143,7 +143,7 @@ def _entry_stub(exp: Any, status: str, config: dict | None = None) -> dict:
 
 
 def _run_one(exp: Any, *, quick: bool, out: Path, device: str) -> dict:
-    from ..experiments import registry
+    from nclab.experiments import registry
 
     folder = out / exp.name
     stale = folder / "result.json"

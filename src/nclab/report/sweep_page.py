@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .html import render_sweep, write_text_atomic
+from nclab.report.html import render_sweep, write_text_atomic
 
 #: Columns of ``nclab.sweep.load`` that are bookkeeping, not config or metric.
 _BOOKKEEPING = {"config_hash", "seed", "status", "error", "seconds", "batch_seconds", "batch_size",
@@ -54,8 +54,8 @@ def config_summary(df: Any) -> list[dict]:
 
 def render_store(path: str | os.PathLike) -> str:
     """The HTML page of sweep store ``path`` (figures embedded, per-config summary table)."""
-    from .. import sweep
-    from ..sweep import plots as sweep_plots
+    from nclab import sweep
+    from nclab.sweep import plots as sweep_plots
 
     path = Path(path)
     counts = sweep.status_counts(path)

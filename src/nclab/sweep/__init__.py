@@ -9,14 +9,14 @@
 """
 from __future__ import annotations
 
-from .grid import canonical_json, config_hash, parse_grid, parse_seeds
-from .kinds import REQUIRED, SweepKind, get_kind, kinds, register_kind
-from .runner import SweepPlan, SweepSummary, execute_unit, plan, run
-from .store import SCHEMA_VERSION, integrity_check, load, load_history, status_counts
+from nclab.sweep.grid import canonical_json, config_hash, parse_grid, parse_seeds
+from nclab.sweep.kinds import REQUIRED, SweepKind, get_kind, kinds, register_kind
+from nclab.sweep.runner import SweepPlan, SweepSummary, execute_unit, plan, run
+from nclab.sweep.store import SCHEMA_VERSION, integrity_check, load, load_history, status_counts
 
 
 def store_figures(store, **kwargs):  # noqa: D103 - documented in plots.py
-    from .plots import store_figures as _store_figures
+    from nclab.sweep.plots import store_figures as _store_figures
 
     return _store_figures(store, **kwargs)
 

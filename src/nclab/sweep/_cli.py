@@ -5,8 +5,8 @@ import argparse
 import json
 import sys
 
-from .._parse import parse_assignments
-from .._validation import check_int
+from nclab._parse import parse_assignments
+from nclab._validation import check_int
 
 
 def configure_sweep(parser: argparse.ArgumentParser) -> None:
@@ -59,13 +59,13 @@ def _executor(args: argparse.Namespace) -> str:
 
 
 def main_sweep(args: argparse.Namespace) -> int:
-    from . import runner
+    from nclab.sweep import runner
 
     fixed = parse_assignments(args.set, "--set")
     executor = _executor(args)
     if args.dry_run:
-        from .executors import parse_executor
-        from .store import FINISHED, check_store_path, read_meta
+        from nclab.sweep.executors import parse_executor
+        from nclab.sweep.store import FINISHED, check_store_path, read_meta
 
         sweep = runner.plan(args.kind, args.grid, args.seeds, fixed=fixed, preset=args.preset)
         check_int("batch", args.batch, minimum=1)
@@ -76,7 +76,7 @@ def main_sweep(args: argparse.Namespace) -> int:
             raise ValueError(f"store {args.store!r} holds a sweep of kind {meta.get('kind')!r}, not {sweep.kind.name!r}")
         done = 0
         if meta is not None:
-            from .store import load
+            from nclab.sweep.store import load
 
             df = load(args.store)
             keep = set(FINISHED) | (set() if args.retry_errors else {"error"})
@@ -123,7 +123,7 @@ def configure_status(parser: argparse.ArgumentParser) -> None:
 
 
 def main_status(args: argparse.Namespace) -> int:
-    from .store import status_counts
+    from nclab.sweep.store import status_counts
 
     counts = status_counts(args.store)
     if args.json:

@@ -22,7 +22,7 @@ import os
 import sys
 from typing import Any, Callable, Iterable, Iterator
 
-from .._validation import fail
+from nclab._validation import fail
 
 #: Seconds to wait for a Dask scheduler before calling it unreachable.
 DASK_CONNECT_TIMEOUT = 10.0

@@ -24,8 +24,8 @@ import json
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
-from .._parse import parse_value
-from .._validation import fail
+from nclab._parse import parse_value
+from nclab._validation import fail
 
 #: Tolerance for deciding whether ``stop`` lies on an arithmetic/geometric range.
 _RANGE_RTOL = 1e-9

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .._validation import check_int, check_real, fail
+from nclab._validation import check_int, check_real, fail
 
 
 class _Required:
@@ -137,7 +137,7 @@ def _load_builtin() -> None:
     global _BUILTIN_LOADED
     if not _BUILTIN_LOADED:
         _BUILTIN_LOADED = True
-        from . import ufm_kind  # noqa: F401  (registers "ufm")
+        from nclab.sweep import ufm_kind  # noqa: F401  (registers "ufm")
 
 
 def kinds() -> dict[str, SweepKind]:
@@ -151,7 +151,7 @@ def get_kind(name: str) -> SweepKind:
     _load_builtin()
     if name not in _KINDS:  # experiments register their own kinds when imported
         try:
-            from ..experiments import registry
+            from nclab.experiments import registry
 
             registry.experiments()
         except Exception:  # pragma: no cover - a half-written experiment module

@@ -132,7 +132,7 @@ def store_figures(store: str | os.PathLike | pd.DataFrame, *, key: str | None = 
     """
     from matplotlib.figure import Figure
 
-    from .store import load
+    from nclab.sweep.store import load
 
     df = store if isinstance(store, pd.DataFrame) else load(store)
     figures: dict[str, Any] = {}

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from .._validation import check_int, fail
-from . import executors as _executors
-from .grid import as_grid, chunks, config_hash, expand, parse_seeds
-from .kinds import REQUIRED, SweepKind, get_kind
-from .store import FINISHED, STATUSES, Store, check_store_path, encode_history, read_meta
+from nclab._validation import check_int, fail
+from nclab.sweep import executors as _executors
+from nclab.sweep.grid import as_grid, chunks, config_hash, expand, parse_seeds
+from nclab.sweep.kinds import REQUIRED, SweepKind, get_kind
+from nclab.sweep.store import FINISHED, STATUSES, Store, check_store_path, encode_history, read_meta
 
 
 @dataclass

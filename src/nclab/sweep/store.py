@@ -54,7 +54,7 @@ _BASE_NAMES = [name for name, _ in _BASE_COLUMNS]
 
 def _version() -> str:
     try:
-        from .. import __version__
+        from nclab import __version__
 
         return __version__
     except Exception:  # pragma: no cover

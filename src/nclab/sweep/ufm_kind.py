@@ -2,10 +2,10 @@
 
 Config keys are those of ``nclab train``: the :class:`nclab.ufm.spec.UFMSpec` fields (or, with
 a preset, the parameters of ``UFMSpec.garrod`` / ``UFMSpec.tirer`` / ``UFMSpec.mixon``, i.e. each
-paper's own constants) and the keyword options of :func:`nclab.ufm.train.train`; both lists
+paper's own constants) and the keyword options of :func:`nclab.ufm.engine.train`; both lists
 are read from the engine's signatures, so the kind follows the engine. Two more keys are the
 solution classifier's tolerances (``rank_rtol``, ``nc_tol`` of
-:func:`nclab.theory.solutions.classify_solution`; GK's rule is [open] in MATH.md).
+:func:`nclab.ufm.solutions.classify_solution`; GK's rule is [open] in MATH.md).
 
 Recorded per seed (metrics): ``final_loss``, ``final_fit``, ``final_reg``, ``final_anchor``,
 ``grad_norm``, ``last_step`` (last recorded step), ``train_status`` (converged | max_steps |
@@ -24,8 +24,8 @@ import types
 import typing
 from typing import Any
 
-from .._validation import check_real, fail
-from .kinds import REQUIRED, register_kind
+from nclab._validation import check_real, fail
+from nclab.sweep.kinds import REQUIRED, register_kind
 
 PRESETS = ("garrod", "tirer", "mixon")
 #: train() arguments that are not config keys (the sweep supplies them).
@@ -43,7 +43,7 @@ def _engine():
     import importlib
 
     spec_module = importlib.import_module("nclab.ufm.spec")
-    train_module = importlib.import_module("nclab.ufm.train")  # nclab.ufm.train the function shadows it
+    train_module = importlib.import_module("nclab.ufm.engine")  # nclab.ufm.engine the function shadows it
     return spec_module.UFMSpec, train_module.train
 
 
@@ -150,7 +150,7 @@ def normalize(config: dict) -> dict:
     out["rank_rtol"] = check_real("rank_rtol", out["rank_rtol"], minimum=0.0, maximum=1.0)
     out["nc_tol"] = check_real("nc_tol", out["nc_tol"], minimum=0.0)
     if isinstance(out.get("dtype"), str):  # "torch.float64", "double" -> "float64"
-        from ..ufm.init import resolve_dtype
+        from nclab.ufm.init import resolve_dtype
 
         out["dtype"] = str(resolve_dtype(out["dtype"])).replace("torch.", "")
     spec = build_spec(out)
@@ -173,7 +173,7 @@ def _number(value: Any) -> Any:
 
 def run_ufm(config: dict, seeds: list, device: str) -> list:
     """Train the config's UFM on ``seeds`` in one batched call; one result dict per seed."""
-    from ..theory.solutions import classify_params
+    from nclab.ufm.solutions import classify_params
 
     _, train = _engine()
     _, _, train_kw, classify_kw = _split(config)
@@ -226,6 +226,6 @@ register_kind(
     schema=_check_preset,
     normalize=normalize,
     presets=PRESETS,
-    preload=("nclab.ufm.train", "nclab.theory.solutions", "nclab.metrics"),
+    preload=("nclab.ufm.engine", "nclab.ufm.solutions", "nclab.metrics"),
     description="train a UFM (UFMSpec fields or a paper preset, and train() options) batched over seeds",
 )

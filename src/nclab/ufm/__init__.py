@@ -6,20 +6,19 @@
 - :func:`initialize` (``nclab.ufm.init``): per-seed initial points.
 - ``nclab.ufm.objective``: ``forward``, ``parts`` (differentiable), ``loss_and_grad``
   (hand-written batched gradients).
-- :func:`train` (``nclab.ufm.train``) -> :class:`TrainResult` (``nclab.ufm.result``).
+- :func:`train` (``nclab.ufm.engine``) -> :class:`TrainResult` (``nclab.ufm.result``).
+- :func:`classify_params` (``nclab.ufm.solutions``): label trained runs DNC / low rank / other.
 - :func:`layer_metrics` (``nclab.ufm.measure``): per-layer NC metrics and logit spectra.
-
-Note: ``nclab.ufm.train`` the attribute is the function; the module is
-``importlib.import_module("nclab.ufm.train")``.
 """
 from __future__ import annotations
 
-from .init import initialize
-from .measure import layer_metrics
-from .objective import forward, forward_all, loss_and_grad, parts
-from .spec import UFMParams, UFMSpec
-from .train import TrainResult, train
+from nclab.ufm.init import initialize
+from nclab.ufm.measure import layer_metrics
+from nclab.ufm.objective import forward, forward_all, loss_and_grad, parts
+from nclab.ufm.spec import UFMParams, UFMSpec
+from nclab.ufm.engine import TrainResult, train
+from nclab.ufm.solutions import classify_params, classify_solution
 
 __all__ = ["UFMSpec", "UFMParams", "initialize", "forward", "forward_all", "parts", "loss_and_grad",
            "train", "TrainResult",
-           "layer_metrics"]
+           "layer_metrics", "classify_params", "classify_solution"]

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .._parse import parse_assignments
-from .._validation import check_int, fail
+from nclab._parse import parse_assignments
+from nclab._validation import check_int, fail
 
 PRESET_KEYS = {
     None: ("K", "n", "d", "L", "activation", "loss", "bias", "lam_H", "lam_W", "lam_b", "H0", "beta", "reduction"),
@@ -72,7 +72,7 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
 
 def build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """(spec, train kwargs) from the parsed arguments; raises ValueError on bad input."""
-    from .spec import UFMSpec
+    from nclab.ufm.spec import UFMSpec
 
     settings = parse_assignments(args.set)
     preset = args.preset
@@ -113,7 +113,7 @@ def build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
 
 def main_train(args: argparse.Namespace) -> int:
-    from .train import train
+    from nclab.ufm.engine import train
 
     spec, kwargs = build(args)
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():

@@ -20,9 +20,9 @@ from typing import Callable
 
 import torch
 
-from .._validation import check_choice, check_int, check_real
+from nclab._validation import check_choice, check_int, check_real
 
-OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
+UFM_OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
 DEFAULT_LR = {"gd": 0.1, "momentum": 0.1, "adam": 1e-3, "lbfgs": 1.0}
 
 
@@ -96,7 +96,7 @@ class Adam(GD):
 def make_optimizer(name: str, lr: float | None, momentum: float = 0.9,
                    betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> GD:
     """A first-order optimizer by name ("gd", "momentum", "adam")."""
-    name = check_choice("optimizer", name, OPTIMIZERS[:3])
+    name = check_choice("optimizer", name, UFM_OPTIMIZERS[:3])
     lr = DEFAULT_LR[name] if lr is None else lr
     if name == "gd":
         return GD(lr)

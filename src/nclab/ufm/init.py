@@ -26,8 +26,8 @@ from typing import Iterable
 
 import torch
 
-from .._validation import check_choice, check_int, check_real, fail
-from .spec import UFMParams, UFMSpec
+from nclab._validation import check_choice, check_int, check_real, fail
+from nclab.ufm.spec import UFMParams, UFMSpec
 
 SCHEMES = ("gaussian", "norm", "pytorch")
 

@@ -15,8 +15,8 @@ import importlib
 
 import torch
 
-from .objective import forward_all
-from .spec import UFMParams, UFMSpec
+from nclab.ufm.objective import forward_all
+from nclab.ufm.spec import UFMParams, UFMSpec
 
 
 def collapse_available() -> bool:

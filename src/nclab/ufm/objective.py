@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .spec import UFMParams, UFMSpec
+from nclab.ufm.spec import UFMParams, UFMSpec
 
 
 @dataclass

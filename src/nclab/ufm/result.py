@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import check_choice, fail
-from .measure import layer_metrics
-from .spec import UFMParams, UFMSpec
+from nclab._validation import check_choice, fail
+from nclab.ufm.measure import layer_metrics
+from nclab.ufm.spec import UFMParams, UFMSpec
 
 STATUSES = ("converged", "max_steps", "diverged")
 

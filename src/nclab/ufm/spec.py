@@ -30,11 +30,11 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from .._tensor import as_float_tensor
-from .._validation import check_choice, check_int, check_real, fail
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_choice, check_int, check_real, fail
 
 ACTIVATIONS = ("linear", "relu")
-LOSSES = ("ce", "mse")
+UFM_LOSSES = ("ce", "mse")
 REDUCTIONS = ("mean", "sum")
 SPEC_FIELDS = ("K", "n", "d", "L", "activation", "loss", "bias", "lam_H", "lam_W", "lam_b", "H0", "beta", "reduction")
 
@@ -74,7 +74,7 @@ class UFMSpec:
         set_("d", check_int("d", self.d, minimum=1))
         set_("L", check_int("L", self.L, minimum=1))
         set_("activation", check_choice("activation", self.activation, ACTIVATIONS))
-        set_("loss", check_choice("loss", self.loss, LOSSES))
+        set_("loss", check_choice("loss", self.loss, UFM_LOSSES))
         set_("reduction", check_choice("reduction", self.reduction, REDUCTIONS))
         if not isinstance(self.bias, (bool, np.bool_)):
             fail("bias", self.bias, "True or False")

@@ -4,7 +4,7 @@ Both figures run gradient descent on R_e(H, W, b) = 1/(2CN) ||W H + b 1^T - Y||^
 p = 15) with the UFM engine (``nclab.train``, ``UFMSpec.mixon``) from random starts with
 ||H_0||_F = ||W_0||_F = eps and b_0 = 0, one batch holding every (eps, seed). The engine is run
 in chunks between recorded iterations (plain GD has no state, so chunking changes nothing)
-and the strong-NC errors / distance to S come from :mod:`nclab.theory.strong_collapse`.
+and the strong-NC errors / distance to S come from :mod:`nclab.theory.shallow.strong_collapse`.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .._validation import check_choice, check_int, check_real, fail
-from .registry import Claim, Outcome, register
+from nclab._validation import check_choice, check_int, check_real, fail
+from nclab.experiments.registry import Claim, Outcome, register
 
 PAPER = "mixon2022"
 SOURCE = "Mixon, Parshall, Pi 2022"
@@ -101,9 +101,9 @@ def run_gradient_descent(cfg: dict) -> dict:
     Returns ``steps`` (T,), ``errors`` {name: (E, S, T)}, ``distance`` (E, S, T) relative to
     ||Z||_E, ``risk`` (E, S, T), ``seconds``.
     """
-    from .. import train
-    from ..theory.strong_collapse import distance_to_S, mixon_risk, strong_nc_errors
-    from ..ufm.spec import UFMParams, UFMSpec
+    from nclab import train
+    from nclab.theory.shallow.strong_collapse import distance_to_S, mixon_risk, strong_nc_errors
+    from nclab.ufm.spec import UFMParams, UFMSpec
 
     C, N, p, eps, S = cfg["C"], cfg["N"], cfg["p"], cfg["eps"], cfg["seeds"]
     spec = UFMSpec.mixon(C, N, p)

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
-from .._tensor import as_float_tensor
-from .._validation import check_int, check_real, fail
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_int, check_real, fail
 
 __all__ = [
     "is_diagonally_superior",

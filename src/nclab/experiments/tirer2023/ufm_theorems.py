@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .._validation import check_int, check_real, fail
-from .registry import Claim, Outcome, register
-from . import tirer2023_spectra  # noqa: F401  (registers tirer2023-spectra)
+from nclab._validation import check_int, check_real, fail
+from nclab.experiments.registry import Claim, Outcome, register
 
 PAPER = "tirer2023"
 SOURCE = "Tirer, Huang, Niles-Weed 2023"
@@ -67,7 +66,7 @@ FLOW_DESC = (
           quick={"K": 3, "n": 5, "d": 6, "lam_pairs": [[0.01, 0.02], [0.05, 0.0]], "t_final": 300.0,
                  "num_times": 80})
 def flow_experiment(config: dict) -> Outcome:
-    from ..theory.flow import integrate_feature_flow
+    from nclab.theory.shallow.flow import integrate_feature_flow
 
     K, n, d = _sizes(config)
     pairs = _pairs(config["lam_pairs"])
@@ -150,10 +149,10 @@ DEPTH_DESC = (
                     "mean_scale": 1.0, "noise": 1.0, "tol": 1e-10},
           quick={"betas": [0.1, 1.0, 10.0, 100.0], "seeds": 2})
 def depthwise_experiment(config: dict) -> Outcome:
-    from ..geometry import class_ordered_labels
-    from ..metrics import nc1
-    from ..theory.anchored import anchored_layers
-    from ..theory.flow import trace_covariances
+    from nclab.geometry import class_ordered_labels
+    from nclab.metrics import nc1
+    from nclab.theory.shallow.anchored import anchored_layers
+    from nclab.theory.shallow.flow import trace_covariances
 
     K, n, d = _sizes(config)
     lam_W = check_real("lam_W", config["lam_W"], minimum=0.0, strict=True)
@@ -250,10 +249,10 @@ def _procrustes_residual(H: torch.Tensor, H_ref: torch.Tensor) -> float:
                     "lbfgs_rtol": 1e-9, "rotation_tol": 1e-5, "anchor_beta": 1.0, "anchor_noise": 0.1},
           quick={"seeds": 2, "gd_steps": 20000, "lam_pairs": [[0.01, 0.01], [1.0, 2.0]]})
 def minimizer_experiment(config: dict) -> Outcome:
-    from .. import train
-    from ..theory.anchored import anchored_minimizer
-    from ..theory.mse_minimizer import mse_minimizer, mse_minimum_value, mse_ufm_loss
-    from ..ufm.spec import UFMSpec
+    from nclab import train
+    from nclab.theory.shallow.anchored import anchored_minimizer
+    from nclab.theory.shallow.tirer_bruna import mse_minimizer, mse_minimum_value, mse_ufm_loss
+    from nclab.ufm.spec import UFMSpec
 
     K, n, d = _sizes(config)
     pairs = _pairs(config["lam_pairs"], allow_zero_H=False)

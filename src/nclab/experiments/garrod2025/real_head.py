@@ -3,7 +3,7 @@
 - ``garrod2025-real-head``: backbone + deep linear head (L = 3, d = 64, lam_W = 5e-3,
   lam_H = 1e-6): low-rank class-mean logits, loss below the DNC bound.
 
-Shares the data, model, training and figure helpers of :mod:`nclab.experiments.networks`,
+Shares the data, model, training and figure helpers of :mod:`nclab.experiments._networks`,
 which imports this module at its end (importing either registers every network experiment).
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._validation import check_int, fail
-from .networks import _backbone, _dtype, _figure, _load, _source_note, _train
-from .registry import Claim, Outcome, register
+from nclab._validation import check_int, fail
+from nclab.experiments._networks import _backbone, _dtype, _figure, _load, _source_note, _train
+from nclab.experiments.registry import Claim, Outcome, register
 
 
 # ------------------------------------------------------------------ Garrod & Keating: deep linear head
@@ -38,9 +38,9 @@ from .registry import Claim, Outcome, register
     quick=dict(n_per_class=60, epochs=800, track_every=800),
 )
 def garrod2025_real_head(cfg: dict) -> Outcome:
-    from ..nets.models import make_head
-    from ..nets.train import penalised_head_loss
-    from ..theory import dnc_optimum
+    from nclab.nets.models import make_head
+    from nclab.nets.train import penalised_head_loss
+    from nclab.theory import dnc_optimum
 
     data = _load(cfg)
     L = check_int("L", cfg["L"], minimum=1)

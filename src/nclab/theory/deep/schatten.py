@@ -16,8 +16,8 @@ from typing import Sequence
 
 import torch
 
-from .._tensor import as_float_tensor
-from .._validation import check_int, check_real
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_int, check_real
 
 __all__ = ["schatten_power", "schatten_regulariser", "factor_regulariser", "balance_gap", "factorisation_check",
            "FactorisationCheck"]
@@ -26,7 +26,7 @@ __all__ = ["schatten_power", "schatten_regulariser", "factor_regulariser", "bala
 def schatten_power(x, p: float):
     """sum_i s_i(x)^p (||x||_{S_p}^p); uses :func:`nclab.metrics.spectrum.schatten_power` when present."""
     try:
-        from ..metrics.spectrum import schatten_power as _sp
+        from nclab.metrics.spectrum import schatten_power as _sp
     except ImportError:  # pragma: no cover - metrics not installed
         t = as_float_tensor(x, "x")
         return torch.linalg.svdvals(t).pow(check_real("p", p, minimum=0.0, strict=True)).sum(-1)

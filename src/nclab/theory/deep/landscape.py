@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from .._validation import check_choice, check_int, check_real, fail
+from nclab._validation import check_choice, check_int, check_real, fail
 
 __all__ = ["flat_objective", "hvp_function", "dense_hessian", "hessian_extremes", "HessianExtremes",
            "near_zero_count"]
@@ -32,8 +32,8 @@ def flat_objective(spec, params, seed: int = 0) -> tuple[Callable[[torch.Tensor]
     ``params`` is a :class:`nclab.ufm.spec.UFMParams`; ``seed`` picks the seed index. ``f`` maps
     a (P,) tensor to a scalar and is differentiable twice (torch.func).
     """
-    from ..ufm.objective import parts
-    from ..ufm.spec import UFMParams
+    from nclab.ufm.objective import parts
+    from nclab.ufm.spec import UFMParams
 
     one = params.select(int(seed))
     theta = one.flat()[0].detach().clone()

@@ -3,7 +3,7 @@
 Every grid point trains all its seeds in ONE batched :func:`nclab.train` call: full-batch GD
 (float32, GK's lr 0.5) from the Gaussian start, then an L-BFGS polish in float64 (``polish_steps``;
 0 switches it off) so that final losses can be compared with the closed forms. Runs are labelled by
-:func:`nclab.theory.classify_solution` (tolerances ``rank_rtol``, ``nc_tol`` in the config).
+:func:`nclab.ufm.classify_solution` (tolerances ``rank_rtol``, ``nc_tol`` in the config).
 
 Initialisation (decides DNC vs low rank, MATH.md section 4 derived observation; GK do not state
 theirs [open]): W_l ~ N(0, 1/d) always; ``init_H = "unit"`` draws H_1 ~ N(0, 1) (default),
@@ -19,9 +19,10 @@ import torch
 from matplotlib.figure import Figure
 from scipy.stats import spearmanr
 
-from .. import theory as T
-from .._validation import fail
-from .registry import Claim, Outcome, register
+from nclab import theory as T
+from nclab.ufm.solutions import classify_params
+from nclab._validation import fail
+from nclab.experiments.registry import Claim, Outcome, register
 
 PAPER = "garrod2025"
 SRC = "Garrod & Keating 2025"
@@ -41,8 +42,8 @@ def _scale_H(init_H, d: int) -> float:
 
 def _runs(cfg: dict, d: int, lam: float, seeds, init_H, activation: str = "linear", L: int | None = None):
     """Train ``seeds`` batched at one grid point; returns (spec, params float64, labels, losses, history)."""
-    from ..ufm.spec import UFMSpec
-    from ..ufm.train import train
+    from nclab.ufm.spec import UFMSpec
+    from nclab.ufm.engine import train
 
     K, n = int(cfg["K"]), int(cfg["n"])
     L = int(cfg["L"]) if L is None else L
@@ -64,16 +65,16 @@ def _runs(cfg: dict, d: int, lam: float, seeds, init_H, activation: str = "linea
         tail = pol.history.copy()
         tail["step"] = tail["step"] + steps
         history = pd.concat([history.assign(phase="gd"), tail.assign(phase="lbfgs")], ignore_index=True)
-    from ..ufm.objective import parts
+    from nclab.ufm.objective import parts
 
     with torch.no_grad():
         losses = parts(spec, params)["loss"].cpu().numpy()
-    labels = T.classify_params(spec, params, rank_rtol=float(cfg["rank_rtol"]), nc_tol=float(cfg["nc_tol"]))
+    labels = classify_params(spec, params, rank_rtol=float(cfg["rank_rtol"]), nc_tol=float(cfg["nc_tol"]))
     return spec, params, labels, losses, history
 
 
 def _mean_logits(spec, params, i: int) -> np.ndarray:
-    from ..ufm.objective import forward
+    from nclab.ufm.objective import forward
 
     with torch.no_grad():
         Z, _ = forward(spec, params.select(i))

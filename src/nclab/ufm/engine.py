@@ -27,13 +27,13 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_int, check_real, fail
-from .dynamics import GD, LBFGS, OPTIMIZERS, make_optimizer
-from .init import SCHEMES, initialize, normalize_seeds, resolve_device, resolve_dtype
-from .measure import collapse_available
-from .objective import Objective, grad_norm
-from .result import STATUSES, Progress, RemapRecorder, Recorder, TrainResult
-from .spec import UFMParams, UFMSpec
+from nclab._validation import check_choice, check_int, check_real, fail
+from nclab.ufm.dynamics import GD, LBFGS, UFM_OPTIMIZERS, make_optimizer
+from nclab.ufm.init import SCHEMES, initialize, normalize_seeds, resolve_device, resolve_dtype
+from nclab.ufm.measure import collapse_available
+from nclab.ufm.objective import Objective, grad_norm
+from nclab.ufm.result import STATUSES, Progress, RemapRecorder, Recorder, TrainResult
+from nclab.ufm.spec import UFMParams, UFMSpec
 
 __all__ = ["train", "TrainResult", "STATUSES"]
 
@@ -234,7 +234,7 @@ def train(
     """
     if not isinstance(spec, UFMSpec):
         fail("spec", type(spec).__name__, "a UFMSpec")
-    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+    optimizer = check_choice("optimizer", optimizer, UFM_OPTIMIZERS)
     steps = check_int("steps", steps, minimum=0)
     dtype = resolve_dtype(dtype)
     device = resolve_device(device)

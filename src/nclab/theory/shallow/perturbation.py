@@ -3,7 +3,7 @@
 Paper: Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023.
 Let (W^, H^) minimise f(.; H0) (THN Eq. 2) and perturb H0 by dH0; then, to first order,
 vec dH = F vec dH0 with the exact map (A, B, C the Kn-scaled Hessian blocks of
-:func:`nclab.theory.anchored.anchored_hessian_blocks`)
+:func:`nclab.theory.shallow.anchored.anchored_hessian_blocks`)
 
     F = beta (A - B C^{-1} B^T)^{-1}
 
@@ -24,9 +24,9 @@ import math
 
 import torch
 
-from .._tensor import as_float_tensor
-from .._validation import check_int, check_real, fail
-from .anchored import anchored_hessian_blocks
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_int, check_real, fail
+from nclab.theory.shallow.anchored import anchored_hessian_blocks
 
 __all__ = [
     "perturbation_map",

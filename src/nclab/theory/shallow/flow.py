@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
-from .._tensor import as_float_tensor
-from .._validation import check_int, check_real, fail
-from .mse_minimizer import mse_ufm_loss, optimal_classifier
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_int, check_real, fail
+from nclab.theory.shallow.tirer_bruna import mse_ufm_loss, optimal_classifier
 
 __all__ = ["FlowResult", "feature_flow_rhs", "trace_covariances", "integrate_feature_flow"]
 

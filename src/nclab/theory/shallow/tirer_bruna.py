@@ -20,9 +20,9 @@ import math
 
 import torch
 
-from .._tensor import as_float_tensor
-from .._validation import check_int, check_real, fail
-from ..geometry import one_hot_targets
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_int, check_real, fail
+from nclab.geometry import one_hot_targets
 
 __all__ = [
     "mse_ufm_loss",

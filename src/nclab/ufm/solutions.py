@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from .._tensor import as_float_tensor, as_labels
-from .._validation import check_real, fail
+from nclab._tensor import as_float_tensor, as_labels
+from nclab._validation import check_real, fail
 
 __all__ = ["classify_solution", "classify_params"]
 
@@ -90,7 +90,7 @@ def classify_solution(
 
 def classify_params(spec, params, **tolerances: Any) -> list[dict]:
     """:func:`classify_solution` of every seed of a UFM (``UFMSpec``, ``UFMParams``) via its logits."""
-    from ..ufm.objective import forward
+    from nclab.ufm.objective import forward
 
     with torch.no_grad():
         Z, _ = forward(spec, params)

@@ -2,8 +2,7 @@
 experiments (Theorem 1 table, Theorem 5 dimension ratios, Theorems 4/6 Hessian spectra).
 
 The gradient-descent experiments (Fig. 1, Fig. 2/5 width and lambda sweeps, Fig. 6 ReLU) live in
-:mod:`nclab.experiments.garrod2025_gd`, imported at the end of this module so that importing
-``nclab.experiments.garrod2025`` registers all seven. MATH.md section 4 has every formula.
+:mod:`nclab.experiments.garrod2025.gradient_descent`. MATH.md section 4 has every formula.
 """
 from __future__ import annotations
 
@@ -13,8 +12,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .. import theory as T
-from .registry import Claim, Outcome, register
+from nclab import theory as T
+from nclab.experiments.registry import Claim, Outcome, register
 
 PAPER = "garrod2025"
 SRC = "Garrod & Keating 2025"
@@ -217,7 +216,7 @@ def hessian(config: dict) -> Outcome:
         metrics[f"small_{kind}_min_eig"] = float(ev[0])
     # Lemma 1: the regulariser at the critical points is the Schatten value, and no gauge of the
     # factorisation does better (L-BFGS from random unbalanced gauges)
-    from ..ufm.objective import parts as _parts
+    from nclab.ufm.objective import parts as _parts
 
     cp = T.dnc_critical_point(Ks, ns, ds, Lsm, lam)
     F = [cp.params.H[0], *[w[0] for w in cp.params.W]]
@@ -281,4 +280,3 @@ def hessian(config: dict) -> Outcome:
     return Outcome(claims=claims, figures={"hessian": fig}, metrics=metrics, notes=notes)
 
 
-from . import garrod2025_gd  # noqa: E402,F401  (registers the gradient-descent experiments)

@@ -20,9 +20,9 @@ from typing import Sequence
 
 import torch
 
-from .._validation import check_choice, check_int, fail
-from ..geometry import centering_matrix, random_orthogonal
-from .low_rank import dnc_optimum, effective_lambda, low_rank_optimum
+from nclab._validation import check_choice, check_int, fail
+from nclab.geometry import centering_matrix, random_orthogonal
+from nclab.theory.deep.low_rank import dnc_optimum, effective_lambda, low_rank_optimum
 
 __all__ = ["CriticalPoint", "block_matrix", "balanced_factors", "dnc_critical_point", "low_rank_critical_point"]
 
@@ -110,7 +110,7 @@ def balanced_factors(
 
 
 def _point(kind, M, scale, loss, K, n, d, L, lam, lam_H, lam_W, activation, seeds, rotate, dtype, device):
-    from ..ufm.spec import UFMParams, UFMSpec
+    from nclab.ufm.spec import UFMParams, UFMSpec
 
     spec = UFMSpec.garrod(K, n, d, L, lam if lam is not None else 1.0, activation=activation,
                           lam_H=lam_H, lam_W=tuple(lam_W) if isinstance(lam_W, list) else lam_W)

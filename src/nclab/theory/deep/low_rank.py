@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from .._validation import check_int, check_real, fail
+from nclab._validation import check_int, check_real, fail
 
 __all__ = [
     "effective_lambda",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._validation import check_choice, check_int, fail
+from nclab._validation import check_choice, check_int, fail
 
 __all__ = ["dnc_dimension", "low_rank_dimension", "dimension_ratio", "dimension_crossing", "DimensionBounds"]
 

@@ -24,9 +24,9 @@ import math
 
 import torch
 
-from .._tensor import as_float_tensor
-from .._validation import check_int, fail
-from ..geometry import centering_matrix, one_hot_targets, simplex_basis
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_int, fail
+from nclab.geometry import centering_matrix, one_hot_targets, simplex_basis
 
 __all__ = [
     "strong_nc_point",

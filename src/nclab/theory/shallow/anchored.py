@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .._tensor import as_float_tensor
-from .._validation import check_int, check_real, fail
-from ..geometry import one_hot_targets
-from .mse_minimizer import mse_ufm_gradients, mse_ufm_loss, optimal_classifier
+from nclab._tensor import as_float_tensor
+from nclab._validation import check_int, check_real, fail
+from nclab.geometry import one_hot_targets
+from nclab.theory.shallow.tirer_bruna import mse_ufm_gradients, mse_ufm_loss, optimal_classifier
 
 __all__ = [
     "AnchoredResult",

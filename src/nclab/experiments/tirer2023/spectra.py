@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .._validation import check_int, check_real, fail
-from .registry import Claim, Outcome, register
+from nclab._validation import check_int, check_real, fail
+from nclab.experiments.registry import Claim, Outcome, register
 
 SOURCE = "Tirer, Huang, Niles-Weed 2023"
 
@@ -31,9 +31,9 @@ DESC = (
                     "beta_factors": [1.0, 2.0, 4.0], "resolve_rtol": 1e-5, "seed": 0},
           quick={"lam_Hs": [0.01, 0.1, 1.0]})
 def spectra_experiment(config: dict) -> Outcome:
-    from ..theory.anchored import anchored_minimizer, unvec, vec
-    from ..theory.mse_minimizer import mse_minimizer
-    from ..theory.perturbation import (block_singular_values, check_thm42_assumptions, intra_block_spectrum,
+    from nclab.theory.shallow.anchored import anchored_minimizer, unvec, vec
+    from nclab.theory.shallow.tirer_bruna import mse_minimizer
+    from nclab.theory.shallow.perturbation import (block_singular_values, check_thm42_assumptions, intra_block_spectrum,
                                        intra_block_spectrum_values, perturbation_map,
                                        perturbation_map_large_beta, thm42_singular_values)
 

@@ -1,11 +1,6 @@
-"""Public shallow-UFM theory API (Mixon et al.; Tirer & Bruna; Tirer, Huang, Niles-Weed).
-
-Re-exported by :mod:`nclab.theory`: ``from nclab.theory import mse_minimizer`` gives the
-function. Note: the function ``mse_minimizer`` shadows the submodule of the same name as an
-attribute of ``nclab.theory``; import the submodule with
-``from nclab.theory.mse_minimizer import ...`` (not ``import nclab.theory.mse_minimizer as m``).
-"""
-from .anchored import (
+"""The shallow UFM's theory: Mixon, Parshall, Pi (strong collapse, the subspace S); Tirer & Bruna
+(the MSE minimiser); Tirer, Huang, Niles-Weed (the flow, the anchored model, the perturbation map)."""
+from nclab.theory.shallow.anchored import (
     AnchoredResult,
     anchored_hessian_blocks,
     anchored_layers,
@@ -14,8 +9,8 @@ from .anchored import (
     unvec,
     vec,
 )
-from .flow import FlowResult, feature_flow_rhs, integrate_feature_flow, trace_covariances
-from .mse_minimizer import (
+from nclab.theory.shallow.flow import FlowResult, feature_flow_rhs, integrate_feature_flow, trace_covariances
+from nclab.theory.shallow.tirer_bruna import (
     mse_minimizer,
     mse_minimizer_rho,
     mse_minimum_value,
@@ -23,7 +18,7 @@ from .mse_minimizer import (
     mse_ufm_loss,
     optimal_classifier,
 )
-from .perturbation import (
+from nclab.theory.shallow.perturbation import (
     block_singular_values,
     check_thm42_assumptions,
     class_blocks,
@@ -34,7 +29,7 @@ from .perturbation import (
     perturbation_map_large_beta,
     thm42_singular_values,
 )
-from .strong_collapse import (
+from nclab.theory.shallow.strong_collapse import (
     S_dimension,
     distance_to_S,
     flow_on_S,
