@@ -3,6 +3,9 @@
 ``nclab.experiments.run(name, quick=False, out=None, **overrides)`` runs one;
 ``nclab.experiments.experiments()`` lists them. See :mod:`nclab.experiments.registry`.
 """
+from nclab.experiments.grid import Grid
 from nclab.experiments.registry import Claim, Experiment, ExperimentResult, Outcome, experiments, get, register, run
+from nclab.experiments.sweep_kinds import sweep_kind
 
-__all__ = ["Claim", "Experiment", "ExperimentResult", "Outcome", "experiments", "get", "register", "run"]
+__all__ = ["Claim", "Experiment", "ExperimentResult", "Grid", "Outcome", "experiments", "get", "register", "run",
+           "sweep_kind"]

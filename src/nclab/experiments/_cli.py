@@ -32,6 +32,11 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the quick profile (minutes on a laptop)")
     parser.add_argument("--device", metavar="D", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.add_argument("--store", metavar="FILE.sqlite",
+                        help="multi-seed experiments: keep the (grid point, seed) runs in this sweep store and "
+                             "resume from it (nclab report FILE draws the experiment from it)")
+    parser.add_argument("--executor", default="inline", metavar="SPEC",
+                        help="multi-seed experiments: inline (default), local[:N] or dask://HOST:PORT")
 
 
 def main_run(args: argparse.Namespace) -> int:
@@ -41,7 +46,8 @@ def main_run(args: argparse.Namespace) -> int:
     exp = registry.get(args.experiment)
     exp.config(quick=args.quick, **overrides)  # validate before any work
     out = Path(args.out) if args.out else Path("nclab-out") / exp.name
-    result = registry.run(exp.name, quick=args.quick, out=out, **overrides)
+    result = registry.run(exp.name, quick=args.quick, out=out, store=args.store, executor=args.executor,
+                          **overrides)
     if args.json:
         try:
             print(json.dumps(result.to_dict(), indent=2))

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from nclab._validation import fail
+from nclab.config import Param, Text, as_table, validate
 
 #: The paper packages; each package's ``MODULES`` lists its experiment modules (one per figure or
 #: theorem), whose ``@register`` decorators add the experiments when the package is imported.
@@ -162,33 +163,46 @@ class ExperimentResult:
         return path
 
 
+#: The key every experiment has: the torch device it runs on.
+DEVICE = Param("cpu", Text(), "torch device: cpu, cuda, cuda:1")
+
+
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment: its function, paper, description and config profiles."""
+    """A registered experiment: its function, paper, description, config table and quick profile.
+
+    ``params`` is the config table (:mod:`nclab.config`): every key with its default (the
+    paper-scale profile) and what it allows. ``quick`` overrides some defaults for ``--quick``.
+    ``grid`` (a :class:`nclab.experiments.sweeps.Grid`) is set for the multi-seed experiments,
+    which run their grid of (config, seed) units through the sweep engine; ``seed_key`` names the
+    key through which a sweep's seed reaches a single-shot experiment (``None``: deterministic).
+    """
 
     name: str
     paper: str
     title: str
     description: str
     func: Callable[[dict], Outcome]
-    defaults: Mapping[str, Any]
+    params: Mapping[str, Param]
     quick: Mapping[str, Any]
+    grid: Any = None
+    seed_key: str | None = None
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """``{key: default}`` of the full profile (``device`` excluded)."""
+        return {k: p.default for k, p in self.params.items() if k != "device"}
 
     def config(self, quick: bool = False, **overrides: Any) -> dict:
-        """The full config: defaults <- quick profile (if ``quick``) <- overrides."""
-        allowed = set(self.defaults) | {"device"}
-        unknown = sorted(set(overrides) - allowed)
-        if unknown:
-            fail(
-                f"setting {unknown[0]!r} of experiment {self.name!r}",
-                overrides[unknown[0]],
-                "one of the experiment's keys: " + ", ".join(sorted(allowed)),
-            )
-        cfg = {"device": "cpu", **self.defaults}
+        """The full validated config: defaults <- quick profile (if ``quick``) <- overrides.
+
+        A wrong type raises :class:`nclab.config.ParameterTypeError` (a ``TypeError``), a value
+        outside what the key allows raises ``ValueError``; both name the key.
+        """
+        base = {k: p.default for k, p in self.params.items()}
         if quick:
-            cfg.update(self.quick)
-        cfg.update(overrides)
-        return cfg
+            base.update(self.quick)
+        return validate(self.params, overrides, where=f"experiment {self.name!r}", base=base)
 
 
 _REGISTRY: dict[str, Experiment] = {}
@@ -206,22 +220,31 @@ def register(
     description: str,
     defaults: Mapping[str, Any],
     quick: Mapping[str, Any] | None = None,
+    grid: Any = None,
+    seed_key: str | None = None,
 ) -> Callable[[Callable[[dict], Outcome]], Callable[[dict], Outcome]]:
     """Decorator registering ``func(config) -> Outcome`` as experiment ``name``.
 
-    ``defaults`` is the full (paper-scale) profile and names every config key; ``quick``
-    overrides some of them for the ``--quick`` profile (under a minute or three on 2 cores).
-    ``description`` is the paper's description of the figure or table reproduced.
+    ``defaults`` is the config table of the full (paper-scale) profile: ``{key: Param(default,
+    rule, help)}`` (a plain value is a default whose rule is inferred from its type).
+    ``quick`` overrides some of them for the ``--quick`` profile (under a minute or three on 2
+    cores); it is validated here. ``description`` is the paper's description of the figure or
+    table reproduced. ``grid`` and ``seed_key``: see :class:`Experiment`.
     """
     if paper not in PAPERS:
         fail("paper", paper, "one of " + ", ".join(PAPERS))
+    table = {**as_table(defaults), "device": DEVICE}
     quick = dict(quick or {})
-    unknown = set(quick) - set(defaults)
+    unknown = set(quick) - set(table)
     if unknown:
         raise ValueError(f"quick profile of {name!r} has keys not in its defaults: {sorted(unknown)}")
+    checked = validate(table, quick, where=f"the quick profile of {name!r}")
+    quick = {k: checked[k] for k in quick}
+    if seed_key is not None and seed_key not in table:
+        raise ValueError(f"seed_key {seed_key!r} of {name!r} is not one of its keys")
 
     def wrap(func: Callable[[dict], Outcome]) -> Callable[[dict], Outcome]:
-        _REGISTRY[name] = Experiment(name, paper, title, description, func, dict(defaults), quick)
+        _REGISTRY[name] = Experiment(name, paper, title, description, func, table, quick, grid, seed_key)
         return func
 
     return wrap
@@ -266,16 +289,29 @@ def get(name: str) -> Experiment:
     return _REGISTRY[name]
 
 
-def run(name: str, *, quick: bool = False, out: str | Path | None = None, **overrides: Any) -> ExperimentResult:
+def run(name: str, *, quick: bool = False, out: str | Path | None = None, store: str | Path | None = None,
+        executor: Any = "inline", progress: bool | None = None, **overrides: Any) -> ExperimentResult:
     """Run experiment ``name`` and return its :class:`ExperimentResult`.
 
     ``overrides`` change config keys (unknown keys raise ``ValueError``); ``quick`` selects
-    the quick profile; ``out`` writes ``out/result.json`` and the figures beside it.
+    the quick profile; ``out`` writes ``out/result.json`` and the figures beside it. A
+    multi-seed experiment runs its (grid point, seed) units through the sweep engine:
+    ``store`` keeps them in an SQLite store (resumed when run again; a temporary store
+    otherwise) and ``executor`` runs them (``inline``, ``local:N``, ``dask://HOST:PORT``).
     """
     exp = get(name)
     cfg = exp.config(quick=quick, **overrides)
+    if exp.grid is None and (store is not None or executor != "inline"):
+        multi = ", ".join(e.name for e in experiments() if e.grid is not None)
+        raise ValueError(f"store/executor of experiment {name!r} must be unset: it is a single-shot "
+                         f"experiment; the multi-seed ones that run through the sweep engine are {multi}")
     start = time.perf_counter()
-    outcome = exp.func(dict(cfg))
+    if exp.grid is not None:
+        from nclab.experiments.grid import run_grid
+
+        outcome = run_grid(exp.name, exp.grid, dict(cfg), store=store, executor=executor, progress=progress)
+    else:
+        outcome = exp.func(dict(cfg))
     seconds = time.perf_counter() - start
     result = ExperimentResult(
         experiment=exp.name,

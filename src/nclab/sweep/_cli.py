@@ -21,7 +21,9 @@ def configure_sweep(parser: argparse.ArgumentParser) -> None:
         "nclab sweep ufm ... --executor dask://scheduler:8786. Grid ranges start:stop:step include "
         "stop; start:stop:*ratio is geometric; seeds A:B exclude B."
     )
-    parser.add_argument("kind", help="sweep kind: ufm, toy, or one registered by an experiment")
+    parser.add_argument("kind", help="sweep kind: ufm, or any experiment of 'nclab list' (its config keys)")
+    parser.add_argument("--quick", action="store_true",
+                        help="an experiment kind takes its defaults from the quick profile (default: full)")
     parser.add_argument("--preset", metavar="P", help="paper preset of the kind (ufm: garrod, tirer, mixon)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting shared by every config (literals or arithmetic such as 2**-10); repeatable")
@@ -58,16 +60,34 @@ def _executor(args: argparse.Namespace) -> str:
     return spec
 
 
+def resolve_kind(name: str, quick: bool = False):
+    """A built-in kind's name, or the :class:`SweepKind` of the experiment ``name``."""
+    from nclab.sweep.kinds import kinds
+
+    if name in kinds():
+        if quick:
+            raise ValueError(f"--quick must be left out for sweep kind {name!r}: it applies to experiment kinds")
+        return name
+    from nclab.experiments import registry, sweep_kind
+
+    names = [e.name for e in registry.experiments()]
+    if name not in names:
+        raise ValueError(f"sweep kind must be one of {', '.join(sorted(kinds()))} or an experiment "
+                         f"({', '.join(names)}), got {name!r}")
+    return sweep_kind(name, quick=quick)
+
+
 def main_sweep(args: argparse.Namespace) -> int:
     from nclab.sweep import runner
 
+    kind = resolve_kind(args.kind, args.quick)
     fixed = parse_assignments(args.set, "--set")
     executor = _executor(args)
     if args.dry_run:
         from nclab.sweep.executors import parse_executor
         from nclab.sweep.store import FINISHED, check_store_path, read_meta
 
-        sweep = runner.plan(args.kind, args.grid, args.seeds, fixed=fixed, preset=args.preset)
+        sweep = runner.plan(kind, args.grid, args.seeds, fixed=fixed, preset=args.preset)
         check_int("batch", args.batch, minimum=1)
         parse_executor(executor)
         check_store_path(args.store)
@@ -93,7 +113,7 @@ def main_sweep(args: argparse.Namespace) -> int:
         return 0
     try:
         summary = runner.run(
-            args.kind, args.grid, args.seeds, args.store, fixed=fixed, preset=args.preset,
+            kind, args.grid, args.seeds, args.store, fixed=fixed, preset=args.preset,
             executor=executor, batch=args.batch, retry_errors=args.retry_errors, device=args.device,
             progress=False if args.no_progress else None, dask_timeout=args.dask_timeout,
         )

@@ -149,13 +149,6 @@ def kinds() -> dict[str, SweepKind]:
 def get_kind(name: str) -> SweepKind:
     """The sweep kind ``name``; an unknown name raises ``ValueError`` listing the known ones."""
     _load_builtin()
-    if name not in _KINDS:  # experiments register their own kinds when imported
-        try:
-            from nclab.experiments import registry
-
-            registry.experiments()
-        except Exception:  # pragma: no cover - a half-written experiment module
-            pass
     if name not in _KINDS:
         fail("sweep kind", name, "one of " + ", ".join(sorted(_KINDS)))
     return _KINDS[name]

@@ -63,15 +63,23 @@ class SweepSummary:
 
 
 def plan(
-    kind: str,
+    kind: str | SweepKind,
     grid: Mapping[str, Any] | Sequence[str] | None = None,
     seeds: Any = 10,
     *,
     fixed: Mapping[str, Any] | None = None,
     preset: str | None = None,
+    points: Sequence[Mapping[str, Any]] | None = None,
 ) -> SweepPlan:
-    """Validate a sweep and expand it into canonical configs; raises ``ValueError`` on bad input."""
-    k = get_kind(kind)
+    """Validate a sweep and expand it into canonical configs; raises ``ValueError`` on bad input.
+
+    ``kind`` is a kind's name or a :class:`SweepKind` (an experiment's, see
+    :func:`nclab.experiments.sweep_kind`). ``points``: an explicit list of grid points (dicts of
+    settings) instead of the product of ``grid``'s axes.
+    """
+    k = kind if isinstance(kind, SweepKind) else get_kind(kind)
+    if points is not None and grid:
+        raise ValueError("give either grid axes or explicit points, not both")
     fixed = dict(fixed or {})
     if "preset" in fixed:
         if preset is not None and fixed["preset"] != preset:
@@ -83,7 +91,7 @@ def plan(
         if key == "preset":
             raise ValueError("the preset cannot be a grid axis; run one sweep per preset")
         if key not in keys:
-            fail(f"grid key of sweep kind {kind!r}" + (f" (preset {preset})" if preset else ""), key,
+            fail(f"grid key of sweep kind {k.name!r}" + (f" (preset {preset})" if preset else ""), key,
                  "one of " + ", ".join(sorted(keys)))
     both = sorted(set(axes) & set(fixed))
     if both:
@@ -91,10 +99,17 @@ def plan(
     missing = [k for k, v in keys.items() if v is REQUIRED and k not in fixed and k not in axes]
     if missing:
         raise ValueError(
-            f"sweep kind {kind!r}" + (f" (preset {preset})" if preset else "")
+            f"sweep kind {k.name!r}" + (f" (preset {preset})" if preset else "")
             + f" needs a value for {', '.join(repr(m) for m in missing)} (--set KEY=VALUE or --grid KEY=...)"
         )
-    points = expand(axes)
+    if points is not None:
+        for point in points:
+            for key in point:
+                if key not in keys:
+                    fail(f"grid key of sweep kind {k.name!r}", key, "one of " + ", ".join(sorted(keys)))
+        points = [dict(p) for p in points]
+    else:
+        points = expand(axes)
     if not points:
         raise ValueError("the grid is empty")
     configs: dict[str, dict] = {}
@@ -189,7 +204,7 @@ def _rows(kind: str, chash: str, config: dict, seeds: list[int], device: str, ou
 
 
 def run(
-    kind: str,
+    kind: str | SweepKind,
     grid: Mapping[str, Any] | Sequence[str] | None = None,
     seeds: Any = 10,
     store: str | os.PathLike = "sweep.sqlite",
@@ -202,18 +217,20 @@ def run(
     device: str = "cpu",
     progress: bool | None = None,
     dask_timeout: float = _executors.DASK_CONNECT_TIMEOUT,
+    points: Sequence[Mapping[str, Any]] | None = None,
 ) -> SweepSummary:
     """Run a sweep of ``kind`` over ``grid`` x ``seeds`` into the SQLite ``store`` (resumable).
 
     ``grid``: ``{key: [values] or "v1,v2" or "10:200:10"}`` or CLI strings ``["d=10:200:10"]``;
     ``fixed``: settings shared by every config (``--set``); ``seeds``: ``"A:B"``, a count or a
     list; ``executor``: ``local[:N]``, ``inline``, ``dask://HOST:PORT``, ``dask-local:N`` or an
-    executor object (not closed here); ``batch``: seeds per batched call. Runs already in the
+    executor object (not closed here); ``batch``: seeds per batched call; ``points``: explicit
+    grid points instead of ``grid`` (see :func:`plan`). Runs already in the
     store as ``done``/``diverged`` are skipped, and ``error`` runs unless ``retry_errors``.
     Bad input raises ``ValueError`` before anything is written.
     """
     start = time.perf_counter()
-    kind_obj = get_kind(kind)
+    kind_obj = kind if isinstance(kind, SweepKind) else get_kind(kind)
     batch = check_int("batch", batch, minimum=1)
     spec_type = _executors.parse_executor(executor)[0] if isinstance(executor, str) else "object"
     device = check_device(device, local=spec_type in ("local", "inline"))
@@ -225,7 +242,7 @@ def run(
         ex.warm()
     try:
         try:
-            sweep = plan(kind, grid, seeds, fixed=fixed, preset=preset)
+            sweep = plan(kind_obj, grid, seeds, fixed=fixed, preset=preset, points=points)
             meta = read_meta(path)
             if meta is not None and meta.get("kind") != sweep.kind.name:
                 raise ValueError(f"store {str(path)!r} holds a sweep of kind {meta.get('kind')!r}, "

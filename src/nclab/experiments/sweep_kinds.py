@@ -1,0 +1,77 @@
+"""Every registered experiment as a sweep kind: ``nclab sweep EXPERIMENT --grid ... --seeds A:B``.
+
+- A multi-seed experiment (one with a :class:`~nclab.experiments.grid.Grid`) sweeps its unit:
+  one row per (grid point, seed) with the unit's per-seed metrics, exactly the rows
+  ``nclab run`` judges.
+- A single-shot experiment sweeps the whole experiment: one row per (config, seed) with its
+  scalar metrics, ``claim_<id>`` (1 passed, 0 failed) for each claim and ``claims_passed``.
+  The seed reaches the experiment through its ``seed_key`` (a ``seeds`` key gets ``[seed]``);
+  an experiment without one is deterministic, so it is computed once per batch and every seed
+  of the batch gets the same row.
+
+The config keys are the experiment's table (``device`` excluded: the sweep's ``--device`` sets
+it), with the full profile's defaults, or the quick profile's with ``quick=True``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+from nclab.config import Param, Seeds, validate
+from nclab.experiments import registry
+from nclab.experiments.grid import grid_kind
+from nclab.sweep.kinds import SweepKind
+
+
+def sweep_kind(name: str, *, quick: bool = False) -> SweepKind:
+    """The sweep kind of experiment ``name`` (``ValueError`` for an unknown name)."""
+    exp = registry.get(name)
+    if exp.grid is not None:
+        if quick:
+            base = exp.config(quick=True)
+            params = {k: Param(base.get(k, p.default), p.rule, p.help) for k, p in exp.grid.params.items()}
+            return grid_kind(name, dataclasses.replace(exp.grid, params=params))
+        return grid_kind(name, exp.grid)
+    base = exp.config(quick=quick)
+    table = {k: Param(base[k], p.rule, p.help) for k, p in exp.params.items()
+             if k not in ("device", exp.seed_key)}
+    where = f"sweep kind {name!r}"
+    return SweepKind(name=name, run=functools.partial(run_experiment, name),
+                     description=f"experiment {name!r}, one row per (config, seed)",
+                     defaults={k: p.default for k, p in table.items()},
+                     normalize=lambda cfg: validate(table, cfg, where=where), preload=(__name__,))
+
+
+def run_experiment(name: str, config: dict, seeds: list, device: str) -> list[dict]:
+    """The run function of a single-shot experiment's kind: one result dict per seed."""
+    exp = registry.get(name)
+    key = exp.seed_key
+    if key is None:  # deterministic: compute once for the batch
+        row = _row(exp, dict(config, device=device))
+        return [row for _ in seeds]
+    out = []
+    for seed in seeds:
+        value = [int(seed)] if isinstance(exp.params[key].rule, Seeds) else int(seed)
+        out.append(_row(exp, dict(config, device=device, **{key: value})))
+    return out
+
+
+def _row(exp: registry.Experiment, config: dict) -> dict:
+    outcome = exp.func(exp.config(**config))
+    metrics: dict[str, Any] = {}
+    for k, v in outcome.metrics.items():
+        if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
+            v = v.item()
+        if isinstance(v, bool):
+            metrics[k] = int(v)
+        elif isinstance(v, (int, str)):
+            metrics[k] = v
+        elif isinstance(v, float):
+            metrics[k] = v if math.isfinite(v) else None
+    for c in outcome.claims:
+        metrics[f"claim_{c.id}"] = int(bool(c.passed))
+    metrics["claims_passed"] = sum(int(bool(c.passed)) for c in outcome.claims)
+    metrics["claims_total"] = len(outcome.claims)
+    return {"status": "done", "metrics": metrics}
