@@ -1,0 +1,178 @@
+"""Garrod & Keating 2025, gradient-descent experiments: the grid unit they share and row helpers.
+
+One grid point (K, n, L, d, lam, init_H, activation, optimiser settings) trains all its seeds in
+ONE batched :func:`nclab.train` call: full-batch GD (float32, GK's lr 0.5) from the Gaussian
+start, then an L-BFGS polish in float64 (``polish_steps``; 0 switches it off) so that final
+losses can be compared with the closed forms. Runs are labelled by
+:func:`nclab.ufm.classify_solution` (tolerances ``rank_rtol``, ``nc_tol``).
+
+Initialisation (decides DNC vs low rank, MATH.md section 4 derived observation; GK do not state
+theirs [open]): W_l ~ N(0, 1/d) always; ``init_H = "unit"`` draws H_1 ~ N(0, 1) (default),
+``"fan_in"`` draws H_1 ~ N(0, 1/d); a number sets the standard deviation of H_1 directly.
+
+Each seed's row holds its final ``loss``, ``label``, ``rank``, ``etf_error``, ``spread``, the
+K x K class-mean logits as JSON (``mean_logits``, for the figures) and its loss history.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nclab._validation import fail
+from nclab.config import Choice, Either, Int, Param, Real, Seeds
+
+PAPER = "garrod2025"
+SRC = "Garrod & Keating 2025"
+
+#: The rule of an ``init_H`` value: a named scale or the standard deviation of H_1.
+INIT_H = Either(Choice("unit", "fan_in"), Real(minimum=0.0, strict=True))
+
+#: The unit's config table (one grid point) with the defaults of Garrod & Keating's Fig. 1.
+UNIT = {
+    "K": Param(10, Int(minimum=2), "number of classes"),
+    "n": Param(5, Int(minimum=1), "samples per class"),
+    "L": Param(2, Int(minimum=1), "number of linear layers after the features"),
+    "d": Param(70, Int(minimum=2), "width (at least K)"),
+    "lam": Param(2 ** -10, Real(minimum=0.0, strict=True), "weight decay of every layer and of H_1"),
+    "init_H": Param("unit", INIT_H, "scale of H_1 at the start: 'unit' N(0,1), 'fan_in' N(0,1/d) or a std > 0"),
+    "activation": Param("linear", Choice("linear", "relu"), "activation between the layers"),
+    "lr": Param(0.5, Real(minimum=0.0, strict=True), "gradient-descent learning rate"),
+    "steps": Param(10000, Int(minimum=1), "gradient-descent steps (float32)"),
+    "polish_steps": Param(300, Int(minimum=0), "L-BFGS polish steps in float64 (0: none)"),
+    "polish_tol": Param(1e-9, Real(minimum=0.0), "gradient tolerance of the L-BFGS polish"),
+    "rank_rtol": Param(1e-3, Real(minimum=0.0, maximum=1.0), "relative singular-value cut-off of the rank"),
+    "nc_tol": Param(0.05, Real(minimum=0.0), "tolerance of the DNC / low-rank labels"),
+}
+
+#: The experiments' ``seeds`` key.
+SEEDS_HELP = "seeds of every grid point (a count S means 0..S-1)"
+
+
+def unit_table(**defaults: Any) -> dict[str, Param]:
+    """The unit table with some defaults replaced (each experiment's own profile)."""
+    unknown = set(defaults) - set(UNIT)
+    if unknown:
+        raise KeyError(f"not unit keys: {sorted(unknown)}")
+    return {k: Param(defaults.get(k, p.default), p.rule, p.help) for k, p in UNIT.items()}
+
+
+def table(unit: dict[str, Param], *, drop: tuple[str, ...] = (), seeds: int = 10, **extra: Param) -> dict[str, Param]:
+    """An experiment's config table: the unit keys (less ``drop``), ``seeds`` and its own keys."""
+    out = {k: p for k, p in unit.items() if k not in drop and k != "activation"}
+    out["seeds"] = Param(seeds, Seeds(), SEEDS_HELP)
+    out.update(extra)
+    return out
+
+
+def check_width(K: int, d: int) -> None:
+    """Garrod & Keating's results assume d >= K: a smaller width is refused naming ``d``."""
+    if int(d) < int(K):
+        fail("d", d, f"at least K = {K} (Garrod & Keating's results assume width d >= K)")
+
+
+def scale_H(init_H: Any, d: int) -> float:
+    """The standard deviation of H_1 at the start."""
+    if init_H == "unit":
+        return 1.0
+    if init_H == "fan_in":
+        return 1.0 / math.sqrt(d)
+    return float(init_H)
+
+
+def train_point(config: dict, seeds: list, device: str):
+    """Train ``seeds`` batched at one grid point; returns (spec, params float64, history)."""
+    from nclab.ufm.engine import train
+    from nclab.ufm.spec import UFMSpec
+
+    K, d, steps, polish = config["K"], config["d"], config["steps"], config["polish_steps"]
+    check_width(K, d)
+    spec = UFMSpec.garrod(K, config["n"], d, config["L"], config["lam"], activation=config["activation"])
+    res = train(spec, seeds=list(seeds), steps=steps, optimizer="gd", lr=config["lr"], init="gaussian",
+                scale_H=scale_H(config["init_H"], d), metrics=False, record_every=max(1, steps // 60),
+                dtype=torch.float32, device=device)
+    params, history = res.params.to(torch.float64), res.history.assign(phase="gd")
+    if polish > 0:
+        pol = train(spec, seeds=list(seeds), steps=polish, optimizer="lbfgs", init=params, metrics=False,
+                    record_every=max(1, polish // 10), dtype=torch.float64, tol=config["polish_tol"], device=device)
+        params = pol.params
+        tail = pol.history.assign(step=pol.history["step"] + steps, phase="lbfgs")
+        history = pd.concat([history, tail], ignore_index=True)
+    return spec, params, history
+
+
+def gd_unit(config: dict, seeds: list, device: str) -> list[dict]:
+    """The grid unit of the gradient-descent experiments: one row per seed (see the module doc)."""
+    from nclab.ufm.objective import forward, parts
+    from nclab.ufm.solutions import classify_params
+
+    spec, params, history = train_point(config, seeds, device)
+    with torch.no_grad():
+        losses = parts(spec, params)["loss"].cpu().numpy()
+        Z, _ = forward(spec, params)
+        means = Z.reshape(len(seeds), spec.K, spec.K, spec.n).mean(-1).cpu().numpy()
+    labels = classify_params(spec, params, rank_rtol=config["rank_rtol"], nc_tol=config["nc_tol"])
+    out = []
+    for i, seed in enumerate(seeds):
+        loss = float(losses[i])
+        c = labels[i]
+        h = history[history["seed"] == seed][["step", "phase", "loss"]]
+        out.append({"status": "done" if math.isfinite(loss) else "diverged",
+                    "metrics": {"loss": loss, "label": c["label"], "rank": int(c["rank"]),
+                                "etf_error": float(c["etf_error"]), "spread": float(c["spread"]),
+                                "mean_logits": json.dumps(means[i].tolist())},
+                    "history": h.reset_index(drop=True)})
+    return out
+
+
+def mean_logits(row: Any) -> np.ndarray:
+    """The K x K class-mean logits of one stored row (column k: the mean logits of class k)."""
+    return np.asarray(json.loads(row["mean_logits"]), dtype=float)
+
+
+def points_table(rows: pd.DataFrame, key: str, value) -> list[dict]:
+    """Per grid point (config hash, in row order): label fractions, ranks and mean loss.
+
+    ``value(first_row)`` gives the point's value of ``key`` (the swept quantity).
+    """
+    out = []
+    for _, group in rows.groupby("config_hash", sort=False):
+        first = group.iloc[0]
+        kinds = group["label"].tolist()
+        ranks = [int(r) for r in group["rank"]]
+        out.append({key: value(first), "init_H": first["init_H"], "d": int(first["d"]), "lam": float(first["lam"]),
+                    "p_dnc": kinds.count("dnc") / len(kinds), "p_low_rank": kinds.count("low_rank") / len(kinds),
+                    "p_other": kinds.count("other") / len(kinds), "mean_rank": float(np.mean(ranks)), "ranks": ranks,
+                    "mean_loss": float(np.mean(group["loss"].to_numpy(dtype=float)))})
+    return out
+
+
+def first_point(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of the first grid point and, when there are more, a note saying so."""
+    if len(rows) == 0:
+        raise ValueError("no finished runs to judge")
+    first = rows["config_hash"].iloc[0]
+    notes = []
+    if rows["config_hash"].nunique() > 1:
+        notes.append(f"the rows hold {rows['config_hash'].nunique()} grid points; judged: the first ({first[:12]})")
+    return rows[rows["config_hash"] == first].reset_index(drop=True), notes
+
+
+def trend(xs, ps) -> tuple[float, bool]:
+    """Spearman's rho of ``ps`` against ``xs`` and whether ``ps`` rises from the first to the last."""
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(xs, ps).statistic if len(set(ps)) > 1 else 0.0
+    return float(rho), bool(ps[-1] > ps[0] and rho > 0)
+
+
+def draw_logits(ax, fig, M: np.ndarray, title: str, fontsize: float | None = None) -> None:
+    """A mean-logit matrix on a symmetric colour scale."""
+    lim = float(np.abs(M).max())
+    im = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(title, fontsize=fontsize)

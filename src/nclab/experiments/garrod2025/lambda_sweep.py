@@ -1,0 +1,86 @@
+"""Garrod & Keating 2025, Fig. 2 (right): DNC becomes more frequent as lam decreases.
+
+Grid: every lam = 2^e of ``lams_log2`` x ``seeds`` at d = 70, each point one batched training call
+of the shared unit (:mod:`nclab.experiments.garrod2025._gd`). The judge gives P(DNC), the mean
+rank and the closed-form loss gap per lam, largest lam first.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from nclab import theory as T
+from nclab.config import ListOf, Param, Real
+from nclab.experiments.garrod2025._gd import PAPER, SRC, check_width, gd_unit, points_table, table, trend, unit_table
+from nclab.experiments.grid import Grid, run_grid
+from nclab.experiments.registry import Claim, Outcome, register
+
+UNIT = unit_table()
+
+
+def points(config: dict) -> list[dict]:
+    """One point per exponent e: lam = 2^e."""
+    check_width(config["K"], config["d"])
+    return [{"lam": 2.0 ** e} for e in config["lams_log2"]]
+
+
+def judge(config: dict, rows: pd.DataFrame) -> Outcome:
+    """Claim of Fig. 2 (right): P(DNC) rises as lam falls (Spearman rho of -log lam and P(DNC))."""
+    first = rows.iloc[0]
+    K, n, L, d = int(first["K"]), int(first["n"]), int(first["L"]), int(first["d"])
+    table_rows = sorted(points_table(rows, "log2_lam", lambda r: math.log2(float(r["lam"]))), key=lambda r: -r["lam"])
+    for r in table_rows:
+        r["gap_closed_form"] = T.dnc_optimum(K, n, L, r["lam"])[1] - T.low_rank_optimum(K, n, L, r["lam"])[1]
+    es = [r["log2_lam"] for r in table_rows]  # largest lam first
+    ps = [r["p_dnc"] for r in table_rows]
+    rho, ok = trend([-e for e in es], ps)
+    claims = [Claim("dnc_more_frequent_small_lam", "DNC becomes more frequent as lam decreases.", f"{SRC}, Fig. 2 (right)",
+                    "P(DNC) at smallest lam > at largest lam and Spearman rho(-log lam, P) > 0",
+                    {"log2_lam": es, "p_dnc": ps, "spearman": rho}, ok)]
+    return Outcome(claims=claims, figures={"lambda": draw(table_rows, K, n, L, d)}, tables={"lambda": table_rows},
+                   metrics={"p_dnc": ps})
+
+
+def draw(table_rows: list[dict], K: int, n: int, L: int, d: int) -> Figure:
+    """P(DNC) and the mean rank against log2 lam."""
+    es = [r["log2_lam"] for r in table_rows]
+    fig = Figure(figsize=(11, 4))
+    ax = fig.add_subplot(1, 2, 1)
+    ax.plot(es, [r["p_dnc"] for r in table_rows], "o-")
+    ax.set_xlabel(r"$\log_2 \lambda$")
+    ax.set_ylabel("P(DNC)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_title(f"$d={d}$, $L={L}$, $K={K}$, $n={n}$")
+    ax = fig.add_subplot(1, 2, 2)
+    ax.plot(es, [r["mean_rank"] for r in table_rows], "o-", label="mean rank")
+    ax.set_xlabel(r"$\log_2 \lambda$")
+    ax.set_ylabel("mean rank of the class-mean logits")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge)
+
+
+@register(
+    "garrod2025-lambda",
+    paper=PAPER,
+    title="Fig. 2 (right): DNC becomes more frequent as lam decreases",
+    description=(
+        "Figure 2 (right): fraction of 10 gradient-descent runs of the deep linear UFM (L = 2, d = 70, K = 10, "
+        "n = 5) that converge to DNC, against the regularisation strength lam; DNC is found more often for "
+        "small lam, where the DNC and low-rank losses are closer."
+    ),
+    defaults=table(UNIT, drop=("lam",),
+                   lams_log2=Param([-6, -7, -8, -9, -10, -11, -12, -13, -14],
+                                   ListOf(Real(minimum=-60.0, maximum=10.0), min_len=2, unique=True),
+                                   "exponents e of the grid lam = 2^e")),
+    quick={"lams_log2": [-7, -10, -13], "steps": 2500, "polish_steps": 150},
+    grid=GRID,
+)
+def lam_sweep(config: dict) -> Outcome:
+    """The grid of a validated config through the sweep engine (inline, temporary store), judged."""
+    return run_grid("garrod2025-lambda", GRID, config)
