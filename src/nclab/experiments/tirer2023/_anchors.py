@@ -1,0 +1,66 @@
+"""What the UFM experiments of Tirer, Huang & Niles-Weed share: sizes, lambda pairs and anchors.
+
+The anchored model f(W, H; H_0) of THN Eq. 2 needs a non-collapsed anchor H_0:
+:func:`clustered_features` draws one. The config-table entries of the sizes (``K``, ``n``,
+``d``) and of a list of ``[lam_W, lam_H]`` pairs are declared here once; the cross-key checks
+the tables cannot express (``d >= K``, ``lam_W > 0`` inside a pair) raise ``ValueError`` with
+the key's name through :func:`refuse`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from nclab.config import Int, ListOf, Param, Real
+
+PAPER = "tirer2023"
+SOURCE = "Tirer, Huang, Niles-Weed 2023"
+
+
+def size_params(K: int, n: int, d: int) -> dict[str, Param]:
+    """The table entries ``K`` (classes), ``n`` (samples per class), ``d`` (feature dimension)."""
+    return {"K": Param(K, Int(minimum=2), "number of classes"),
+            "n": Param(n, Int(minimum=1), "samples per class"),
+            "d": Param(d, Int(minimum=1), "feature dimension (the theorems assume d >= K)")}
+
+
+def lam_pairs_param(default: list, *, lam_H_positive: bool) -> Param:
+    """The table entry of a list of ``[lam_W, lam_H]`` pairs (both > 0, or lam_H >= 0: see :func:`check_pairs`)."""
+    rule = ListOf(ListOf(Real(minimum=0.0, strict=lam_H_positive), length=2))
+    what = "lam_W > 0, lam_H > 0" if lam_H_positive else "lam_W > 0, lam_H >= 0"
+    return Param(default, rule, f"list of [lam_W, lam_H] pairs ({what}), one run each")
+
+
+def refuse(experiment: str, key: str, value: Any, allowed: str) -> None:
+    """Raise the config error of a cross-key check: ``setting 'key' of experiment ... must be ...``."""
+    raise ValueError(f"setting {key!r} of experiment {experiment!r} must be {allowed}, got {value!r}")
+
+
+def check_d(experiment: str, cfg: dict, *, strict: bool = False) -> None:
+    """``d >= K`` (``d > K`` if ``strict``): the theorems' assumption on the feature dimension."""
+    K, d = cfg["K"], cfg["d"]
+    op = ">" if strict else ">="
+    if d < K or (strict and d == K):
+        refuse(experiment, "d", d, f"{op} K = {K} (the theorem assumes d {op} K)")
+
+
+def check_pairs(experiment: str, pairs: list) -> list[tuple[float, float]]:
+    """The pairs as tuples; ``lam_W = 0`` is refused (the table allows lam_H = 0 but not lam_W = 0)."""
+    for lam_W, _ in pairs:
+        if lam_W <= 0:
+            refuse(experiment, "lam_pairs", pairs, "a list of [lam_W, lam_H] pairs with lam_W > 0")
+    return [(float(a), float(b)) for a, b in pairs]
+
+
+def pair_tag(lam_W: float, lam_H: float) -> str:
+    """The key of one pair in the claims' measured values and the metrics."""
+    return f"lam_W={lam_W:g},lam_H={lam_H:g}"
+
+
+def clustered_features(K: int, n: int, d: int, seed: int, *, mean_scale: float = 1.0,
+                       noise: float = 1.0) -> torch.Tensor:
+    """A non-collapsed H0 (d x Kn, class-ordered): Gaussian class means plus Gaussian noise."""
+    g = torch.Generator().manual_seed(seed)
+    M = mean_scale * torch.randn(d, K, generator=g, dtype=torch.float64)
+    return M.repeat_interleave(n, dim=1) + noise * torch.randn(d, K * n, generator=g, dtype=torch.float64)
