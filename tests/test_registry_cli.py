@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
@@ -57,7 +58,7 @@ def test_run_saves_json_and_figures(toy_experiment, tmp_path):
         {"id": "few-steps", "text": "Steps are few.", "source": "toy", "expected": "< 5", "measured": 2, "passed": True}
     ]
     assert data["figures"] == ["curve.png"] and (tmp_path / "curve.png").stat().st_size > 1000
-    assert data["metrics"]["inf"] == "inf"  # JSON has no inf: written as a string
+    assert data["metrics"]["inf"] is None  # JSON has no inf: written as null
     assert not list(tmp_path.glob(".*tmp"))
     again = ExperimentResult.from_dict(data)
     assert again.to_dict() == {**result.to_dict(), "figures": ["curve.png"]}
@@ -87,3 +88,92 @@ def test_cli_help_and_usage_errors():
     assert out.returncode == 2 and "invalid choice" in out.stderr
     out = subprocess.run([sys.executable, "-m", "nclab"], capture_output=True, text=True)
     assert out.returncode == 2
+
+
+@pytest.fixture
+def broken_experiments():
+    """Experiments that fail inside nclab (a TypeError), are interrupted, or hold NaN claims."""
+    names = {"internal": "test-cli-internal", "interrupt": "test-cli-interrupt", "nan": "test-cli-nan"}
+
+    @registry.register(names["internal"], paper="mixon2022", title="internal", description="raises",
+                       defaults={"k": 1})
+    def internal(config):
+        raise TypeError("unsupported operand\nsecond line")
+
+    @registry.register(names["interrupt"], paper="mixon2022", title="interrupt", description="Ctrl-C",
+                       defaults={"k": 1})
+    def interrupt(config):
+        raise KeyboardInterrupt
+
+    @registry.register(names["nan"], paper="mixon2022", title="nan", description="NaN measured",
+                       defaults={"k": 1})
+    def nan(config):
+        return Outcome(claims=[
+            Claim("nan", "Undefined.", "toy", "finite", {"gap": float("nan"), "list": [1.0, float("-inf")]}, False),
+            Claim("fine", "Defined.", "toy", "> 0", 1.5, True, note="kept"),
+        ], metrics={"x": np.float32("nan")})
+
+    yield names
+    for name in names.values():
+        registry._REGISTRY.pop(name, None)
+
+
+def test_internal_error_is_one_line_and_exit_1(broken_experiments, capsys):
+    assert cli.main(["run", broken_experiments["internal"]]) == 1
+    err = capsys.readouterr().err
+    assert err == ("nclab run: internal error: TypeError: unsupported operand second line "
+                   "(run with --debug for the traceback)\n")
+    assert cli.main(["--debug", "run", broken_experiments["internal"]]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and 'raise TypeError("unsupported operand' in err
+    assert err.strip().splitlines()[-1] == "nclab run: internal error: TypeError: unsupported operand second line"
+
+
+def test_interrupt_is_exit_130(broken_experiments, capsys):
+    assert cli.main(["run", broken_experiments["interrupt"]]) == 130
+    assert capsys.readouterr().err == "nclab run: interrupted\n"
+
+
+def test_wrong_type_is_bad_input_naming_the_key(toy_experiment, capsys):
+    assert cli.main(["run", toy_experiment, "--set", "steps='many'"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "steps" in err and "many" in err and "Traceback" not in err
+    assert err.startswith("nclab run: error: ")
+
+
+def test_missing_file_is_bad_input(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path / "nothing.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing.json" in err and "No such file" in err
+
+
+def _no_constant(token):
+    raise AssertionError(f"non-standard JSON token {token}")
+
+
+def test_nan_claim_round_trips_as_null(broken_experiments, tmp_path, capsys):
+    result = registry.run(broken_experiments["nan"], out=tmp_path)
+    text = (tmp_path / "result.json").read_text()
+    data = json.loads(text, parse_constant=_no_constant)  # standard JSON: no NaN/Infinity tokens
+    nan, fine = data["claims"]
+    assert nan["measured"] == {"gap": None, "list": [1.0, None]}
+    assert nan["note"] == "measured value had NaN/-inf (written as null)"
+    assert fine["measured"] == 1.5 and fine["note"] == "kept"
+    assert data["metrics"] == {"x": None}
+    again = ExperimentResult.from_dict(data)
+    assert again.claims[0].measured == {"gap": None, "list": [1.0, None]}
+    assert again.to_dict()["claims"] == data["claims"]  # the note is not repeated
+    assert result.to_dict()["claims"] == data["claims"]
+    assert cli.main(["run", broken_experiments["nan"], "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["claims"][0]["measured"]["gap"] is None and printed["metrics"]["x"] is None
+
+
+def test_nan_claim_in_reproduce_results_json(broken_experiments, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["reproduce", "--out", str(out), "--no-progress", "--only", broken_experiments["nan"]]) == 0
+    report = json.loads((out / "results.json").read_text(), parse_constant=_no_constant)
+    claim = report["experiments"][0]["claims"][0]
+    assert claim["measured"]["gap"] is None and "written as null" in claim["note"]
+    page = (out / "index.html").read_text()
+    assert "measured value had NaN/-inf (written as null)" in page

@@ -1,9 +1,16 @@
 """The ``nclab`` command.
 
-Each subcommand lives beside the code it drives: a module with ``configure(parser)`` adding
-the subcommand's arguments and ``main(args) -> int`` running it (see ``COMMANDS``). This file
-only dispatches and turns errors into exit codes: 0 success, 2 bad input (one line on stderr,
-no traceback), 1 failure.
+Each subcommand lives beside the code it drives: a module with ``configure_<prefix>(parser)``
+adding the subcommand's arguments and ``main_<prefix>(args) -> int`` running it (see
+``COMMANDS``). This file only dispatches and turns errors into exit codes:
+
+- 0: success.
+- 2: bad input (``ValueError``, which includes :class:`nclab.config.ParameterTypeError`, and a
+  missing or unreadable file): one line on stderr naming the parameter, its value and what is
+  allowed; never a traceback.
+- 1: an internal error (any other exception): one line ``nclab CMD: internal error: TYPE:
+  MESSAGE``; the traceback only with the global ``--debug`` flag.
+- 130: interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
@@ -26,56 +33,65 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "measure": ("nclab.nets._cli", "measure", "layer-wise neural collapse of a saved PyTorch model"),
 }
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on a usage error already; keep its message to one line plus usage."""
+#: Exceptions that mean bad input (exit 2); anything else is an internal error (exit 1).
+BAD_INPUT = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    """The ``nclab`` parser with every subcommand of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
         prog="nclab",
         description="nclab: neural collapse toolkit. Reproduce the UFM papers, train UFMs "
         "batched over seeds, sweep grids, and measure collapse in your own networks.",
         epilog="Run 'nclab COMMAND --help' for a command's options. Exit codes: 0 success, "
-        "2 bad input, 1 failure.",
+        "2 bad input, 1 internal error, 130 interrupted.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="on an internal error, print the full traceback (default: one line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, prefix, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         p.set_defaults(_command=(module, prefix))
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            p.set_defaults(_missing=True)
-            continue
-        getattr(mod, f"configure_{prefix}")(p)
+        getattr(importlib.import_module(module), f"configure_{prefix}")(p)
     return parser
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: its non-blank lines joined by a space."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def bad_input_message(exc: BaseException) -> str:
+    """The one-line message of a bad-input exception (an ``OSError`` reads ``reason: path``)."""
+    if isinstance(exc, OSError) and exc.filename:
+        return one_line(f"{exc.strerror or exc}: {exc.filename}")
+    return one_line(str(exc)) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run ``nclab ARGV``; returns the exit code (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    if getattr(args, "_missing", False):
-        print(f"nclab: error: command {args.command!r} is not available in this build", file=sys.stderr)
-        return 1
     module, prefix = args._command
+    name = f"nclab {args.command}"
     try:
         return int(getattr(importlib.import_module(module), f"main_{prefix}")(args) or 0)
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        message = str(exc) if not isinstance(exc, OSError) or not exc.filename else f"{exc.strerror}: {exc.filename}"
-        print(f"nclab {args.command}: error: {message}", file=sys.stderr)
+    except BAD_INPUT as exc:
+        print(f"{name}: error: {bad_input_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"nclab {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
-    except Exception:  # a failure, not bad input: show where
-        traceback.print_exc()
-        print(f"nclab {args.command}: failed (see the traceback above)", file=sys.stderr)
+    except Exception as exc:  # a failure of nclab, not of the input
+        if args.debug:
+            traceback.print_exc()
+        hint = "" if args.debug else " (run with --debug for the traceback)"
+        detail = one_line(str(exc))
+        print(f"{name}: internal error: {type(exc).__name__}{': ' + detail if detail else ''}{hint}",
+              file=sys.stderr)
         return 1
 
 

@@ -10,18 +10,14 @@ Every experiment receives the key ``device`` (default ``"cpu"``) in its config.
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import json
-import math
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import numpy as np
-
+from nclab._json import dumps, non_finite, to_jsonable
 from nclab._validation import fail
 from nclab.config import Param, Text, as_table, validate
 
@@ -50,6 +46,8 @@ class Claim:
     ``text`` is the paper's statement in a sentence, ``source`` the paper and theorem/figure,
     ``expected`` the relation checked (a short string such as ``"< 1e-3"`` or
     ``"0.080013 +- 1e-5"``), ``measured`` the measured value (JSON-able), ``passed`` the verdict.
+    ``note`` is an optional remark; the JSON form (:meth:`to_dict`) adds one when ``measured``
+    holds NaN or +-inf, which JSON writes as ``null``.
     """
 
     id: str
@@ -58,9 +56,15 @@ class Claim:
     expected: str
     measured: Any
     passed: bool
+    note: str = ""
 
     def to_dict(self) -> dict:
-        return {
+        note = self.note
+        kinds = non_finite(self.measured)
+        if kinds:
+            remark = f"measured value had {'/'.join(kinds)} (written as null)"
+            note = f"{note}; {remark}" if note and remark not in note else (note or remark)
+        out = {
             "id": self.id,
             "text": self.text,
             "source": self.source,
@@ -68,6 +72,9 @@ class Claim:
             "measured": to_jsonable(self.measured),
             "passed": bool(self.passed),
         }
+        if note:
+            out["note"] = note
+        return out
 
 
 @dataclass
@@ -119,8 +126,8 @@ class ExperimentResult:
             "figures": list(self.figures),
             "metrics": to_jsonable(self.metrics),
             "tables": to_jsonable(self.tables),
-            "notes": list(self.notes),
-            "seconds": self.seconds,
+            "notes": [str(n) for n in self.notes],
+            "seconds": to_jsonable(self.seconds),
         }
 
     @classmethod
@@ -158,7 +165,7 @@ class ExperimentResult:
             self.figures = names
         path = out / "result.json"
         tmp = out / ".result.json.tmp"
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True))
+        tmp.write_text(dumps(self.to_dict(), indent=2))
         tmp.replace(path)
         return path
 
@@ -331,26 +338,3 @@ def run(name: str, *, quick: bool = False, out: str | Path | None = None, store:
         result.save(out)
     return result
 
-
-def to_jsonable(value: Any) -> Any:
-    """Convert numpy/torch scalars and arrays, tuples and dataclasses to JSON-able values."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch tensor
-        value = value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, (int, str)) or value is None:
-        return value
-    return str(value)

@@ -1,17 +1,16 @@
-"""Reports: ``nclab reproduce`` (every paper experiment, one HTML page) and figure style.
+"""Reports: ``nclab reproduce`` (every paper experiment, one HTML page) and sweep store pages.
 
 - :func:`reproduce`: run the registered experiments, write ``index.html``, ``results.json``
   and one folder per experiment; :func:`summary_lines` is its terminal summary.
 - :func:`render_report`, :func:`write_report`: the self-contained page of a ``results.json``
   (figures embedded as base64 PNG, no network); :func:`load_report` reads one back.
-- :mod:`nclab.report.plots`: ``new_figure``, ``style_axes``, ``log_axes``, ``COLORS`` for
-  experiments' figures in one paper-like style (no pyplot, no global state).
+- :func:`claims_summary_figure`: the page's bar chart of claims passed/failed per paper.
 - :func:`write_store_page`: the page of a sweep store (``nclab report STORE.sqlite``).
 """
 from __future__ import annotations
 
 from nclab.report.html import claim_counts, format_value, render_report, write_report
-from nclab.report.plots import COLORS, claims_summary_figure, color, log_axes, marker, new_figure, style_axes
+from nclab.report.plots import claims_summary_figure
 from nclab.report.reproduce import ReproduceSummary, environment, load_report, reproduce, select_experiments, summary_lines
 
 
@@ -26,5 +25,5 @@ write_store_page.__doc__ = "The HTML page of a sweep store; see :func:`nclab.rep
 __all__ = [
     "reproduce", "summary_lines", "ReproduceSummary", "environment", "select_experiments", "load_report",
     "render_report", "write_report", "claim_counts", "format_value", "write_store_page",
-    "new_figure", "style_axes", "log_axes", "color", "marker", "COLORS", "claims_summary_figure",
+    "claims_summary_figure",
 ]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -41,12 +40,8 @@ def configure_report(parser: argparse.ArgumentParser) -> None:
 def main_report(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.suffix in (".sqlite", ".sqlite3", ".db") or _is_sqlite(path):
-        try:
-            from nclab.report.sweep_page import write_store_page
-            import nclab.sweep.plots  # noqa: F401 - the store figures
-        except ModuleNotFoundError as exc:
-            print(f"nclab report: sweep reports need nclab.sweep ({exc})", file=sys.stderr)
-            return 1
+        from nclab.report.sweep_page import write_store_page
+
         page = write_store_page(path, args.out)
     else:
         from nclab.report.html import write_report

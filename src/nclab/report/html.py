@@ -148,8 +148,9 @@ def _claims_table(entry: Mapping) -> str:
             f'<td><b>{escape(str(c.get("id", "")))}</b><br>{escape(str(c.get("text", "")))}</td>'
             f'<td>{escape(str(c.get("source", "")))}</td>'
             f'<td><code>{escape(str(c.get("expected", "")))}</code></td>'
-            f'<td><code>{escape(format_value(c.get("measured")))}</code></td>'
-            f'<td>{_badge("pass") if ok else _badge("fail")}</td></tr>'
+            f'<td><code>{escape(format_value(c.get("measured")))}</code>'
+            + (f'<br><span class="muted">{escape(str(c["note"]))}</span>' if c.get("note") else "")
+            + f'</td><td>{_badge("pass") if ok else _badge("fail")}</td></tr>'
         )
     head = "<tr><th>claim</th><th>source</th><th>expected</th><th>measured</th><th>verdict</th></tr>"
     return f'<table class="claims"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
@@ -314,8 +315,8 @@ def render_report(report: Mapping, *, base_dir: str | os.PathLike = ".") -> str:
         body.extend(_experiment(e, base_dir, profile, timings.get(e.get("experiment"))) for e in items)
         body.append("</section>")
     body.append(_environment(report))
-    body.append(f'<footer>Written by nclab. Figures are embedded; this page needs no network. '
-                f'The data are in <code>results.json</code> beside this page.</footer></main>')
+    body.append('<footer>Written by nclab. Figures are embedded; this page needs no network. '
+                'The data are in <code>results.json</code> beside this page.</footer></main>')
     return _page(title, "\n".join(body))
 
 

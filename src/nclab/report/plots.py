@@ -1,140 +1,20 @@
-"""Shared figure style for experiments and reports: paper-like, readable in a browser.
+"""The report's own figure: claims passed / failed / crashed per paper (no pyplot, no global state).
 
-Every helper works on ``matplotlib.figure.Figure`` objects and their axes only: no pyplot,
-no change to ``matplotlib.rcParams`` (no global state). Experiments may use them to give
-all figures one look::
-
-    from nclab.report.plots import new_figure, style_axes, color
-
-    fig = new_figure(1, 2)
-    ax0, ax1 = fig.axes
-    ax0.plot(steps, loss, color=color(0), label="GD")
-    style_axes(ax0, xlabel="iteration $t$", ylabel=r"loss $\\mathcal{L}$", ylog=True, legend=True)
-
-The report's own summary figure (:func:`claims_summary_figure`) lives here too.
+:func:`claims_summary_figure` draws it on a ``matplotlib.figure.Figure`` (never pyplot, no
+change to ``matplotlib.rcParams``); :func:`figure_png` is the PNG form the page embeds.
 """
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-#: Colour cycle (Okabe & Ito's colour-blind safe palette, black last).
-COLORS: tuple[str, ...] = (
-    "#0072B2",  # blue
-    "#D55E00",  # vermillion
-    "#009E73",  # bluish green
-    "#CC79A7",  # reddish purple
-    "#E69F00",  # orange
-    "#56B4E9",  # sky blue
-    "#F0E442",  # yellow
-    "#000000",  # black
-)
-#: Markers that stay distinguishable in grey scale, in the order of :data:`COLORS`.
-MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
-#: Colours of verdicts (used in the report page and summary figure).
+#: Colours of verdicts (the same as the report page's stylesheet).
 PASS_COLOR = "#2E7D32"
 FAIL_COLOR = "#C62828"
 CRASH_COLOR = "#6A1B9A"
-
-#: Size of one panel in inches: at the page's 110 dpi a panel is ~500 px wide.
-PANEL_SIZE: tuple[float, float] = (4.6, 3.4)
-_FONT = {"label": 11.0, "tick": 9.5, "title": 11.5, "legend": 9.0}
-
-
-def color(i: int) -> str:
-    """The ``i``-th colour of the cycle :data:`COLORS` (wrapping around)."""
-    return COLORS[int(i) % len(COLORS)]
-
-
-def marker(i: int) -> str:
-    """The ``i``-th marker of :data:`MARKERS` (wrapping around)."""
-    return MARKERS[int(i) % len(MARKERS)]
-
-
-def new_figure(
-    nrows: int = 1,
-    ncols: int = 1,
-    *,
-    panel_size: tuple[float, float] = PANEL_SIZE,
-    sharex: bool | str = False,
-    sharey: bool | str = False,
-    suptitle: str | None = None,
-    **subplot_kw: Any,
-) -> Figure:
-    """A new ``Figure`` with an ``nrows`` x ``ncols`` grid of styled axes (``fig.axes``).
-
-    The figure uses the constrained layout (labels never overlap), its size is
-    ``panel_size`` per panel, and every axes gets the colour cycle :data:`COLORS`, a light
-    grid and no top/right spines. ``subplot_kw`` goes to ``add_subplot`` (e.g. a projection).
-    """
-    for name, value in (("nrows", nrows), ("ncols", ncols)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    width, height = panel_size
-    fig = Figure(figsize=(width * ncols, height * nrows + (0.3 if suptitle else 0.0)), layout="constrained")
-    fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=False, subplot_kw=subplot_kw or None)
-    for ax in fig.axes:
-        apply_style(ax)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=_FONT["title"] + 0.5)
-    return fig
-
-
-def apply_style(ax: Axes) -> Axes:
-    """Give one axes the report style: colour cycle, light grid, no top/right spines."""
-    ax.set_prop_cycle(color=list(COLORS))
-    ax.grid(True, which="major", alpha=0.3, linewidth=0.6)
-    for side in ("top", "right"):
-        if side in ax.spines:
-            ax.spines[side].set_visible(False)
-    ax.tick_params(labelsize=_FONT["tick"])
-    return ax
-
-
-def style_axes(
-    ax: Axes,
-    *,
-    xlabel: str | None = None,
-    ylabel: str | None = None,
-    title: str | None = None,
-    xlog: bool = False,
-    ylog: bool = False,
-    legend: bool | str = False,
-    legend_title: str | None = None,
-) -> Axes:
-    """Label an axes and set log scales as the papers do; returns ``ax``.
-
-    ``legend`` adds a legend of the labelled artists (``True`` for matplotlib's best place,
-    or a location string). Log scales mark minor grid lines too, so decades read off easily.
-    """
-    apply_style(ax)
-    if xlabel is not None:
-        ax.set_xlabel(xlabel, fontsize=_FONT["label"])
-    if ylabel is not None:
-        ax.set_ylabel(ylabel, fontsize=_FONT["label"])
-    if title is not None:
-        ax.set_title(title, fontsize=_FONT["title"])
-    log_axes(ax, x=xlog, y=ylog)
-    if legend:
-        handles, labels = ax.get_legend_handles_labels()
-        if handles:
-            loc = legend if isinstance(legend, str) else "best"
-            ax.legend(loc=loc, fontsize=_FONT["legend"], title=legend_title, frameon=False)
-    return ax
-
-
-def log_axes(ax: Axes, *, x: bool = False, y: bool = False) -> Axes:
-    """Set logarithmic ``x`` and/or ``y`` scales with a faint minor grid; returns ``ax``."""
-    if x:
-        ax.set_xscale("log")
-        ax.grid(True, which="minor", axis="x", alpha=0.12, linewidth=0.4)
-    if y:
-        ax.set_yscale("log")
-        ax.grid(True, which="minor", axis="y", alpha=0.12, linewidth=0.4)
-    return ax
+_FONT = {"label": 11.0, "tick": 9.5, "legend": 9.0}
 
 
 def figure_png(fig: Figure, *, dpi: int = 110) -> bytes:
@@ -159,9 +39,11 @@ def claims_summary_figure(
     labels = dict(labels or {})
     height = max(1.4, 0.42 * len(keys) + 0.9)
     fig = Figure(figsize=(6.4, height), layout="constrained")
-    ax = apply_style(fig.add_subplot())
-    ax.grid(False)
+    ax = fig.add_subplot()
     ax.grid(True, axis="x", alpha=0.3, linewidth=0.6)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=_FONT["tick"])
     ys = list(range(len(keys)))[::-1]
     series = (("passed", "claims passed", PASS_COLOR), ("failed", "claims failed", FAIL_COLOR),
               ("crashed", "experiments crashed", CRASH_COLOR))

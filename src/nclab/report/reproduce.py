@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Sequence
 
+from nclab._json import dumps, to_jsonable
 from nclab._validation import fail
 from nclab.report.html import REPORT_FORMAT, claim_counts, format_value, write_report, write_text_atomic
 
@@ -51,8 +52,8 @@ class ReproduceSummary:
 
 def load_experiment_modules() -> dict[str, str]:
     """Import every paper module of the registry; return ``{module: traceback}`` for those
-    whose import raised (a module not written yet is skipped), so that one broken paper
-    module shows as a crash in the report instead of stopping the reproduction."""
+    whose import raised, so that one broken paper module shows as a crash in the report
+    instead of stopping the reproduction."""
     from nclab.experiments import registry
 
     return registry.load_modules(strict=False)
@@ -153,7 +154,7 @@ def _run_one(exp: Any, *, quick: bool, out: Path, device: str) -> dict:
     try:
         result = registry.run(exp.name, quick=quick, out=folder, device=device)
     except Exception as exc:  # noqa: BLE001 - a crash is recorded, the others go on
-        entry = _entry_stub(exp, "crashed", registry.to_jsonable(exp.config(quick=quick, device=device)))
+        entry = _entry_stub(exp, "crashed", to_jsonable(exp.config(quick=quick, device=device)))
         entry["seconds"] = time.perf_counter() - start
         entry["error"] = f"{type(exc).__name__}: {exc}"
         entry["traceback"] = traceback.format_exc()
@@ -266,9 +267,7 @@ def previous_timings(path: Path) -> dict[str, dict[str, dict]]:
 
 
 def _write(report: dict, results: Path, page: Path | None) -> None:
-    import json
-
-    write_text_atomic(results, json.dumps(report, indent=2, allow_nan=True))
+    write_text_atomic(results, dumps(report, indent=2))
     if page is not None:
         write_report(report, page)
 

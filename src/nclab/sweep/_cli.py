@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from nclab._json import dumps
 from nclab._parse import parse_assignments
 from nclab._validation import check_int
 
@@ -106,10 +106,10 @@ def main_sweep(args: argparse.Namespace) -> int:
                 "seeds": len(sweep.seeds), "runs": sweep.runs, "already_in_store": done,
                 "to_run": sweep.runs - done, "grid": {k: len(v) for k, v in sweep.grid.items()},
                 "example_config": next(iter(sweep.configs.values()))}
-        print(json.dumps(info, indent=2, default=str) if args.json else
+        print(dumps(info, indent=2) if args.json else
               f"sweep {info['kind']}: {info['configs']} configs x {info['seeds']} seeds = {info['runs']} runs, "
               f"{done} already in {args.store}, {info['to_run']} to run\nexample config: "
-              f"{json.dumps(info['example_config'], default=str)}")
+              f"{dumps(info['example_config'])}")
         return 0
     try:
         summary = runner.run(
@@ -122,7 +122,7 @@ def main_sweep(args: argparse.Namespace) -> int:
               "run the same command again to resume", file=sys.stderr)
         raise
     if args.json:
-        print(json.dumps(summary.to_dict(), indent=2))
+        print(dumps(summary.to_dict(), indent=2))
         return 0
     print(
         f"sweep {summary.kind}: {summary.configs} configs x {summary.seeds} seeds = {summary.planned} runs; "
@@ -147,7 +147,7 @@ def main_status(args: argparse.Namespace) -> int:
 
     counts = status_counts(args.store)
     if args.json:
-        print(json.dumps(counts, indent=2))
+        print(dumps(counts, indent=2))
         return 0
     meta = counts["meta"]
     print(f"{args.store}: sweep of kind {counts['kind']} (schema {meta.get('schema_version')}, "
