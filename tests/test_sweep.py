@@ -18,6 +18,14 @@ from nclab.sweep.kinds import get_kind, register_kind
 from nclab.sweep.plots import frequency_table, store_figures, wilson_interval
 from nclab.sweep.store import integrity_check
 
+import toy_kind
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy():
+    """The synthetic ``toy`` kind of tests/toy_kind.py (the sweep machinery under test)."""
+    toy_kind.register()
+
 
 # ---------------------------------------------------------------- grid parsing
 def test_ranges_include_stop_and_keep_types():

@@ -16,6 +16,13 @@ from nclab import sweep
 from nclab.sweep.executors import DaskExecutor, parse_executor
 from nclab.sweep.store import integrity_check
 
+import toy_kind
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy():
+    toy_kind.register()
+
 _VOLATILE = ["seconds", "batch_seconds", "finished_at", "worker", "train_seconds"]
 
 
@@ -69,7 +76,7 @@ def test_dask_local_cluster_gives_the_same_rows_as_the_local_pool(tmp_path):
 
 def test_kill_minus_9_mid_sweep_then_resume(tmp_path):
     store = tmp_path / "k.sqlite"
-    cmd = [sys.executable, "-m", "nclab", "sweep", "toy", "--grid", "x=1:4", "--set", "sleep=0.2",
+    cmd = [sys.executable, "-c", toy_kind.DRIVER, "sweep", "toy", "--grid", "x=1:4", "--set", "sleep=0.2",
            "--seeds", "0:12", "--batch", "3", "--executor", "local:2", "--store", str(store), "--no-progress"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -111,3 +118,17 @@ def test_kill_minus_9_mid_sweep_then_resume(tmp_path):
     before = partial.set_index(["config_hash", "seed"])["finished_at"]
     after = df.set_index(["config_hash", "seed"]).loc[before.index, "finished_at"]
     assert (before == after).all()
+
+
+def test_toy_kind_of_the_tests_runs_on_spawned_workers(tmp_path):
+    """The toy kind lives in tests/: process-pool and Dask worker processes import it all the same."""
+    pytest.importorskip("distributed")
+    stores = {}
+    for spec in ("local:2", "dask-local:2"):
+        stores[spec] = tmp_path / f"{spec.replace(':', '_')}.sqlite"
+        s = sweep.run("toy", {"x": [1, 2]}, "0:4", stores[spec], fixed={"y": 3}, executor=spec, batch=2,
+                      progress=False)
+        assert (s.done, s.error) == (8, 0), s.errors
+    a, b = (_comparable(p).drop(columns=["device"]) for p in stores.values())
+    assert len(a) == 8 and a.equals(b)
+    assert {w.split(":")[-1] for w in sweep.load(stores["local:2"])["worker"]} - {str(os.getpid())}

@@ -1,6 +1,6 @@
 """Sweeps that scale: grids x seeds into a resumable SQLite store, run locally or on Dask.
 
-- :func:`run` (``nclab sweep``): a kind (``ufm``, ``toy`` or one registered by an experiment)
+- :func:`run` (``nclab sweep``): a kind (``ufm``, an experiment, or one registered with :func:`register_kind`)
   over a grid of configs x seeds; seeds of one config run as one batched call.
 - :func:`load`: a store as a pandas DataFrame (one row per (config, seed));
   :func:`load_history`, :func:`status_counts` (``nclab sweep-status``).

@@ -9,20 +9,16 @@ seed, in order) plus the kind's config keys with their defaults. Each per-seed d
 - ``error`` (optional): the message of an ``error`` row.
 
 Kinds are registered with :func:`register_kind` (experiments register their own); the
-built-in ones are ``ufm`` (see :mod:`nclab.sweep.ufm_kind`) and ``toy`` (a cheap synthetic kind
-for testing and benchmarking the sweep machinery itself). The run function is sent to the
+built-in one is ``ufm`` (see :mod:`nclab.sweep.ufm_kind`); every experiment is one too
+(:mod:`nclab.experiments.sweep_kinds`). The run function is sent to the
 workers by reference, so it must be importable (a module-level function).
 """
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-import numpy as np
-
-from nclab._validation import check_int, check_real, fail
+from nclab._validation import check_int, fail
 
 
 class _Required:
@@ -152,59 +148,3 @@ def get_kind(name: str) -> SweepKind:
     if name not in _KINDS:
         fail("sweep kind", name, "one of " + ", ".join(sorted(_KINDS)))
     return _KINDS[name]
-
-
-# ---------------------------------------------------------------------------------------
-# The toy kind: synthetic, deterministic per (config, seed), for tests and benchmarks.
-
-TOY_DEFAULTS = {
-    "x": 1.0,           # location of the synthetic "loss"
-    "y": 0.0,           # second axis (adds x*y)
-    "steps": 5,         # history length
-    "sleep": 0.0,       # seconds slept per batch (to simulate work)
-    "fail": False,      # raise inside the run (tests error rows)
-    "diverge_seed": -1, # this seed ends with status "diverged"
-}
-
-
-def run_toy(config: dict, seeds: list, device: str) -> list:
-    """The ``toy`` kind: value = x*y + N(0,1) drawn from ``numpy.random.default_rng(seed)``."""
-    if config["fail"]:
-        raise RuntimeError(f"toy run failed on purpose (x={config['x']})")
-    if config["sleep"] > 0:
-        time.sleep(config["sleep"])
-    out = []
-    for seed in seeds:
-        noise = float(np.random.default_rng(seed).standard_normal())
-        value = config["x"] * config["y"] + noise
-        steps = np.arange(config["steps"])
-        diverged = seed == config["diverge_seed"]
-        out.append(
-            {
-                "status": "diverged" if diverged else "done",
-                "metrics": {
-                    "value": math.nan if diverged else value,
-                    "rank": int(abs(noise) * 3) % 5,
-                    "label": "dnc" if noise > 0 else "low_rank",
-                },
-                "history": {"step": steps.tolist(), "loss": (abs(value) * np.exp(-steps)).tolist()},
-            }
-        )
-    return out
-
-
-def _normalize_toy(config: dict) -> dict:
-    check_real("x", config["x"])
-    check_real("y", config["y"])
-    check_int("steps", config["steps"], minimum=1)
-    check_real("sleep", config["sleep"], minimum=0)
-    return config
-
-
-register_kind(
-    "toy",
-    run=run_toy,
-    defaults=TOY_DEFAULTS,
-    normalize=_normalize_toy,
-    description="synthetic kind for testing and benchmarking the sweep machinery (no training)",
-)
