@@ -32,11 +32,14 @@ def test_train_mixon_and_plain_spec_summary(capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--preset", "garrod", "--set", "K=1"], "K must be"),
-    (["--set", "K=3", "--set", "n=2", "--set", "d=3", "--set", "bogus=1"], "--set key"),
-    (["--set", "n=2", "--set", "d=3"], "K"),
-    (["--preset", "garrod", "--set", "lr=-1"], "lr must be"),
-    (["--preset", "garrod", "--set", "optimizer=sgd"], "optimizer must be"),
+    (["--preset", "garrod", "--set", "K=1"], "setting 'K' of the UFM run (preset garrod) must be an integer >= 2"),
+    (["--set", "K=3", "--set", "n=2", "--set", "d=3", "--set", "bogus=1"], "setting 'bogus'"),
+    (["--set", "n=2", "--set", "d=3"], "needs a value for 'K'"),
+    (["--preset", "garrod", "--set", "lr=-1"], "setting 'lr'"),
+    (["--preset", "garrod", "--set", "optimizer=sgd"], "setting 'optimizer'"),
+    (["--preset", "garrod", "--set", "spectra=1"], "setting 'spectra'"),
+    (["--preset", "garrod", "--set", "nc_tol=-1"], "setting 'nc_tol'"),
+    (["--preset", "garrod", "--set", "lam_W=[0.1]"], "lam_W"),
     (["--preset", "garrod", "--seeds", "5:2"], "--seeds"),
     (["--preset", "tirer", "--set", "H0='missing.npy'", "--set", "beta=1"], "missing.npy"),
     (["--preset", "garrod", "--set", "device=cuda:7"], "device"),
@@ -68,3 +71,86 @@ def test_train_tirer_anchor_from_npy_and_parquet(tmp_path, capsys):
     assert (out / "history.parquet").is_file()
     saved = json.loads((out / "result.json").read_text())
     assert saved["spec"]["H0"]["shape"] == [5, 8] and saved["spec"]["beta"] == 2.0
+
+
+# ---------------------------------------------------------------- one UFM config table
+@pytest.mark.parametrize("preset", [None, "garrod", "tirer", "mixon"])
+def test_train_and_sweep_accept_the_same_keys_with_the_same_defaults(preset):
+    from nclab.sweep.kinds import REQUIRED, get_kind
+    from nclab.ufm import options
+
+    train_table = options.table(preset, run=True)
+    sweep_keys = get_kind("ufm").keys(preset)
+    # device is the one key of a single run only: a sweep sets it per worker (nclab sweep --device)
+    assert set(train_table) - set(sweep_keys) == set(options.RUN_TABLE) == {"device"}
+    assert set(sweep_keys) <= set(train_table)
+    for key, default in sweep_keys.items():
+        expected = train_table[key].default
+        assert (default is REQUIRED) if expected is options.REQUIRED else default == expected, key
+
+
+def test_table_follows_the_engine_and_preset_signatures():
+    import dataclasses
+    import inspect
+
+    from nclab.ufm import options
+    from nclab.ufm.engine import train
+    from nclab.ufm.spec import UFMSpec
+
+    params = inspect.signature(train).parameters
+    assert set(options.TRAIN_TABLE) == set(params) - {"spec", "seeds", "device", "progress"}
+    for key, p in options.TRAIN_TABLE.items():
+        default = params[key].default
+        default = list(default) if isinstance(default, tuple) else default
+        default = str(default).replace("torch.", "") if key == "dtype" else default
+        assert p.default == default, key
+    assert options.RUN_TABLE["device"].default == params["device"].default
+    fields = {f.name: f.default for f in dataclasses.fields(UFMSpec)}
+    assert set(options.SPEC_TABLE) == set(fields)
+    for key, p in options.SPEC_TABLE.items():
+        assert (p.default is options.REQUIRED) == (fields[key] is dataclasses.MISSING), key
+        if p.default is not options.REQUIRED:
+            assert p.default == fields[key], key
+    for preset, tab in options.PRESET_TABLES.items():
+        sig = inspect.signature(getattr(UFMSpec, preset)).parameters
+        assert list(tab) == list(sig), preset
+        for key, p in tab.items():  # a preset's own defaults where its signature has one
+            if sig[key].default is not inspect.Parameter.empty:
+                assert p.default == sig[key].default, (preset, key)
+
+
+def test_spectra_false_is_accepted_by_train_and_sweep(capsys):
+    from nclab.sweep.kinds import get_kind
+
+    argv = ["train", "--preset", "garrod", "--set", "K=3", "--set", "n=2", "--set", "d=4", "--set", "steps=5",
+            "--set", "spectra=False", "--set", "rank_rtol=0.01", "--seeds", "2", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["options"]["spectra"] is False
+    assert len(out["solutions"]) == 2 and set(out["solutions"]) <= {"dnc", "low_rank", "other"}
+    cfg = get_kind("ufm").canonical({"K": 3, "n": 2, "d": 4, "steps": 5, "spectra": False, "rank_rtol": 0.01},
+                                    "garrod")
+    assert cfg["spectra"] is False and cfg["rank_rtol"] == 0.01 and cfg["L"] == 2 and cfg["lam"] == 2 ** -10
+
+
+def test_show_config_prints_the_preset_defaults(capsys, tmp_path):
+    assert main(["train", "--preset", "garrod", "--show-config", "--out", str(tmp_path / "never")]) == 0
+    text = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in text.splitlines()[1:]}
+    assert "= 10 " in lines["K"] and "= 70 " in lines["d"] and "= 0.0009765625" in lines["lam"]
+    assert {"spectra", "rank_rtol", "nc_tol", "device", "betas"} <= set(lines)
+    assert not (tmp_path / "never").exists()
+    assert main(["train", "--show-config"]) == 0
+    assert "<required>" in capsys.readouterr().out.splitlines()[1]
+
+
+def test_seeds_share_config_parser_messages():
+    from nclab.config import parse_seeds as config_parse_seeds
+    from nclab.sweep import parse_seeds as sweep_parse_seeds
+
+    for text in ("0:4", "3,7", "2"):
+        assert parse_seeds(text) == config_parse_seeds(text) == sweep_parse_seeds(text)
+    with pytest.raises(ValueError, match="^--seeds must be"):
+        parse_seeds("1,1")
+    with pytest.raises(ValueError, match="^seeds must be"):
+        sweep_parse_seeds("5:2")

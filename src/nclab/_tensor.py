@@ -1,7 +1,9 @@
 """Conversion of user arrays (numpy or torch, CPU or CUDA) to torch tensors, and back.
 
 Metrics and theory compute in torch in the dtype of their input: float64 in, float64 out;
-integer or boolean features are promoted to the default float dtype.
+integer or boolean features are promoted to the default float dtype. :func:`resolve_dtype`
+and :func:`resolve_device` are the one reading of a user's ``dtype``/``device`` setting
+(UFM engine, sweeps).
 """
 from __future__ import annotations
 
@@ -120,3 +122,37 @@ def to_python(value: torch.Tensor) -> float | np.ndarray:
     if value.ndim == 0:
         return float(value)
     return value.detach().cpu().numpy()
+
+
+def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """torch.float32/float64 (or the strings "float32", "float64", "double", "float")."""
+    names = {"float32": torch.float32, "float": torch.float32, "float64": torch.float64, "double": torch.float64,
+             "torch.float32": torch.float32, "torch.float64": torch.float64}
+    if isinstance(dtype, str):
+        if dtype not in names:
+            fail("dtype", dtype, "one of 'float32', 'float64'")
+        return names[dtype]
+    if dtype not in (torch.float32, torch.float64):
+        fail("dtype", dtype, "torch.float32 or torch.float64")
+    return dtype
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """A torch device that exists here ("cpu", "cuda", "cuda:1", "mps"), else ValueError."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        fail("device", device, "a torch device such as 'cpu' or 'cuda'")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            fail("device", str(device), "an available device ('cpu'; CUDA is not available here)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            fail("device", str(device), f"a CUDA device index below {torch.cuda.device_count()}")
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            fail("device", str(device), "an available device ('cpu'; MPS is not available here)")
+    elif dev.type != "cpu":
+        fail("device", str(device), "'cpu', 'cuda' or 'cuda:INDEX'")
+    return dev

@@ -10,6 +10,12 @@ as H in R^{d x N}; this module works sample-major, features X of shape (..., N, 
 - Class means h_bar_k, M = [h_bar_1 .. h_bar_K]; global mean h_bar_G (``weighting="classes"``:
   mean of class means, the default; ``"samples"``: the sample mean; equal for balanced data).
 - Sigma_W = (1/N) sum (h - h_bar_k)(h - h_bar_k)^T, Sigma_B = (1/K) sum_k (h_bar_k - h_bar_G)(.)^T.
+
+This module is the one home of these formulas: metrics, theory and the UFM engine call it
+instead of rebuilding P, the ETF target, Y, class-ordered labels or class means. For
+class-ordered features in the papers' orientation H (..., d, Kn) (a UFM's H or logits Z),
+:func:`class_ordered_sums` gives H Y^T and :func:`class_ordered_means` the class means
+(..., d, K); :func:`center` applies P along an axis (as ``x - mean``).
 """
 from __future__ import annotations
 
@@ -32,14 +38,32 @@ def etf_gram(K: int, *, dtype: torch.dtype = torch.float64, device=None) -> torc
     return centering_matrix(K, dtype=dtype, device=device) / (K - 1) ** 0.5
 
 
+def center(x: torch.Tensor, dim: int = -2) -> torch.Tensor:
+    """P applied along axis ``dim``: ``x - mean(x, dim)`` (e.g. rows (..., K, d) -> P M)."""
+    return x - x.mean(dim=dim, keepdim=True)
+
+
+def random_frame(
+    d: int, k: int, *, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64, device=None
+) -> torch.Tensor:
+    """A Haar-random d x k matrix with orthonormal columns (k <= d).
+
+    QR of a float64 Gaussian drawn from ``generator`` with the sign fix (R's diagonal made
+    positive), cast to ``dtype``/``device`` afterwards: the same draw on every device.
+    """
+    d, k = check_int("d", d, minimum=1), check_int("k", k, minimum=1)
+    if k > d:
+        fail("k", k, f"at most d = {d} orthonormal columns")
+    q, r = torch.linalg.qr(torch.randn(d, k, generator=generator, dtype=torch.float64))
+    return (q * torch.sign(torch.diagonal(r)).unsqueeze(0)).to(dtype=dtype, device=device)
+
+
 def random_orthogonal(
     d: int, *, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64, device=None
 ) -> torch.Tensor:
-    """A Haar-random d x d orthogonal matrix (QR of a Gaussian with the sign fix)."""
+    """A Haar-random d x d orthogonal matrix (:func:`random_frame` with k = d)."""
     d = check_int("d", d, minimum=1)
-    g = torch.randn(d, d, generator=generator, dtype=torch.float64).to(dtype=dtype, device=device)
-    q, r = torch.linalg.qr(g)
-    return q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+    return random_frame(d, d, generator=generator, dtype=dtype, device=device)
 
 
 def simplex_basis(K: int, *, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
@@ -99,6 +123,23 @@ def repeat_columns(M: torch.Tensor, n: int) -> torch.Tensor:
     return M.repeat_interleave(check_int("n", n, minimum=1), dim=-1)
 
 
+def _class_blocks(H: torch.Tensor, n: int) -> torch.Tensor:
+    n = check_int("n", n, minimum=1)
+    if H.shape[-1] % n:
+        fail("n", n, f"a divisor of the number of columns ({H.shape[-1]})")
+    return H.reshape(*H.shape[:-1], H.shape[-1] // n, n)
+
+
+def class_ordered_sums(H: torch.Tensor, n: int) -> torch.Tensor:
+    """H Y^T: per-class sums of class-ordered columns (..., d, Kn) -> (..., d, K)."""
+    return _class_blocks(H, n).sum(-1)
+
+
+def class_ordered_means(H: torch.Tensor, n: int) -> torch.Tensor:
+    """Class means of class-ordered columns (..., d, Kn) -> (..., d, K) (column k: class k)."""
+    return _class_blocks(H, n).mean(-1)
+
+
 def class_counts(labels: torch.Tensor, K: int) -> torch.Tensor:
     """Number of samples per class, shape (K,)."""
     return torch.bincount(labels, minlength=K)
@@ -119,18 +160,25 @@ def class_means(features: torch.Tensor, labels: torch.Tensor, K: int) -> torch.T
     return class_sums(features, labels, K) / counts.unsqueeze(-1)
 
 
+def global_mean_weights(counts: torch.Tensor, weighting: str = "classes", dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Weights w (K,) with h_bar_G = sum_k w_k h_bar_k: 1/K (``"classes"``) or n_k/N (``"samples"``)."""
+    check_choice("global_mean", weighting, GLOBAL_MEAN_WEIGHTINGS)
+    if weighting == "classes":
+        return torch.full(counts.shape, 1.0 / counts.shape[0], dtype=dtype, device=counts.device)
+    c = counts.to(dtype)
+    return c / c.sum()
+
+
 def global_mean(
     means: torch.Tensor, counts: torch.Tensor, weighting: str = "classes"
 ) -> torch.Tensor:
-    """Global mean h_bar_G from class means (..., K, d) and counts (K,).
+    """Global mean h_bar_G = sum_k w_k h_bar_k from class means (..., K, d) and counts (K,).
 
     ``weighting="classes"`` (default) is the mean of class means; ``"samples"`` weights each
-    class by its count (the sample mean). They agree on balanced data.
+    class by its count (the sample mean). They agree on balanced data. The weights are
+    :func:`global_mean_weights` (the metrics use the same ones).
     """
-    check_choice("global_mean", weighting, GLOBAL_MEAN_WEIGHTINGS)
-    if weighting == "classes":
-        return means.mean(dim=-2)
-    w = counts.to(means.dtype) / counts.sum()
+    w = global_mean_weights(counts, weighting, means.dtype)
     return (w.unsqueeze(-1) * means).sum(dim=-2)
 
 

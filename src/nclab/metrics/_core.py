@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from nclab._tensor import to_python
-from nclab._validation import check_choice, fail
-from nclab.geometry import GLOBAL_MEAN_WEIGHTINGS
+from nclab._validation import fail
+from nclab.geometry import center, class_means, etf_gram, global_mean_weights
 from nclab.metrics._checks import (  # noqa: F401  (re-exported for collapse.py and streaming.py)
     ETF_KEYS,
     UNDEFINED_CHOICES,
@@ -75,13 +75,8 @@ def default_rtol(K: int, d: int, dtype: torch.dtype) -> float:
 # ----------------------------------------------------------------------------- statistics
 
 
-def mean_weights(counts: torch.Tensor, weighting: str, dtype: torch.dtype) -> torch.Tensor:
-    """Weights w (K,) with h_bar_G = sum_k w_k h_bar_k: 1/K (``"classes"``) or n_k/N (``"samples"``)."""
-    check_choice("global_mean", weighting, GLOBAL_MEAN_WEIGHTINGS)
-    if weighting == "classes":
-        return torch.full(counts.shape, 1.0 / counts.shape[0], dtype=dtype, device=counts.device)
-    c = counts.to(dtype)
-    return c / c.sum()
+#: Weights w (K,) with h_bar_G = sum_k w_k h_bar_k (:func:`nclab.geometry.global_mean_weights`).
+mean_weights = global_mean_weights
 
 
 def complement_basis(w: torch.Tensor) -> torch.Tensor:
@@ -142,11 +137,8 @@ def full_batch_statistics(
     N, d = x.shape[-2:]
     counts = torch.bincount(labels, minlength=K)
     lead = x.shape[:-2]
-    flat = x.reshape(-1, N, d)
-    sums = flat.new_zeros(flat.shape[0], K, d)
-    sums.index_add_(1, labels, flat)
-    means = (sums / counts.to(x.dtype).unsqueeze(-1)).reshape(*lead, K, d)
-    w = mean_weights(counts, weighting, x.dtype)
+    means = class_means(x, labels, K)
+    w = global_mean_weights(counts, weighting, x.dtype)
     mu = (w.unsqueeze(-1) * means).sum(dim=-2)
     centred = means - mu.unsqueeze(-2)
     basis, svals = spectral_basis(centred, w)
@@ -232,8 +224,7 @@ def etf_error(vectors: torch.Tensor) -> torch.Tensor:
     K = vectors.shape[-2]
     G = vectors @ vectors.mT
     G = G / torch.linalg.matrix_norm(G).unsqueeze(-1).unsqueeze(-1)
-    target = (torch.eye(K, dtype=G.dtype, device=G.device) - 1.0 / K) / (K - 1) ** 0.5
-    return torch.linalg.matrix_norm(G - target)
+    return torch.linalg.matrix_norm(G - etf_gram(K, dtype=G.dtype, device=G.device))
 
 
 def norm_cv(vectors: torch.Tensor, ddof: int = 1) -> torch.Tensor:
@@ -263,8 +254,7 @@ def structure_from(weight: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
     K = weight.shape[-2]
     A = weight @ centred.mT
     A = A / torch.linalg.matrix_norm(A).unsqueeze(-1).unsqueeze(-1)
-    target = (torch.eye(K, dtype=A.dtype, device=A.device) - 1.0 / K) / (K - 1) ** 0.5
-    return torch.linalg.matrix_norm(A - target)
+    return torch.linalg.matrix_norm(A - etf_gram(K, dtype=A.dtype, device=A.device))
 
 
 def bias_from(weight: torch.Tensor, bias: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
@@ -301,7 +291,7 @@ def metrics_from_statistics(
         "nc2_etf_features": etf_error(M),
     }
     if weight is not None:
-        Wc = weight - weight.mean(dim=-2, keepdim=True) if center_weight else weight
+        Wc = center(weight) if center_weight else weight
         out["nc2_etf_weight"] = etf_error(Wc)
     out["equinorm_features"] = norm_cv(M)
     if weight is not None:

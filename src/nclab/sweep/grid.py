@@ -25,6 +25,7 @@ import math
 from typing import Any, Iterable, Mapping, Sequence
 
 from nclab._parse import parse_value
+from nclab.config import parse_seeds as _parse_seeds
 from nclab._validation import fail
 
 #: Tolerance for deciding whether ``stop`` lies on an arithmetic/geometric range.
@@ -172,42 +173,12 @@ def expand(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def parse_seeds(spec: Any) -> list[int]:
     """Seeds from ``"A:B"`` (B excluded), ``"A,B,C"``, a count ``N`` (0..N-1), a range or list.
 
-    Seeds must be distinct integers >= 0; an empty set raises ``ValueError``.
+    Seeds must be distinct integers >= 0; an empty set raises ``ValueError``. This is
+    :func:`nclab.config.parse_seeds` (the one parser of seeds), kept here under its old name.
     """
-    if isinstance(spec, str):
-        text = spec.strip()
-        try:
-            if ":" in text:
-                bounds = [parse_value(p) for p in text.split(":")]
-                if len(bounds) != 2 or any(isinstance(b, bool) or not isinstance(b, int) for b in bounds):
-                    raise ValueError
-                seeds = list(range(bounds[0], bounds[1]))
-            elif "," in text:
-                seeds = [parse_value(p) for p in text.split(",")]
-            else:
-                n = parse_value(text)
-                if isinstance(n, bool) or not isinstance(n, int):
-                    raise ValueError
-                seeds = list(range(n))
-        except ValueError:
-            fail("seeds", spec, "A:B (B excluded), a comma list of integers, or a count N")
-    elif isinstance(spec, bool):
-        fail("seeds", spec, "A:B, a list of integers or a count")
-    elif isinstance(spec, int):
-        seeds = list(range(spec))
-    else:
-        try:
-            seeds = list(spec)
-        except TypeError:
-            fail("seeds", spec, "A:B, a list of integers or a count")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            fail("seeds", spec, "integers >= 0")
-    if not seeds:
-        fail("seeds", spec, "a non-empty set of seeds")
-    if len(set(seeds)) != len(seeds):
-        fail("seeds", spec, "distinct seeds")
-    return [int(s) for s in seeds]
+    if not isinstance(spec, (str, int, float, list, tuple, range)) and hasattr(spec, "__iter__"):
+        spec = list(spec)  # a numpy array or a generator of seeds
+    return _parse_seeds(spec, name="seeds")
 
 
 def _jsonable(value: Any) -> Any:

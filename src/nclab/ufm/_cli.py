@@ -3,10 +3,13 @@
     nclab train --preset garrod --set K=10 --set n=5 --set d=70 --set L=2 --set lam=2**-10 \\
         --set steps=50000 --set lr=0.5 --seeds 0:16 [--json] [--out DIR]
 
-``--set`` keys are the spec's fields (or the preset's own constants) and the options of
-:func:`nclab.train`; values are literals or simple arithmetic (``nclab._parse``, never eval).
-``H0`` may name a ``.npy`` file of shape (d, N). Everything is validated before any work or
-file is written.
+``--set`` keys, their defaults and allowed values are the UFM config table of
+:mod:`nclab.ufm.options` (the same as ``nclab sweep ufm``'s): the spec's fields (or the preset's
+own constants), the options of :func:`nclab.train`, the solution classifier's tolerances
+(``rank_rtol``, ``nc_tol``) and ``device``. ``--show-config`` prints them, with the defaults a
+preset fills in, and exits. Values are literals or simple arithmetic (``nclab._parse``, never
+eval). ``H0`` may name a ``.npy`` file of shape (d, N). Everything is validated before any work
+or file is written.
 """
 from __future__ import annotations
 
@@ -15,54 +18,31 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from nclab._parse import parse_assignments
-from nclab._validation import check_int, fail
-
-PRESET_KEYS = {
-    None: ("K", "n", "d", "L", "activation", "loss", "bias", "lam_H", "lam_W", "lam_b", "H0", "beta", "reduction"),
-    "garrod": ("K", "n", "d", "L", "lam", "activation", "lam_H", "lam_W", "reduction"),
-    "tirer": ("K", "n", "d", "lam_W", "lam_H", "beta", "H0"),
-    "mixon": ("C", "N", "p"),
-}
-PRESET_DEFAULTS = {
-    "garrod": {"K": 10, "n": 5, "d": 70, "L": 2, "lam": 2 ** -10},
-    "tirer": {"K": 4, "n": 10, "d": 10, "lam_W": 0.01, "lam_H": 0.01},
-    "mixon": {"C": 3, "N": 3, "p": 15},
-}
-TRAIN_KEYS = ("steps", "optimizer", "lr", "momentum", "record_every", "check_every", "init", "init_scale",
-              "scale_H", "scale_W", "scale_b", "zero_bias", "tol", "diverge_factor", "polish", "polish_steps",
-              "polish_tol", "history_size", "metrics", "dtype", "device")
+from nclab._validation import fail
+from nclab.config import parse_seeds as _parse_seeds
+from nclab.ufm import options as _options
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``A:B`` (seeds A..B-1), ``a,b,c`` (those seeds) or ``S`` (seeds 0..S-1)."""
-    text = text.strip()
-    try:
-        if ":" in text:
-            a, b = text.split(":", 1)
-            a, b = int(a), int(b)
-            if a < 0 or b <= a:
-                raise ValueError
-            return list(range(a, b))
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        return list(range(check_int("seeds", int(text), minimum=1)))
-    except ValueError:
-        fail("--seeds", text, "A:B with 0 <= A < B, a comma-separated list of seeds, or a count S")
-    raise AssertionError  # pragma: no cover
+    """``A:B`` (seeds A..B-1), ``a,b,c`` (those seeds) or ``S`` (seeds 0..S-1): :func:`nclab.config.parse_seeds`."""
+    return _parse_seeds(text, name="--seeds")
 
 
 def configure_train(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=("garrod", "tirer", "mixon"),
+    parser.add_argument("--preset", choices=_options.PRESETS,
                         help="take the paper's constants: garrod (K n d L lam activation), tirer (K n d lam_W "
-                             "lam_H beta), mixon (C N p); without it the keys are UFMSpec's fields")
+                             "lam_H beta), mixon (C N p), with defaults (see --show-config); without it the keys "
+                             "are UFMSpec's fields")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                         help="a spec field or training option (steps, lr, optimizer, init, init_scale, tol, "
-                             "polish, dtype, ...); literals or arithmetic such as 2**-10; repeatable")
+                             "polish, dtype, spectra, rank_rtol, ...); literals or arithmetic such as 2**-10; "
+                             "repeatable")
+    parser.add_argument("--show-config", action="store_true",
+                        help="print every --set key of the chosen preset with its default and allowed values "
+                             "(the defaults a preset fills in), then exit")
     parser.add_argument("--seeds", default="0:4", help="A:B, a,b,c or a count S (default 0:4)")
-    parser.add_argument("--device", help="torch device (cpu, cuda)")
+    parser.add_argument("--device", help="torch device (cpu, cuda); same as --set device=...")
     parser.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     parser.add_argument("--out", metavar="DIR", help="write params.npz, history.csv and result.json into DIR")
     parser.add_argument("--history-format", choices=("csv", "parquet"), default="csv")
@@ -70,63 +50,56 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
-def build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """(spec, train kwargs) from the parsed arguments; raises ValueError on bad input."""
-    from nclab.ufm.spec import UFMSpec
-
-    settings = parse_assignments(args.set)
-    preset = args.preset
-    spec_keys = PRESET_KEYS[preset]
-    unknown = sorted(set(settings) - set(spec_keys) - set(TRAIN_KEYS))
-    if unknown:
-        fail("--set key", unknown[0], "one of " + ", ".join(spec_keys + TRAIN_KEYS))
-    spec_args = dict(PRESET_DEFAULTS.get(preset, {}))
-    spec_args.update({k: v for k, v in settings.items() if k in spec_keys})
-    if isinstance(spec_args.get("H0"), str):
-        path = Path(spec_args["H0"])
-        if not path.is_file():
-            raise FileNotFoundError(2, "No such file", str(path))
-        spec_args["H0"] = np.load(path)
-    if isinstance(spec_args.get("lam_W"), list):
-        spec_args["lam_W"] = tuple(spec_args["lam_W"])
-    try:
-        if preset == "garrod":
-            spec = UFMSpec.garrod(**spec_args)
-        elif preset == "tirer":
-            spec = UFMSpec.tirer(**spec_args)
-        elif preset == "mixon":
-            spec = UFMSpec.mixon(**spec_args)
-        else:
-            spec = UFMSpec(**spec_args)
-    except TypeError as exc:  # a missing required key
-        raise ValueError(f"spec: {exc}; give it with --set KEY=VALUE") from None
-    kwargs = {k: v for k, v in settings.items() if k in TRAIN_KEYS}
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The full canonical config of the run (every key of the table, defaults filled in)."""
+    values = parse_assignments(args.set)
     if args.device:
-        kwargs["device"] = args.device
+        values["device"] = args.device
     if args.dtype:
-        kwargs["dtype"] = args.dtype
+        values["dtype"] = args.dtype
+    return _options.validate_run(args.preset, values, run=True)
+
+
+def prepare(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, float]]:
+    """(spec, train kwargs, classifier tolerances) from the parsed arguments; ValueError on bad input."""
+    config = settings(args)
+    problem, train_opts, tolerances, run = _options.split(args.preset, config)
+    spec = _options.build_spec(args.preset, problem)
+    kwargs = dict(_options.train_kwargs(train_opts), **run)
     kwargs["seeds"] = parse_seeds(args.seeds)
     kwargs["progress"] = True if args.progress else None
-    if isinstance(kwargs.get("optimizer"), str) and kwargs.get("optimizer") == "lbfgs":
-        kwargs.pop("lr", None)
+    return spec, kwargs, tolerances
+
+
+def build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """(spec, train kwargs) from the parsed arguments; raises ValueError on bad input."""
+    spec, kwargs, _ = prepare(args)
     return spec, kwargs
 
 
 def main_train(args: argparse.Namespace) -> int:
     from nclab.ufm.engine import train
+    from nclab.ufm.solutions import classify_params
 
-    spec, kwargs = build(args)
+    if args.show_config:
+        print(f"nclab train{' --preset ' + args.preset if args.preset else ''}: --set keys and defaults")
+        print(_options.describe(args.preset, run=True))
+        return 0
+    spec, kwargs, tolerances = prepare(args)
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         fail("--out", args.out, "a directory (or a path that does not exist yet)")
     result = train(spec, **kwargs)
+    labels = [c["label"] for c in classify_params(spec, result.params, **tolerances)]
     if args.out:
         result.save(args.out, history_format=args.history_format)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
+        print(json.dumps(dict(result.to_dict(), solutions=labels), indent=2, default=str))
     else:
         print(result.summary())
         counts = {s: result.status.count(s) for s in dict.fromkeys(result.status)}
         print("  status: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        kinds = {s: labels.count(s) for s in dict.fromkeys(labels)}
+        print("  solutions: " + ", ".join(f"{v} {k}" for k, v in kinds.items()))
         if args.out:
             print(f"  wrote {args.out}/params.npz, history.{args.history_format}, result.json")
     return 0

@@ -26,62 +26,26 @@ from typing import Iterable
 
 import torch
 
-from nclab._validation import check_choice, check_int, check_real, fail
+from nclab._tensor import resolve_device, resolve_dtype  # noqa: F401  (their home; re-exported)
+from nclab._validation import check_choice, check_real, fail
+from nclab.config import parse_seeds
 from nclab.ufm.spec import UFMParams, UFMSpec
 
 SCHEMES = ("gaussian", "norm", "pytorch")
 
 
 def normalize_seeds(seeds: int | Iterable[int]) -> list[int]:
-    """``int S`` -> [0, .., S-1]; otherwise the list of (non-negative, distinct) integer seeds."""
-    if isinstance(seeds, bool):
-        fail("seeds", seeds, "an integer count or a sequence of integer seeds")
-    if isinstance(seeds, Integral):
-        count = check_int("seeds", seeds, minimum=1)
-        return list(range(count))
-    try:
-        out = [check_int("seed", s, minimum=0) for s in seeds]
-    except TypeError:
-        fail("seeds", seeds, "an integer count or a sequence of integer seeds")
-    if not out:
-        fail("seeds", seeds, "at least one seed")
-    if len(set(out)) != len(out):
-        fail("seeds", seeds, "distinct seeds")
-    return out
+    """``int S`` -> [0, .., S-1]; otherwise the list of (non-negative, distinct) integer seeds.
 
-
-def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
-    """torch.float32/float64 (or the strings "float32", "float64", "double", "float")."""
-    names = {"float32": torch.float32, "float": torch.float32, "float64": torch.float64, "double": torch.float64,
-             "torch.float32": torch.float32, "torch.float64": torch.float64}
-    if isinstance(dtype, str):
-        if dtype not in names:
-            fail("dtype", dtype, "one of 'float32', 'float64'")
-        return names[dtype]
-    if dtype not in (torch.float32, torch.float64):
-        fail("dtype", dtype, "torch.float32 or torch.float64")
-    return dtype
-
-
-def resolve_device(device: torch.device | str | None) -> torch.device:
-    """A torch device that exists here ("cpu", "cuda", "cuda:1", "mps"), else ValueError."""
-    if device is None:
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        fail("device", device, "a torch device such as 'cpu' or 'cuda'")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            fail("device", str(device), "an available device ('cpu'; CUDA is not available here)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            fail("device", str(device), f"a CUDA device index below {torch.cuda.device_count()}")
-    elif dev.type == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            fail("device", str(device), "an available device ('cpu'; MPS is not available here)")
-    elif dev.type != "cpu":
-        fail("device", str(device), "'cpu', 'cuda' or 'cuda:INDEX'")
-    return dev
+    The rule is :func:`nclab.config.parse_seeds` (the one parser of seeds); any other iterable
+    (a numpy array, a generator) is read as a list first.
+    """
+    if not isinstance(seeds, (str, Integral, float, list, tuple, range)):
+        try:
+            seeds = list(seeds)
+        except TypeError:
+            fail("seeds", seeds, "an integer count or a sequence of integer seeds")
+    return parse_seeds(seeds, name="seeds")
 
 
 def _one_seed(

@@ -15,6 +15,7 @@ import importlib
 
 import torch
 
+from nclab.geometry import class_ordered_labels, class_ordered_means
 from nclab.ufm.objective import forward_all
 from nclab.ufm.spec import UFMParams, UFMSpec
 
@@ -38,7 +39,7 @@ def layer_features(spec: UFMSpec, params: UFMParams) -> dict[str, torch.Tensor]:
 
 def logit_spectra(spec: UFMSpec, Z: torch.Tensor) -> dict[str, torch.Tensor]:
     """Singular values of Z (S, K, N) and of its class means (S, K, K), as columns of (S,)."""
-    Zbar = Z.reshape(*Z.shape[:-1], spec.K, spec.n).mean(dim=-1)
+    Zbar = class_ordered_means(Z, spec.n)
     sv = torch.linalg.svdvals(Z)
     svbar = torch.linalg.svdvals(Zbar)
     out = {f"svZ_{i + 1}": sv[..., i] for i in range(sv.shape[-1])}
@@ -60,7 +61,7 @@ def layer_metrics(spec: UFMSpec, params: UFMParams, *, collapse: bool = True) ->
             return result
         from nclab.metrics import collapse as nc_collapse  # lazy: another module
 
-        labels = torch.arange(spec.K, device=params.device).repeat_interleave(spec.n)
+        labels = class_ordered_labels(spec.K, spec.n, device=params.device)
         S = params.num_seeds
         feats = layer_features(spec, params)
         last = f"h{spec.L}"

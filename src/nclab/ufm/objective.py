@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from nclab.geometry import class_ordered_labels, one_hot_targets
 from nclab.ufm.spec import UFMParams, UFMSpec
 
 
@@ -40,10 +41,8 @@ class Forward:
 
 def targets(spec: UFMSpec, *, dtype: torch.dtype = torch.float64, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """One-hot targets Y = I_K (x) 1_n^T (K, N) and class-ordered labels (N,)."""
-    labels = torch.arange(spec.K, device=device).repeat_interleave(spec.n)
-    Y = torch.zeros(spec.K, spec.N, dtype=dtype, device=device)
-    Y[labels, torch.arange(spec.N, device=device)] = 1.0
-    return Y, labels
+    return (one_hot_targets(spec.K, spec.n, dtype=dtype, device=device),
+            class_ordered_labels(spec.K, spec.n, device=device))
 
 
 def forward_all(spec: UFMSpec, params: UFMParams) -> Forward:

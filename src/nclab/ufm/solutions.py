@@ -11,6 +11,10 @@ is not stated [open]; nclab's rule, with every tolerance a keyword:
 - within-class spread ||Z - Zbar (x) 1^T||_F / ||Z||_F (only when samples are given);
 - ``"dnc"``: r = K - 1, ||Zbar/||Zbar||_F - P/||P||_F||_F <= nc_tol and spread <= nc_tol;
 - ``"low_rank"``: r < K - 1 (and r >= 1); ``"other"``: anything else.
+
+The default tolerances are :data:`DNC_RANK_RTOL` and :data:`DNC_NC_TOL`, declared once with
+their ranges in :data:`CLASSIFIER_TABLE`; the ``ufm`` sweep kind, ``nclab train`` and the
+Garrod & Keating experiments take theirs from here.
 """
 from __future__ import annotations
 
@@ -20,16 +24,29 @@ import torch
 
 from nclab._tensor import as_float_tensor, as_labels
 from nclab._validation import check_real, fail
+from nclab.config import Param, Real
+from nclab.geometry import center as _center, class_means, class_ordered_labels, etf_gram
 
-__all__ = ["classify_solution", "classify_params"]
+__all__ = ["CLASSIFIER_TABLE", "DNC_NC_TOL", "DNC_RANK_RTOL", "classify_solution", "classify_params"]
+
+#: Relative singular-value cut-off of the rank of the centred class-mean logits.
+DNC_RANK_RTOL = 1e-3
+#: Largest ETF error and within-class spread of a run labelled ``"dnc"``.
+DNC_NC_TOL = 0.05
+#: The classifier's tolerances as config-table entries (``{key: Param}``, see :mod:`nclab.config`).
+CLASSIFIER_TABLE = {
+    "rank_rtol": Param(DNC_RANK_RTOL, Real(minimum=0.0, maximum=1.0),
+                       "relative singular-value cut-off of the rank of the class-mean logits"),
+    "nc_tol": Param(DNC_NC_TOL, Real(minimum=0.0), "largest ETF error and within-class spread of a 'dnc' run"),
+}
 
 
 def classify_solution(
     Z_or_means: Any,
     labels: Any = None,
     *,
-    rank_rtol: float = 1e-3,
-    nc_tol: float = 0.05,
+    rank_rtol: float = DNC_RANK_RTOL,
+    nc_tol: float = DNC_NC_TOL,
     center: bool = True,
 ) -> list[dict]:
     """Label each run as ``"dnc"``, ``"low_rank"`` or ``"other"`` (module doc; GK Figs. 2, 5).
@@ -57,18 +74,16 @@ def classify_solution(
         spread = torch.zeros(Z.shape[0], dtype=Z.dtype, device=Z.device)
     else:
         y, _ = as_labels(labels, "labels", num_samples=Z.shape[-1], num_classes=K, device=Z.device)
-        onehot = torch.nn.functional.one_hot(y, K).to(Z.dtype)  # (N, K)
-        means = (Z @ onehot) / onehot.sum(0)
+        means = class_means(Z.mT, y, K).mT  # (S, K logits, K classes)
         resid = Z - means[..., y]
         spread = torch.linalg.matrix_norm(resid) / torch.linalg.matrix_norm(Z).clamp_min(1e-300)
     if center:
-        means = means - means.mean(dim=-2, keepdim=True)
+        means = _center(means, dim=-2)
     sv = torch.linalg.svdvals(means)
     top = sv[..., :1].clamp_min(1e-300)
     rank = (sv > rank_rtol * top).sum(-1)
-    P = torch.eye(K, dtype=Z.dtype, device=Z.device) - 1.0 / K
     normed = means / torch.linalg.matrix_norm(means).clamp_min(1e-300)[..., None, None]
-    etf = torch.linalg.matrix_norm(normed - P / (K - 1) ** 0.5)
+    etf = torch.linalg.matrix_norm(normed - etf_gram(K, dtype=Z.dtype, device=Z.device))
     out = []
     for i in range(Z.shape[0]):
         if not bool(finite[i]):
@@ -94,5 +109,5 @@ def classify_params(spec, params, **tolerances: Any) -> list[dict]:
 
     with torch.no_grad():
         Z, _ = forward(spec, params)
-    labels = torch.arange(spec.K, device=Z.device).repeat_interleave(spec.n)
+    labels = class_ordered_labels(spec.K, spec.n, device=Z.device)
     return classify_solution(Z, labels, **tolerances)

@@ -18,19 +18,10 @@ import torch
 
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, check_real
+from nclab.metrics.spectrum import schatten_power  # the one definition; re-exported here
 
 __all__ = ["schatten_power", "schatten_regulariser", "factor_regulariser", "balance_gap", "factorisation_check",
            "FactorisationCheck"]
-
-
-def schatten_power(x, p: float):
-    """sum_i s_i(x)^p (||x||_{S_p}^p); uses :func:`nclab.metrics.spectrum.schatten_power` when present."""
-    try:
-        from nclab.metrics.spectrum import schatten_power as _sp
-    except ImportError:  # pragma: no cover - metrics not installed
-        t = as_float_tensor(x, "x")
-        return torch.linalg.svdvals(t).pow(check_real("p", p, minimum=0.0, strict=True)).sum(-1)
-    return _sp(x, p)
 
 
 def schatten_regulariser(Z, L: int, lam: float, *, rtol: float = 1e-12):

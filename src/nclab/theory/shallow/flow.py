@@ -23,6 +23,7 @@ from scipy.integrate import solve_ivp
 
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, check_real, fail
+from nclab.geometry import center, class_ordered_means, one_hot_targets
 from nclab.theory.shallow.tirer_bruna import mse_ufm_loss, optimal_classifier
 
 __all__ = ["FlowResult", "feature_flow_rhs", "trace_covariances", "integrate_feature_flow"]
@@ -37,9 +38,9 @@ def trace_covariances(H: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tens
     d, N = H.shape[-2:]
     K = N // n
     Hk = H.reshape(*H.shape[:-1], K, n)
-    means = Hk.mean(-1)  # (..., d, K)
+    means = class_ordered_means(H, n)  # (..., d, K)
     within = (Hk - means.unsqueeze(-1)).square().sum((-3, -2, -1)) / N
-    between = (means - means.mean(-1, keepdim=True)).square().sum((-2, -1)) / K
+    between = center(means, dim=-1).square().sum((-2, -1)) / K
     return within, between
 
 
@@ -47,10 +48,9 @@ def feature_flow_rhs(H: torch.Tensor, n: int, lam_W: float, lam_H: float) -> tor
     """dH/dt = -W*(H)^T (W*(H) H - Y) - lam_H H, THN Eq. 4 (batched over leading axes)."""
     W = optimal_classifier(H, n, lam_W)
     K = W.shape[-2]
-    d, N = H.shape[-2:]
     WH = W @ H
-    R = WH.reshape(*WH.shape[:-1], K, n) - torch.eye(K, dtype=H.dtype, device=H.device).unsqueeze(-1)
-    return -(W.mT @ R.reshape(WH.shape)) - lam_H * H
+    R = WH - one_hot_targets(K, n, dtype=H.dtype, device=H.device)  # W H - Y
+    return -(W.mT @ R) - lam_H * H
 
 
 @dataclass

@@ -26,7 +26,7 @@ import torch
 
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, fail
-from nclab.geometry import centering_matrix, one_hot_targets, simplex_basis
+from nclab.geometry import center, centering_matrix, class_ordered_sums, one_hot_targets, random_frame, repeat_columns, simplex_basis
 
 __all__ = [
     "strong_nc_point",
@@ -73,10 +73,9 @@ def strong_nc_point(
     if generator is None:
         Q = torch.eye(p, C - 1, dtype=torch.float64)
     else:
-        q, r = torch.linalg.qr(torch.randn(p, C - 1, generator=generator, dtype=torch.float64))
-        Q = q * torch.sign(torch.diagonal(r))
+        Q = random_frame(p, C - 1, generator=generator)
     W = N ** 0.25 * simplex_basis(C) @ Q.mT
-    H = W.mT.repeat_interleave(N, dim=1) / math.sqrt(N)
+    H = repeat_columns(W.mT, N) / math.sqrt(N)
     b = torch.full((C,), 1.0 / C, dtype=torch.float64)
     return tuple(x.to(dtype=dtype, device=device) for x in (H, W, b))
 
@@ -88,7 +87,7 @@ def strong_nc_errors(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) 
     C, _ = _shapes(H, W, b, N)
     P = centering_matrix(C, dtype=W.dtype, device=W.device)
     e1 = torch.linalg.matrix_norm(W @ W.mT - math.sqrt(N) * P)
-    target = W.mT.repeat_interleave(N, dim=-1) / math.sqrt(N)
+    target = repeat_columns(W.mT, N) / math.sqrt(N)
     e2 = torch.linalg.matrix_norm(H - target) / torch.linalg.matrix_norm(H)
     e3 = torch.linalg.vector_norm(b - 1.0 / C, dim=-1)
     return {"WWt": e1, "H": e2, "b": e3}
@@ -121,10 +120,10 @@ def project_S(
     """
     N = check_int("N", N, minimum=1)
     C, p = _shapes(H, W, b, N)
-    class_sums = H.reshape(*H.shape[:-1], C, N).sum(-1).mT  # (..., C, p) = Y H^T
+    class_sums = class_ordered_sums(H, N).mT  # (..., C, p) = Y H^T
     Wp = 0.5 * (W + class_sums / math.sqrt(N))
-    Wp = Wp - Wp.mean(-2, keepdim=True)  # P (.)
-    Hp = Wp.mT.repeat_interleave(N, dim=-1) / math.sqrt(N)
+    Wp = center(Wp)  # P (.)
+    Hp = repeat_columns(Wp.mT, N) / math.sqrt(N)
     bp = b.mean(-1, keepdim=True).expand_as(b).clone()
     return Hp, Wp, bp
 

@@ -22,7 +22,7 @@ import torch
 
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, check_real, fail
-from nclab.geometry import one_hot_targets
+from nclab.geometry import class_ordered_sums, one_hot_targets, random_frame, repeat_columns
 
 __all__ = [
     "mse_ufm_loss",
@@ -69,9 +69,7 @@ def _frame(K: int, d: int, rotation, dtype, device) -> torch.Tensor:
     if rotation is None:
         return torch.eye(d, K, dtype=dtype, device=device)
     if isinstance(rotation, torch.Generator):
-        g = torch.randn(d, K, generator=rotation, dtype=torch.float64)
-        q, r = torch.linalg.qr(g)
-        return (q * torch.sign(torch.diagonal(r))).to(dtype=dtype, device=device)
+        return random_frame(d, K, generator=rotation, dtype=dtype, device=device)
     R = as_float_tensor(rotation, "rotation", ndim=2, dtype=torch.float64)
     if R.shape[0] != d or R.shape[1] < K:
         fail("rotation", f"an array of shape {tuple(R.shape)}", f"a ({d}, {K}) or ({d}, {d}) matrix with orthonormal columns")
@@ -112,7 +110,7 @@ def mse_minimizer(
     R = _frame(K, d, rotation, dtype, device)
     rho = mse_minimizer_rho(lam_W, lam_H)
     Hbar = math.sqrt(rho) * R
-    H = Hbar.repeat_interleave(n, dim=1)
+    H = repeat_columns(Hbar, n)
     W = math.sqrt(lam_H / lam_W) * Hbar.mT
     return W.contiguous(), H.contiguous()
 
@@ -130,7 +128,7 @@ def optimal_classifier(H: torch.Tensor, n: int, lam_W: float) -> torch.Tensor:
     if N % n:
         fail("n", n, f"a divisor of the number of columns of H ({N})")
     K = N // n
-    YHt = H.reshape(*H.shape[:-1], K, n).sum(-1)  # (..., d, K) = H Y^T
+    YHt = class_ordered_sums(H, n)  # (..., d, K) = H Y^T
     A = H @ H.mT + n * lam_W * torch.eye(d, dtype=H.dtype, device=H.device)
     return torch.linalg.solve(A, YHt).mT  # A symmetric: W^T = A^{-1} H Y^T
 
