@@ -180,3 +180,21 @@ def test_cli_measure_bad_input_exit_2(tmp_path, capsys):
         assert main(["measure", *argv]) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
+    assert "ts.pt (a TorchScript archive)" in err and "torch.save(model)" in err
+
+
+def test_cli_measure_help_says_what_it_takes(capsys):
+    with pytest.raises(SystemExit):
+        main(["measure", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "torch.jit.save" not in text and "not a state_dict nor TorchScript" in text
+    assert "--max-dim D" in text and "wider layers" in text and "O(K D) memory" in text
+
+
+def test_cli_measure_json_nan_is_null(tmp_path, capsys):
+    torch.manual_seed(0)
+    path = tmp_path / "narrow.pt"
+    torch.save(MLP(64, 10, width=3, depth=1), path)  # width 3 < K - 1: the ETF metrics are undefined
+    assert main(["measure", str(path), "--data", "digits", "--json", "--n-per-class", "5"]) == 0
+    rows = json.loads(capsys.readouterr().out, parse_constant=lambda token: pytest.fail(token))
+    assert rows[0]["dim"] == 3 and rows[0]["nc2_etf_features"] is None and rows[0]["nc1"] is not None

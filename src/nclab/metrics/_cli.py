@@ -8,12 +8,12 @@ exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from nclab._json import dumps
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_real
 
@@ -70,14 +70,6 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _jsonable(value):
-    """float or array -> JSON value; NaN/inf (undefined metrics) become null."""
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value] if value.ndim else _jsonable(float(value))
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
 def main_metrics(args: argparse.Namespace) -> int:
     import torch
 
@@ -106,6 +98,5 @@ def main_metrics(args: argparse.Namespace) -> int:
         num_classes=args.num_classes,
         undefined="omit" if args.omit_undefined else "raise",
     )
-    out = {k: _jsonable(v) for k, v in result.items()}
-    print(json.dumps(out, indent=None if args.json else 2, allow_nan=False))
+    print(dumps(result, indent=None if args.json else 2))  # undefined metrics (NaN) are null
     return 0

@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
-import warnings
 import zipfile
 from pathlib import Path
 
+from nclab._json import dumps
 from nclab._validation import check_int, fail
 
 
 def configure_measure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="a model saved with torch.jit.save or torch.save(model) (the whole "
-                        "module, not a state_dict; unpickling runs code: load only files you trust)")
+    parser.add_argument("checkpoint", help="a model saved with torch.save(model) (the whole eager module, not a "
+                        "state_dict nor TorchScript, which runs no forward hooks; unpickling runs code: load only "
+                        "files you trust)")
     parser.add_argument("--data", required=True, metavar="SPEC",
                         help="digits | gaussian | mnist:ROOT | fashionmnist:ROOT | cifar10:ROOT | FILE.npz "
                         "(arrays x and labels); nothing is downloaded")
@@ -28,7 +27,10 @@ def configure_measure(parser: argparse.ArgumentParser) -> None:
                         help="conv feature maps: flatten (default) or global average pool")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--n-per-class", type=int, help="balanced subsample of the split")
-    parser.add_argument("--max-dim", type=int, default=2048, help="largest flattened layer dimension accepted")
+    parser.add_argument("--max-dim", type=int, default=2048, metavar="D",
+                        help="layers with at most D (flattened) features keep the exact D x D second moment "
+                        "(one pass, memory O(D^2)); wider layers, e.g. conv feature maps, use a second pass "
+                        "over the data in O(K D) memory instead (the same metrics up to rounding; default 2048)")
     parser.add_argument("--device", default="cpu", help="torch device the model is moved to (default cpu)")
     parser.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     parser.add_argument("--csv", metavar="FILE", help="also write the table as CSV")
@@ -44,28 +46,26 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def load_model(path: str | Path, device: str = "cpu"):
-    """A model from ``path``: TorchScript archives first, then a pickled ``nn.Module``."""
+    """The eager ``nn.Module`` pickled at ``path`` by ``torch.save(model)``.
+
+    A TorchScript archive is refused (``ValueError``): TorchScript runs no forward hooks, and
+    :func:`nclab.nets.measure` reads every layer through them.
+    """
     import torch
     from torch import nn
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        raise FileNotFoundError(2, "No such file", str(path))
     if _is_torchscript(path):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            try:
-                model = torch.jit.load(str(path), map_location=device)
-            except Exception as exc:
-                fail("checkpoint", str(path), f"a readable TorchScript archive ({str(exc).splitlines()[0]})")
-    else:
-        try:
-            model = torch.load(str(path), map_location=device, weights_only=False)
-        except Exception as exc:
-            fail("checkpoint", str(path), f"a file written by torch.save(model) ({str(exc).splitlines()[0]})")
+        fail("checkpoint", f"{path} (a TorchScript archive)", "an eager model saved with torch.save(model): "
+             "TorchScript runs no forward hooks, which the layer-wise measurement needs")
+    try:
+        model = torch.load(str(path), map_location=device, weights_only=False)
+    except Exception as exc:
+        fail("checkpoint", str(path), f"a file written by torch.save(model) ({str(exc).splitlines()[0]})")
     if isinstance(model, dict):
-        fail("checkpoint", f"{path} (a dict, e.g. a state_dict)",
-             "a whole model: torch.save(model, path) or torch.jit.save(torch.jit.script(model), path)")
+        fail("checkpoint", f"{path} (a dict, e.g. a state_dict)", "a whole model: torch.save(model, path)")
     if not isinstance(model, nn.Module):
         fail("checkpoint", f"{path} (a {type(model).__name__})", "a saved torch.nn.Module")
     return model
@@ -104,9 +104,7 @@ def main_measure(args: argparse.Namespace) -> int:
     if args.csv:
         frame.to_csv(args.csv, index=False)
     if args.json:
-        records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-                   for row in frame.to_dict(orient="records")]
-        print(json.dumps(records, indent=2, default=str))
+        print(dumps(frame.to_dict(orient="records"), indent=2))  # undefined metrics (NaN) are null
         return 0
     cols = ["layer", "dim", "nc1", "nc1_post_act", "nc1_trace_ratio", "cdnv", "nc2_etf_features",
             "nc2_etf_weight", "nc3_duality", "nc4_ncc_mismatch"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from nclab._json import dumps, to_jsonable
+from nclab._tensor import resolve_device
 from nclab._validation import fail
 from nclab.report.html import REPORT_FORMAT, claim_counts, format_value, write_report, write_text_atomic
 
@@ -90,26 +91,6 @@ def select_experiments(only: Sequence[str] | None = None) -> list:
                  + (", ".join(sorted(names)) or "none registered") + ")")
     chosen = [e for e in every if e.name in wanted or e.paper in wanted]
     return chosen
-
-
-def check_device(device: str | None) -> str:
-    """``device`` as a torch device string; unavailable CUDA/MPS raises ``ValueError``."""
-    import torch
-
-    if device is None:
-        return "cpu"
-    try:
-        dev = torch.device(str(device))
-    except (RuntimeError, ValueError):
-        fail("--device", device, "a torch device such as 'cpu', 'cuda' or 'cuda:0'")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            fail("--device", device, "an available device (CUDA is not available here; use 'cpu')")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            fail("--device", device, f"a CUDA index below {torch.cuda.device_count()}")
-    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        fail("--device", device, "an available device (MPS is not available here; use 'cpu')")
-    return str(dev)
 
 
 def environment(device: str = "cpu") -> dict[str, Any]:
@@ -184,7 +165,7 @@ def reproduce(
     from tqdm import tqdm
 
     log = sys.stderr if log is None else log
-    device = check_device(device)
+    device = str(resolve_device(device))
     import_errors = load_experiment_modules()
     chosen = select_experiments(only)
     wanted = {w.strip() for item in (only or []) for w in str(item).split(",")}

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
+from nclab._tensor import resolve_device
 from nclab._validation import check_int, fail
 from nclab.sweep import executors as _executors
 from nclab.sweep.grid import as_grid, chunks, config_hash, expand, parse_seeds
@@ -125,23 +126,16 @@ def plan(
 
 
 def check_device(device: Any, *, local: bool = True) -> str:
-    """A torch device string; on a local executor CUDA/MPS must be available here."""
-    if device == "cpu":
-        return "cpu"
+    """A torch device string; on a local executor it must exist here
+    (:func:`nclab._tensor.resolve_device`), on a remote one it is only parsed."""
+    if local:
+        return str(resolve_device(device))
     import torch
 
     try:
-        dev = torch.device(device)
+        return str(torch.device(device))
     except (RuntimeError, TypeError):
         fail("device", device, "a torch device such as 'cpu', 'cuda' or 'cuda:1'")
-    if local and dev.type == "cuda":
-        if not torch.cuda.is_available():
-            fail("device", device, "'cpu' (CUDA is not available on this machine)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            fail("device", device, f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
-    if local and dev.type == "mps" and not torch.backends.mps.is_available():
-        fail("device", device, "'cpu' (MPS is not available on this machine)")
-    return str(dev)
 
 
 def execute_unit(run_fn: Any, config: dict, seeds: list[int], device: str) -> dict:
