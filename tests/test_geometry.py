@@ -127,3 +127,59 @@ def test_balanced_weightings_agree_and_bad_weighting():
     torch.testing.assert_close(geo.global_mean(means, counts, "classes"), geo.global_mean(means, counts, "samples"))
     with pytest.raises(ValueError, match="global_mean"):
         geo.global_mean(means, counts, "median")
+
+
+# ---------------------------------------------------------------- helpers that are the one home of a formula
+def test_center_is_p_along_an_axis_float64():
+    g = torch.Generator().manual_seed(3)
+    M = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    P = geo.centering_matrix(5)
+    torch.testing.assert_close(geo.center(M), P @ M, rtol=0, atol=1e-14)
+    torch.testing.assert_close(geo.center(M.mT, dim=-1), (P @ M).mT, rtol=0, atol=1e-14)
+    assert geo.center(M).dtype == torch.float64
+
+
+@pytest.mark.parametrize("d,k", [(5, 2), (4, 4), (7, 1)])
+def test_random_frame_orthonormal_deterministic_float64(d, k):
+    F = geo.random_frame(d, k, generator=torch.Generator().manual_seed(1))
+    assert F.shape == (d, k) and F.dtype == torch.float64
+    torch.testing.assert_close(F.T @ F, torch.eye(k, dtype=torch.float64), rtol=0, atol=1e-13)
+    F2 = geo.random_frame(d, k, generator=torch.Generator().manual_seed(1), dtype=torch.float32)
+    torch.testing.assert_close(F2, F.float())
+    if k == d:
+        torch.testing.assert_close(geo.random_orthogonal(d, generator=torch.Generator().manual_seed(1)), F)
+    with pytest.raises(ValueError, match="k must be"):
+        geo.random_frame(3, 4)
+
+
+def test_class_ordered_sums_and_means_are_h_y_transpose_float64():
+    K, n, d = 3, 4, 2
+    H = torch.randn(2, d, K * n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    Y = geo.one_hot_targets(K, n)
+    torch.testing.assert_close(geo.class_ordered_sums(H, n), H @ Y.T, rtol=0, atol=1e-13)
+    torch.testing.assert_close(geo.class_ordered_means(H, n), H @ Y.T / n, rtol=0, atol=1e-13)
+    y = geo.class_ordered_labels(K, n)
+    torch.testing.assert_close(geo.class_ordered_means(H, n), geo.class_means(H.mT, y, K).mT, rtol=0, atol=1e-14)
+    with pytest.raises(ValueError, match="n must be a divisor"):
+        geo.class_ordered_sums(H, 5)
+
+
+def test_global_mean_weights_float64():
+    counts = torch.tensor([1, 3])
+    torch.testing.assert_close(geo.global_mean_weights(counts, "classes"), torch.tensor([0.5, 0.5], dtype=torch.float64))
+    torch.testing.assert_close(geo.global_mean_weights(counts, "samples"), torch.tensor([0.25, 0.75], dtype=torch.float64))
+    from nclab.metrics._core import mean_weights
+
+    assert mean_weights is geo.global_mean_weights
+
+
+def test_etf_error_target_is_etf_gram():
+    from nclab.metrics._core import etf_error, structure_from
+
+    F = geo.simplex_etf(4, 6, scale=2.5)
+    assert float(etf_error(F)) < 1e-14
+    assert float(structure_from(F, F)) < 1e-14
+    # the distance of a non-ETF Gram to the one target, by hand
+    V = torch.eye(4, dtype=torch.float64)
+    G = V @ V.T / 2.0
+    assert float(etf_error(V)) == pytest.approx(float(torch.linalg.matrix_norm(G - geo.etf_gram(4))), abs=1e-15)

@@ -81,3 +81,12 @@ def test_bad_matrices():
         numerical_rank(np.array([[1.0, np.inf]]))
     with pytest.raises(ValueError, match="rtol"):
         numerical_rank(np.eye(2), rtol=-1)
+
+
+def test_one_schatten_power_float64():
+    from nclab.theory.deep import schatten as theory_schatten
+    from nclab.theory.deep import schatten_power as deep_schatten_power
+
+    assert theory_schatten.schatten_power is schatten_power and deep_schatten_power is schatten_power
+    x = torch.diag(torch.tensor([3.0, 2.0, 0.5], dtype=torch.float64))
+    assert float(schatten_power(x, 2.0 / 3.0)) == pytest.approx(sum(s ** (2 / 3) for s in (3.0, 2.0, 0.5)), rel=1e-15)

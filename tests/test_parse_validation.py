@@ -106,3 +106,22 @@ def test_as_labels_for_stream_batches():
         as_labels(np.array([0, 4]), num_classes=4, require_all_classes=False)
     with pytest.raises(ValueError, match="dtype <U1"):
         as_labels(np.array(["a", "b"]), num_classes=4, require_all_classes=False)
+
+
+def test_dtype_and_device_resolved_in_one_place():
+    import torch
+
+    from nclab import _tensor
+    from nclab.ufm import init
+    from nclab.ufm.options import DType
+
+    assert init.resolve_dtype is _tensor.resolve_dtype and init.resolve_device is _tensor.resolve_device
+    assert _tensor.resolve_dtype("double") is torch.float64 and _tensor.resolve_dtype(torch.float32) is torch.float32
+    assert _tensor.resolve_device(None) == torch.device("cpu")
+    assert DType().check("dtype", "double") == "float64" and DType().check("dtype", torch.float32) == "float32"
+    with pytest.raises(ValueError, match="^dtype"):
+        _tensor.resolve_dtype("float16")
+    with pytest.raises(ValueError, match="'dtype' must be one of 'float32'"):
+        DType().check("'dtype'", "half")
+    with pytest.raises(ValueError, match="^device"):
+        _tensor.resolve_device("tpu")

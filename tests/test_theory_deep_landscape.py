@@ -86,3 +86,22 @@ def test_classifier_labels_constructed_points():
     batch = torch.stack([5 * P, torch.full((4, 4), float("nan"), dtype=torch.float64)])
     out = classify_solution(batch)
     assert out[0]["label"] == "dnc" and out[1]["label"] == "other" and out[1]["rank"] == 0
+
+
+def test_classifier_means_of_shuffled_samples_and_tolerance_constants_float64():
+    from nclab.ufm import solutions
+
+    assert solutions.CLASSIFIER_TABLE["rank_rtol"].default == solutions.DNC_RANK_RTOL == 1e-3
+    assert solutions.CLASSIFIER_TABLE["nc_tol"].default == solutions.DNC_NC_TOL == 0.05
+    g = torch.Generator().manual_seed(2)
+    P = torch.eye(4, dtype=torch.float64) - 0.25
+    Z = (5 * P).repeat_interleave(3, dim=1) + 0.01 * torch.randn(4, 12, generator=g, dtype=torch.float64)
+    labels = torch.arange(4).repeat_interleave(3)
+    perm = torch.randperm(12, generator=g)
+    a, b = classify_solution(Z, labels)[0], classify_solution(Z[:, perm], labels[perm])[0]
+    assert a["label"] == b["label"] == "dnc" and a["rank"] == b["rank"] == 3
+    assert b["etf_error"] == pytest.approx(a["etf_error"], abs=1e-14)
+    assert b["spread"] == pytest.approx(a["spread"], abs=1e-14)
+    # the class-mean path equals classifying the means themselves (spread aside)
+    means = Z.reshape(4, 4, 3).mean(-1)
+    assert classify_solution(means)[0]["etf_error"] == pytest.approx(a["etf_error"], abs=1e-14)
