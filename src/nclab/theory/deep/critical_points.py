@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 
 from nclab._validation import check_choice, check_int, fail
-from nclab.geometry import centering_matrix, random_orthogonal
+from nclab.geometry import centering_matrix, random_orthogonal, repeat_columns
 from nclab.theory.deep.low_rank import dnc_optimum, effective_lambda, low_rank_optimum
 
 __all__ = ["CriticalPoint", "block_matrix", "balanced_factors", "dnc_critical_point", "low_rank_critical_point"]
@@ -88,7 +88,7 @@ def balanced_factors(
     U, S, Vh = torch.linalg.svd(M)
     r = int((S > rank_rtol * S[0]).sum())
     U, S, V = U[:, :r], S[:r], Vh[:r].T
-    Vp = V.repeat_interleave(n, dim=0) / n ** 0.5  # (N, r), orthonormal columns
+    Vp = repeat_columns(V.mT, n).mT / n ** 0.5  # (N, r) = (V^T (x) 1_n^T)^T / sqrt(n), orthonormal columns
     T = torch.diag((n ** 0.5 * S) ** (1.0 / (L + 1)))
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if lams is not None:
