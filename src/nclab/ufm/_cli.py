@@ -14,7 +14,7 @@ or file is written.
 from __future__ import annotations
 
 import argparse
-import json
+from nclab import _json as json  # NaN and +-inf are written as null
 from pathlib import Path
 from typing import Any
 

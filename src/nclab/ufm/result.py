@@ -6,7 +6,7 @@ reg, anchor, grad_norm`` and, when asked, the per-layer NC metrics and logit spe
 """
 from __future__ import annotations
 
-import json
+from nclab import _json as json  # NaN and +-inf are written as null
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
