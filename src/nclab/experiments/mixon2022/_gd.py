@@ -1,0 +1,128 @@
+"""What both figures of Mixon, Parshall, Pi share: the config table and the gradient-descent run.
+
+Both figures run gradient descent on R_e(H, W, b) = 1/(2CN) ||W H + b 1^T - Y||^2 (C = N = 3,
+p = 15) with the UFM engine (``nclab.train``, ``UFMSpec.mixon``) from random starts with
+||H_0||_F = ||W_0||_F = eps and b_0 = 0, one batch holding every (eps, seed). The engine is run
+in chunks between recorded iterations (plain GD has no state, so chunking changes nothing)
+and the strong-NC errors / distance to S come from :mod:`nclab.theory.shallow.strong_collapse`.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from nclab.config import Choice, Int, ListOf, Param, Real, Seeds
+
+PAPER = "mixon2022"
+SOURCE = "Mixon, Parshall, Pi 2022"
+
+#: The config table of both figures (the paper's settings; ``[open]``: not stated by the paper).
+PARAMS = {
+    "C": Param(3, Int(minimum=2), "number of classes"),
+    "N": Param(3, Int(minimum=1), "samples per class"),
+    "p": Param(15, Int(minimum=1), "feature dimension (at least C - 1)"),
+    "eps": Param([1e-1, 1e-2, 1e-3, 1e-4], ListOf(Real(minimum=0.0, strict=True), unique=True),
+                 "initial norms eps, one run each (taken in decreasing order)"),
+    "seeds": Param(5, Seeds(), "seeds of the random starts: a count S (seeds 0..S-1) or a list"),
+    "steps": Param(5000, Int(minimum=1), "gradient-descent iterations"),
+    "lr": Param(0.5, Real(minimum=0.0, strict=True), "step size [open]"),
+    "num_records": Param(80, Int(minimum=2), "about this many log-spaced recorded iterations"),
+    "init_norm": Param("each", Choice("each", "total"),
+                       "'each': ||H0||_F = ||W0||_F = eps (paper caption); 'total': ||(H0, W0)||_E = eps"),
+    "dtype": Param("float64", Choice("float64", "float32"), "floating type of the gradient descent"),
+    "spread_bound": Param(2.0, Real(minimum=1.0),
+                          "Fig. 2: allowed max/min over eps of (sup distance / eps) [open]"),
+}
+QUICK = {"eps": [1e-1, 1e-2, 1e-3], "seeds": 3, "steps": 1500, "num_records": 40}
+
+#: The three strong-NC errors of Fig. 1 and their axis labels.
+ERROR_LABELS = {
+    "WWt": r"$\|WW^\top-\sqrt{N}P\|_F$",
+    "H": r"$\|H-(W\otimes 1_N)^\top/\sqrt{N}\|_F/\|H\|_F$",
+    "b": r"$\|b-\frac{1}{C}1_C\|_2$",
+}
+
+
+def check_config(experiment: str, config: dict) -> list[float]:
+    """The cross-key check ``p >= C - 1``; returns the eps in decreasing order."""
+    C, p = config["C"], config["p"]
+    if p < C - 1:
+        raise ValueError(f"setting 'p' of experiment {experiment!r} must be >= C - 1 = {C - 1} "
+                         f"(a simplex of C classes needs C - 1 dimensions), got {p!r}")
+    return sorted(config["eps"], reverse=True)
+
+
+def initial_params(C: int, N: int, p: int, eps: list[float], seeds: list[int], init_norm: str = "each"):
+    """Random starts of MPP's figures: per seed one Gaussian direction, scaled to each eps.
+
+    Returns (H (E*S, p, CN), W (E*S, C, p), b zeros (E*S, C)) in float64, eps-major order.
+    ``init_norm="each"``: ||H0||_F = ||W0||_F = eps (MPP's caption); ``"total"``: ||(H0, W0)||_E = eps.
+    """
+    Hs, Ws = [], []
+    for s in seeds:
+        g = torch.Generator().manual_seed(int(s))
+        H = torch.randn(p, C * N, generator=g, dtype=torch.float64)
+        W = torch.randn(C, p, generator=g, dtype=torch.float64)
+        if init_norm == "each":
+            H, W = H / H.norm(), W / W.norm()
+        else:
+            total = math.sqrt(float(H.square().sum() + W.square().sum()))
+            H, W = H / total, W / total
+        Hs.append(H)
+        Ws.append(W)
+    H = torch.cat([e * torch.stack(Hs) for e in eps])
+    W = torch.cat([e * torch.stack(Ws) for e in eps])
+    return H, W, torch.zeros(W.shape[0], C, dtype=torch.float64)
+
+
+def record_steps(steps: int, num_records: int) -> np.ndarray:
+    """0 and about ``num_records`` log-spaced iterations in [1, steps]."""
+    return np.unique(np.concatenate([[0], np.round(np.geomspace(1, steps, num_records)).astype(int)]))
+
+
+def _measure(params, N: int) -> dict[str, np.ndarray]:
+    """The three strong-NC errors, the relative distance to S and the risk of a batch of points."""
+    from nclab.theory.shallow.strong_collapse import distance_to_S, mixon_risk, strong_nc_errors
+
+    H, W, b = (t.to(torch.float64) for t in (params.H, params.W[-1], params.b))
+    out = {k: v.cpu().numpy() for k, v in strong_nc_errors(H, W, b, N).items()}
+    out["distance"] = distance_to_S(H, W, b, N).cpu().numpy()
+    out["risk"] = mixon_risk(H, W, b, N).cpu().numpy()
+    return out
+
+
+def run_gradient_descent(config: dict, eps: list[float]) -> dict:
+    """GD on MPP's model with the engine, recording the three errors and the distance to S.
+
+    ``eps`` are the initial norms in the order of the result's first axis. Returns ``steps``
+    (T,), ``errors`` {name: (E, S, T)}, ``distance`` (E, S, T) relative to ||Z||_E, ``risk``
+    (E, S, T), ``seconds``. A step size for which GD diverges is a ``ValueError`` naming ``lr``.
+    """
+    from nclab import train
+    from nclab.ufm.spec import UFMParams, UFMSpec
+
+    C, N, p, seeds = config["C"], config["N"], config["p"], config["seeds"]
+    dtype, device = getattr(torch, config["dtype"]), config["device"]
+    spec = UFMSpec.mixon(C, N, p)
+    H, W, b = initial_params(C, N, p, eps, seeds, config["init_norm"])
+    params = UFMParams(H=H, W=(W,), b=b).to(dtype=dtype, device=device)
+    marks = record_steps(config["steps"], config["num_records"])
+    records: dict[str, list] = {}
+    seconds, done = 0.0, 0
+    for mark in marks:
+        if mark > done:
+            res = train(spec, steps=int(mark - done), optimizer="gd", lr=config["lr"], init=params,
+                        record_every=int(mark - done), metrics=False, progress=False, device=device, dtype=dtype)
+            if any(s == "diverged" for s in res.status):
+                raise ValueError(f"lr must be a step size for which gradient descent does not diverge, "
+                                 f"got {config['lr']!r}")
+            params, done = res.params, int(mark)
+            seconds += res.seconds
+        for k, v in _measure(params, N).items():
+            records.setdefault(k, []).append(v)
+    shape = (len(eps), len(seeds), len(marks))
+    arrays = {k: np.stack(v, -1).reshape(shape) for k, v in records.items()}
+    return {"steps": marks, "errors": {k: arrays[k] for k in ERROR_LABELS}, "distance": arrays["distance"],
+            "risk": arrays["risk"], "seconds": seconds}
