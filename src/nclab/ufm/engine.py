@@ -129,7 +129,6 @@ def _first_order(obj: Objective, params: UFMParams, opt, steps: int, step0: int,
 def _lbfgs(obj: Objective, params: UFMParams, steps: int, step0: int, phase: str, tol: float,
            record_every: int, diverge_factor: float, history_size: int, record: Recorder,
            progress: Progress) -> _Phase:
-    has_bias = params.b is not None
     S = params.num_seeds
     template = params
     store = _Store(S)

@@ -127,7 +127,6 @@ def optimal_classifier(H: torch.Tensor, n: int, lam_W: float) -> torch.Tensor:
     d, N = H.shape[-2:]
     if N % n:
         fail("n", n, f"a divisor of the number of columns of H ({N})")
-    K = N // n
     YHt = class_ordered_sums(H, n)  # (..., d, K) = H Y^T
     A = H @ H.mT + n * lam_W * torch.eye(d, dtype=H.dtype, device=H.device)
     return torch.linalg.solve(A, YHt).mT  # A symmetric: W^T = A^{-1} H Y^T
