@@ -127,6 +127,8 @@ def test_internal_error_is_one_line_and_exit_1(broken_experiments, capsys):
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and 'raise TypeError("unsupported operand' in err
     assert err.strip().splitlines()[-1] == "nclab run: internal error: TypeError: unsupported operand second line"
+    assert cli.main(["run", broken_experiments["internal"], "--debug"]) == 1  # after the command too
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
 
 
 def test_interrupt_is_exit_130(broken_experiments, capsys):

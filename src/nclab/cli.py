@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, prefix, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
         p.set_defaults(_command=(module, prefix))
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="on an internal error, print the full traceback (also 'nclab --debug COMMAND')")
         getattr(importlib.import_module(module), f"configure_{prefix}")(p)
     return parser
 
