@@ -55,3 +55,24 @@ def test_training_experiments_need_width_at_least_K(name, overrides, tmp_path):
     with pytest.raises(ValueError, match=r"d must be at least K = 10 .*d >= K\), got 5"):
         run(name, quick=True, out=tmp_path / "x", **overrides)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("name, key, value, match", [
+    ("garrod2025-width", "ds", [12, 12], "ds"),
+    ("garrod2025-width", "init_H", ["unit", 0.0], "init_H"),
+    ("garrod2025-lambda", "lams_log2", [-7], "lams_log2"),
+    ("garrod2025-fig1", "lr", 0.0, "lr"),
+    ("garrod2025-relu", "table_Ks", [3, 2], "table_Ks"),
+    ("garrod2025-fig1", "seeds", 0, "seeds"),
+])
+def test_config_tables_refuse_bad_values_before_any_run(name, key, value, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        run(name, quick=True, store=tmp_path / "s.sqlite", **{key: value})
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_multi_seed_experiments_have_a_grid_and_seed_lists():
+    for name in ["garrod2025-fig1", "garrod2025-width", "garrod2025-lambda", "garrod2025-relu"]:
+        exp = get(name)
+        assert exp.grid is not None and exp.config(seeds=3)["seeds"] == [0, 1, 2]
+        assert exp.grid.params["activation"].default == ("relu" if name.endswith("relu") else "linear")

@@ -3,7 +3,9 @@
 The figures come from :func:`nclab.sweep.plots.store_figures` and the table from
 :func:`nclab.sweep.load` (both imported lazily: the sweep package is optional here); the
 summary table has one row per config: the swept keys, the number of seeds per status and
-the mean (and min/max) of every final metric over the seeds that finished.
+the mean (and min/max) of every final metric over the seeds that finished. A store whose kind
+is a multi-seed experiment (one with a grid, e.g. ``garrod2025-width``) also shows that
+experiment's judgement of the stored rows: its claims, tables, notes and figures.
 """
 from __future__ import annotations
 
@@ -52,6 +54,26 @@ def config_summary(df: Any) -> list[dict]:
     return rows
 
 
+def judge_store(kind: str | None, df: Any) -> Any:
+    """The ``Outcome`` of experiment ``kind``'s judge on a store's finished rows (``None`` when
+    ``kind`` is not a multi-seed experiment or no row finished).
+
+    The judge gets the experiment's full-profile config (for keys the rows do not hold, such as
+    a tolerance) and the rows grouped by grid point (first appearance), seeds in order."""
+    from nclab.experiments import registry
+
+    names = {e.name for e in registry.experiments() if e.grid is not None}
+    if kind not in names:
+        return None
+    rows = df[df["status"] != "error"]
+    if len(rows) == 0:
+        return None
+    order = {h: i for i, h in enumerate(dict.fromkeys(rows["config_hash"]))}
+    rows = rows.assign(_point=rows["config_hash"].map(order)).sort_values(["_point", "seed"], kind="stable")
+    exp = registry.get(kind)
+    return exp.grid.judge(exp.config(), rows.drop(columns="_point").reset_index(drop=True))
+
+
 def render_store(path: str | os.PathLike) -> str:
     """The HTML page of sweep store ``path`` (figures embedded, per-config summary table)."""
     from nclab import sweep
@@ -59,15 +81,23 @@ def render_store(path: str | os.PathLike) -> str:
 
     path = Path(path)
     counts = sweep.status_counts(path)
-    df = sweep.load(path).reset_index(drop=True)
-    figures = sweep_plots.store_figures(path)
+    df = sweep.load(path, history=True).reset_index(drop=True)
+    outcome = judge_store(counts.get("kind"), df)
+    figures = {**(outcome.figures if outcome is not None else {}), **sweep_plots.store_figures(path)}
     info = {"store": str(path.resolve()), "kind": counts.get("kind"), "configs": counts.get("configs"),
             "runs": counts.get("runs"), "done": counts.get("done"), "diverged": counts.get("diverged"),
             "error": counts.get("error"), "pending": counts.get("pending"),
             "total run time (s)": round(float(counts.get("seconds") or 0.0), 2)}
     for item in counts.get("errors") or []:
         info[f"error ×{item['count']}"] = item["error"]
-    tables = {"Configs (one row per config; metrics over finished seeds)": config_summary(df)}
+    tables = {}
+    if outcome is not None:
+        tables[f"Claims of experiment {counts.get('kind')} (judged on the stored rows)"] = [
+            c.to_dict() for c in outcome.claims]
+        tables.update({f"Table {name}": rows for name, rows in outcome.tables.items()})
+        for i, note in enumerate(outcome.notes):
+            info[f"note {i + 1}"] = note
+    tables["Configs (one row per config; metrics over finished seeds)"] = config_summary(df)
     return render_sweep(f"nclab sweep: {path.name}", figures, tables, info)
 
 
