@@ -1,0 +1,179 @@
+"""GK Theorems 4 and 6 (and Lemma 1): Hessian spectra at the DNC and low-rank critical points.
+
+Registered as ``garrod2025-hessian``: Lanczos extreme eigenvalues of the Hessian at both
+critical points at the paper's size; dense spectra at a small size (zero eigenvalues, a
+cross-check of Lanczos); Lemma 1's regulariser identity; and the ratio of the two Hessian norms
+as lam -> 0 (Theorem 6). The critical points are closed form (no seed).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from nclab import theory as T
+from nclab.config import Int, ListOf, Param, Real
+from nclab.experiments.garrod2025._closed_form import PAPER, SRC, refuse
+from nclab.experiments.registry import Claim, Outcome, register
+
+NAME = "garrod2025-hessian"
+
+DESC = (
+    "Theorem 4: for small lam the DNC configuration is a critical point whose Hessian has no negative "
+    "eigenvalue (a local minimum or a degenerate saddle, unlike the strict saddles of the shallow UFM). "
+    "Theorem 6: for K even, as lam -> 0 the ratio of the Hessian norms at the DNC and low-rank critical "
+    "points tends to a constant."
+)
+
+PARAMS = {
+    "K": Param(10, Int(minimum=2), "number of classes of the Lanczos spectra (even: GK's block construction)"),
+    "n": Param(5, Int(minimum=1), "samples per class of the Lanczos spectra"),
+    "d": Param(12, Int(minimum=2), "width of the Lanczos spectra (at least K)"),
+    "L": Param(2, Int(minimum=1), "number of weight matrices of the Lanczos spectra"),
+    "lam": Param(2 ** -10, Real(minimum=0.0, strict=True), "regularisation lam of the spectra"),
+    "small": Param([4, 2, 5, 2], ListOf(Int(minimum=1), length=4),
+                   "[K, n, d, L] of the dense spectra and of Theorem 6 (K even, d >= K)"),
+    "lams_log2": Param([-6, -8, -10, -12, -14, -16, -18, -20], ListOf(Real(maximum=0.0), min_len=3),
+                       "Theorem 6: log2 of the lam values, decreasing (lam -> 0)"),
+    "eig_tol": Param(1e-8, Real(minimum=0.0), "an eigenvalue >= -eig_tol counts as non-negative; zero if |.| <= it"),
+    "lanczos_tol": Param(1e-10, Real(minimum=0.0, strict=True), "tolerance of the Lanczos iteration"),
+}
+QUICK = {"K": 6, "n": 3, "d": 8, "lams_log2": [-6, -8, -10, -12, -14]}
+
+CRITICAL_POINTS = (("dnc", T.dnc_critical_point), ("low_rank", T.low_rank_critical_point))
+
+
+def check_config(config: dict) -> None:
+    """Cross-key checks: K even and d >= K, at both sizes; ``lams_log2`` strictly decreasing."""
+    K, d = config["K"], config["d"]
+    if K % 2:
+        refuse(NAME, "K", K, "an even number (GK's block construction is a critical point only for even K)")
+    if d < K:
+        refuse(NAME, "d", d, f">= K = {K} (the constructions of GK Thm 1/4 assume d >= K)")
+    Ks, _, ds, _ = config["small"]
+    if Ks % 2 or Ks < 2 or ds < Ks:
+        refuse(NAME, "small", config["small"], "[K, n, d, L] with K >= 2 even and d >= K")
+    lams = config["lams_log2"]
+    if any(not b < a for a, b in zip(lams, lams[1:])):
+        refuse(NAME, "lams_log2", lams, "strictly decreasing (lam -> 0)")
+
+
+@register(NAME, paper=PAPER, title="Theorems 4 and 6: Hessian spectra at the DNC and low-rank critical points",
+          description=DESC, defaults=PARAMS, quick=QUICK)
+def hessian(config: dict) -> Outcome:
+    check_config(config)
+    big = lanczos_extremes(config)
+    metrics = {f"{kind}_{key}": getattr(ext, attr) for kind, ext in big.items()
+               for key, attr in (("min_eig", "min"), ("max_eig", "max"), ("params", "num_params"))}
+    dense, agree = dense_spectra(config)
+    for kind, ev in dense.items():
+        metrics[f"small_{kind}_near_zero"] = T.near_zero_count(ev, atol=config["eig_tol"] * max(1.0, float(np.abs(ev).max())))
+        metrics[f"small_{kind}_min_eig"] = float(ev[0])
+    metrics["lemma1"] = lemma1(config)
+    metrics["norm_ratios"] = norm_ratios(config)
+    notes = ["Theorem 6's limit is approached slowly (alpha* grows like log(1/lam)); the check is that successive "
+             "changes of the ratio shrink and the ratio stays bounded, not the value of the limit."]
+    return Outcome(claims=judge(config, big, agree, metrics), figures={"hessian": draw(config, dense, metrics)},
+                   metrics=metrics, notes=notes)
+
+
+def lanczos_extremes(config: dict) -> dict:
+    """``{kind: HessianExtremes}`` (3 smallest and largest eigenvalues) at the paper's K, n, d, L."""
+    out = {}
+    for kind, make in CRITICAL_POINTS:
+        cp = make(config["K"], config["n"], config["d"], config["L"], config["lam"], device=config["device"])
+        f, theta = T.flat_objective(cp.spec, cp.params)
+        out[kind] = T.hessian_extremes(f, theta, k=3, tol=config["lanczos_tol"])
+    return out
+
+
+def dense_spectra(config: dict) -> tuple[dict[str, np.ndarray], bool]:
+    """Dense Hessian spectra at the small size and whether Lanczos's extremes agree with them (1e-8)."""
+    Ks, ns, ds, Ls = config["small"]
+    dense, agree = {}, True
+    for kind, make in CRITICAL_POINTS:
+        cp = make(Ks, ns, ds, Ls, config["lam"])
+        f, theta = T.flat_objective(cp.spec, cp.params)
+        ev = torch.linalg.eigvalsh(T.dense_hessian(f, theta)).numpy()
+        ext = T.hessian_extremes(f, theta, k=2, tol=config["lanczos_tol"])
+        agree &= bool(np.allclose(ext.smallest, ev[:2], atol=1e-8) and np.allclose(ext.largest, ev[-2:], atol=1e-8))
+        dense[kind] = ev
+    return dense, agree
+
+
+def lemma1(config: dict) -> dict:
+    """Lemma 1 at the small DNC point: its regulariser, the Schatten value, the best L-BFGS gauge."""
+    from nclab.ufm.objective import parts
+
+    cp = T.dnc_critical_point(*config["small"], config["lam"])
+    factors = [cp.params.H[0], *[w[0] for w in cp.params.W]]
+    reg = float(parts(cp.spec, cp.params)["reg"][0])
+    fc = T.factorisation_check(factors, config["lam"], starts=3, steps=150)
+    return {"reg": reg, "schatten": fc.schatten, "lbfgs_min": fc.min_found, "starts": fc.start}
+
+
+def norm_ratios(config: dict) -> list[float]:
+    """Theorem 6: ||Hessian at DNC|| / ||Hessian at low rank|| (dense, small size) for each lam = 2^e."""
+    ratios = []
+    for e in config["lams_log2"]:
+        norms = []
+        for _, make in CRITICAL_POINTS:
+            cp = make(*config["small"], 2.0 ** e)
+            f, theta = T.flat_objective(cp.spec, cp.params)
+            norms.append(float(np.abs(torch.linalg.eigvalsh(T.dense_hessian(f, theta)).numpy()).max()))
+        ratios.append(norms[0] / norms[1])
+    return ratios
+
+
+def judge(config: dict, big: dict, agree: bool, metrics: dict) -> list[Claim]:
+    """The claims of Theorems 4 and 6, Lemma 1 and the Lanczos cross-check."""
+    K, n, d, L, lam, tol = (config[k] for k in ("K", "n", "d", "L", "lam", "eig_tol"))
+    lem, ratios = metrics["lemma1"], metrics["norm_ratios"]
+    # change of the ratio per unit of log2(lam), so that an unevenly spaced grid compares like with like
+    steps = np.abs(np.diff(ratios)) / np.abs(np.diff(config["lams_log2"]))
+    return [
+        Claim("thm4_dnc_psd", f"At the DNC critical point (K={K}, n={n}, d={d}, L={L}, lam={lam:g}) the Hessian has no "
+              "negative eigenvalue.", f"{SRC}, Theorem 4", f"min eigenvalue >= -{tol:g}", big["dnc"].min, big["dnc"].min >= -tol),
+        Claim("thm4_dnc_degenerate", "The DNC critical point is degenerate: its Hessian has zero eigenvalues (a local "
+              "minimum or degenerate saddle, not a strict saddle).", f"{SRC}, Theorem 4",
+              "number of |eigenvalue| <= tol > 0 (dense, small size)", metrics["small_dnc_near_zero"],
+              metrics["small_dnc_near_zero"] > 0),
+        Claim("low_rank_psd", "At GK's block low-rank critical point the Hessian has no negative eigenvalue either.",
+              f"{SRC}, Sections 4-5 (landscape of the low-rank solutions)", f"min eigenvalue >= -{tol:g}",
+              big["low_rank"].min, big["low_rank"].min >= -tol),
+        Claim("lemma1_schatten", "At a critical point the regulariser equals (lam/2)(L+1) sum_i s_i(Z)^{2/(L+1)}, the "
+              "minimum over all factorisations of Z.", f"{SRC}, Lemma 1",
+              "reg = Schatten value (rel 1e-10); L-BFGS over gauges never below it (rel 1e-9)", lem,
+              abs(lem["reg"] - lem["schatten"]) <= 1e-10 * lem["schatten"]
+              and lem["lbfgs_min"] >= lem["schatten"] * (1 - 1e-9)),
+        Claim("lanczos_vs_dense", "Lanczos extreme eigenvalues agree with the dense Hessian at small size.",
+              "nclab cross-check", "|difference| <= 1e-8", agree, agree),
+        Claim("thm6_ratio", "For K even, as lam -> 0 the ratio of the Hessian norms at the DNC and low-rank points "
+              "tends to a constant.", f"{SRC}, Theorem 6",
+              "successive changes of the ratio per unit log2(lam) decrease, ratio in [0.1, 10]", ratios,
+              bool(np.all(np.diff(steps) < 0) and all(0.1 < r < 10 for r in ratios))),
+    ]
+
+
+def draw(config: dict, dense: dict, metrics: dict) -> Figure:
+    """Two panels: the sorted |eigenvalues| of both dense spectra, and Theorem 6's ratio against log2(lam)."""
+    Ks, ns, ds, Ls = config["small"]
+    fig = Figure(figsize=(11, 4))
+    ax = fig.add_subplot(1, 2, 1)
+    for i, (kind, ev) in enumerate(dense.items()):
+        ax.plot(np.arange(1, len(ev) + 1), np.sort(np.abs(ev))[::-1], f"C{i}.", ms=3, label=kind.replace("_", " "))
+    ax.set_yscale("log")
+    ax.set_xlabel("index $i$")
+    ax.set_ylabel(r"$|\mu_i(\nabla^2 \mathcal{L})|$")
+    ax.set_title(rf"Hessian spectra, $K={Ks}$, $n={ns}$, $d={ds}$, $L={Ls}$, "
+                 rf"$\lambda=2^{{{math.log2(config['lam']):.3g}}}$")
+    ax.legend()
+    ax = fig.add_subplot(1, 2, 2)
+    ax.plot(config["lams_log2"], metrics["norm_ratios"], "o-")
+    ax.set_xlabel(r"$\log_2 \lambda$")
+    ax.set_ylabel(r"$\|\nabla^2\mathcal{L}_{DNC}\| / \|\nabla^2\mathcal{L}_{LR}\|$")
+    ax.set_title(f"Theorem 6 ($K={Ks}$ even)")
+    fig.tight_layout()
+    return fig
