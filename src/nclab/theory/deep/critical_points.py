@@ -88,7 +88,7 @@ def balanced_factors(
     U, S, Vh = torch.linalg.svd(M)
     r = int((S > rank_rtol * S[0]).sum())
     U, S, V = U[:, :r], S[:r], Vh[:r].T
-    Vp = repeat_columns(V.mT, n).mT / n ** 0.5  # (N, r) = (V^T (x) 1_n^T)^T / sqrt(n), orthonormal columns
+    Vp = repeat_columns(V.mT, n).mT.contiguous() / n ** 0.5  # (N, r) = (V^T (x) 1_n^T)^T / sqrt(n), orthonormal columns
     T = torch.diag((n ** 0.5 * S) ** (1.0 / (L + 1)))
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if lams is not None:
