@@ -1,12 +1,16 @@
-"""tirer2023-*: quick profiles run end to end and every claim passes; bad input is rejected."""
+"""tirer2023-* UFM experiments: quick profiles run end to end and every claim passes; bad input is
+refused up front by the config table or by a cross-key check naming the key; seeds reach the runs."""
 import json
 
 import pytest
 
-from nclab.experiments import run
+from nclab.config import ParameterTypeError
+from nclab.experiments import get, run
+
+UFM = ["tirer2023-flow", "tirer2023-depthwise", "tirer2023-spectra", "tirer2023-minimizer"]
 
 
-@pytest.mark.parametrize("name", ["tirer2023-flow", "tirer2023-depthwise", "tirer2023-spectra", "tirer2023-minimizer"])
+@pytest.mark.parametrize("name", UFM)
 def test_quick_profile_claims_pass(name):
     result = run(name, quick=True)
     assert result.claims and all(c.passed for c in result.claims), [c.to_dict() for c in result.claims]
@@ -14,24 +18,59 @@ def test_quick_profile_claims_pass(name):
     assert result.figure_objects
 
 
+@pytest.mark.parametrize("name,seed_key", [("tirer2023-flow", "seed"), ("tirer2023-depthwise", "seeds"),
+                                           ("tirer2023-spectra", "seed"), ("tirer2023-minimizer", "seeds")])
+def test_random_experiments_have_a_seed_key(name, seed_key):
+    assert get(name).seed_key == seed_key
+
+
 @pytest.mark.parametrize(
     "name,overrides,match",
     [
-        ("tirer2023-spectra", {"d": 4}, "d > K"),
-        ("tirer2023-spectra", {"lam_W": 2.0, "lam_Hs": [1.0]}, "lam_H lam_W < 1"),
-        ("tirer2023-spectra", {"beta": 0.0}, "beta"),
-        ("tirer2023-depthwise", {"betas": [1.0, -2.0]}, "betas"),
-        ("tirer2023-flow", {"lam_pairs": [[0.0, 0.1]]}, "lam_W"),
-        ("tirer2023-minimizer", {"d": 2}, "d"),
+        # refused by the table, before any work
+        ("tirer2023-spectra", {"beta": 0.0}, "setting 'beta'"),
+        ("tirer2023-spectra", {"beta_factors": [2.0]}, "setting 'beta_factors'"),
+        ("tirer2023-spectra", {"lam_Hs": [0.1, 0.1]}, "setting 'lam_Hs'"),
+        ("tirer2023-depthwise", {"betas": [1.0, -2.0]}, "setting 'betas'"),
+        ("tirer2023-depthwise", {"seeds": 0}, "setting 'seeds'"),
+        ("tirer2023-flow", {"lam_pairs": [[0.1, 0.1, 0.1]]}, "setting 'lam_pairs'"),
+        ("tirer2023-flow", {"lam_pairs": [[0.1, -0.1]]}, "setting 'lam_pairs'"),
+        ("tirer2023-flow", {"num_times": 1}, "setting 'num_times'"),
+        ("tirer2023-minimizer", {"lam_pairs": [[0.1, 0.0]]}, "setting 'lam_pairs'"),
+        ("tirer2023-minimizer", {"K": 1}, "setting 'K'"),
+        # cross-key checks: the theorems' assumptions
+        ("tirer2023-spectra", {"d": 4}, "setting 'd'.*d > K"),
+        ("tirer2023-spectra", {"lam_W": 2.0, "lam_Hs": [1.0]}, "setting 'lam_Hs'.*lam_H lam_W < 1"),
+        ("tirer2023-flow", {"lam_pairs": [[0.0, 0.1]]}, "setting 'lam_pairs'.*lam_W > 0"),
+        ("tirer2023-minimizer", {"d": 2}, "setting 'd'.*d >= K"),
+        ("tirer2023-depthwise", {"d": 3}, "setting 'd'"),
     ],
 )
-def test_bad_input_names_the_assumption(name, overrides, match):
+def test_bad_input_names_the_key(name, overrides, match):
     with pytest.raises(ValueError, match=match):
         run(name, quick=True, **overrides)
 
 
+def test_wrong_types_are_type_errors():
+    with pytest.raises(ParameterTypeError, match="setting 'lam_pairs'"):
+        get("tirer2023-flow").config(lam_pairs=[0.1, 0.1])
+    with pytest.raises(ParameterTypeError, match="setting 'K'"):
+        get("tirer2023-spectra").config(K=4.5)
+
+
+def test_seeds_reach_the_anchors():
+    """A seed count and the list it stands for give the same run; another seed gives another one."""
+    small = dict(quick=True, betas=[10.0], layers=2)
+    a, b = run("tirer2023-depthwise", seeds=2, **small), run("tirer2023-depthwise", seeds=[0, 1], **small)
+    c = run("tirer2023-depthwise", seeds=[5, 6], **small)
+    assert a.config["seeds"] == [0, 1]
+    assert a.tables["per_beta"] == b.tables["per_beta"] != c.tables["per_beta"]
+    f0, f1 = run("tirer2023-flow", quick=True, seed=0), run("tirer2023-flow", quick=True, seed=1)
+    assert f0.metrics != f1.metrics
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["tirer2023-flow", "tirer2023-depthwise", "tirer2023-spectra", "tirer2023-minimizer"])
+@pytest.mark.parametrize("name", UFM)
 def test_full_profile_claims_pass(name):
     result = run(name)
     assert all(c.passed for c in result.claims), [c.to_dict() for c in result.claims]

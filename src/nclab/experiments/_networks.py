@@ -1,7 +1,13 @@
-"""Shared helpers of the real-network experiments: data, backbone, training and figures.
+"""Shared helpers of the real-network experiments: config entries, data, backbone, training, figures.
 
 Quick profiles use scikit-learn's bundled digits; MNIST/FashionMNIST/CIFAR-10 are used only
 when ``data`` names them and ``data_root`` points at local files (nothing is downloaded).
+
+:func:`network_params` gives an experiment the config-table entries of the keys it uses
+(data, model and training keys), each with its rule declared once here and the default the
+experiment passes. Keys an experiment's table leaves out take the defaults of
+:func:`nclab.nets.train_classifier` (``loss`` ``ce``, ``momentum`` 0.9) and of the models
+(``activation`` relu, ``batchnorm`` off, ResNet-20's widths and blocks).
 """
 from __future__ import annotations
 
@@ -10,73 +16,112 @@ from typing import Any
 import numpy as np
 import torch
 
-from nclab._validation import check_choice, fail
+from nclab.config import Bool, Choice, Int, ListOf, Optional, Param, Real, Rule, Text
 
-_DATA = ("digits", "gaussian", "mnist", "fashionmnist", "cifar10")
-_NC_KEYS = ("nc1", "nc2_etf_features", "nc2_etf_weight", "nc3_duality", "nc4_ncc_mismatch")
-_NC_LABELS = {"nc1": r"NC1: tr$(\Sigma_W\Sigma_B^+)/K$", "nc1_trace_ratio": r"tr$\Sigma_W$/tr$\Sigma_B$",
-              "nc2_etf_features": r"NC2 ($\bar H$ ETF error)", "nc2_etf_weight": "NC2 (W ETF error)",
-              "nc3_duality": "NC3 (W vs $\\bar H$)", "nc4_ncc_mismatch": "NC4 (NCC mismatch)"}
+DATA = ("digits", "gaussian", "mnist", "fashionmnist", "cifar10")
+NC_KEYS = ("nc1", "nc2_etf_features", "nc2_etf_weight", "nc3_duality", "nc4_ncc_mismatch")
+NC_LABELS = {"nc1": r"NC1: tr$(\Sigma_W\Sigma_B^+)/K$", "nc1_trace_ratio": r"tr$\Sigma_W$/tr$\Sigma_B$",
+             "nc2_etf_features": r"NC2 ($\bar H$ ETF error)", "nc2_etf_weight": "NC2 (W ETF error)",
+             "nc3_duality": "NC3 (W vs $\\bar H$)", "nc4_ncc_mismatch": "NC4 (NCC mismatch)"}
+
+#: The rule and help of every data, model and training key of the real-network experiments.
+_RULES: dict[str, tuple[Rule, str]] = {
+    "data": (Choice(*DATA), "data set: bundled digits, a Gaussian mixture, or files under data_root"),
+    "data_root": (Optional(Text()), "folder holding the MNIST/FashionMNIST/CIFAR-10 files (never downloaded)"),
+    "n_per_class": (Optional(Int(minimum=1)), "training samples per class (None: all)"),
+    "model": (Choice("mlp", "resnet"), "backbone: an MLP, or a CIFAR-style ResNet for image data"),
+    "width": (Int(minimum=1), "width of the MLP's hidden layers"),
+    "depth": (Int(minimum=1), "number of the MLP's hidden layers"),
+    "activation": (Choice("relu", "tanh", "gelu", "identity"), "activation of the MLP"),
+    "batchnorm": (Bool(), "batch norm after every hidden layer of the MLP"),
+    "resnet_widths": (ListOf(Int(minimum=1)), "channels of the ResNet's stages"),
+    "resnet_blocks": (Int(minimum=1), "basic blocks per ResNet stage"),
+    "loss": (Choice("ce", "mse"), "training loss"),
+    "optimizer": (Choice("sgd", "adam"), "optimiser"),
+    "lr": (Real(minimum=0.0, strict=True), "learning rate"),
+    "momentum": (Real(minimum=0.0, maximum=1.0), "SGD momentum"),
+    "batch_size": (Optional(Int(minimum=1)), "mini-batch size (None: full batch)"),
+    "weight_decay": (Real(minimum=0.0), "weight decay"),
+    "schedule": (Choice("constant", "step", "cosine"), "learning-rate schedule"),
+    "epochs": (Int(minimum=1), "training epochs"),
+    "track_every": (Int(minimum=1), "epochs between two rows of the training history"),
+    "dtype": (Choice("float32", "float64"), "floating dtype of the model and the data"),
+    "seed": (Int(minimum=0), "seed of the data split, the initialisation and the batches"),
+}
 
 
+def network_params(**defaults: Any) -> dict[str, Param]:
+    """Config-table entries ``{key: Param(default, rule, help)}`` of the given keys and defaults."""
+    unknown = sorted(set(defaults) - set(_RULES))
+    if unknown:
+        raise ValueError(f"network keys must be among {', '.join(_RULES)}, got {unknown}")
+    return {k: Param(v, *_RULES[k]) for k, v in defaults.items()}
 
 
-def _dtype(name: str) -> torch.dtype:
-    check_choice("dtype", name, ("float32", "float64"))
-    return torch.float64 if name == "float64" else torch.float32
+def dtype_of(cfg: dict) -> torch.dtype:
+    """The torch dtype of the config's ``dtype`` key."""
+    return torch.float64 if cfg["dtype"] == "float64" else torch.float32
 
 
-def _load(cfg: dict):
+def load_data(cfg: dict):
     """The data set of a config: ``data`` (+ ``data_root`` for files on disk), ``n_per_class``."""
     from nclab.nets import data as nd
 
-    kind = check_choice("data", cfg["data"], _DATA)
-    n = cfg.get("n_per_class")
-    seed = int(cfg.get("seed", 0))
+    kind, n, seed = cfg["data"], cfg["n_per_class"], cfg["seed"]
     if kind == "digits":
         return nd.digits(seed=seed, n_per_class=n)
     if kind == "gaussian":
         return nd.gaussian_mixture(10, 150, 64, separation=3.0, seed=seed).subsample(n, seed=seed)
-    if cfg.get("data_root") is None:
-        fail("data_root", None, f"the folder holding the {kind} files when data={kind!r} "
-             "(nclab never downloads; use data='digits' otherwise)")
+    if cfg["data_root"] is None:
+        raise ValueError(f"setting 'data_root' must be the folder holding the {kind} files when data={kind!r} "
+                         "(nclab never downloads; use data='digits' otherwise), got None")
     reader = {"mnist": nd.mnist, "fashionmnist": nd.fashion_mnist, "cifar10": nd.cifar10}[kind]
     return reader(cfg["data_root"], n_per_class=n, seed=seed)
 
 
-def _backbone(cfg: dict, data, *, head_layers: int = 1, width: int | None = None):
-    """An MLP (flat or image inputs) or a CIFAR-style ResNet (image inputs), seeded locally."""
+def backbone(cfg: dict, data, *, head_layers: int = 1):
+    """An MLP (flat or image inputs) or a CIFAR-style ResNet (image inputs), seeded with ``seed``."""
     from nclab.nets import MLP, ResNet
 
-    arch = check_choice("model", cfg.get("model", "mlp"), ("mlp", "resnet"))
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(cfg.get("seed", 0)))
-        if arch == "resnet":
+        torch.manual_seed(cfg["seed"])
+        if cfg.get("model", "mlp") == "resnet":
             shape = data.input_shape
             if len(shape) != 3:
-                fail("model", "resnet", f"'mlp' for data of shape {shape} (a ResNet needs C x H x W images)")
-            w = tuple(cfg.get("resnet_widths", (16, 32, 64)))
-            return ResNet(shape[0], data.num_classes, widths=w, blocks_per_stage=int(cfg.get("resnet_blocks", 3)),
-                          head_layers=head_layers)
-        return MLP(int(np.prod(data.input_shape)), data.num_classes, width=int(width or cfg["width"]),
-                   depth=int(cfg["depth"]), activation=cfg.get("activation", "relu"),
-                   batchnorm=bool(cfg.get("batchnorm", False)), head_layers=head_layers)
+                raise ValueError(f"setting 'model' must be 'mlp' for data of shape {tuple(shape)} "
+                                 "(a ResNet needs C x H x W images), got 'resnet'")
+            return ResNet(shape[0], data.num_classes, widths=tuple(cfg.get("resnet_widths", (16, 32, 64))),
+                          blocks_per_stage=cfg.get("resnet_blocks", 3), head_layers=head_layers)
+        return MLP(int(np.prod(data.input_shape)), data.num_classes, width=cfg["width"], depth=cfg["depth"],
+                   activation=cfg.get("activation", "relu"), batchnorm=cfg.get("batchnorm", False),
+                   head_layers=head_layers)
 
 
-def _train(model, data, cfg: dict, **overrides: Any):
+def train(model, data, cfg: dict, **overrides: Any):
+    """:func:`nclab.nets.train_classifier` with the config's training keys (``overrides`` win).
+
+    ``loss``, ``momentum`` and ``weight_decay`` are optional keys: an experiment without them
+    gets train_classifier's defaults (``ce``, 0.9, 5e-4) or passes them in ``overrides``.
+    """
     from nclab.nets import train_classifier
 
-    kw = dict(epochs=int(cfg["epochs"]), loss=cfg.get("loss", "ce"), optimizer=cfg.get("optimizer", "sgd"),
-              lr=float(cfg["lr"]), momentum=float(cfg.get("momentum", 0.9)), batch_size=cfg.get("batch_size"),
-              weight_decay=float(cfg.get("weight_decay", 0.0)),
-              schedule=cfg.get("schedule", "constant"), track_every=int(cfg.get("track_every", 10)),
-              device=cfg["device"], dtype=_dtype(cfg.get("dtype", "float32")), seed=int(cfg.get("seed", 0)),
-              progress=False)
+    kw = dict(epochs=cfg["epochs"], optimizer=cfg["optimizer"], lr=cfg["lr"], batch_size=cfg["batch_size"],
+              schedule=cfg["schedule"], track_every=cfg["track_every"], device=cfg["device"],
+              dtype=dtype_of(cfg), seed=cfg["seed"], progress=False)
+    kw.update({k: cfg[k] for k in ("loss", "momentum", "weight_decay") if k in cfg})
     kw.update(overrides)
     return train_classifier(model, data, **kw)
 
 
-def _figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.2):
+def penultimate_metrics(model, data):
+    """The collapse metrics of the penultimate features on the training set (one-row frame)."""
+    from nclab.nets import measure
+
+    return measure(model, data.loaders(512, shuffle=False)[0], layers=[])
+
+
+def figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.2):
+    """A ``Figure`` of ``nrows x ncols`` panels and the flat array of its axes."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width * ncols, height * nrows), constrained_layout=True)
@@ -84,8 +129,6 @@ def _figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 
     return fig, axes.ravel()
 
 
-def _source_note(data) -> str:
+def source_note(data) -> str:
+    """The note naming the data set, its training size and its number of classes."""
     return f"data: {data.name}, {data.x_train.shape[0]} training samples, K = {data.num_classes}"
-
-
-# ------------------------------------------------------------------ Papyan et al.: terminal phase

@@ -1,25 +1,35 @@
 """Neural collapse in real networks, Garrod & Keating (2025) Sec. 6: a deep linear head.
 
-- ``garrod2025-real-head``: backbone + deep linear head (L = 3, d = 64, lam_W = 5e-3,
-  lam_H = 1e-6): low-rank class-mean logits, loss below the DNC bound.
-
-Shares the data, model, training and figure helpers of :mod:`nclab.experiments._networks`,
-which imports this module at its end (importing either registers every network experiment).
+Registered as ``garrod2025-real-head``: backbone + deep linear head (L = 3, d = 64,
+lam_W = 5e-3, lam_H = 1e-6) gives low-rank class-mean logits and a loss below the DNC bound.
+Uses the data, model, training and figure helpers of :mod:`nclab.experiments._networks`.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from nclab._validation import check_int, fail
-from nclab.experiments._networks import _backbone, _dtype, _figure, _load, _source_note, _train
+from nclab.config import Int, Param, Real
+from nclab.experiments._networks import backbone, dtype_of, figure, load_data, network_params, source_note, train
 from nclab.experiments.registry import Claim, Outcome, register
 
+NAME = "garrod2025-real-head"
 
-# ------------------------------------------------------------------ Garrod & Keating: deep linear head
+PARAMS = {
+    **network_params(data="digits", data_root=None, n_per_class=120, model="mlp", width=64, depth=2,
+                     activation="relu", resnet_widths=[16, 32, 64], resnet_blocks=3, optimizer="sgd", lr=0.2,
+                     batch_size=None, schedule="constant", epochs=3000, track_every=1000, dtype="float64", seed=0),
+    "L": Param(3, Int(minimum=1), "number of linear layers of the head"),
+    "lam_W": Param(5e-3, Real(minimum=0.0, strict=True), "weight decay of the head's layers (deep UFM)"),
+    "lam_H": Param(1e-6, Real(minimum=0.0, strict=True), "penalty on the backbone's output features (deep UFM)"),
+    "backbone_weight_decay": Param(5e-4, Real(minimum=0.0), "weight decay of the backbone in the deep-UFM run"),
+    "standard_weight_decay": Param(5e-4, Real(minimum=0.0), "weight decay of every layer in the standard run"),
+    "rank_tol": Param(1e-6, Real(minimum=0.0, strict=True), "singular values above it count towards the rank"),
+}
+
 
 @register(
-    "garrod2025-real-head",
+    NAME,
     paper="garrod2025",
     title="Real backbone + deep linear head: low-rank logits below the DNC bound",
     description=(
@@ -30,83 +40,98 @@ from nclab.experiments.registry import Claim, Outcome, register
         "values above 1e-6, fewer than the K - 1 = 9 of deep neural collapse, and the head's "
         "regularised loss is below the best loss any DNC solution can reach."
     ),
-    defaults=dict(data="digits", data_root=None, n_per_class=120, model="mlp", width=64, depth=2,
-                  activation="relu", L=3, lam_W=5e-3, lam_H=1e-6, backbone_weight_decay=5e-4,
-                  resnet_widths=(16, 32, 64), resnet_blocks=3,
-                  standard_weight_decay=5e-4, rank_tol=1e-6, optimizer="sgd", lr=0.2, batch_size=None,
-                  schedule="constant", epochs=3000, track_every=1000, dtype="float64", seed=0),
+    defaults=PARAMS,
     quick=dict(n_per_class=60, epochs=800, track_every=800),
+    seed_key="seed",
 )
 def garrod2025_real_head(cfg: dict) -> Outcome:
-    from nclab.nets.models import make_head
-    from nclab.nets.train import penalised_head_loss
     from nclab.theory import dnc_optimum
 
-    data = _load(cfg)
-    L = check_int("L", cfg["L"], minimum=1)
-    K = data.num_classes
-    counts = torch.bincount(data.y_train, minlength=K)
-    if int(counts.min()) != int(counts.max()):
-        fail("n_per_class", cfg["n_per_class"], "a balanced training set (an integer) for the DNC bound's n")
-    n = int(counts[0])
-    lam_W, lam_H = float(cfg["lam_W"]), float(cfg["lam_H"])
-    out = Outcome(notes=[_source_note(data)])
-    runs = {"deep-ufm": dict(weight_decay=float(cfg["backbone_weight_decay"]), head_weight_decay=lam_W, lam_H=lam_H,
-                             feature_penalty="sum"),
-            "standard": dict(weight_decay=float(cfg["standard_weight_decay"]),
-                             head_weight_decay=float(cfg["standard_weight_decay"]), lam_H=0.0)}
+    data = load_data(cfg)
+    n = balanced_count(cfg, data)
+    out = Outcome(notes=[source_note(data)])
+    runs = {"deep-ufm": dict(weight_decay=cfg["backbone_weight_decay"], head_weight_decay=cfg["lam_W"],
+                             lam_H=cfg["lam_H"], feature_penalty="sum"),
+            "standard": dict(weight_decay=cfg["standard_weight_decay"],
+                             head_weight_decay=cfg["standard_weight_decay"], lam_H=0.0)}
     spectra = {}
     for name, kw in runs.items():
-        model = _backbone(cfg, data)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(cfg["seed"]) + 1)
-            model.head = make_head(model.feature_dim, K, L, bias=False)
-        model.to(dtype=_dtype(cfg["dtype"]))
-        res = _train(model, data, cfg, loss="ce", **kw)
-        dtype = _dtype(cfg["dtype"])
-        with torch.no_grad():
-            model.eval()
-            Z = model(data.x_train.to(device=cfg["device"], dtype=dtype)).double().cpu()
-        means = torch.stack([Z[data.y_train == k].mean(dim=0) for k in range(K)])
-        s = torch.linalg.svdvals(means)
-        spectra[name] = s.numpy()
-        rank = int((s > float(cfg["rank_tol"])).sum())
-        head_loss = penalised_head_loss(model, data, lam_W=lam_W, lam_H=lam_H, device=cfg["device"], dtype=dtype)
-        out.metrics[f"{name}_rank"] = rank
-        out.metrics[f"{name}_singular_values"] = s.numpy()
-        out.metrics[f"{name}_head_loss"] = head_loss
-        out.metrics[f"{name}_train_error"] = float(res.history["train_error"].iloc[-1])
-    alpha, bound = dnc_optimum(K, n, L, lam_H=lam_H, lam_W=lam_W)
+        spectra[name], measured = train_head(cfg, data, kw)
+        out.metrics.update({f"{name}_{k}": v for k, v in measured.items()})
+    alpha, bound = dnc_optimum(data.num_classes, n, cfg["L"], lam_H=cfg["lam_H"], lam_W=cfg["lam_W"])
     out.metrics["dnc_bound"] = bound
     out.metrics["dnc_alpha"] = alpha
-    rank = out.metrics["deep-ufm_rank"]
-    loss = out.metrics["deep-ufm_head_loss"]["total"]
-    out.claims.append(Claim(
-        "low-rank-logits",
-        text="With the deep linear head and the deep-UFM regularisation, the class-mean logit matrix has fewer "
-             "than K - 1 singular values above 1e-6 (4 on MNIST, 3 on CIFAR-10): the solution is not DNC.",
-        source="Garrod & Keating 2025, Sec. 6 (ResNet-20 + 3-layer linear head)",
-        expected=f"1 <= rank < K - 1 = {K - 1} (singular values > {cfg['rank_tol']:g}), zero training error",
-        measured=rank,
-        passed=1 <= rank < K - 1 and out.metrics["deep-ufm_train_error"] == 0.0))
-    out.claims.append(Claim(
-        "loss-below-dnc-bound",
-        text="The trained head's regularised loss is below the lowest loss of any DNC solution.",
-        source="Garrod & Keating 2025, Sec. 6 and Thm 1 (DNC bound with lam = (lam_H lam_W^L)^(1/(L+1)))",
-        expected=f"< {bound:.6g}", measured=loss, passed=loss < bound))
-    fig, axes = _figure(1, 1, 4.8, 3.4)
-    ax = axes[0]
-    for (name, s), m in zip(spectra.items(), ("o", "s")):
-        ax.semilogy(range(1, K + 1), np.maximum(s, 1e-18), marker=m, label=name)
-    ax.axhline(float(cfg["rank_tol"]), color="k", ls=":", lw=1, label=f"tolerance {cfg['rank_tol']:g}")
-    ax.set_xlabel("index i")
-    ax.set_ylabel(r"singular value $s_i$ of the class-mean logits")
-    ax.legend(fontsize=8)
-    out.figures["logit_spectrum"] = fig
-    if rank >= K - 1:
+    out.claims.extend(judge(cfg, out.metrics, data.num_classes))
+    out.figures["logit_spectrum"] = draw(cfg, spectra)
+    rank, loss = out.metrics["deep-ufm_rank"], out.metrics["deep-ufm_head_loss"]["total"]
+    if rank >= data.num_classes - 1:
         out.notes.append(f"Not low rank here: {rank} singular values above {cfg['rank_tol']:g} after "
                          f"{cfg['epochs']} epochs. Weight decay shrinks the unused directions only at a rate "
                          "~lr*lam per step, so reaching 1e-6 needs far longer training than this profile.")
     if loss >= bound:
         out.notes.append(f"The head's loss {loss:.6g} is not below the DNC bound {bound:.6g} in this run.")
     return out
+
+
+def balanced_count(cfg: dict, data) -> int:
+    """The number of training samples per class; the DNC bound needs the same number in every class."""
+    counts = torch.bincount(data.y_train, minlength=data.num_classes)
+    if int(counts.min()) != int(counts.max()):
+        raise ValueError(f"setting 'n_per_class' of experiment {NAME!r} must be an integer giving a balanced "
+                         f"training set (the DNC bound's n), got {cfg['n_per_class']!r} "
+                         f"({int(counts.min())} to {int(counts.max())} samples per class)")
+    return int(counts[0])
+
+
+def train_head(cfg: dict, data, kw: dict) -> tuple[np.ndarray, dict]:
+    """Train the backbone with a fresh L-layer linear head (CE, ``kw`` the regularisation): the
+    singular values of the class-mean logits and the run's rank, head loss and training error."""
+    from nclab.nets.models import make_head
+    from nclab.nets.train import penalised_head_loss
+
+    K, dtype = data.num_classes, dtype_of(cfg)
+    model = backbone(cfg, data)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg["seed"] + 1)
+        model.head = make_head(model.feature_dim, K, cfg["L"], bias=False)
+    model.to(dtype=dtype)
+    res = train(model, data, cfg, loss="ce", **kw)
+    with torch.no_grad():
+        model.eval()
+        Z = model(data.x_train.to(device=cfg["device"], dtype=dtype)).double().cpu()
+    means = torch.stack([Z[data.y_train == k].mean(dim=0) for k in range(K)])
+    s = torch.linalg.svdvals(means).numpy()
+    return s, {"rank": int((s > cfg["rank_tol"]).sum()), "singular_values": s,
+               "head_loss": penalised_head_loss(model, data, lam_W=cfg["lam_W"], lam_H=cfg["lam_H"],
+                                                device=cfg["device"], dtype=dtype),
+               "train_error": float(res.history["train_error"].iloc[-1])}
+
+
+def judge(cfg: dict, metrics: dict, K: int) -> list[Claim]:
+    """Low-rank class-mean logits at zero training error; head loss below the DNC bound."""
+    rank, loss, bound = metrics["deep-ufm_rank"], metrics["deep-ufm_head_loss"]["total"], metrics["dnc_bound"]
+    return [
+        Claim("low-rank-logits",
+              text="With the deep linear head and the deep-UFM regularisation, the class-mean logit matrix has fewer "
+                   "than K - 1 singular values above 1e-6 (4 on MNIST, 3 on CIFAR-10): the solution is not DNC.",
+              source="Garrod & Keating 2025, Sec. 6 (ResNet-20 + 3-layer linear head)",
+              expected=f"1 <= rank < K - 1 = {K - 1} (singular values > {cfg['rank_tol']:g}), zero training error",
+              measured=rank, passed=1 <= rank < K - 1 and metrics["deep-ufm_train_error"] == 0.0),
+        Claim("loss-below-dnc-bound",
+              text="The trained head's regularised loss is below the lowest loss of any DNC solution.",
+              source="Garrod & Keating 2025, Sec. 6 and Thm 1 (DNC bound with lam = (lam_H lam_W^L)^(1/(L+1)))",
+              expected=f"< {bound:.6g}", measured=loss, passed=loss < bound),
+    ]
+
+
+def draw(cfg: dict, spectra: dict[str, np.ndarray]):
+    """The singular values of the class-mean logits of both runs, and the rank tolerance."""
+    fig, axes = figure(1, 1, 4.8, 3.4)
+    ax = axes[0]
+    for (name, s), m in zip(spectra.items(), ("o", "s")):
+        ax.semilogy(range(1, s.size + 1), np.maximum(s, 1e-18), marker=m, label=name)
+    ax.axhline(cfg["rank_tol"], color="k", ls=":", lw=1, label=f"tolerance {cfg['rank_tol']:g}")
+    ax.set_xlabel("index i")
+    ax.set_ylabel(r"singular value $s_i$ of the class-mean logits")
+    ax.legend(fontsize=8)
+    return fig

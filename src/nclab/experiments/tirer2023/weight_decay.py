@@ -1,13 +1,29 @@
 """Tirer, Huang & Niles-Weed (2023), Sec. 5 / Fig. 3: weight decay changed on the head only vs on the
-feature extractor only; the features' decay moves the NC metrics more."""
+feature extractor only; the features' decay moves the NC metrics more.
+
+Registered as ``tirer2023-weight-decay``.
+"""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from nclab.experiments._networks import _NC_LABELS, _backbone, _figure, _load, _source_note, _train
+from nclab.config import Choice, ListOf, Param, Real
+from nclab.experiments._networks import (NC_LABELS, backbone, figure, load_data, network_params, penultimate_metrics,
+                                         source_note, train)
 from nclab.experiments.registry import Claim, Outcome, register
+from nclab.metrics.collapse import KEYS as COLLAPSE_KEYS
+
+PARAMS = {
+    **network_params(data="digits", data_root=None, n_per_class=None, model="mlp", width=128, depth=3,
+                     activation="relu", loss="ce", optimizer="sgd", lr=0.05, batch_size=128, weight_decay=5e-3,
+                     schedule="constant", epochs=300, track_every=1000, dtype="float32", seed=0),
+    "factors": Param([0.0, 2.0], ListOf(Real(minimum=0.0), unique=True),
+                     "multiples of weight_decay put on the head only, then on the features only"),
+    "metrics": Param(["nc1", "nc1_trace_ratio", "nc2_etf_features", "nc3_duality"],
+                     ListOf(Choice(*COLLAPSE_KEYS), unique=True), "collapse metrics whose change is averaged"),
+}
 
 
 @register(
@@ -22,37 +38,15 @@ from nclab.experiments.registry import Claim, Outcome, register
         "line with the perturbation analysis of the UFM (Thm 4.2: the features' regularisation "
         "enters the near-collapse dynamics directly)."
     ),
-    defaults=dict(data="digits", data_root=None, n_per_class=None, model="mlp", width=128, depth=3,
-                  activation="relu", loss="ce", optimizer="sgd", lr=0.05, batch_size=128, weight_decay=5e-3,
-                  factors=(0.0, 2.0), metrics=("nc1", "nc1_trace_ratio", "nc2_etf_features", "nc3_duality"),
-                  schedule="constant", epochs=300, track_every=1000, dtype="float32", seed=0),
+    defaults=PARAMS,
     quick=dict(depth=2, batch_size=256, epochs=60),
+    seed_key="seed",
 )
 def tirer2023_weight_decay(cfg: dict) -> Outcome:
-    from nclab.nets import measure
-
-    data = _load(cfg)
-    wd = float(cfg["weight_decay"])
-    factors = tuple(float(f) for f in cfg["factors"])
-    keys = tuple(cfg["metrics"])
-    runs = {"baseline": (wd, wd)}
-    for f in factors:
-        runs[f"head x{f:g}"] = (wd, f * wd)
-        runs[f"features x{f:g}"] = (f * wd, wd)
-    values: dict[str, dict[str, float]] = {}
-    for name, (wd_feat, wd_head) in runs.items():
-        model = _backbone(cfg, data)
-        _train(model, data, cfg, weight_decay=wd_feat, head_weight_decay=wd_head, track=False)
-        frame = measure(model, data.loaders(512, shuffle=False)[0], layers=[])
-        values[name] = {k: float(frame[k].iloc[-1]) for k in keys}
-    base = values["baseline"]
-
-    def change(prefix: str) -> float:
-        logs = [abs(math.log(values[f"{prefix} x{f:g}"][k] / base[k])) for f in factors for k in keys]
-        return float(np.mean(logs))
-
-    d_head, d_feat = change("head"), change("features")
-    out = Outcome(notes=[_source_note(data), "Change = mean over metrics and factors of |log(metric / baseline)|; "
+    data = load_data(cfg)
+    values = train_runs(cfg, data)
+    d_head, d_feat = change(cfg, values, "head"), change(cfg, values, "features")
+    out = Outcome(notes=[source_note(data), "Change = mean over metrics and factors of |log(metric / baseline)|; "
                          "'features' = weight decay of every parameter before the head (the feature mapping)."])
     out.metrics.update({"change_head": d_head, "change_features": d_feat, "values": values})
     out.tables["weight_decay"] = [{"run": k, **v} for k, v in values.items()]
@@ -63,7 +57,39 @@ def tirer2023_weight_decay(cfg: dict) -> Outcome:
         source="Tirer, Huang & Niles-Weed 2023, Sec. 5 (weight-decay experiment, ResNet18/CIFAR-10)",
         expected="change_features > change_head", measured={"change_features": d_feat, "change_head": d_head},
         passed=d_feat > d_head))
-    fig, axes = _figure(len(keys), 1, 3.0, 3.0)
+    out.figures["weight_decay"] = draw(cfg, values)
+    if d_feat <= d_head:
+        out.notes.append("Not reproduced here: the head's weight decay moved the metrics at least as much.")
+    return out
+
+
+def train_runs(cfg: dict, data) -> dict[str, dict[str, float]]:
+    """``{run: {metric: value}}`` for the baseline and each factor on the head or the features."""
+    wd = cfg["weight_decay"]
+    runs = {"baseline": (wd, wd)}
+    for f in cfg["factors"]:
+        runs[f"head x{f:g}"] = (wd, f * wd)
+        runs[f"features x{f:g}"] = (f * wd, wd)
+    values = {}
+    for name, (wd_feat, wd_head) in runs.items():
+        model = backbone(cfg, data)
+        train(model, data, cfg, weight_decay=wd_feat, head_weight_decay=wd_head, track=False)
+        frame = penultimate_metrics(model, data)
+        values[name] = {k: float(frame[k].iloc[-1]) for k in cfg["metrics"]}
+    return values
+
+
+def change(cfg: dict, values: dict[str, dict[str, float]], prefix: str) -> float:
+    """Mean over metrics and factors of |log(metric / baseline)| for the runs on ``prefix``."""
+    base = values["baseline"]
+    logs = [abs(math.log(values[f"{prefix} x{f:g}"][k] / base[k])) for f in cfg["factors"] for k in cfg["metrics"]]
+    return float(np.mean(logs))
+
+
+def draw(cfg: dict, values: dict[str, dict[str, float]]):
+    """One bar panel per metric: its value in every run (grey: baseline, blue: head, red: features)."""
+    keys = cfg["metrics"]
+    fig, axes = figure(len(keys), 1, 3.0, 3.0)
     names = list(values)
     for ax, k in zip(axes, keys):
         ax.bar(range(len(names)), [values[n][k] for n in names],
@@ -71,13 +97,5 @@ def tirer2023_weight_decay(cfg: dict) -> Outcome:
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=60, fontsize=7)
         ax.set_yscale("log")
-        ax.set_ylabel(_NC_LABELS.get(k, k))
-    out.figures["weight_decay"] = fig
-    if d_feat <= d_head:
-        out.notes.append("Not reproduced here: the head's weight decay moved the metrics at least as much.")
-    return out
-
-
-
-# ------------------------------------------------------------------ Garrod & Keating: deep linear head
-# (its own module; imported here so that importing this module registers every network experiment)
+        ax.set_ylabel(NC_LABELS.get(k, k))
+    return fig
