@@ -52,7 +52,7 @@ def test_bad_settings():
 
 @pytest.mark.parametrize("name, overrides", [("garrod2025-fig1", {"d": 5}), ("garrod2025-width", {"ds": [5, 10]})])
 def test_training_experiments_need_width_at_least_K(name, overrides, tmp_path):
-    with pytest.raises(ValueError, match=r"d must be at least K = 10 .*d >= K\), got 5"):
+    with pytest.raises(ValueError, match=r"setting 'd' of experiment .* must be at least K = 10 .*d >= K\), got 5"):
         run(name, quick=True, out=tmp_path / "x", **overrides)
     assert not (tmp_path / "x").exists()
 

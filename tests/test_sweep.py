@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from nclab import cli, sweep
 from nclab.sweep import grid as G
-from nclab.sweep.kinds import get_kind, register_kind
+from nclab.sweep.registry import get_kind, register_kind
 from nclab.sweep.plots import frequency_table, store_figures, wilson_interval
 from nclab.sweep.store import integrity_check
 
@@ -238,7 +238,7 @@ def _free_port() -> int:
         (["sweep", "ufm", "--preset", "garrod", "--set", "K=3", "--set", "n=2", "--set", "L=2",
           "--set", "lam=0.01", "--set", "bogus=1", "--grid", "d=3,4", "--seeds", "0:2"], "bogus"),
         (["sweep", "ufm", "--preset", "garrod", "--set", "K=3", "--set", "n=2", "--set", "L=0",
-          "--set", "lam=0.01", "--grid", "d=3,4", "--seeds", "0:2"], "L must be"),
+          "--set", "lam=0.01", "--grid", "d=3,4", "--seeds", "0:2"], "'L' of the UFM run (preset garrod) must be"),
     ],
 )
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):

@@ -76,7 +76,8 @@ def test_train_tirer_anchor_from_npy_and_parquet(tmp_path, capsys):
 # ---------------------------------------------------------------- one UFM config table
 @pytest.mark.parametrize("preset", [None, "garrod", "tirer", "mixon"])
 def test_train_and_sweep_accept_the_same_keys_with_the_same_defaults(preset):
-    from nclab.sweep.kinds import REQUIRED, get_kind
+    from nclab.sweep.kinds import REQUIRED
+    from nclab.sweep.registry import get_kind
     from nclab.ufm import options
 
     train_table = options.table(preset, run=True)
@@ -120,7 +121,7 @@ def test_table_follows_the_engine_and_preset_signatures():
 
 
 def test_spectra_false_is_accepted_by_train_and_sweep(capsys):
-    from nclab.sweep.kinds import get_kind
+    from nclab.sweep.registry import get_kind
 
     argv = ["train", "--preset", "garrod", "--set", "K=3", "--set", "n=2", "--set", "d=4", "--set", "steps=5",
             "--set", "spectra=False", "--set", "rank_rtol=0.01", "--seeds", "2", "--json"]

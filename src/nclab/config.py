@@ -378,6 +378,15 @@ def validate(table: Mapping[str, Param], values: Mapping[str, Any], *, where: st
     return {k: table[k].rule.check(f"setting {k!r} of {where}", merged[k]) for k in table}
 
 
+def refuse(where: str, key: str, value: Any, allowed: str) -> None:
+    """Raise the ``ValueError`` of a cross-key check the table cannot express, worded like the table's.
+
+    ``where`` names the config (``"experiment 'garrod2025-hessian'"``), so the message reads
+    ``setting 'K' of experiment 'garrod2025-hessian' must be an even number, got 5``.
+    """
+    raise ValueError(f"setting {key!r} of {where} must be {allowed}, got {value!r}")
+
+
 def describe_table(table: Mapping[str, Param]) -> list[dict[str, Any]]:
     """One row per key: ``key``, ``default``, ``allowed``, ``help`` (for ``--help`` and the docs)."""
     return [{"key": k, "default": p.default, "allowed": p.describe(), "help": p.help} for k, p in table.items()]

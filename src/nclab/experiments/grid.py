@@ -44,6 +44,10 @@ class Grid:
         seeds).
     seeds_key : str
         The experiment key that holds the seeds (a :class:`nclab.config.Seeds` key).
+    check : callable, optional
+        ``check(unit_config)``: the cross-key checks of one grid point that the table cannot
+        express (e.g. ``d >= K``), raising ``ValueError`` naming the key; run when a sweep is
+        planned, before any work.
     """
 
     unit: RunFunction
@@ -51,15 +55,22 @@ class Grid:
     points: Callable[[dict], list[dict]]
     judge: Callable[[dict, pd.DataFrame], Any]
     seeds_key: str = "seeds"
+    check: Callable[[dict], None] | None = None
 
 
 def grid_kind(name: str, grid: Grid) -> SweepKind:
     """The sweep kind of a multi-seed experiment: its unit over the unit's config table."""
     table = dict(grid.params)
     where = f"sweep kind {name!r}"
+
+    def normalize(config: dict) -> dict:
+        config = validate(table, config, where=where)
+        if grid.check is not None:
+            grid.check(config)
+        return config
+
     return SweepKind(name=name, run=grid.unit, description=f"one grid point of experiment {name!r}",
-                     defaults=defaults(table), normalize=lambda cfg: validate(table, cfg, where=where),
-                     preload=(grid.unit.__module__,))
+                     defaults=defaults(table), normalize=normalize, preload=(grid.unit.__module__,))
 
 
 def point_configs(grid: Grid, config: Mapping[str, Any]) -> list[dict]:

@@ -182,7 +182,8 @@ class Experiment:
     paper-scale profile) and what it allows. ``quick`` overrides some defaults for ``--quick``.
     ``grid`` (a :class:`nclab.experiments.sweeps.Grid`) is set for the multi-seed experiments,
     which run their grid of (config, seed) units through the sweep engine; ``seed_key`` names the
-    key through which a sweep's seed reaches a single-shot experiment (``None``: deterministic).
+    key through which a sweep's seed reaches a single-shot experiment (``None``: deterministic);
+    ``check`` runs the cross-key checks on a validated config.
     """
 
     name: str
@@ -194,6 +195,7 @@ class Experiment:
     quick: Mapping[str, Any]
     grid: Any = None
     seed_key: str | None = None
+    check: Callable[[dict], None] | None = None
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -209,7 +211,10 @@ class Experiment:
         base = {k: p.default for k, p in self.params.items()}
         if quick:
             base.update(self.quick)
-        return validate(self.params, overrides, where=f"experiment {self.name!r}", base=base)
+        config = validate(self.params, overrides, where=f"experiment {self.name!r}", base=base)
+        if self.check is not None:
+            self.check(config)
+        return config
 
 
 _REGISTRY: dict[str, Experiment] = {}
@@ -229,6 +234,7 @@ def register(
     quick: Mapping[str, Any] | None = None,
     grid: Any = None,
     seed_key: str | None = None,
+    check: Callable[[dict], None] | None = None,
 ) -> Callable[[Callable[[dict], Outcome]], Callable[[dict], Outcome]]:
     """Decorator registering ``func(config) -> Outcome`` as experiment ``name``.
 
@@ -236,7 +242,9 @@ def register(
     rule, help)}`` (a plain value is a default whose rule is inferred from its type).
     ``quick`` overrides some of them for the ``--quick`` profile (under a minute or three on 2
     cores); it is validated here. ``description`` is the paper's description of the figure or
-    table reproduced. ``grid`` and ``seed_key``: see :class:`Experiment`.
+    table reproduced. ``grid`` and ``seed_key``: see :class:`Experiment`. ``check(config)`` runs the
+    cross-key checks a table cannot express (e.g. ``d >= K``) on the validated config and raises
+    ``ValueError`` naming the key (:func:`nclab.config.refuse`); it runs before any work.
     """
     if paper not in PAPERS:
         fail("paper", paper, "one of " + ", ".join(PAPERS))
@@ -251,7 +259,7 @@ def register(
         raise ValueError(f"seed_key {seed_key!r} of {name!r} is not one of its keys")
 
     def wrap(func: Callable[[dict], Outcome]) -> Callable[[dict], Outcome]:
-        _REGISTRY[name] = Experiment(name, paper, title, description, func, table, quick, grid, seed_key)
+        _REGISTRY[name] = Experiment(name, paper, title, description, func, table, quick, grid, seed_key, check)
         return func
 
     return wrap

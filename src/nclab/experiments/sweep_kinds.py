@@ -38,10 +38,15 @@ def sweep_kind(name: str, *, quick: bool = False) -> SweepKind:
     table = {k: Param(base[k], p.rule, p.help) for k, p in exp.params.items()
              if k not in ("device", exp.seed_key)}
     where = f"sweep kind {name!r}"
+
+    def normalize(config: dict) -> dict:
+        config = validate(table, config, where=where)
+        exp.config(quick=quick, **config)  # the experiment's cross-key checks, before any work
+        return config
+
     return SweepKind(name=name, run=functools.partial(run_experiment, name),
                      description=f"experiment {name!r}, one row per (config, seed)",
-                     defaults={k: p.default for k, p in table.items()},
-                     normalize=lambda cfg: validate(table, cfg, where=where), preload=(__name__,))
+                     defaults={k: p.default for k, p in table.items()}, normalize=normalize, preload=(__name__,))
 
 
 def run_experiment(name: str, config: dict, seeds: list, device: str) -> list[dict]:

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 from nclab.sweep.grid import canonical_json, config_hash, parse_grid, parse_seeds
-from nclab.sweep.kinds import REQUIRED, SweepKind, get_kind, kinds, register_kind
+from nclab.sweep.kinds import REQUIRED, SweepKind
+from nclab.sweep.registry import get_kind, kinds, register_kind
 from nclab.sweep.runner import SweepPlan, SweepSummary, execute_unit, plan, run
 from nclab.sweep.store import SCHEMA_VERSION, integrity_check, load, load_history, status_counts
 

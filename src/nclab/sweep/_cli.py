@@ -62,7 +62,7 @@ def _executor(args: argparse.Namespace) -> str:
 
 def resolve_kind(name: str, quick: bool = False):
     """A built-in kind's name, or the :class:`SweepKind` of the experiment ``name``."""
-    from nclab.sweep.kinds import kinds
+    from nclab.sweep.registry import kinds
 
     if name in kinds():
         if quick:

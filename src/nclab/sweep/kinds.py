@@ -8,7 +8,7 @@ seed, in order) plus the kind's config keys with their defaults. Each per-seed d
 - ``history`` (optional): a pandas DataFrame or a dict column -> list (stored compressed);
 - ``error`` (optional): the message of an ``error`` row.
 
-Kinds are registered with :func:`register_kind` (experiments register their own); the
+Kinds are registered with :func:`nclab.sweep.registry.register_kind`; the
 built-in one is ``ufm`` (see :mod:`nclab.sweep.ufm_kind`); every experiment is one too
 (:mod:`nclab.experiments.sweep_kinds`). The run function is sent to the
 workers by reference, so it must be importable (a module-level function).
@@ -101,50 +101,3 @@ def _coerce_like(key: str, value: Any, default: Any) -> Any:
             return value  # leave it to the kind's normalize (e.g. per-layer lists)
         return float(value)
     return value
-
-
-_KINDS: dict[str, SweepKind] = {}
-_BUILTIN_LOADED = False
-
-
-def register_kind(
-    name: str,
-    *,
-    run: RunFunction,
-    defaults: Mapping[str, Any] | None = None,
-    schema: Callable[[str | None], Mapping[str, Any]] | None = None,
-    normalize: Callable[[dict], dict] | None = None,
-    presets: tuple[str, ...] = (),
-    description: str = "",
-    preload: tuple[str, ...] = (),
-) -> SweepKind:
-    """Register (or replace) sweep kind ``name``; ``run`` must be a module-level function."""
-    if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
-        fail("sweep kind name", name, "an identifier (letters, digits, _ or -)")
-    if defaults is None and schema is None:
-        raise ValueError(f"sweep kind {name!r} needs defaults or a schema")
-    kind = SweepKind(name, run, description, dict(defaults or {}), schema, normalize, tuple(presets),
-                     (run.__module__, *preload))
-    _KINDS[name] = kind
-    return kind
-
-
-def _load_builtin() -> None:
-    global _BUILTIN_LOADED
-    if not _BUILTIN_LOADED:
-        _BUILTIN_LOADED = True
-        from nclab.sweep import ufm_kind  # noqa: F401  (registers "ufm")
-
-
-def kinds() -> dict[str, SweepKind]:
-    """All sweep kinds registered so far by name (built-in ones always)."""
-    _load_builtin()
-    return dict(_KINDS)
-
-
-def get_kind(name: str) -> SweepKind:
-    """The sweep kind ``name``; an unknown name raises ``ValueError`` listing the known ones."""
-    _load_builtin()
-    if name not in _KINDS:
-        fail("sweep kind", name, "one of " + ", ".join(sorted(_KINDS)))
-    return _KINDS[name]

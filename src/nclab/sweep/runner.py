@@ -21,7 +21,8 @@ from nclab._tensor import resolve_device
 from nclab._validation import check_int, fail
 from nclab.sweep import executors as _executors
 from nclab.sweep.grid import as_grid, chunks, config_hash, expand, parse_seeds
-from nclab.sweep.kinds import REQUIRED, SweepKind, get_kind
+from nclab.sweep.kinds import REQUIRED, SweepKind
+from nclab.sweep.registry import get_kind
 from nclab.sweep.store import FINISHED, STATUSES, Store, check_store_path, encode_history, read_meta
 
 

@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from nclab._validation import fail
-from nclab.sweep.kinds import REQUIRED, register_kind
+from nclab.sweep.kinds import REQUIRED, SweepKind
 from nclab.ufm import options as _options
 from nclab.ufm.solutions import DNC_NC_TOL, DNC_RANK_RTOL
 
@@ -133,12 +133,13 @@ def _check_preset(preset: str | None) -> dict:
     return schema(preset)
 
 
-register_kind(
-    "ufm",
+#: The ``ufm`` kind (registered by name in :mod:`nclab.sweep.registry`).
+UFM_KIND = SweepKind(
+    name="ufm",
     run=run_ufm,
+    description="train a UFM (UFMSpec fields or a paper preset, and train() options) batched over seeds",
     schema=_check_preset,
     normalize=normalize,
     presets=PRESETS,
-    preload=("nclab.ufm.engine", "nclab.ufm.solutions", "nclab.metrics"),
-    description="train a UFM (UFMSpec fields or a paper preset, and train() options) batched over seeds",
+    preload=(run_ufm.__module__, "nclab.ufm.engine", "nclab.ufm.solutions", "nclab.metrics"),
 )

@@ -30,7 +30,6 @@ import torch
 from nclab._validation import check_choice, check_int, check_real, fail
 from nclab.ufm.dynamics import GD, LBFGS, UFM_OPTIMIZERS, make_optimizer
 from nclab.ufm.init import SCHEMES, initialize, normalize_seeds, resolve_device, resolve_dtype
-from nclab.ufm.measure import collapse_available
 from nclab.ufm.objective import Objective, grad_norm
 from nclab.ufm.result import STATUSES, Progress, RemapRecorder, Recorder, TrainResult
 from nclab.ufm.spec import UFMParams, UFMSpec
@@ -270,7 +269,7 @@ def train(
                "scale_b": scale_b, "zero_bias": zero_bias, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
                "tol": tol, "diverge_factor": diverge_factor, "polish": polish, "polish_steps": polish_steps,
                "polish_tol": polish_tol, "history_size": history_size,
-               "metrics": bool(metrics and collapse_available()), "spectra": bool(spectra)}
+               "metrics": bool(metrics), "spectra": bool(spectra)}
 
     record = Recorder(spec, seeds, bool(metrics), bool(spectra))
     bar = Progress(steps + (polish_steps if polish else 0), progress, "ufm train")

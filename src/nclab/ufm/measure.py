@@ -11,21 +11,12 @@ the class-mean logits Zbar (K x K), in decreasing order.
 """
 from __future__ import annotations
 
-import importlib
-
 import torch
 
 from nclab.geometry import class_ordered_labels, class_ordered_means
+from nclab.metrics import collapse as nc_collapse
 from nclab.ufm.objective import forward_all
 from nclab.ufm.spec import UFMParams, UFMSpec
-
-
-def collapse_available() -> bool:
-    """True when :func:`nclab.metrics.collapse` can be imported."""
-    try:
-        return hasattr(importlib.import_module("nclab.metrics"), "collapse")
-    except Exception:  # pragma: no cover - a half-written metrics module
-        return False
 
 
 def layer_features(spec: UFMSpec, params: UFMParams) -> dict[str, torch.Tensor]:
@@ -50,17 +41,14 @@ def logit_spectra(spec: UFMSpec, Z: torch.Tensor) -> dict[str, torch.Tensor]:
 def layer_metrics(spec: UFMSpec, params: UFMParams, *, collapse: bool = True) -> dict[str, torch.Tensor]:
     """Per-layer NC metrics and logit spectra, each a tensor of shape (S,) (see module doc).
 
-    NC metrics need :mod:`nclab.metrics`; with ``collapse=False`` (or when it is missing)
-    only the spectra are returned. Entries of the metric dict that are not one number per
+    With ``collapse=False`` only the spectra are returned. Entries of the metric dict that are not one number per
     seed are left out.
     """
     with torch.no_grad():
         out = forward_all(spec, params)
         result = logit_spectra(spec, out.Z)
-        if not collapse or not collapse_available():
+        if not collapse:
             return result
-        from nclab.metrics import collapse as nc_collapse  # lazy: another module
-
         labels = class_ordered_labels(spec.K, spec.n, device=params.device)
         S = params.num_seeds
         feats = layer_features(spec, params)

@@ -23,11 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nclab._validation import fail
-from nclab.config import Choice, Either, Int, Param, Real, Seeds
+from nclab.config import Choice, Either, Int, Param, Real, Seeds, refuse
+from nclab.ufm.solutions import CLASSIFIER_TABLE, classify_params
 
-PAPER = "garrod2025"
-SRC = "Garrod & Keating 2025"
 
 #: The rule of an ``init_H`` value: a named scale or the standard deviation of H_1.
 INIT_H = Either(Choice("unit", "fan_in"), Real(minimum=0.0, strict=True))
@@ -45,8 +43,7 @@ UNIT = {
     "steps": Param(10000, Int(minimum=1), "gradient-descent steps (float32)"),
     "polish_steps": Param(300, Int(minimum=0), "L-BFGS polish steps in float64 (0: none)"),
     "polish_tol": Param(1e-9, Real(minimum=0.0), "gradient tolerance of the L-BFGS polish"),
-    "rank_rtol": Param(1e-3, Real(minimum=0.0, maximum=1.0), "relative singular-value cut-off of the rank"),
-    "nc_tol": Param(0.05, Real(minimum=0.0), "tolerance of the DNC / low-rank labels"),
+    **CLASSIFIER_TABLE,
 }
 
 #: The experiments' ``seeds`` key.
@@ -69,10 +66,23 @@ def table(unit: dict[str, Param], *, drop: tuple[str, ...] = (), seeds: int = 10
     return out
 
 
-def check_width(K: int, d: int) -> None:
+def check_width(K: int, d: int, where: str = "the grid point") -> None:
     """Garrod & Keating's results assume d >= K: a smaller width is refused naming ``d``."""
     if int(d) < int(K):
-        fail("d", d, f"at least K = {K} (Garrod & Keating's results assume width d >= K)")
+        refuse(where, "d", d, f"at least K = {K} (Garrod & Keating's results assume width d >= K)")
+
+
+def check_unit(config: dict) -> None:
+    """The cross-key check of one grid point (the :class:`~nclab.experiments.grid.Grid`'s ``check``)."""
+    check_width(config["K"], config["d"])
+
+
+def check_experiment(name: str):
+    """The ``check`` of a GD experiment: every width of its grid (``d`` or ``ds``) at least K."""
+    def check(config: dict) -> None:
+        for d in config.get("ds", [config.get("d")]):
+            check_width(config["K"], d, f"experiment {name!r}")
+    return check
 
 
 def scale_H(init_H: Any, d: int) -> float:
@@ -90,7 +100,6 @@ def train_point(config: dict, seeds: list, device: str):
     from nclab.ufm.spec import UFMSpec
 
     K, d, steps, polish = config["K"], config["d"], config["steps"], config["polish_steps"]
-    check_width(K, d)
     spec = UFMSpec.garrod(K, config["n"], d, config["L"], config["lam"], activation=config["activation"])
     res = train(spec, seeds=list(seeds), steps=steps, optimizer="gd", lr=config["lr"], init="gaussian",
                 scale_H=scale_H(config["init_H"], d), metrics=False, record_every=max(1, steps // 60),
@@ -108,7 +117,6 @@ def train_point(config: dict, seeds: list, device: str):
 def gd_unit(config: dict, seeds: list, device: str) -> list[dict]:
     """The grid unit of the gradient-descent experiments: one row per seed (see the module doc)."""
     from nclab.ufm.objective import forward, parts
-    from nclab.ufm.solutions import classify_params
 
     spec, params, history = train_point(config, seeds, device)
     with torch.no_grad():

@@ -10,8 +10,8 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from nclab import theory as T
-from nclab.config import Int, ListOf, Param
-from nclab.experiments.garrod2025._closed_form import PAPER, SRC, refuse
+from nclab.config import Int, ListOf, Param, refuse
+from nclab.experiments.garrod2025._paper import PAPER, SRC
 from nclab.experiments.registry import Claim, Outcome, register
 
 NAME = "garrod2025-dimension"
@@ -32,21 +32,20 @@ PARAMS = {
 FAR = 10 ** 7
 
 
-def check_config(config: dict) -> list[tuple[int, int]]:
+def check_config(config: dict) -> None:
     """The cross-key checks: ``1 <= r < K - 1`` in every pair (a low-rank solution), ``d_max >= K + 2``."""
     pairs = [(K, r) for K, r in config["pairs"]]
     if any(not r < K - 1 for K, r in pairs):
-        refuse(NAME, "pairs", config["pairs"], "a list of [K, r] pairs with 1 <= r < K - 1 (a low-rank solution)")
+        refuse(f"experiment {NAME!r}", "pairs", config["pairs"], "a list of [K, r] pairs with 1 <= r < K - 1 (a low-rank solution)")
     K_max = max(K for K, _ in pairs)
     if config["d_max"] < K_max + 2:
-        refuse(NAME, "d_max", config["d_max"], f">= {K_max + 2}, the largest K of pairs + 2 (at least 3 widths per pair)")
-    return pairs
+        refuse(f"experiment {NAME!r}", "d_max", config["d_max"], f">= {K_max + 2}, the largest K of pairs + 2 (at least 3 widths per pair)")
 
 
 @register(NAME, paper=PAPER, title="Theorem 5: DNC occupies more of the landscape as the width grows",
-          description=DESC, defaults=PARAMS, quick={})
+          description=DESC, defaults=PARAMS, quick={}, check=check_config)
 def dimension(config: dict) -> Outcome:
-    pairs = check_config(config)
+    pairs = [(K, r) for K, r in config["pairs"]]
     curves = {pair: ratio_curves(*pair, config["d_max"]) for pair in pairs}
     cross = T.dimension_crossing(10, 5)
     metrics = {"crossing_K10_r5": [cross.lower, cross.upper]}

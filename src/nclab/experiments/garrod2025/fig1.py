@@ -12,8 +12,9 @@ from matplotlib.figure import Figure
 
 from nclab import theory as T
 from nclab.config import Param, Real
-from nclab.experiments.garrod2025._gd import PAPER, SRC, check_width, draw_logits, first_point, gd_unit, mean_logits, \
-    table, unit_table
+from nclab.experiments.garrod2025._paper import PAPER, SRC
+from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, draw_logits, first_point, gd_unit,
+                                              mean_logits, table, unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Claim, Outcome, register
 
@@ -22,7 +23,6 @@ UNIT = unit_table(steps=20000, polish_steps=500)
 
 def points(config: dict) -> list[dict]:
     """One grid point: the experiment's own (d, lam, init_H)."""
-    check_width(config["K"], config["d"])
     return [{}]
 
 
@@ -96,7 +96,7 @@ def draw(rows: pd.DataFrame, i_dnc: int | None, i_lr: int | None, dnc_loss: floa
     return fig
 
 
-GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge)
+GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge, check=check_unit)
 
 
 @register(
@@ -112,6 +112,7 @@ GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge)
                                         "tolerance of |final loss - closed form|")),
     quick={"seeds": 4, "steps": 3000, "polish_steps": 200},
     grid=GRID,
+    check=check_experiment('garrod2025-fig1'),
 )
 def fig1(config: dict) -> Outcome:
     """The grid of a validated config through the sweep engine (inline, temporary store), judged."""

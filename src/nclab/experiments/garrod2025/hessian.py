@@ -14,8 +14,8 @@ import torch
 from matplotlib.figure import Figure
 
 from nclab import theory as T
-from nclab.config import Int, ListOf, Param, Real
-from nclab.experiments.garrod2025._closed_form import PAPER, SRC, refuse
+from nclab.config import Int, ListOf, Param, Real, refuse
+from nclab.experiments.garrod2025._paper import PAPER, SRC
 from nclab.experiments.registry import Claim, Outcome, register
 
 NAME = "garrod2025-hessian"
@@ -45,25 +45,27 @@ QUICK = {"K": 6, "n": 3, "d": 8, "lams_log2": [-6, -8, -10, -12, -14]}
 CRITICAL_POINTS = (("dnc", T.dnc_critical_point), ("low_rank", T.low_rank_critical_point))
 
 
+WHERE = f"experiment {NAME!r}"
+
+
 def check_config(config: dict) -> None:
     """Cross-key checks: K even and d >= K, at both sizes; ``lams_log2`` strictly decreasing."""
     K, d = config["K"], config["d"]
     if K % 2:
-        refuse(NAME, "K", K, "an even number (GK's block construction is a critical point only for even K)")
+        refuse(WHERE, "K", K, "an even number (GK's block construction is a critical point only for even K)")
     if d < K:
-        refuse(NAME, "d", d, f">= K = {K} (the constructions of GK Thm 1/4 assume d >= K)")
+        refuse(WHERE, "d", d, f">= K = {K} (the constructions of GK Thm 1/4 assume d >= K)")
     Ks, _, ds, _ = config["small"]
     if Ks % 2 or Ks < 2 or ds < Ks:
-        refuse(NAME, "small", config["small"], "[K, n, d, L] with K >= 2 even and d >= K")
+        refuse(WHERE, "small", config["small"], "[K, n, d, L] with K >= 2 even and d >= K")
     lams = config["lams_log2"]
     if any(not b < a for a, b in zip(lams, lams[1:])):
-        refuse(NAME, "lams_log2", lams, "strictly decreasing (lam -> 0)")
+        refuse(WHERE, "lams_log2", lams, "strictly decreasing (lam -> 0)")
 
 
 @register(NAME, paper=PAPER, title="Theorems 4 and 6: Hessian spectra at the DNC and low-rank critical points",
-          description=DESC, defaults=PARAMS, quick=QUICK)
+          description=DESC, defaults=PARAMS, quick=QUICK, check=check_config)
 def hessian(config: dict) -> Outcome:
-    check_config(config)
     big = lanczos_extremes(config)
     metrics = {f"{kind}_{key}": getattr(ext, attr) for kind, ext in big.items()
                for key, attr in (("min_eig", "min"), ("max_eig", "max"), ("params", "num_params"))}

@@ -13,7 +13,9 @@ from matplotlib.figure import Figure
 
 from nclab import theory as T
 from nclab.config import ListOf, Param, Real
-from nclab.experiments.garrod2025._gd import PAPER, SRC, check_width, gd_unit, points_table, table, trend, unit_table
+from nclab.experiments.garrod2025._paper import PAPER, SRC
+from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, gd_unit, points_table, table, trend,
+                                              unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Claim, Outcome, register
 
@@ -22,7 +24,6 @@ UNIT = unit_table()
 
 def points(config: dict) -> list[dict]:
     """One point per exponent e: lam = 2^e."""
-    check_width(config["K"], config["d"])
     return [{"lam": 2.0 ** e} for e in config["lams_log2"]]
 
 
@@ -62,7 +63,7 @@ def draw(table_rows: list[dict], K: int, n: int, L: int, d: int) -> Figure:
     return fig
 
 
-GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge)
+GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge, check=check_unit)
 
 
 @register(
@@ -80,6 +81,7 @@ GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge)
                                    "exponents e of the grid lam = 2^e")),
     quick={"lams_log2": [-7, -10, -13], "steps": 2500, "polish_steps": 150},
     grid=GRID,
+    check=check_experiment('garrod2025-lambda'),
 )
 def lam_sweep(config: dict) -> Outcome:
     """The grid of a validated config through the sweep engine (inline, temporary store), judged."""

@@ -13,8 +13,9 @@ from matplotlib.figure import Figure
 
 from nclab import theory as T
 from nclab.config import Int, ListOf, Param
-from nclab.experiments.garrod2025._gd import PAPER, SRC, check_width, draw_logits, first_point, gd_unit, mean_logits, \
-    table, unit_table
+from nclab.experiments.garrod2025._paper import PAPER, SRC
+from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, draw_logits, first_point, gd_unit,
+                                              mean_logits, table, unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Claim, Outcome, register
 
@@ -23,7 +24,6 @@ UNIT = unit_table(activation="relu", L=3, lam=2 ** -9, steps=20000, polish_steps
 
 def points(config: dict) -> list[dict]:
     """One grid point: the experiment's own (L, d, lam, init_H), ReLU."""
-    check_width(config["K"], config["d"])
     return [{}]
 
 
@@ -92,7 +92,7 @@ def draw(rows: pd.DataFrame, Ks: list[int], Ls: list[int]) -> Figure:
     return fig
 
 
-GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge)
+GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge, check=check_unit)
 
 
 @register(
@@ -110,6 +110,7 @@ GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge)
                                   "L values of the Theorem 7 table")),
     quick={"seeds": 4, "steps": 4000, "polish_steps": 300},
     grid=GRID,
+    check=check_experiment('garrod2025-relu'),
 )
 def relu(config: dict) -> Outcome:
     """The grid of a validated config through the sweep engine (inline, temporary store), judged."""

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from nclab import theory as T
 from nclab.config import Int, ListOf, Param, Real
-from nclab.experiments.garrod2025._closed_form import PAPER, SRC, near
+from nclab.experiments.garrod2025._paper import PAPER, SRC, near
 from nclab.experiments.registry import Claim, Outcome, register
 
 NAME = "garrod2025-theorem1"

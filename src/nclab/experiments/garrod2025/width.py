@@ -11,8 +11,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nclab.config import Int, ListOf, Param
-from nclab.experiments.garrod2025._gd import INIT_H, PAPER, SRC, check_width, gd_unit, points_table, table, trend, \
-    unit_table
+from nclab.experiments.garrod2025._paper import PAPER, SRC
+from nclab.experiments.garrod2025._gd import (INIT_H, check_experiment, check_unit, gd_unit, points_table, table,
+                                              trend, unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Claim, Outcome, register
 
@@ -21,8 +22,6 @@ UNIT = unit_table()
 
 def points(config: dict) -> list[dict]:
     """Every (init_H, d): init_H outer, d inner."""
-    for d in config["ds"]:
-        check_width(config["K"], d)
     return [{"d": d, "init_H": init} for init in config["init_H"] for d in config["ds"]]
 
 
@@ -84,7 +83,7 @@ def draw(groups: dict[str, list[dict]], K: int) -> Figure:
     return fig
 
 
-GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge)
+GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge, check=check_unit)
 
 
 @register(
@@ -103,6 +102,7 @@ GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge)
                                 "H_1 scales of the grid; the first is the reference of the claims")),
     quick={"ds": [12, 30, 80], "steps": 2000, "polish_steps": 150},
     grid=GRID,
+    check=check_experiment('garrod2025-width'),
 )
 def width(config: dict) -> Outcome:
     """The grid of a validated config through the sweep engine (inline, temporary store), judged."""

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from nclab.config import Choice, Int, ListOf, Param, Real, Seeds
+from nclab.config import Choice, Int, ListOf, Param, Real, Seeds, refuse
 
 PAPER = "mixon2022"
 SOURCE = "Mixon, Parshall, Pi 2022"
@@ -45,13 +45,14 @@ ERROR_LABELS = {
 }
 
 
-def check_config(experiment: str, config: dict) -> list[float]:
-    """The cross-key check ``p >= C - 1``; returns the eps in decreasing order."""
-    C, p = config["C"], config["p"]
-    if p < C - 1:
-        raise ValueError(f"setting 'p' of experiment {experiment!r} must be >= C - 1 = {C - 1} "
-                         f"(a simplex of C classes needs C - 1 dimensions), got {p!r}")
-    return sorted(config["eps"], reverse=True)
+def check_config(experiment: str):
+    """The ``check`` of a figure's config: ``p >= C - 1`` (a simplex of C classes needs C - 1 dimensions)."""
+    def check(config: dict) -> None:
+        C, p = config["C"], config["p"]
+        if p < C - 1:
+            refuse(f"experiment {experiment!r}", "p", p, f">= C - 1 = {C - 1} (a simplex of C classes needs C - 1 "
+                   "dimensions)")
+    return check
 
 
 def initial_params(C: int, N: int, p: int, eps: list[float], seeds: list[int], init_norm: str = "each"):

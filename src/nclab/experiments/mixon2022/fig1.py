@@ -26,9 +26,10 @@ DESC = (
 
 
 @register(NAME, paper=PAPER, title="Emergence of strong neural collapse (MPP Fig. 1)",
-          description=DESC, defaults=PARAMS, quick=QUICK, seed_key="seeds")
+          description=DESC, defaults=PARAMS, quick=QUICK, seed_key="seeds",
+          check=check_config(NAME))
 def fig1(config: dict) -> Outcome:
-    eps = check_config(NAME, config)
+    eps = sorted(config["eps"], reverse=True)
     run = run_gradient_descent(config, eps)
     final = {k: np.median(v[:, :, -1], axis=1) for k, v in run["errors"].items()}  # (E,)
     metrics = summarise(eps, final, run)

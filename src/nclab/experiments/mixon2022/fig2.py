@@ -22,9 +22,10 @@ DESC = (
 
 
 @register(NAME, paper=PAPER, title="Distance to the invariant subspace S (MPP Fig. 2)",
-          description=DESC, defaults=PARAMS, quick=QUICK, seed_key="seeds")
+          description=DESC, defaults=PARAMS, quick=QUICK, seed_key="seeds",
+          check=check_config(NAME))
 def fig2(config: dict) -> Outcome:
-    eps = check_config(NAME, config)
+    eps = sorted(config["eps"], reverse=True)
     run = run_gradient_descent(config, eps)
     ratios = distance_ratios(eps, run["distance"])
     metrics = summarise(eps, ratios, run)

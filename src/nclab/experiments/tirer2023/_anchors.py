@@ -4,15 +4,13 @@ The anchored model f(W, H; H_0) of THN Eq. 2 needs a non-collapsed anchor H_0:
 :func:`clustered_features` draws one. The config-table entries of the sizes (``K``, ``n``,
 ``d``) and of a list of ``[lam_W, lam_H]`` pairs are declared here once; the cross-key checks
 the tables cannot express (``d >= K``, ``lam_W > 0`` inside a pair) raise ``ValueError`` with
-the key's name through :func:`refuse`.
+the key's name through :func:`nclab.config.refuse`.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from nclab.config import Int, ListOf, Param, Real
+from nclab.config import Int, ListOf, Param, Real, refuse
 
 PAPER = "tirer2023"
 SOURCE = "Tirer, Huang, Niles-Weed 2023"
@@ -32,24 +30,19 @@ def lam_pairs_param(default: list, *, lam_H_positive: bool) -> Param:
     return Param(default, rule, f"list of [lam_W, lam_H] pairs ({what}), one run each")
 
 
-def refuse(experiment: str, key: str, value: Any, allowed: str) -> None:
-    """Raise the config error of a cross-key check: ``setting 'key' of experiment ... must be ...``."""
-    raise ValueError(f"setting {key!r} of experiment {experiment!r} must be {allowed}, got {value!r}")
-
-
 def check_d(experiment: str, cfg: dict, *, strict: bool = False) -> None:
     """``d >= K`` (``d > K`` if ``strict``): the theorems' assumption on the feature dimension."""
     K, d = cfg["K"], cfg["d"]
     op = ">" if strict else ">="
     if d < K or (strict and d == K):
-        refuse(experiment, "d", d, f"{op} K = {K} (the theorem assumes d {op} K)")
+        refuse(f"experiment {experiment!r}", "d", d, f"{op} K = {K} (the theorem assumes d {op} K)")
 
 
 def check_pairs(experiment: str, pairs: list) -> list[tuple[float, float]]:
     """The pairs as tuples; ``lam_W = 0`` is refused (the table allows lam_H = 0 but not lam_W = 0)."""
     for lam_W, _ in pairs:
         if lam_W <= 0:
-            refuse(experiment, "lam_pairs", pairs, "a list of [lam_W, lam_H] pairs with lam_W > 0")
+            refuse(f"experiment {experiment!r}", "lam_pairs", pairs, "a list of [lam_W, lam_H] pairs with lam_W > 0")
     return [(float(a), float(b)) for a, b in pairs]
 
 

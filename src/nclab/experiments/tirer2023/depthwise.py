@@ -5,6 +5,8 @@ map H_0 <- argmin f(W, H; H_0) is applied ``layers`` times for every beta.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -38,9 +40,8 @@ PARAMS = {
 
 
 @register(NAME, paper=PAPER, title="Depthwise NC1 decrease of the anchored model (THN Cor. 3.2)", description=DESC,
-          defaults=PARAMS, seed_key="seeds", quick={"betas": [0.1, 1.0, 10.0, 100.0], "seeds": 2})
+          defaults=PARAMS, seed_key="seeds", check=functools.partial(check_d, NAME), quick={"betas": [0.1, 1.0, 10.0, 100.0], "seeds": 2})
 def depthwise_experiment(config: dict) -> Outcome:
-    check_d(NAME, config)
     betas = sorted(config["betas"])
     ratio, papyan, gnorm = iterate(config, betas)
     decreasing = np.diff(ratio, axis=-1) < 0  # (betas, seeds, layers)

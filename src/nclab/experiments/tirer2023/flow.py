@@ -44,13 +44,18 @@ NOTES = (
 )
 
 
+def check_config(config: dict) -> None:
+    """The cross-key checks: ``d >= K`` and ``lam_W > 0`` in every pair (Theorem 3.1 assumes both)."""
+    check_d(NAME, config)
+    check_pairs(NAME, config["lam_pairs"])
+
+
 @register(NAME, paper=PAPER, title="NC1 along the gradient flow with W = W*(H) (THN Thm 3.1)", description=DESC,
-          defaults=PARAMS, seed_key="seed",
+          defaults=PARAMS, seed_key="seed", check=check_config,
           quick={"K": 3, "n": 5, "d": 6, "lam_pairs": [[0.01, 0.02], [0.05, 0.0]], "t_final": 300.0,
                  "num_times": 80})
 def flow_experiment(config: dict) -> Outcome:
-    check_d(NAME, config)
-    pairs = check_pairs(NAME, config["lam_pairs"])
+    pairs = [(float(a), float(b)) for a, b in config["lam_pairs"]]
     results = integrate(config, pairs)
     tags = [pair_tag(*p) for p in pairs]
     notes = [*NOTES, f"Each flow stops at t_final or when the trace ratio reaches nc1_floor = {config['nc1_floor']:g} "

@@ -6,6 +6,8 @@ anchored at the minimiser returns it.
 """
 from __future__ import annotations
 
+import functools
+
 import math
 
 import numpy as np
@@ -44,10 +46,9 @@ ANCHOR_TOL = 1e-10
 
 
 @register(NAME, paper=PAPER, title="Closed-form minimiser of the MSE UFM (Tirer & Bruna Thm 3.1; THN Cor. 2.2)",
-          description=DESC, defaults=PARAMS, seed_key="seeds",
+          description=DESC, defaults=PARAMS, seed_key="seeds", check=functools.partial(check_d, NAME),
           quick={"seeds": 2, "gd_steps": 20000, "lam_pairs": [[0.01, 0.01], [1.0, 2.0]]})
 def minimizer_experiment(config: dict) -> Outcome:
-    check_d(NAME, config)
     pairs = [(float(a), float(b)) for a, b in config["lam_pairs"]]
     gaps, rot, anchor, curves, rows = {"gd": {}, "lbfgs": {}}, {}, {}, {}, []
     for lam_W, lam_H in pairs:

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from nclab.config import Int, ListOf, Param, Real
+from nclab.config import Int, ListOf, Param, Real, refuse
 from nclab.experiments.registry import Claim, Outcome, register
-from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d, refuse
+from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d
 
 NAME = "tirer2023-spectra"
 
@@ -46,13 +46,17 @@ PARAMS = {
 _ERRORS = ("sigma_max_kk", "sigma_min_kk", "sigma_max_kk_prime", "rank_kk_prime", "full_spectrum")
 
 
-@register(NAME, paper=PAPER, title="Spectra of the perturbation blocks F_kk (THN Fig. 1, Thm 4.2)", description=DESC,
-          defaults=PARAMS, seed_key="seed", quick={"lam_Hs": [0.01, 0.1, 1.0]})
-def spectra_experiment(config: dict) -> Outcome:
+def check_config(config: dict) -> None:
+    """The cross-key checks: ``d > K`` and ``lam_H lam_W < 1`` (THN Theorem 4.2 assumes both)."""
     check_d(NAME, config, strict=True)
     if any(lam_H * config["lam_W"] >= 1.0 for lam_H in config["lam_Hs"]):
-        refuse(NAME, "lam_Hs", config["lam_Hs"],
+        refuse(f"experiment {NAME!r}", "lam_Hs", config["lam_Hs"],
                f"values with lam_H lam_W < 1 (THN Thm 4.2 assumes it; lam_W = {config['lam_W']:g})")
+
+
+@register(NAME, paper=PAPER, title="Spectra of the perturbation blocks F_kk (THN Fig. 1, Thm 4.2)", description=DESC,
+          defaults=PARAMS, seed_key="seed", check=check_config, quick={"lam_Hs": [0.01, 0.1, 1.0]})
+def spectra_experiment(config: dict) -> Outcome:
     g = torch.Generator().manual_seed(config["seed"])
     measured = {lam_H: measure(config, lam_H, g) for lam_H in config["lam_Hs"]}  # in order: g is shared
     err = {key: {f"lam_H={h:g}": m[key] for h, m in measured.items()} for key in (*_ERRORS, "slope", "resolve", "resolve5")}

@@ -1,0 +1,48 @@
+"""The sweep kinds by name: the built-in ``ufm`` kind and those a user registers.
+
+Experiments are not registered here: :func:`nclab.experiments.sweep_kind` builds an
+experiment's kind from its config table, and ``nclab sweep EXPERIMENT`` asks for it by name.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from nclab._validation import fail
+from nclab.sweep.kinds import RunFunction, SweepKind
+from nclab.sweep.ufm_kind import UFM_KIND
+
+_KINDS: dict[str, SweepKind] = {UFM_KIND.name: UFM_KIND}
+
+
+def register_kind(
+    name: str,
+    *,
+    run: RunFunction,
+    defaults: Mapping[str, Any] | None = None,
+    schema: Callable[[str | None], Mapping[str, Any]] | None = None,
+    normalize: Callable[[dict], dict] | None = None,
+    presets: tuple[str, ...] = (),
+    description: str = "",
+    preload: tuple[str, ...] = (),
+) -> SweepKind:
+    """Register (or replace) sweep kind ``name``; ``run`` must be a module-level function."""
+    if not isinstance(name, str) or not name.replace("-", "_").isidentifier():
+        fail("sweep kind name", name, "an identifier (letters, digits, _ or -)")
+    if defaults is None and schema is None:
+        raise ValueError(f"sweep kind {name!r} needs defaults or a schema")
+    kind = SweepKind(name, run, description, dict(defaults or {}), schema, normalize, tuple(presets),
+                     (run.__module__, *preload))
+    _KINDS[name] = kind
+    return kind
+
+
+def kinds() -> dict[str, SweepKind]:
+    """All sweep kinds registered so far by name (built-in ones always)."""
+    return dict(_KINDS)
+
+
+def get_kind(name: str) -> SweepKind:
+    """The sweep kind ``name``; an unknown name raises ``ValueError`` listing the known ones."""
+    if name not in _KINDS:
+        fail("sweep kind", name, "one of " + ", ".join(sorted(_KINDS)))
+    return _KINDS[name]
