@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -21,6 +18,7 @@ import pytest
 
 from nclab import cli, sweep
 from nclab.sweep.store import integrity_check
+from sweep_kill import kill_after_rows
 
 FAST = ["--set", "steps=1500", "--set", "polish_steps=20"]
 SWEEP = ["sweep", "garrod2025-width", "--grid", "d=12,30", "--seeds", "0:8", *FAST, "--no-progress"]
@@ -49,26 +47,7 @@ def _assert_same_results(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 def _kill_mid_sweep(store, extra) -> int:
     """Start the sweep CLI, SIGKILL its process group once some rows are stored; rows at the kill."""
-    proc = subprocess.Popen([sys.executable, "-m", "nclab", *SWEEP, "--store", str(store), *extra], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    rows, deadline = 0, time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-            if store.exists():
-                try:
-                    with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as con:
-                        rows = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-                except sqlite3.OperationalError:
-                    continue
-                if rows >= 3:
-                    break
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers: the session started here
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
-    return rows
+    return kill_after_rows([sys.executable, "-m", "nclab", *SWEEP, "--store", str(store), *extra], store, 3, ENV)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import json
 import os
 import socket
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest

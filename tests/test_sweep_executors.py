@@ -2,11 +2,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import sqlite3
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -17,6 +13,7 @@ from nclab.sweep.executors import DaskExecutor, parse_executor
 from nclab.sweep.store import integrity_check
 
 import toy_kind
+from sweep_kill import kill_after_rows
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -78,27 +75,7 @@ def test_kill_minus_9_mid_sweep_then_resume(tmp_path):
     store = tmp_path / "k.sqlite"
     cmd = [sys.executable, "-c", toy_kind.DRIVER, "sweep", "toy", "--grid", "x=1:4", "--set", "sleep=0.2",
            "--seeds", "0:12", "--batch", "3", "--executor", "local:2", "--store", str(store), "--no-progress"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    rows = 0
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-            if store.exists():
-                try:
-                    with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as con:
-                        rows = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-                except sqlite3.OperationalError:
-                    continue
-                if rows >= 6:
-                    break
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the driver and its pool: the session started here
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+    kill_after_rows(cmd, store, 6, dict(os.environ, OMP_NUM_THREADS="1"))
     partial = sweep.load(store)
     assert 6 <= len(partial) < 48, "the kill did not land mid-sweep"
     assert integrity_check(store) == "ok"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from numbers import Integral, Real as _RealNumber
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 #: The largest seed: seeds are non-negative 64-bit signed integers (torch and SQLite both hold them).
 MAX_SEED = 2 ** 63 - 1

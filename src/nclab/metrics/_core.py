@@ -22,17 +22,7 @@ import torch
 from nclab._tensor import to_python
 from nclab._validation import fail
 from nclab.geometry import center, class_means, etf_gram, global_mean_weights
-from nclab.metrics._checks import (  # noqa: F401  (re-exported for collapse.py and streaming.py)
-    ETF_KEYS,
-    UNDEFINED_CHOICES,
-    check_bias,
-    check_features,
-    check_labels,
-    check_min_dim,
-    check_rtol,
-    check_undefined,
-    check_weight,
-)
+from nclab.metrics._checks import ETF_KEYS
 
 
 @dataclass

@@ -37,7 +37,7 @@ import torch
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_choice, fail
 from nclab.geometry import GLOBAL_MEAN_WEIGHTINGS
-from nclab.metrics import _core
+from nclab.metrics import _checks, _core
 from nclab.metrics._core import ClassStatistics
 
 #: The keys of :func:`collapse`, in order; weight/bias ones only appear when those are given.
@@ -61,8 +61,8 @@ Array = Any  # numpy array or torch tensor
 
 
 def _prepare(features: Array, labels: Array, num_classes: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:
-    x = _core.check_features(features)
-    y, K = _core.check_labels(labels, x.shape[-2], num_classes, x.device)
+    x = _checks.check_features(features)
+    y, K = _checks.check_labels(labels, x.shape[-2], num_classes, x.device)
     return x, y, K
 
 
@@ -105,11 +105,11 @@ def collapse(
     """
     check_choice("global_mean", global_mean, GLOBAL_MEAN_WEIGHTINGS)
     x, y, K = _prepare(features, labels, num_classes)
-    rtol = _core.check_rtol(rtol)
-    _core.check_undefined(undefined, x.shape[-1], K)
+    rtol = _checks.check_rtol(rtol)
+    _checks.check_undefined(undefined, x.shape[-1], K)
     lead = x.shape[:-2]
-    w = None if weight is None else _core.check_weight(weight, x, K, lead)
-    b = None if bias is None else _core.check_bias(bias, x, K, lead)
+    w = None if weight is None else _checks.check_weight(weight, x, K, lead)
+    b = None if bias is None else _checks.check_bias(bias, x, K, lead)
     if b is not None and w is None:
         fail("bias", "a bias without a weight", "given together with weight")
     with torch.no_grad():
@@ -139,7 +139,7 @@ def nc1(
     means coincide.
     """
     x, y, K = _prepare(features, labels, num_classes)
-    rtol = _core.check_rtol(rtol)
+    rtol = _checks.check_rtol(rtol)
     with torch.no_grad():
         stats, _ = _core.full_batch_statistics(x, y, K, global_mean)
         return _core.to_python(_core.nc1_from(stats, rtol))
@@ -168,7 +168,7 @@ def cdnv(features: Array, labels: Array, *, num_classes: int | None = None) -> A
 
 
 def _rows(vectors: Array, name: str, *, min_rows: int = 2) -> torch.Tensor:
-    v = _core.check_features(vectors, name)
+    v = _checks.check_features(vectors, name)
     if v.shape[-2] < min_rows:
         fail(name, f"an array of shape {tuple(v.shape)}", f"at least {min_rows} rows (one per class)")
     return v
@@ -182,7 +182,7 @@ def nc2_etf(vectors: Array, *, center: bool = True) -> Any:
     to centre with a count-weighted global mean). Needs d >= K - 1.
     """
     v = _rows(vectors, "vectors")
-    _core.check_min_dim(v.shape[-1], v.shape[-2], "nc2_etf")
+    _checks.check_min_dim(v.shape[-1], v.shape[-2], "nc2_etf")
     if center:
         v = v - v.mean(dim=-2, keepdim=True)
     return _core.to_python(_core.etf_error(v))
@@ -206,7 +206,7 @@ def equiangularity(vectors: Array, *, center: bool = False) -> Any:
     ``vectors`` (..., K, d): centred class means or classifier rows. Needs d >= K - 1.
     """
     v = _rows(vectors, "vectors")
-    _core.check_min_dim(v.shape[-1], v.shape[-2], "equiangularity")
+    _checks.check_min_dim(v.shape[-1], v.shape[-2], "equiangularity")
     if center:
         v = v - v.mean(dim=-2, keepdim=True)
     return _core.to_python(_core.coherence(v))
@@ -215,7 +215,7 @@ def equiangularity(vectors: Array, *, center: bool = False) -> Any:
 def _pair(weight: Array, centred_means: Array) -> tuple[torch.Tensor, torch.Tensor]:
     m = _rows(centred_means, "centred_means")
     K, d = m.shape[-2:]
-    w = _core.check_weight(weight, m, K, m.shape[:-2])
+    w = _checks.check_weight(weight, m, K, m.shape[:-2])
     return w.expand(*m.shape[:-2], K, d), m
 
 
@@ -234,7 +234,7 @@ def nc3_structure(weight: Array, centred_means: Array) -> Any:
     M~ (d x K in MATH.md) is given as rows (..., K, d), so the K x K matrix is W @ M~rows^T.
     """
     w, m = _pair(weight, centred_means)
-    _core.check_min_dim(m.shape[-1], m.shape[-2], "nc3_structure")
+    _checks.check_min_dim(m.shape[-1], m.shape[-2], "nc3_structure")
     return _core.to_python(_core.structure_from(w, m))
 
 
@@ -247,8 +247,8 @@ def nc4_ncc_mismatch(
     """
     x, y, K = _prepare(features, labels, num_classes)
     lead = x.shape[:-2]
-    w = _core.check_weight(weight, x, K, lead)
-    b = None if bias is None else _core.check_bias(bias, x, K, lead)
+    w = _checks.check_weight(weight, x, K, lead)
+    b = None if bias is None else _checks.check_bias(bias, x, K, lead)
     with torch.no_grad():
         _, mismatches = _core.full_batch_statistics(x, y, K, "classes", project=False, weight=w, bias=b)
         return _core.to_python(mismatches.to(x.dtype) / x.shape[-2])

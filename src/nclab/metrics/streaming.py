@@ -24,7 +24,7 @@ import torch
 
 from nclab._tensor import as_float_tensor, as_labels
 from nclab._validation import check_int, fail
-from nclab.metrics import _core
+from nclab.metrics import _checks, _core
 from nclab.metrics.collapse import KEYS
 
 
@@ -176,8 +176,8 @@ class StreamingStats(_ClassSums):
         that has seen every sample once); its classifier must be ``weight``/``bias`` if given.
         ``undefined``: as in :func:`nclab.metrics.collapse` (d < K - 1).
         """
-        rtol = _core.check_rtol(rtol)
-        _core.check_undefined(undefined, self.dim, self.num_classes)
+        rtol = _checks.check_rtol(rtol)
+        _checks.check_undefined(undefined, self.dim, self.num_classes)
         return _collapse(self, weight, bias, ncc, global_mean, center_weight, rtol)
 
 
@@ -186,8 +186,8 @@ def _collapse(acc: Any, weight: Any, bias: Any, ncc: Any, global_mean: str, cent
     """The shared end of ``collapse`` of both accumulators (``rtol``/``undefined`` checked)."""
     K, name = acc.num_classes, type(acc).__name__
     like = acc.sums
-    w = None if weight is None else _core.check_weight(weight, like, K, torch.Size())
-    b = None if bias is None else _core.check_bias(bias, like, K, torch.Size())
+    w = None if weight is None else _checks.check_weight(weight, like, K, torch.Size())
+    b = None if bias is None else _checks.check_bias(bias, like, K, torch.Size())
     if b is not None and w is None:
         fail("bias", "a bias without a weight", "given together with weight")
     stats = acc.statistics(global_mean)
@@ -221,8 +221,8 @@ class NCCCounter:
         K, d = stats.num_classes, stats.dim
         like = stats.sums
         self.num_classes, self.dim, self.dtype, self.device = K, d, stats.dtype, stats.device
-        self.weight = _core.check_weight(weight, like, K, torch.Size())
-        self.bias = None if bias is None else _core.check_bias(bias, like, K, torch.Size())
+        self.weight = _checks.check_weight(weight, like, K, torch.Size())
+        self.bias = None if bias is None else _checks.check_bias(bias, like, K, torch.Size())
         self.means = st.means
         self.shift = stats.shift
         shifted = st.means - stats.shift
@@ -350,8 +350,8 @@ class ProjectedStats(_ClassSums):
     ) -> dict[str, float]:
         """The metrics of :func:`nclab.metrics.collapse`, as :meth:`StreamingStats.collapse`,
         after a complete pass 2 begun with the same ``global_mean``."""
-        rtol = _core.check_rtol(rtol)
-        _core.check_undefined(undefined, self.dim, self.num_classes)
+        rtol = _checks.check_rtol(rtol)
+        _checks.check_undefined(undefined, self.dim, self.num_classes)
         if self.within is None or global_mean != self._global_mean or self.count2 != self.num_samples:
             fail("projected statistics",
                  f"global_mean={global_mean!r} after a pass 2 of {self.count2} of {self.num_samples} samples "

@@ -16,6 +16,7 @@ K x K class-mean logits as JSON (``mean_logits``, for the figures) and its loss 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 import math
 from typing import Any
 
@@ -157,6 +158,34 @@ def points_table(rows: pd.DataFrame, key: str, value) -> list[dict]:
                     "p_other": kinds.count("other") / len(kinds), "mean_rank": float(np.mean(ranks)), "ranks": ranks,
                     "mean_loss": float(np.mean(group["loss"].to_numpy(dtype=float)))})
     return out
+
+
+@dataclass(frozen=True)
+class PointRuns:
+    """The runs of one grid point as a judge reads them (seed order), with the point's closed forms."""
+
+    rows: pd.DataFrame
+    notes: list[str]
+    K: int
+    n: int
+    L: int
+    lam: float
+    losses: np.ndarray
+    kinds: list[str]
+    ranks: list[int]
+    dnc_loss: float  #: the linear DNC closed form at (K, n, L, lam)
+    low_rank_loss: float  #: the linear low-rank closed form at (K, n, L, lam)
+
+
+def point_runs(rows: pd.DataFrame) -> PointRuns:
+    """The first grid point's runs, sizes, final losses, labels, ranks and linear closed-form losses."""
+    from nclab import theory as T
+
+    rows, notes = first_point(rows)
+    first = rows.iloc[0]
+    K, n, L, lam = int(first["K"]), int(first["n"]), int(first["L"]), float(first["lam"])
+    return PointRuns(rows, notes, K, n, L, lam, rows["loss"].to_numpy(dtype=float), rows["label"].tolist(),
+                     [int(r) for r in rows["rank"]], T.dnc_optimum(K, n, L, lam)[1], T.low_rank_optimum(K, n, L, lam)[1])
 
 
 def first_point(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

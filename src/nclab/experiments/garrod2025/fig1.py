@@ -10,10 +10,9 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nclab import theory as T
 from nclab.config import Param, Real
 from nclab.experiments.garrod2025._paper import PAPER, SRC
-from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, draw_logits, first_point, gd_unit,
+from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, draw_logits, point_runs, gd_unit,
                                               mean_logits, table, unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Claim, Outcome, register
@@ -36,13 +35,9 @@ def _pick(kinds: list, ranks: list, K: int) -> tuple[int | None, int | None]:
 
 def judge(config: dict, rows: pd.DataFrame) -> Outcome:
     """Claims of Fig. 1 from the rows of its grid point (seed order)."""
-    rows, notes = first_point(rows)
-    first = rows.iloc[0]
-    K, n, L, lam = int(first["K"]), int(first["n"]), int(first["L"]), float(first["lam"])
-    losses = rows["loss"].to_numpy(dtype=float)
-    kinds, ranks = rows["label"].tolist(), [int(r) for r in rows["rank"]]
-    _, dnc_loss = T.dnc_optimum(K, n, L, lam)
-    _, lr_loss = T.low_rank_optimum(K, n, L, lam)
+    pr = point_runs(rows)
+    rows, notes, K, losses, kinds, ranks = pr.rows, pr.notes, pr.K, pr.losses, pr.kinds, pr.ranks
+    dnc_loss, lr_loss, first = pr.dnc_loss, pr.low_rank_loss, rows.iloc[0]
     i_dnc, i_lr = _pick(kinds, ranks, K)
     tol = float(config["loss_tol"])
     err_dnc = abs(losses[i_dnc] - dnc_loss) if i_dnc is not None else float("nan")

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from nclab import theory as T
 from nclab.config import Int, ListOf, Param
 from nclab.experiments.garrod2025._paper import PAPER, SRC
-from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, draw_logits, first_point, gd_unit,
+from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, draw_logits, point_runs, gd_unit,
                                               mean_logits, table, unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Claim, Outcome, register
@@ -35,13 +35,9 @@ def _theorem7(Ks: list[int], Ls: list[int]) -> tuple[list[dict], bool]:
 
 def judge(config: dict, rows: pd.DataFrame) -> Outcome:
     """Claims of Theorem 7 (table, linear lower bound) from the ReLU runs of one grid point."""
-    rows, notes = first_point(rows)
-    first = rows.iloc[0]
-    K, n, L, lam = int(first["K"]), int(first["n"]), int(first["L"]), float(first["lam"])
-    losses = rows["loss"].to_numpy(dtype=float)
-    kinds, ranks = rows["label"].tolist(), [int(r) for r in rows["rank"]]
-    _, dnc_lin = T.dnc_optimum(K, n, L, lam)
-    _, lr_lin = T.low_rank_optimum(K, n, L, lam)
+    pr = point_runs(rows)
+    rows, notes, losses, kinds, ranks = pr.rows, pr.notes, pr.losses, pr.kinds, pr.ranks
+    dnc_lin, lr_lin = pr.dnc_loss, pr.low_rank_loss
     dnc_losses = [float(losses[i]) for i, k in enumerate(kinds) if k == "dnc"]
     Ks, Ls = list(config["table_Ks"]), list(config["table_Ls"])
     table_rows, inside = _theorem7(Ks, Ls)
