@@ -39,15 +39,23 @@ PAPERS = {
 }
 
 
+#: A claim states a paper's result; a check is a solver sanity check (a gradient norm, Lanczos vs
+#: dense) reported apart and never counted as a reproduced result.
+CLAIM_KINDS = ("claim", "check")
+
+
 @dataclass
 class Claim:
-    """One checked statement of a paper.
+    """One checked statement of a paper (``kind="claim"``) or a sanity check of ours (``"check"``).
 
     ``text`` is the paper's statement in a sentence, ``source`` the paper and theorem/figure,
-    ``expected`` the relation checked (a short string such as ``"< 1e-3"`` or
-    ``"0.080013 +- 1e-5"``), ``measured`` the measured value (JSON-able), ``passed`` the verdict.
-    ``note`` is an optional remark; the JSON form (:meth:`to_dict`) adds one when ``measured``
-    holds NaN or +-inf, which JSON writes as ``null``.
+    ``expected`` the rule checked (a short string such as ``"< 1e-3"`` or ``"lower end of the 95%
+    interval >= 0.8"``), ``measured`` the measured value (JSON-able), ``passed`` the verdict.
+    ``note`` is an optional remark (why it failed, which open choice was made, what power the
+    quick profile lacks); the JSON form (:meth:`to_dict`) adds one when ``measured`` holds NaN
+    or +-inf, which JSON writes as ``null``. A claim over random seeds carries ``n_seeds``,
+    ``estimate`` and its 95% ``interval`` (see :mod:`nclab.experiments.rules`); ``rule`` names
+    the rule type (magnitude, direction, rate, trend, exact).
     """
 
     id: str
@@ -57,6 +65,26 @@ class Claim:
     measured: Any
     passed: bool
     note: str = ""
+    kind: str = "claim"
+    rule: str = ""
+    n_seeds: int | None = None
+    estimate: float | None = None
+    interval: list[float] | None = None
+
+    @classmethod
+    def decided(cls, id: str, text: str, source: str, verdict: Any, measured: Any = None, *, note: str = "",
+                kind: str = "claim", n_seeds: int | None = None) -> "Claim":
+        """A claim decided by a :class:`nclab.experiments.rules.Verdict`: its rule, estimate and interval.
+
+        ``n_seeds`` defaults to the estimate's count for estimates over seeds (Wilson, t);
+        ``measured`` defaults to the estimate.
+        """
+        est = verdict.estimate
+        if n_seeds is None and est is not None and est.method in ("wilson", "t"):
+            n_seeds = est.n
+        return cls(id, text, source, verdict.expected, est.value if measured is None and est is not None else measured,
+                   bool(verdict.passed), note, kind, verdict.rule, n_seeds,
+                   None if est is None else est.value, None if est is None else [est.low, est.high])
 
     def to_dict(self) -> dict:
         note = self.note
@@ -71,10 +99,20 @@ class Claim:
             "expected": self.expected,
             "measured": to_jsonable(self.measured),
             "passed": bool(self.passed),
+            "kind": self.kind,
         }
         if note:
             out["note"] = note
+        for key in ("rule", "n_seeds", "estimate", "interval"):
+            value = getattr(self, key)
+            if value not in (None, ""):
+                out[key] = to_jsonable(value)
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "Claim":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass
@@ -84,7 +122,9 @@ class Outcome:
     ``figures`` maps a short file stem to a ``matplotlib.figure.Figure`` (create figures with
     ``matplotlib.figure.Figure()``, never pyplot: no global state). ``metrics`` holds named
     numbers; ``tables`` holds small tables as lists of row dicts (shown in the report);
-    ``notes`` are sentences for the reader (e.g. why a claim failed).
+    ``notes`` are sentences for the reader (e.g. why a claim failed). ``claims`` holds the
+    paper's claims and our sanity checks alike; their ``kind`` sorts them into the result's
+    ``claims`` and ``checks``.
     """
 
     claims: list[Claim] = field(default_factory=list)
@@ -109,6 +149,7 @@ class ExperimentResult:
     tables: dict
     notes: list[str]
     seconds: float
+    checks: list[Claim] = field(default_factory=list)
     figure_objects: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -123,6 +164,7 @@ class ExperimentResult:
             "description": self.description,
             "config": to_jsonable(self.config),
             "claims": [c.to_dict() for c in self.claims],
+            "checks": [c.to_dict() for c in self.checks],
             "figures": list(self.figures),
             "metrics": to_jsonable(self.metrics),
             "tables": to_jsonable(self.tables),
@@ -138,7 +180,8 @@ class ExperimentResult:
             title=data.get("title", data["experiment"]),
             description=data.get("description", ""),
             config=dict(data.get("config", {})),
-            claims=[Claim(**c) for c in data.get("claims", [])],
+            claims=[Claim.from_dict(c) for c in data.get("claims", [])],
+            checks=[Claim.from_dict(c) for c in data.get("checks", [])],
             figures=list(data.get("figures", [])),
             metrics=dict(data.get("metrics", {})),
             tables=dict(data.get("tables", {})),
@@ -334,7 +377,8 @@ def run(name: str, *, quick: bool = False, out: str | Path | None = None, store:
         title=exp.title,
         description=exp.description,
         config=cfg,
-        claims=list(outcome.claims),
+        claims=[c for c in outcome.claims if c.kind == "claim"],
+        checks=[c for c in outcome.claims if c.kind == "check"],
         figures=[f"{stem}.png" for stem in outcome.figures],
         metrics=dict(outcome.metrics),
         tables=dict(outcome.tables),

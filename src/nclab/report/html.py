@@ -156,6 +156,40 @@ def _claims_table(entry: Mapping) -> str:
     return f'<table class="claims"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def _checks_table(entry: Mapping) -> str:
+    checks = entry.get("checks", [])
+    if not checks:
+        return ""
+    rows = "".join(
+        f'<tr class="{"pass" if c.get("passed") else "fail"}"><td><b>{escape(str(c.get("id", "")))}</b> '
+        f'{escape(str(c.get("text", "")))}</td><td><code>{escape(str(c.get("expected", "")))}</code></td>'
+        f'<td><code>{escape(format_value(c.get("measured")))}</code></td>'
+        f'<td>{_badge("pass") if c.get("passed") else _badge("fail")}</td></tr>' for c in checks)
+    return ('<details><summary>Sanity checks of the solvers (' + str(len(checks)) + '; not paper claims)</summary>'
+            '<table class="claims"><thead><tr><th>check</th><th>expected</th><th>measured</th><th>verdict</th></tr>'
+            f'</thead><tbody>{rows}</tbody></table></details>')
+
+
+_COVERAGE_BADGE = {"reproduced": "pass", "not reproduced": "fail", "not run": "pending", "not covered": "pending",
+                   "unknown": "pending"}
+
+
+def _coverage_table(rows: Sequence[Mapping]) -> str:
+    if not rows:
+        return ""
+    body = []
+    for r in rows:
+        links = ", ".join(
+            f'<a href="#claim-{slug(c.split("/")[0])}-{slug(c.split("/")[1])}">{escape(c)}</a>' for c in r["claims"])
+        what = links or escape(str(r.get("reason", "")))
+        if r["claims"] and r.get("reason"):
+            what += f'<br><span class="muted">{escape(str(r["reason"]))}</span>'
+        body.append(f'<tr><td><b>{escape(str(r["ref"]))}</b><br>{escape(str(r["statement"]))}</td><td>{what}</td>'
+                    f'<td>{_badge(_COVERAGE_BADGE.get(r["status"], "pending"), r["status"].upper())}</td></tr>')
+    return ('<h3>Coverage of the paper</h3><table class="claims"><thead><tr><th>item</th><th>claims (or why none)</th>'
+            f'<th>status</th></tr></thead><tbody>{"".join(body)}</tbody></table>')
+
+
 def _other_timings(timings: Mapping, profile: str) -> str:
     parts = []
     for other, t in sorted((timings or {}).items()):
@@ -209,6 +243,7 @@ def _experiment(entry: Mapping, base_dir: Path, profile: str, timings: Mapping |
     if wide:
         parts.append(f'<div class="figs wide">{"".join(wide)}</div>')
     parts.append(_claims_table(entry))
+    parts.append(_checks_table(entry))
     for tname, rows in (entry.get("tables") or {}).items():
         parts.append(f"<h4>Table: {escape(str(tname))}</h4>{_table(list(rows))}")
     metrics = entry.get("metrics") or {}
@@ -222,7 +257,10 @@ def _experiment(entry: Mapping, base_dir: Path, profile: str, timings: Mapping |
     return "\n".join(parts)
 
 
-def _summary(entries: Sequence[Mapping], papers: Mapping[str, str]) -> str:
+def _summary(entries: Sequence[Mapping], papers: Mapping[str, str], coverage: Mapping | None = None) -> str:
+    from nclab.experiments.coverage import uncovered_count
+
+    coverage = coverage or {}
     counts = claim_counts(entries)
     total = {k: sum(c[k] for c in counts.values()) for k in ("experiments", "ok", "crashed", "pending", "passed", "failed")}
     boxes = [("experiments", total["experiments"], ""), ("claims passed", total["passed"], "pass"),
@@ -240,9 +278,11 @@ def _summary(entries: Sequence[Mapping], papers: Mapping[str, str]) -> str:
         rows.append(f'<tr class="{cls}"><td><a href="#paper-{slug(paper)}">{escape(paper or "other")}</a>'
                     f'<br><small class="muted">{escape(papers.get(paper, ""))}</small></td>'
                     f'<td>{c["ok"]}/{c["experiments"]}</td><td>{c["crashed"]}</td><td>{c["passed"]}</td>'
-                    f'<td>{c["failed"]}</td><td>{_seconds(seconds)}</td></tr>')
+                    f'<td>{c["failed"]}</td><td>{uncovered_count(coverage.get(paper, []))} of '
+                    f'{len(coverage.get(paper, []))}</td><td>{_seconds(seconds)}</td></tr>')
     out.append('<table class="summary"><thead><tr><th>paper</th><th>experiments run</th><th>crashed</th>'
-               f'<th>claims passed</th><th>claims failed</th><th>time</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+               '<th>claims passed</th><th>claims failed</th><th>paper items not covered</th><th>time</th></tr></thead>'
+               f'<tbody>{"".join(rows)}</tbody></table>')
     summary_png = _summary_png(counts)
     if summary_png:
         out.append(f'<figure class="summary-fig"><img src="{png_data_uri(summary_png)}" alt="claims per paper"></figure>')
@@ -306,11 +346,12 @@ def render_report(report: Mapping, *, base_dir: str | os.PathLike = ".") -> str:
     nav = "".join(f'<a href="#paper-{slug(p)}">{escape(p or "other")}</a>' for p in paper_keys)
     body = [f"<header><h1>{escape(title)}</h1><p class=sub>{escape(subtitle)}</p>"
             f'<nav><a href="#summary">summary</a>{nav}<a href="#environment">environment</a></nav></header>',
-            "<main>", _summary(entries, papers)]
+            "<main>", _summary(entries, papers, report.get("coverage"))]
     for paper in paper_keys:
         items = [e for e in entries if e.get("paper", "") == paper]
         body.append(f'<section class="paper" id="paper-{slug(paper)}"><h2>{escape(paper or "other")}</h2>'
                     f'<p class="cite">{escape(papers.get(paper, ""))}</p>')
+        body.append(_coverage_table((report.get("coverage") or {}).get(paper, [])))
         timings = report.get("timings") or {}
         body.extend(_experiment(e, base_dir, profile, timings.get(e.get("experiment"))) for e in items)
         body.append("</section>")

@@ -248,6 +248,11 @@ def previous_timings(path: Path) -> dict[str, dict[str, dict]]:
 
 
 def _write(report: dict, results: Path, page: Path | None) -> None:
+    from nclab.experiments.coverage import coverage_report
+    from nclab.experiments.registry import PAPERS
+
+    papers = [p for p in PAPERS if any(e.get("paper") == p for e in report["experiments"])]
+    report["coverage"] = coverage_report(papers, report["experiments"])
     write_text_atomic(results, dumps(report, indent=2))
     if page is not None:
         write_report(report, page)
@@ -255,9 +260,14 @@ def _write(report: dict, results: Path, page: Path | None) -> None:
 
 def summary_lines(summary: ReproduceSummary) -> list[str]:
     """The terminal summary: claims passed/failed per paper, failures, total time, the page."""
-    lines = [f"{'paper':12s} {'experiments':>11s} {'crashed':>8s} {'passed':>7s} {'failed':>7s}"]
+    from nclab.experiments.coverage import uncovered_count
+
+    coverage = summary.report.get("coverage") or {}
+    lines = [f"{'paper':12s} {'experiments':>11s} {'crashed':>8s} {'passed':>7s} {'failed':>7s} {'not covered':>12s}"]
     for paper, c in summary.counts.items():
-        lines.append(f"{paper:12s} {c['ok']:>5d}/{c['experiments']:<5d} {c['crashed']:>8d} {c['passed']:>7d} {c['failed']:>7d}")
+        rows = coverage.get(paper, [])
+        lines.append(f"{paper:12s} {c['ok']:>5d}/{c['experiments']:<5d} {c['crashed']:>8d} {c['passed']:>7d} {c['failed']:>7d} "
+                     f"{uncovered_count(rows):>5d} of {len(rows):<4d}")
     for e in summary.report["experiments"]:
         if e.get("status") == "crashed":
             lines.append(f"  CRASHED {e['experiment']}: {e.get('error', '')}")
