@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import time
 import traceback
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
