@@ -135,6 +135,20 @@ def _kv_table(mapping: Mapping) -> str:
 
 
 # ----------------------------------------------------------------------------- sections
+def _statistics(claim: Mapping) -> str:
+    """``rule · n = 100 seeds · estimate 0.93, 95% interval [0.86, 0.97]`` under a claim's measured value."""
+    parts = [escape(str(claim["rule"]))] if claim.get("rule") else []
+    if claim.get("n_seeds") is not None:
+        parts.append(f"n = {int(claim['n_seeds'])} seeds")
+    if claim.get("estimate") is not None:
+        text = f"estimate {format_value(claim['estimate'])}"
+        if claim.get("interval") is not None:
+            low, high = (format_value(v) for v in claim["interval"])
+            text += f", 95% interval [{low}, {high}]"
+        parts.append(escape(text))
+    return f'<br><small>{" · ".join(parts)}</small>' if parts else ""
+
+
 def _claims_table(entry: Mapping) -> str:
     claims = entry.get("claims", [])
     if not claims:
@@ -148,7 +162,7 @@ def _claims_table(entry: Mapping) -> str:
             f'<td><b>{escape(str(c.get("id", "")))}</b><br>{escape(str(c.get("text", "")))}</td>'
             f'<td>{escape(str(c.get("source", "")))}</td>'
             f'<td><code>{escape(str(c.get("expected", "")))}</code></td>'
-            f'<td><code>{escape(format_value(c.get("measured")))}</code>'
+            f'<td><code>{escape(format_value(c.get("measured")))}</code>{_statistics(c)}'
             + (f'<br><span class="muted">{escape(str(c["note"]))}</span>' if c.get("note") else "")
             + f'</td><td>{_badge("pass") if ok else _badge("fail")}</td></tr>'
         )

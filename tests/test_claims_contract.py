@@ -1,0 +1,86 @@
+"""The claims contract over a whole quick reproduction: statistics where seeds vary, a complete coverage map.
+
+One ``nclab reproduce --quick`` run (about a minute on 2 cores) feeds every test here.
+"""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from nclab.experiments import registry
+from nclab.experiments.coverage import STATUSES, Item, coverage_rows, paper_coverage, uncovered_count
+from nclab.report.reproduce import reproduce
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quick")
+    summary = reproduce(quick=True, out=out, progress=False, log=io.StringIO())
+    assert summary.exit_code == 0, summary.crashed
+    return json.loads((out / "results.json").read_text())
+
+
+def _seeds(entry) -> list:
+    cfg = entry["config"]
+    value = cfg.get("seeds")
+    return value if isinstance(value, list) else []
+
+
+def test_every_claim_over_seeds_reports_count_estimate_and_interval(results):
+    missing = []
+    for e in results["experiments"]:
+        if len(_seeds(e)) < 2:
+            continue
+        for c in e["claims"]:
+            if c.get("n_seeds") is None or c.get("interval") is None:
+                missing.append(f"{e['experiment']}/{c['id']}")
+    assert missing == []
+
+
+def test_claims_and_checks_are_apart(results):
+    for e in results["experiments"]:
+        assert all(c["kind"] == "claim" for c in e["claims"])
+        assert all(c["kind"] == "check" for c in e.get("checks", []))
+
+
+def test_every_paper_declares_a_coverage_map_with_a_reason_for_each_gap():
+    for paper in registry.PAPERS:
+        items = paper_coverage(paper)
+        assert items, f"{paper} declares no COVERAGE"
+        for item in items:
+            assert isinstance(item, Item)
+            assert item.claims or item.reason.strip(), item
+
+
+def test_every_claim_the_coverage_map_names_exists(results):
+    claims = {f"{e['experiment']}/{c['id']}" for e in results["experiments"] for c in e["claims"]}
+    named = {c for paper in registry.PAPERS for item in paper_coverage(paper) for c in item.claims}
+    assert sorted(named - claims) == []
+
+
+def test_every_claim_is_in_the_coverage_map(results):
+    named = {c for paper in registry.PAPERS for item in paper_coverage(paper) for c in item.claims}
+    claims = {f"{e['experiment']}/{c['id']}" for e in results["experiments"] for c in e["claims"]}
+    assert sorted(claims - named) == []
+
+
+def test_results_json_carries_the_resolved_map(results):
+    cov = results["coverage"]
+    assert set(cov) == set(registry.PAPERS)
+    for rows in cov.values():
+        assert rows and all(r["status"] in STATUSES for r in rows)
+
+
+def test_coverage_rows_resolve_each_status():
+    items = [Item("Thm 1", "a", claims=("e1/a", "e1/b")), Item("Thm 2", "b", claims=("e1/a",)),
+             Item("Fig 1", "c", claims=("e2/x",)), Item("Lemma 1", "d", reason="not covered: needs CIFAR-10"),
+             Item("Thm 9", "e", reason="full text not read", known=False)]
+    entries = [{"experiment": "e1", "status": "ok", "claims": [{"id": "a", "passed": True}, {"id": "b", "passed": False}]}]
+    rows = coverage_rows(items, entries)
+    assert [r["status"] for r in rows] == ["not reproduced", "reproduced", "not run", "not covered", "unknown"]
+    assert rows[0]["failed"] == ["e1/b"] and rows[2]["missing"] == ["e2/x"]
+    assert uncovered_count(rows) == 2
+    with pytest.raises(ValueError, match="needs claims or a reason"):
+        Item("Thm 3", "f")
