@@ -14,7 +14,8 @@ CLOSED_FORM = ["garrod2025-theorem1", "garrod2025-dimension", "garrod2025-hessia
 @pytest.mark.parametrize("name", CLOSED_FORM)
 def test_deterministic_and_every_key_declared(name):
     exp = get(name)
-    assert exp.seed_key is None and exp.grid is None
+    # only the hessian experiment is random (Lemma 1's L-BFGS starts)
+    assert exp.seed_key == ("lemma1_seeds" if name == "garrod2025-hessian" else None) and exp.grid is None
     module = {"garrod2025-theorem1": theorem1, "garrod2025-dimension": dimension, "garrod2025-hessian": hessian}[name]
     assert set(module.PARAMS) == set(exp.params) - {"device"}
     assert all(p.help for p in module.PARAMS.values())
@@ -27,7 +28,9 @@ def test_deterministic_and_every_key_declared(name):
     ("garrod2025-theorem1", {"n": 0}, "n"),
     ("garrod2025-dimension", {"pairs": [[10]]}, "pairs"), ("garrod2025-dimension", {"pairs": [[10, 9]]}, "pairs"),
     ("garrod2025-dimension", {"pairs": [[10, 0]]}, "pairs"), ("garrod2025-dimension", {"d_max": -5}, "d_max"),
-    ("garrod2025-dimension", {"d_max": 17}, "d_max"),
+    ("garrod2025-dimension", {"d_max": 17}, "d_max"), ("garrod2025-dimension", {"sizes": [[3, 2, 4, 2]]}, "sizes"),
+    ("garrod2025-dimension", {"sizes": [[4, 2, 3, 2]]}, "sizes"), ("garrod2025-dimension", {"lam": 0.5}, "lam"),
+    ("garrod2025-theorem1", {"lams": [0.5]}, "lams"), ("garrod2025-hessian", {"lemma1_seeds": 0}, "lemma1_seeds"),
     ("garrod2025-hessian", {"K": 7}, "K"), ("garrod2025-hessian", {"d": 5}, "d"),
     ("garrod2025-hessian", {"small": [4, 2, 5]}, "small"), ("garrod2025-hessian", {"small": [3, 2, 5, 2]}, "small"),
     ("garrod2025-hessian", {"small": [4, 2, 3, 2]}, "small"), ("garrod2025-hessian", {"lams_log2": [-6, -8]}, "lams_log2"),
@@ -51,20 +54,59 @@ def test_cli_refuses_bad_settings_with_exit_2(name, setting, tmp_path):
     assert not (tmp_path / "result.json").exists()
 
 
-def test_dimension_curves_and_claims():
+def test_dimension_formula_properties_are_checks():
     curves = {(10, 5): dimension.ratio_curves(10, 5, 30)}
     c = curves[(10, 5)]
     assert c["ds"][0] == 10 and c["ds"][-1] == 30 and len(c["low"]) == len(c["high"]) == 21
     assert all(lo <= hi for lo, hi in zip(c["low"], c["high"])) and c["limit"] == pytest.approx(1.8)
-    claims = {cl.id: cl for cl in dimension.judge(curves, [14.0, 16.5])}
-    assert all(cl.passed for cl in claims.values())
+    checks = dimension.judge(curves, [14.0, 16.5])
+    assert all(cl.passed and cl.kind == "check" for cl in checks)
     assert not dimension.judge(curves, [14.0, 16.0])[-1].passed
 
 
-def test_smaller_dimension_run_passes():
-    res = run("garrod2025-dimension", pairs=[[6, 3], [5, 2]], d_max=40)
-    assert all(c.passed for c in res.claims), [c.to_dict() for c in res.claims]
-    assert set(res.claims[0].measured) == {"6,3", "5,2"}
+def test_measured_dimensions_against_gk_formula():
+    # MATH.md: K=4, d=5, L=2 has 18 zero Hessian eigenvalues at DNC where GK's D_DNC gives 12
+    res = run("garrod2025-dimension", pairs=[[6, 3], [5, 2]], d_max=40, sizes=[[4, 2, 4, 2], [4, 2, 5, 2]])
+    claims = {c.id: c for c in res.claims}
+    checks = {c.id: c for c in res.checks}
+    assert set(checks) >= {"below_one_at_K", "increasing", "limit", "crossing_K10_r5", "orbit_is_null_space"}
+    assert all(c.passed for c in checks.values()), [c.to_dict() for c in res.checks]
+    assert claims["dnc_dimension_measured"].measured == {"K=4,d=4,L=2": [12, 6], "K=4,d=5,L=2": [18, 12]}
+    assert not claims["dnc_dimension_measured"].passed and "L(K-1)(d - K/2)" in claims["dnc_dimension_measured"].note
+    assert claims["low_rank_dimension_measured"].passed
+    assert claims["low_rank_dimension_measured"].measured["K=4,d=5,L=2"] == [14, 12.0, 14.0]
+    assert not claims["below_one_at_K_measured"].passed
+    assert claims["below_one_at_K_measured"].measured == {"K=4,d=4,L=2": pytest.approx(1.2)}
+    assert claims["increasing_measured"].passed
+
+
+def test_orbit_rank_of_a_dnc_point():
+    from nclab import theory as T
+
+    cp = T.dnc_critical_point(4, 2, 5, 2, 2 ** -10, rotate=False)
+    assert dimension.orbit_rank(cp.params.H, cp.params.W) == 18  # L (rd - r(r+1)/2), r = K - 1 = 3
+
+
+def test_theorem1_engine_minimum_is_independent_of_the_closed_form():
+    # the engine's 1-D minimum at MATH.md's reference setting, without dnc_optimum / low_rank_optimum
+    a, loss = theorem1.EnginePoint(theorem1.dnc_matrix(10), 5, 2).optimum(2 ** -10)
+    b, low = theorem1.EnginePoint(theorem1.T.block_matrix(10), 5, 2).optimum(2 ** -10)
+    assert abs(loss - 0.090662) < 1e-6 and abs(low - 0.080013) < 1e-6
+    assert abs(a - 7.0375) < 1e-4 and abs(b - 7.047) < 1e-3
+
+
+def test_theorem1_claims_can_fail():
+    cfg = get("garrod2025-theorem1").config(quick=True)
+    ref = theorem1.reference_points()
+    cell = {"K": 6, "L": 2, "lam": 2 ** -10, "alpha": 7.0, "dnc_loss": 0.1, "beta": 7.0, "low_rank_loss": 0.1,
+            "equal_scale_wins": False, "theorem": True}
+    depth = {"dnc (rank 9)": [1, 3, 3], "block (rank 5)": [2, 2, 2], "rank 2": [3, 1, 1]}
+    claims = {c.id: c for c in theorem1.judge({**cfg, "depths": [1, 16, 48]}, ref, [cell], depth)}
+    assert not claims["condition_implies_lower_loss"].passed and claims["condition_implies_lower_loss"].measured["violations"] == [[6, 2, 2 ** -10]]
+    assert not claims["condition_region"].passed
+    assert claims["thm2_lower_rank_wins_deep"].passed and claims["reference_L2"].passed
+    bad = {**ref, "L2": {**ref["L2"], "engine": {**ref["L2"]["engine"], "low_rank": 0.0801}}}
+    assert not theorem1.judge(cfg, bad, [cell], depth)[0].passed
 
 
 def test_theorem2_tail_rule():
@@ -75,11 +117,14 @@ def test_theorem2_tail_rule():
 
 
 def test_small_theorem1_table_run():
-    res = run("garrod2025-theorem1", Ks=[2, 4, 6], Ls=[2, 3], depths=[1, 16, 48])
+    res = run("garrod2025-theorem1", Ks=[2, 4, 6], Ls=[1, 2, 3], lams=[2 ** -8], depths=[1, 16, 48])
     claims = {c.id: c for c in res.claims}
-    assert all(c.passed for c in res.claims), [c.to_dict() for c in res.claims]
-    assert claims["condition_region"].measured["grid"] == "K 2..6, L 2..3"
-    assert len(res.tables["theorem1"]) == 6 and [r["L"] for r in res.tables["theorem2_depth"]] == [1, 16, 48]
+    assert all(c.passed for c in res.claims + res.checks), [c.to_dict() for c in res.claims + res.checks]
+    assert {c.id for c in res.checks} == {"closed_form_vs_engine", "condition_formula"}
+    region = claims["condition_implies_lower_loss"].measured
+    assert region["grid"] == "K 2..6, L in [1, 2, 3]" and region["cells"] == 2 * 3  # (4,3), (6,2), (6,3) at 2 lams
+    assert claims["condition_region"].measured["outside_region_also_wins"] == []
+    assert len(res.tables["theorem1"]) == 9 and [r["L"] for r in res.tables["theorem2_depth"]] == [1, 16, 48]
 
 
 def test_hessian_pieces_at_a_small_size():
@@ -91,3 +136,19 @@ def test_hessian_pieces_at_a_small_size():
     assert np.all(np.diff(dense["dnc"]) >= 0)
     ratios = hessian.norm_ratios(cfg)
     assert len(ratios) == 3 and all(0.1 < r < 10 for r in ratios)
+
+
+def test_thm6_rule_tells_convergence_from_slow_divergence():
+    e = [-6, -8, -10, -12, -14, -16, -18, -20]
+    converging = [1 - 1 / abs(x) for x in e]  # increments ~ 1/e^2: summable
+    diverging = [float(np.log(abs(x))) for x in e]  # increments ~ 1/|e|: log divergence, every increment shrinks
+    assert hessian.ratio_convergence(e, converging).passed
+    assert not hessian.ratio_convergence(e, diverging).passed
+    assert not hessian.ratio_convergence(e, [abs(x) ** 0.3 for x in e]).passed  # a power divergence
+
+
+def test_lemma1_on_trained_points():
+    cfg = get("garrod2025-hessian").config(quick=True, lemma1_seeds=3)
+    tr = hessian.lemma1_trained(cfg)
+    assert tr["seeds"] == [0, 1, 2] and max(tr["grad_norm"]) <= hessian.GRAD_OK
+    assert max(tr["rel_gap"]) <= hessian.REL_GAP
