@@ -11,7 +11,6 @@ from nclab.experiments import registry
 # Every claim of these reproduces at full scale: a failure here is a regression.
 MUST_PASS = [
     "garrod2025-theorem1",
-    "garrod2025-dimension",
     "garrod2025-hessian",
     "garrod2025-fig1",
     "garrod2025-width",
@@ -22,6 +21,24 @@ MUST_PASS = [
     "tirer2023-weight-decay",
     "papyan-terminal-phase",
 ]
+
+
+# Findings: claims that fail on the paper's own terms at full scale (kept, never tuned away); every
+# other claim of these experiments must pass. garrod2025-dimension: the measured dimension of the DNC
+# solution set (zero Hessian eigenvalues = O(d)^L orbit rank) is L(K-1)(d-K/2), not GK's L(K-1)(d-K+1),
+# so R(K) > 1 as measured.
+KNOWN_FAILURES = {
+    "garrod2025-dimension": {"dnc_dimension_measured", "below_one_at_K_measured"},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(KNOWN_FAILURES))
+def test_full_profile_findings_stay_as_found(name, tmp_path):
+    result = registry.run(name, out=tmp_path)
+    failed = {c.id for c in result.claims if not c.passed}
+    assert failed == KNOWN_FAILURES[name], failed
+    assert all(c.passed for c in result.checks), [c.id for c in result.checks if not c.passed]
 
 
 @pytest.mark.slow
