@@ -3,30 +3,40 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from nclab.config import ParameterTypeError
 from nclab.experiments import get, run
 
-#: Every claim of each experiment; at the quick profile on the CPU all of them reproduce.
+#: Every claim of each experiment.
+_NC = ("nc1", "nc2-etf-features", "nc2-etf-weight", "nc3-duality", "nc4-ncc-mismatch")
 CLAIMS = {
-    "papyan-terminal-phase": [f"{loss}-{c}" for loss in ("ce", "mse") for c in (
-        "zero-train-error", "nc1-falls", "nc2-etf-features-falls", "nc2-etf-weight-falls", "nc3-duality-falls",
-        "nc4-ncc-mismatch-falls")],
+    "papyan-terminal-phase": [f"{loss}-{k}-falls" for loss in ("ce", "mse") for k in _NC],
     "tirer2023-layerwise": ["nc1-decreases-with-depth", "nc1-trace-ratio-decreases-with-depth"],
-    "tirer2023-weight-decay": ["features-decay-moves-nc-more"],
+    "tirer2023-weight-decay": ["features-decay-moves-nc-more", "features-decay-x0-raises-nc",
+                               "features-decay-x2-lowers-nc"],
     "garrod2025-real-head": ["low-rank-logits", "loss-below-dnc-bound"],
 }
 PAPERS = {"papyan-terminal-phase": "papyan2020", "tirer2023-layerwise": "tirer2023",
           "tirer2023-weight-decay": "tirer2023", "garrod2025-real-head": "garrod2025"}
+SEED_KEYS = {"papyan-terminal-phase": "seed", "tirer2023-layerwise": "seeds", "tirer2023-weight-decay": "seeds",
+             "garrod2025-real-head": "seed"}
 
 
 @pytest.mark.parametrize("name", list(PAPERS))
 def test_registered_with_paper_seed_key_and_data_root_default_none(name):
     exp = get(name)
     assert exp.paper == PAPERS[name]
-    assert exp.seed_key == "seed"
+    assert exp.seed_key == SEED_KEYS[name]
     assert exp.defaults["data_root"] is None and exp.defaults["data"] == "digits"
+
+
+def test_multi_seed_profiles():
+    """>= 5 seeds at full scale (10x the papers' one run per setting); the quick profiles use 3."""
+    for name in ("tirer2023-layerwise", "tirer2023-weight-decay"):
+        assert get(name).config()["seeds"] == list(range(10))
+        assert get(name).config(quick=True)["seeds"] == [0, 1, 2]
 
 
 @pytest.mark.parametrize("name", list(PAPERS))
@@ -36,6 +46,7 @@ def test_registered_with_paper_seed_key_and_data_root_default_none(name):
     ("seed", -1, ValueError), ("epochs", "ten", ParameterTypeError), ("batch_size", 2.5, ParameterTypeError),
 ])
 def test_the_table_refuses_bad_values_naming_the_key(name, key, value, error):
+    key = SEED_KEYS[name] if key == "seed" else key
     with pytest.raises(error, match=f"setting '{key}' of experiment '{name}'"):
         get(name).config(quick=True, **{key: value})
 
@@ -71,36 +82,153 @@ def test_resnet_needs_images():
         run("tirer2023-layerwise", quick=True, model="resnet", max_depth=2, epochs=1)
 
 
-def test_a_failed_claim_comes_with_its_note():
-    """One epoch per stage: whatever the verdicts, the note on a non-monotone decrease appears exactly
-    when a claim fails, and the table has one row per stage."""
-    res = run("tirer2023-layerwise", quick=True, max_depth=3, epochs=1, width=16)
+def _layer_rows(values_by_seed):
+    return [{"seed": s, "depth": d + 1, "nc1": v, "nc1_trace_ratio": 2 * v}
+            for s, vals in enumerate(values_by_seed) for d, v in enumerate(vals)]
+
+
+def test_layerwise_rule_needs_every_layer_to_decrease_beyond_the_interval():
+    from nclab.experiments.tirer2023 import layerwise
+
+    rng = np.random.default_rng(0)
+    down = [np.exp(np.cumsum(-0.5 + 0.05 * rng.standard_normal(4))) for _ in range(5)]
+    claims = layerwise.judge(_layer_rows(down))
+    assert [c.id for c in claims] == CLAIMS["tirer2023-layerwise"]
+    assert all(c.passed and c.n_seeds == 5 and c.interval[1] < 0 for c in claims)
+    flat_last = [np.r_[v[:3], v[2] * np.exp(0.1 + 0.05 * rng.standard_normal())] for v in down]  # last layer rises
+    assert not any(c.passed for c in layerwise.judge(_layer_rows(flat_last)))
+    one_seed = layerwise.judge(_layer_rows(down[:1]))  # one seed: an infinite interval, never decided
+    assert not any(c.passed for c in one_seed)
+
+
+def test_weight_decay_rules_paired_difference_and_directions():
+    from nclab.experiments.tirer2023 import weight_decay
+
+    cfg = {"factors": [0.0, 2.0]}
+    rng = np.random.default_rng(1)
+    noise = lambda: 0.01 * rng.standard_normal(6)
+    logs = {"head x0": 0.03 + noise(), "head x2": -0.02 + noise(), "features x0": 0.2 + noise(),
+            "features x2": -0.07 + noise()}
+    claims = {c.id: c for c in weight_decay.judge(cfg, logs)}
+    assert list(claims) == CLAIMS["tirer2023-weight-decay"] and all(c.passed for c in claims.values())
+    assert claims["features-decay-moves-nc-more"].n_seeds == 6
+    wrong = dict(logs, **{"features x2": 0.07 + noise()})  # more decay on the features, less collapse
+    claims = {c.id: c for c in weight_decay.judge(cfg, wrong)}
+    assert not claims["features-decay-x2-lowers-nc"].passed and claims["features-decay-x0-raises-nc"].passed
+    same = dict(logs, **{"head x0": logs["features x0"] + noise(), "head x2": logs["features x2"] + noise()})
+    assert not weight_decay.judge(cfg, same)[0].passed  # the head moves them as much: (a) fails
+
+
+def _history(fall: float, nc4=(0.0, 0.0)):
+    import pandas as pd
+
+    epochs = np.arange(0, 101, 10)
+    t = np.clip((epochs - 20) / 80, 0, 1)
+    rows = {"epoch": epochs, "train_error": np.where(epochs < 20, 0.1, 0.0), "test_error": 0.05}
+    for key in ("nc1", "nc2_etf_features", "nc2_etf_weight", "nc3_duality", "nc1_trace_ratio", "cdnv"):
+        rows[key] = 0.5 * fall ** (-t)
+    rows["nc4_ncc_mismatch"] = np.interp(t, [0, 1], nc4)
+    return pd.DataFrame(rows)
+
+
+def test_terminal_phase_rule_is_a_fall_by_a_factor_ten():
+    from nclab.experiments.papyan2020 import terminal_phase
+    from nclab.experiments.registry import Outcome
+
+    for fall, nc4, ok in ((20.0, (0.0, 0.0), True), (5.0, (0.01, 0.0), False), (20.0, (0.01, 0.002), False)):
+        out = Outcome()
+        terminal_phase.judge("ce", _history(fall, nc4), 20, out)
+        verdicts = {c.id: c.passed for c in out.claims if c.kind == "claim"}
+        assert list(verdicts) == CLAIMS["papyan-terminal-phase"][:5]
+        assert verdicts["ce-nc1-falls"] is (fall >= 10)
+        assert verdicts["ce-nc4-ncc-mismatch-falls"] is (nc4[1] <= nc4[0] / 10)
+        assert all(verdicts.values()) is ok
+        assert [c.id for c in out.claims if c.kind == "check"] == ["ce-zero-train-error"]
+    out = Outcome()
+    terminal_phase.judge("mse", _history(20.0), None, out)  # no zero-error epoch: nothing is decided
+    assert not any(c.passed for c in out.claims)
+
+
+def test_layerwise_runs_every_seed_and_stage():
+    res = run("tirer2023-layerwise", quick=True, max_depth=3, epochs=1, width=16, seeds=2)
     assert [c.id for c in res.claims] == CLAIMS["tirer2023-layerwise"]
-    assert [r["depth"] for r in res.tables["layerwise"]] == [1, 2, 3]
-    failed = any(not c.passed for c in res.claims)
-    assert any("not monotone" in n for n in res.notes) == failed
+    assert [(r["seed"], r["depth"]) for r in res.tables["layerwise"]] == [(s, d) for s in (0, 1) for d in (1, 2, 3)]
+    assert all(c.n_seeds == 2 for c in res.claims)
+    assert any("Underpowered: 2 seeds" in n for n in res.notes)
+
+
+def _recomputed_verdicts(name, result):
+    """Each claim's verdict recomputed from the result's tables, independently of the judges."""
+    from scipy import stats
+
+    def t_interval(x):
+        x = np.asarray(x, dtype=float)
+        h = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+        return x.mean() - h, x.mean() + h
+
+    if name == "papyan-terminal-phase":
+        out = {}
+        for loss in ("ce", "mse"):
+            hist = result.tables[f"history_{loss}"]
+            start = next(r["epoch"] for r in hist if r["train_error"] == 0)
+            first = next(r for r in hist if r["epoch"] >= start)
+            for k, col in zip(_NC, ("nc1", "nc2_etf_features", "nc2_etf_weight", "nc3_duality", "nc4_ncc_mismatch")):
+                a, b = first[col], hist[-1][col]
+                out[f"{loss}-{k}-falls"] = b <= a / 10 if a > 0 else b == 0
+        return out
+    if name == "tirer2023-layerwise":
+        rows = result.tables["layerwise"]
+        out = {}
+        for key, cid in (("nc1", "nc1-decreases-with-depth"), ("nc1_trace_ratio", "nc1-trace-ratio-decreases-with-depth")):
+            v = {(r["seed"], r["depth"]): r[key] for r in rows}
+            seeds, depths = sorted({s for s, _ in v}), sorted({d for _, d in v})
+            out[cid] = all(t_interval([np.log(v[s, d] / v[s, d - 1]) for s in seeds])[1] < 0 for d in depths[1:])
+        return out
+    if name == "tirer2023-weight-decay":
+        rows = result.tables["weight_decay"]
+        keys = result.config["metrics"]
+        by = {(r["seed"], r["run"]): r for r in rows}
+        seeds = sorted({r["seed"] for r in rows})
+        lr = {arm: np.array([np.mean([np.log(by[s, arm][k] / by[s, "baseline"][k]) for k in keys]) for s in seeds])
+              for arm in ("head x0", "head x2", "features x0", "features x2")}
+        diff = (abs(lr["features x0"]) + abs(lr["features x2"]) - abs(lr["head x0"]) - abs(lr["head x2"])) / 2
+        return {"features-decay-moves-nc-more": t_interval(diff)[0] >= 0,
+                "features-decay-x0-raises-nc": t_interval(lr["features x0"])[0] >= 0,
+                "features-decay-x2-lowers-nc": t_interval(lr["features x2"])[1] <= 0}
+    return None
+
+
+#: Quick-profile claims that reproduce on the CPU (a failure of one of these is a regression). The terminal
+#: phase of the quick profile (150 epochs, constant lr) does not reach the factor-10 fall: verdicts as measured.
+QUICK_MUST_PASS = {"tirer2023-layerwise": CLAIMS["tirer2023-layerwise"],
+                   "tirer2023-weight-decay": CLAIMS["tirer2023-weight-decay"],
+                   "garrod2025-real-head": CLAIMS["garrod2025-real-head"], "papyan-terminal-phase": []}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CLAIMS))
-def test_quick_profile_claims_pass(name, tmp_path):
-    """The quick profiles reproduce every claim (as the recorded baseline does), with no failure note."""
+def test_quick_profile_claims(name, tmp_path):
+    """The quick profiles: every verdict equals the paper's rule recomputed from the tables, and the claims
+    that reproduce at this scale pass."""
     result = run(name, quick=True, out=tmp_path)
     data = json.loads((tmp_path / "result.json").read_text())
     assert [c["id"] for c in data["claims"]] == CLAIMS[name]
-    assert all(c["passed"] is True for c in data["claims"]), [c for c in data["claims"] if not c["passed"]]
+    verdicts = {c["id"]: c["passed"] for c in data["claims"]}
+    assert all(verdicts[c] for c in QUICK_MUST_PASS[name]), verdicts
+    recomputed = _recomputed_verdicts(name, result)
+    if recomputed is not None:
+        assert verdicts == recomputed
     assert data["figures"] and all((tmp_path / f).is_file() for f in data["figures"])
-    assert not any("not reproduced" in n.lower() or "not monotone" in n for n in result.notes), result.notes
     m = result.metrics
     if name == "garrod2025-real-head":
         assert 1 <= m["deep-ufm_rank"] < 9 and m["deep-ufm_rank"] < m["standard_rank"]  # K - 1 = 9 on digits
         assert m["deep-ufm_head_loss"]["total"] < m["dnc_bound"]
-    if name == "tirer2023-weight-decay":
-        assert m["change_features"] > m["change_head"] >= 0
     if name == "tirer2023-layerwise":
-        assert len(result.tables["layerwise"]) == result.config["max_depth"]
+        assert len(result.tables["layerwise"]) == result.config["max_depth"] * len(result.config["seeds"])
     if name == "papyan-terminal-phase":
-        assert m["ce_epoch_zero_error"] is not None and m["mse_epoch_zero_error"] is not None
+        assert [c["id"] for c in data["checks"]] == ["ce-zero-train-error", "mse-zero-train-error"]
+        assert all(c["passed"] for c in data["checks"])
+        assert any("not reproduced" in n for n in result.notes) == (not all(verdicts.values()))
 
 
 def _fake_cifar(root, n=6):
@@ -127,5 +255,5 @@ def test_on_disk_data_and_resnet_backbone_run_end_to_end(tmp_path):
     assert "cifar10, 50 training samples" in res.notes[0]
     assert res.config["resnet_widths"] == [4, 8, 16]
     res = run("tirer2023-layerwise", quick=True, data="cifar10", data_root=str(tmp_path), max_depth=2, epochs=1,
-              width=16)
-    assert len(res.tables["layerwise"]) == 2
+              width=16, seeds=1)
+    assert len(res.tables["layerwise"]) == 2 and not any(c.passed for c in res.claims)  # one seed: undecided

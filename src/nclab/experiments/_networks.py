@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nclab.config import Bool, Choice, Int, ListOf, Optional, Param, Real, Rule, Text
+from nclab.config import Bool, Choice, Int, ListOf, Optional, Param, Real, Rule, Seeds, Text
 
 DATA = ("digits", "gaussian", "mnist", "fashionmnist", "cifar10")
 NC_KEYS = ("nc1", "nc2_etf_features", "nc2_etf_weight", "nc3_duality", "nc4_ncc_mismatch")
@@ -56,6 +56,15 @@ def network_params(**defaults: Any) -> dict[str, Param]:
     if unknown:
         raise ValueError(f"network keys must be among {', '.join(_RULES)}, got {unknown}")
     return {k: Param(v, *_RULES[k]) for k, v in defaults.items()}
+
+
+def seeds_param(count: int) -> Param:
+    """The ``seeds`` entry of a multi-seed real-network experiment (default: seeds ``0..count-1``).
+
+    Each seed sets the data split, the initialisation and the batches of one run (the ``seed``
+    of :func:`load_data`, :func:`backbone` and :func:`train`).
+    """
+    return Param(count, Seeds(), "seeds of the runs (data split, initialisation, batches): a count S means 0..S-1")
 
 
 def dtype_of(cfg: dict) -> torch.dtype:
