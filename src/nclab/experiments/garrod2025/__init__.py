@@ -2,3 +2,66 @@
 from nclab.experiments.garrod2025 import dimension, fig1, hessian, lambda_sweep, real_head, relu, theorem1, width
 
 MODULES = (theorem1, dimension, hessian, fig1, width, lambda_sweep, relu, real_head)
+
+from nclab.experiments.coverage import Item  # noqa: E402
+
+_T1, _DIM, _HES = "garrod2025-theorem1", "garrod2025-dimension", "garrod2025-hessian"
+_WIDTH = tuple(f"garrod2025-width/{c}_{init}" for init in ("unit", "fan_in")
+               for c in ("p_dnc_about_0_at_smallest_width", "p_dnc_about_1_at_largest_width", "p_dnc_grows_with_width"))
+_LATER = "(issue: Garrod & Keating complete)"
+
+#: Every numbered result and figure of the paper, with the claims that cover it (see nclab.experiments.coverage).
+COVERAGE = (
+    Item("Theorem 1", "For d >= K and (K >= 4, L >= 3) or (K >= 6, L = 2), no DNC point is a global minimum of the "
+         "deep linear UFM: GK's block low-rank construction has a lower loss.",
+         (f"{_T1}/condition_implies_lower_loss", f"{_T1}/condition_region", f"{_T1}/reference_L2",
+          f"{_T1}/reference_scales", f"{_T1}/reference_L3")),
+    Item("Theorem 2", "For L large enough, a lower-rank diagonally superior structure beats any higher-rank one.",
+         (f"{_T1}/thm2_lower_rank_wins_deep",)),
+    Item("Theorem 3", "If lam_L = o(1/L), at most q_K <= 2 normalised singular values of the optimal Z_L fail to decay "
+         "exponentially in L.", reason=f"not covered: Theorem 3 has no experiment yet {_LATER}"),
+    Item("Theorem 4", "For small lam the DNC configuration is a critical point whose Hessian has no negative "
+         "eigenvalue.", (f"{_HES}/thm4_dnc_psd",)),
+    Item("Theorem 5", "The dimension of the DNC solution set, L(K-1)(d-K+1), grows faster with d than that of a "
+         "rank-r solution set, L(rd - C(r)); their ratio R(d) is below 1 at d = K, increases and tends to (K-1)/r.",
+         (f"{_DIM}/dnc_dimension_measured", f"{_DIM}/low_rank_dimension_measured",
+          f"{_DIM}/below_one_at_K_measured", f"{_DIM}/increasing_measured")),
+    Item("Theorem 6", "For K even, as lam -> 0 the ratio of the Hessian norms at the DNC and low-rank critical "
+         "points tends to a constant.", (f"{_HES}/thm6_ratio",)),
+    Item("Theorem 7", "In the deep ReLU UFM DNC is not globally optimal for K >= 10, L >= 5 or K >= 16, L = 4; the "
+         "proof bounds the ReLU DNC loss below by the linear one (the region itself is a transcription check).",
+         ("garrod2025-relu/relu_dnc_above_linear_bound",)),
+    Item("Lemma 1", "At any critical point all factors share singular values, so the regulariser equals "
+         "(lam/2)(L+1) sum_i s_i(Z)^{2/(L+1)}, the minimum over all factorisations of Z.", (f"{_HES}/lemma1_schatten",)),
+    Item("Proposition 1", "Known by reference only.", known=False,
+         reason="not covered: its statement is not in our sources (the paper's full text was not read)"),
+    Item("Theorems A1-A3", "Appendix: extensions to imbalanced classes.", known=False,
+         reason="not covered: known by reference only (full text not read); no imbalanced-class experiment yet "
+                f"{_LATER}"),
+    Item("Figure 1", "L = 2, d = 70, lam = 2^-10, K = 10, n = 5: one GD run converges to DNC, one to a low-rank "
+         "solution of lower loss; their mean logit matrices.",
+         ("garrod2025-fig1/both_types", "garrod2025-fig1/dnc_loss_closed_form",
+          "garrod2025-fig1/low_rank_loss_closed_form", "garrod2025-fig1/low_rank_run_below_dnc_run")),
+    Item("Figure 2 (left)", "P(DNC) over GD runs goes from about 0% to about 100% as the width d grows.", _WIDTH),
+    Item("Figure 2 (right)", "P(DNC) over GD runs grows as lam decreases.",
+         ("garrod2025-lambda/dnc_more_frequent_small_lam",)),
+    Item("Figure 3", "Real networks (ResNet-20 + deep linear head, L = 3, d = 64): low-rank class-mean logits and a "
+         "loss below the DNC bound.", ("garrod2025-real-head/low-rank-logits", "garrod2025-real-head/loss-below-dnc-bound")),
+    Item("Figure 4", "Known by reference only.", known=False,
+         reason="not covered: its content is not in our sources (the paper's full text was not read)"),
+    Item("Figure 5", "The rank of the GD solutions against d and lam (ranks between K/2 and K-1: partly collapsed "
+         "mixtures).", reason="not covered: garrod2025-width draws the mean rank but decides no claim on it "
+                              f"{_LATER}"),
+    Item("Figure 6", "Deep ReLU UFM (L = 3, d = 70, lam = 2^-9, K = 10, n = 5): GD runs and their logits.",
+         ("garrod2025-relu/relu_dnc_above_linear_bound",)),
+    Item("Figure 7", "CIFAR-10 with standard weight decay: a low-rank logit structure emerges, not a simplex.",
+         reason="not covered: garrod2025-real-head trains and draws the standard-weight-decay run but decides no "
+                f"claim on it, and runs on a small digits set unless CIFAR-10 is on disk {_LATER}"),
+    Item("Figure 8", "Known by reference only.", known=False,
+         reason="not covered: its content is not in our sources (the paper's full text was not read)"),
+    Item("Table (appendix, Theorem 7)", "The (K, L) region of Theorem 7 by parity of K.",
+         reason="not covered by a claim: transcribed (nclab.theory.theorem7_relu_rule) and compared with the main "
+                "text by the check garrod2025-relu/thm7_table_contains_main_text, a transcription, not a reproduction"),
+    Item("Tables (appendix, other)", "Known by reference only.", known=False,
+         reason="not covered: not in our sources (the paper's full text was not read)"),
+)
