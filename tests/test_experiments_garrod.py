@@ -1,9 +1,12 @@
-"""Garrod & Keating 2025 experiments: registered, their quick profiles run and every claim passes."""
+"""Garrod & Keating 2025 experiments: registered, their quick profiles run, claims decided by their rules."""
 import json
+import math
 
+import pandas as pd
 import pytest
 
-from nclab.experiments import get, run
+from nclab.experiments import get, rules, run
+from nclab.experiments.garrod2025 import lambda_sweep, width
 
 NAMES = ["garrod2025-theorem1", "garrod2025-fig1", "garrod2025-width", "garrod2025-lambda", "garrod2025-relu",
          "garrod2025-hessian", "garrod2025-dimension"]
@@ -34,11 +37,84 @@ def test_experiments_quick(name, tmp_path):
     _check(name, tmp_path)
 
 
+def test_quick_fig1_and_relu_report_seeds_and_checks(tmp_path):
+    fig1 = {c.id: c for c in run("garrod2025-fig1", quick=True).claims}
+    assert fig1["both_types"].n_seeds == 4 and fig1["both_types"].rule == "count"
+    assert fig1["low_rank_run_below_dnc_run"].passed
+    relu = run("garrod2025-relu", quick=True)
+    assert [c.id for c in relu.checks] == ["thm7_table_contains_main_text"]  # a transcription check, not a claim
+    assert [c.id for c in relu.claims] == ["relu_dnc_above_linear_bound"] and relu.claims[0].n_seeds == 4
+
+
+def _rows(points, K=10):
+    """Synthetic stored rows: ``points`` is [(d, lam, init_H, dnc count, seeds)]."""
+    out = []
+    for d, lam, init, k, n in points:
+        for s in range(n):
+            out.append({"config_hash": f"{d}-{lam}-{init}", "seed": s, "K": K, "n": 5, "L": 2, "d": d, "lam": lam,
+                        "init_H": init, "label": "dnc" if s < k else "low_rank", "rank": 9 if s < k else 5,
+                        "loss": 0.09 if s < k else 0.08})
+    return pd.DataFrame(out)
+
+
+def test_width_rules_magnitude_at_the_ends_and_trend_per_init():
+    """100 seeds per point: 0/100 -> 100/100 passes all three; 50/100 at the largest width fails the magnitude."""
+    rows = _rows([(10, 2 ** -10, "unit", 0, 100), (50, 2 ** -10, "unit", 40, 100), (200, 2 ** -10, "unit", 100, 100),
+                  (10, 2 ** -10, "fan_in", 0, 100), (50, 2 ** -10, "fan_in", 10, 100),
+                  (200, 2 ** -10, "fan_in", 50, 100)])
+    out = width.judge({"init_H": ["unit", "fan_in"]}, rows)
+    got = {c.id: c for c in out.claims}
+    assert {k: c.passed for k, c in got.items()} == {
+        "p_dnc_about_0_at_smallest_width_unit": True, "p_dnc_about_1_at_largest_width_unit": True,
+        "p_dnc_grows_with_width_unit": True, "p_dnc_about_0_at_smallest_width_fan_in": True,
+        "p_dnc_about_1_at_largest_width_fan_in": False, "p_dnc_grows_with_width_fan_in": True}
+    end = got["p_dnc_about_1_at_largest_width_fan_in"]
+    assert end.n_seeds == 100 and end.estimate == 0.5 and end.interval[0] < 0.8 and "about 100%" in end.expected
+    assert "underpowered" not in end.note
+    table = out.tables["width"]
+    assert all(r["n_seeds"] == 100 and len(r["p_dnc_interval"]) == 2 for r in table)
+    # 10 seeds (the paper's count, the quick profile's) cannot show "about 0%": 0/10 has Wilson upper 0.28
+    few = width.judge({"init_H": ["unit"]}, _rows([(10, 2 ** -10, "unit", 0, 10), (200, 2 ** -10, "unit", 10, 10)]))
+    ends = [c for c in few.claims if "about" in c.id]
+    assert not any(c.passed for c in ends) and all(">= 16 seeds" in c.note for c in ends)
+
+
+def test_lambda_rule_is_a_one_sided_trend_test():
+    rising = _rows([(70, 2.0 ** e, "unit", k, 100) for e, k in ((-7, 5), (-10, 15), (-13, 30))])
+    flat = _rows([(70, 2.0 ** e, "unit", 10, 100) for e in (-7, -10, -13)])
+    falling = _rows([(70, 2.0 ** e, "unit", k, 100) for e, k in ((-7, 30), (-10, 15), (-13, 5))])
+    verdicts = [lambda_sweep.judge({}, r).claims[0] for r in (rising, flat, falling)]
+    assert [c.passed for c in verdicts] == [True, False, False]
+    assert verdicts[0].measured["p_value"] < 0.05 and verdicts[0].n_seeds == 100
+
+
+def _same_verdicts_as_tables(result):
+    """Each end claim and trend claim recomputed from the per-point table of the result."""
+    for c in result.claims:
+        m = c.measured
+        if "k_dnc" in m and isinstance(m["k_dnc"], list):
+            xs = [math.log2(d) for d in m["d"]] if "d" in m else [-e for e in m["log2_lam"]]
+            assert c.passed == rules.trend(xs, m["k_dnc"], m["n_seeds"]).passed, c.id
+        else:
+            est = rules.proportion(m["k_dnc"], m["n_seeds"])
+            want = est.high <= width.ABOUT_0 if "about_0" in c.id else est.low >= width.ABOUT_1
+            assert c.passed == want and c.interval == [est.low, est.high], c.id
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["garrod2025-width", "garrod2025-lambda"])
-def test_sweep_experiments_quick(name, tmp_path):
-    """Width and lambda sweeps: 6 and 3 batched training calls of 10 seeds (~5-6 s each idle, more under load)."""
-    _check(name, tmp_path)
+def test_sweep_experiments_quick(tmp_path):
+    """Width and lambda quick profiles (6 and 3 batched calls of 10 seeds, ~5 s each idle): the quick
+    numbers of before (same seeds), the trend claims of the reference init pass, and the end claims,
+    underpowered at 10 seeds, fail and say what they would need."""
+    res = run("garrod2025-width", quick=True, out=tmp_path / "w")
+    assert res.metrics["p_dnc_unit"] == [0.0, 0.0, 0.4] and res.metrics["p_dnc_fan_in"] == [0.0, 0.0, 0.0]
+    got = {c.id: c for c in res.claims}
+    assert got["p_dnc_grows_with_width_unit"].passed and not got["p_dnc_grows_with_width_fan_in"].passed
+    assert all(not c.passed and "underpowered" in c.note for k, c in got.items() if "about" in k)
+    _same_verdicts_as_tables(res)
+    lam = run("garrod2025-lambda", quick=True, out=tmp_path / "l")
+    assert lam.metrics["p_dnc"] == [0.0, 0.2, 0.5] and lam.claims[0].passed and lam.claims[0].n_seeds == 10
+    _same_verdicts_as_tables(lam)
 
 
 def test_bad_settings():
@@ -76,3 +152,19 @@ def test_multi_seed_experiments_have_a_grid_and_seed_lists():
         exp = get(name)
         assert exp.grid is not None and exp.config(seeds=3)["seeds"] == [0, 1, 2]
         assert exp.grid.params["activation"].default == ("relu" if name.endswith("relu") else "linear")
+
+
+def test_real_head_rank_rule_is_the_papers_number_for_its_data_set():
+    from nclab.experiments.garrod2025.real_head import judge
+
+    def claim(data, rank, model="resnet"):
+        cfg = {"data": data, "model": model, "rank_tol": 1e-6, "seed": 0}
+        metrics = {"deep-ufm_rank": rank, "deep-ufm_head_loss": {"total": 0.08}, "dnc_bound": 0.09,
+                   "deep-ufm_train_error": 0.0}
+        return judge(cfg, metrics, 10)[0]
+
+    assert claim("mnist", 4).passed and not claim("mnist", 3).passed and not claim("mnist", 9).passed
+    assert claim("cifar10", 3).passed and not claim("cifar10", 4).passed
+    assert claim("digits", 4).passed and claim("digits", 8).passed and not claim("digits", 9).passed
+    assert "neither MNIST" in claim("digits", 4).note and "rank = 4" in claim("mnist", 4).expected
+    assert "not the paper's ResNet-20" in claim("mnist", 4, model="mlp").note

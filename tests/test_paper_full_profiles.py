@@ -13,8 +13,6 @@ MUST_PASS = [
     "garrod2025-theorem1",
     "garrod2025-hessian",
     "garrod2025-fig1",
-    "garrod2025-width",
-    "garrod2025-lambda",
     "garrod2025-relu",
     "garrod2025-real-head",
     "tirer2023-layerwise",
@@ -61,3 +59,20 @@ def test_full_terminal_phase_verdicts_follow_the_factor_ten_rule(tmp_path):
     for c in result.claims:
         first, last = c.measured["tpt_start"], c.measured["final"]
         assert c.passed is bool(last <= first / 10 if first > 0 else last == 0), (c.id, c.measured)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["garrod2025-width", "garrod2025-lambda"])
+def test_full_gd_sweeps_at_ten_times_the_papers_seeds(name, tmp_path):
+    """GK Fig. 2 at >= 100 seeds per point (10x the paper's 10). Every claim is decided by its rule on
+    the per-point table; the reference init (unit) must reproduce the paper's statement, the
+    alternative init (fan_in) is reported whatever its verdict (how the verdict moves with the open
+    init choice). Measured cost: see the width/lambda reports (not yet within the CI's budget)."""
+    from test_experiments_garrod import _same_verdicts_as_tables
+
+    result = registry.run(name, out=tmp_path)
+    assert result.claims and all(c.n_seeds is not None and c.n_seeds >= 100 for c in result.claims)
+    _same_verdicts_as_tables(result)
+    reference = [c for c in result.claims if not c.id.endswith("_fan_in")]
+    failed = {c.id: (c.expected, c.measured) for c in reference if not c.passed}
+    assert not failed, failed

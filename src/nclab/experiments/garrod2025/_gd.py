@@ -6,9 +6,10 @@ start, then an L-BFGS polish in float64 (``polish_steps``; 0 switches it off) so
 losses can be compared with the closed forms. Runs are labelled by
 :func:`nclab.ufm.classify_solution` (tolerances ``rank_rtol``, ``nc_tol``).
 
-Initialisation (decides DNC vs low rank, MATH.md section 4 derived observation; GK do not state
-theirs [open]): W_l ~ N(0, 1/d) always; ``init_H = "unit"`` draws H_1 ~ N(0, 1) (default),
-``"fan_in"`` draws H_1 ~ N(0, 1/d); a number sets the standard deviation of H_1 directly.
+Initialisation (an open choice of ours: GK do not state theirs, and it moves the DNC-vs-low-rank
+outcome, which is why the width experiment runs both): W_l ~ N(0, 1/d) always; ``init_H =
+"unit"`` draws H_1 ~ N(0, 1) (default), ``"fan_in"`` draws H_1 ~ N(0, 1/d); a number sets the
+standard deviation of H_1 directly.
 
 Each seed's row holds its final ``loss``, ``label``, ``rank``, ``etf_error``, ``spread``, the
 K x K class-mean logits as JSON (``mean_logits``, for the figures) and its loss history.
@@ -25,6 +26,9 @@ import pandas as pd
 import torch
 
 from nclab.config import Choice, Either, Int, Param, Real, Seeds, refuse
+from nclab.experiments import rules
+from nclab.experiments.registry import Claim
+from nclab.experiments.rules import proportion
 from nclab.ufm.solutions import CLASSIFIER_TABLE, classify_params
 
 
@@ -146,18 +150,43 @@ def mean_logits(row: Any) -> np.ndarray:
 def points_table(rows: pd.DataFrame, key: str, value) -> list[dict]:
     """Per grid point (config hash, in row order): label fractions, ranks and mean loss.
 
-    ``value(first_row)`` gives the point's value of ``key`` (the swept quantity).
+    ``value(first_row)`` gives the point's value of ``key`` (the swept quantity). Each point
+    reports its number of seeds, its DNC count and P(DNC) with the 95% Wilson interval.
     """
     out = []
     for _, group in rows.groupby("config_hash", sort=False):
         first = group.iloc[0]
         kinds = group["label"].tolist()
         ranks = [int(r) for r in group["rank"]]
+        k = kinds.count("dnc")
+        est = proportion(k, len(kinds))
         out.append({key: value(first), "init_H": first["init_H"], "d": int(first["d"]), "lam": float(first["lam"]),
-                    "p_dnc": kinds.count("dnc") / len(kinds), "p_low_rank": kinds.count("low_rank") / len(kinds),
+                    "n_seeds": len(kinds), "k_dnc": k, "p_dnc": k / len(kinds),
+                    "p_dnc_interval": [est.low, est.high],
+                    "p_low_rank": kinds.count("low_rank") / len(kinds),
                     "p_other": kinds.count("other") / len(kinds), "mean_rank": float(np.mean(ranks)), "ranks": ranks,
                     "mean_loss": float(np.mean(group["loss"].to_numpy(dtype=float)))})
     return out
+
+
+def seeds_needed(bound: float, *, upper: bool) -> int:
+    """The fewest seeds whose most favourable outcome (0 of n for ``upper``, n of n otherwise)
+    puts the 95% Wilson bound on the right side of ``bound``: the power floor of an end claim."""
+    n = 1
+    while n < 100000:
+        est = proportion(0, n) if upper else proportion(n, n)
+        if (est.high <= bound) if upper else (est.low >= bound):
+            return n
+        n += 1
+    return n
+
+
+def power_note(n_seeds: int, need: int, full: int, paper: int = 10) -> str:
+    """The quick profile's remark: underpowered with ``n_seeds`` per point, what it would need."""
+    if n_seeds >= need:
+        return ""
+    return (f"underpowered: {n_seeds} seeds per point cannot meet this rule even with the most favourable outcome; "
+            f"it needs >= {need} seeds per point (the full profile runs {full}, 10x the paper's {paper})")
 
 
 @dataclass(frozen=True)
@@ -199,17 +228,39 @@ def first_point(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return rows[rows["config_hash"] == first].reset_index(drop=True), notes
 
 
-def trend(xs, ps) -> tuple[float, bool]:
-    """Spearman's rho of ``ps`` against ``xs`` and whether ``ps`` rises from the first to the last."""
-    from scipy.stats import spearmanr
-
-    rho = spearmanr(xs, ps).statistic if len(set(ps)) > 1 else 0.0
-    return float(rho), bool(ps[-1] > ps[0] and rho > 0)
-
-
 def draw_logits(ax, fig, M: np.ndarray, title: str, fontsize: float | None = None) -> None:
     """A mean-logit matrix on a symmetric colour scale."""
     lim = float(np.abs(M).max())
     im = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim)
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title(title, fontsize=fontsize)
+
+
+#: The paper's number of gradient-descent runs per point (GK Fig. 2) and the full profiles' (10x).
+PAPER_SEEDS, FULL_SEEDS = 10, 100
+
+
+def init_words(init: Any) -> str:
+    """The start an ``init_H`` value stands for, in words."""
+    if init == "unit":
+        return "H_1 ~ N(0, 1), W_l ~ N(0, 1/d)"
+    if init == "fan_in":
+        return "H_1 ~ N(0, 1/d), W_l ~ N(0, 1/d)"
+    return f"H_1 ~ N(0, {float(init):g}^2), W_l ~ N(0, 1/d)"
+
+
+def trend_claim(id: str, text: str, source: str, x_name: str, xs: list, scores: list, point_rows: list[dict],
+                note: str) -> Claim:
+    """A claim that P(DNC) grows along ``scores`` (one-sided Cochran-Armitage, level 0.05).
+
+    ``xs`` are the grid values reported (``x_name``), ``scores`` the test's scores (e.g. log2 d);
+    the measured value holds every point's seeds, DNC count, P(DNC) and Wilson interval.
+    """
+    from scipy.stats import norm
+
+    ks, ns = [r["k_dnc"] for r in point_rows], [r["n_seeds"] for r in point_rows]
+    verdict = rules.trend(scores, ks, ns)
+    z = float(verdict.estimate.value)
+    measured = {x_name: list(xs), "n_seeds": ns, "k_dnc": ks, "p_dnc": [r["p_dnc"] for r in point_rows],
+                "p_dnc_interval": [r["p_dnc_interval"] for r in point_rows], "z": z, "p_value": float(norm.sf(z))}
+    return Claim.decided(id, text, source, verdict, measured, note=note, n_seeds=min(ns))

@@ -1,23 +1,40 @@
 """Garrod & Keating 2025, Fig. 2 (left) and Fig. 5: DNC becomes more frequent with width.
 
 Grid: every (init_H, d) of the config x ``seeds``, each point one batched training call of the
-shared unit (:mod:`nclab.experiments.garrod2025._gd`). The judge gives P(DNC) and the mean rank
-per point; the figure draws both against d, one line per init_H.
+shared unit (:mod:`nclab.experiments.garrod2025._gd`). The paper (10 runs per point): P(DNC)
+goes from about 0% at the smallest width to about 100% at the largest. The judge checks, for
+EACH init_H of the grid (GK do not state their initialisation, an open choice of ours, so the
+verdict is shown under each; the first is the reference):
+
+- "about 0%": the upper end of P(DNC)'s 95% Wilson interval at the smallest d <= ``ABOUT_0``;
+- "about 100%": the lower end of the interval at the largest d >= ``ABOUT_1``;
+- growth: a one-sided Cochran-Armitage trend test (scores log2 d) at level 0.05.
+
+The figure draws P(DNC) (with its intervals) and the mean rank against d, one line per init_H.
 """
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from nclab.config import Int, ListOf, Param
+from nclab.experiments import rules
 from nclab.experiments.garrod2025._paper import PAPER, SRC
-from nclab.experiments.garrod2025._gd import (INIT_H, check_experiment, check_unit, gd_unit, points_table, table,
-                                              trend, unit_table)
+from nclab.experiments.garrod2025._gd import (FULL_SEEDS, INIT_H, PAPER_SEEDS, check_experiment, check_unit, gd_unit,
+                                              init_words, points_table, power_note, seeds_needed, table, trend_claim,
+                                              unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Claim, Outcome, register
 
 UNIT = unit_table()
+
+#: "About 0%" and "about 100%" (GK Fig. 2 left), fixed from the paper's words before any run: the
+#: 95% interval of P(DNC) must lie below 0.2 at the smallest width and above 0.8 at the largest.
+ABOUT_0, ABOUT_1 = 0.2, 0.8
 
 
 def points(config: dict) -> list[dict]:
@@ -35,30 +52,51 @@ def _by_init(config: dict, rows: list[dict]) -> dict[str, list[dict]]:
     return {i: sub for i, sub in out.items() if sub}
 
 
+def tag(init: str) -> str:
+    """The claim-id suffix of an init_H value (``unit``, ``fan_in``, ``std0.5``)."""
+    return init if init in ("unit", "fan_in") else f"std{init}"
+
+
+def init_claims(init: str, sub: list[dict], reference: bool) -> list[Claim]:
+    """The three claims of Fig. 2 (left) under one init_H (``sub``: its points sorted by d)."""
+    src = f"{SRC}, Fig. 2 (left) / Theorem 5"
+    where = (f"init_H={init} ({init_words(init)}), {'the reference' if reference else 'the alternative'} "
+             "init: GK do not state theirs, an open choice of ours, so every init_H of the grid is judged")
+    lo, hi = sub[0], sub[-1]
+    claims = []
+    for id_, end, point, rule, bound, words in (
+            ("p_dnc_about_0_at_smallest_width", "smallest", lo, rules.at_most, ABOUT_0, "about 0%"),
+            ("p_dnc_about_1_at_largest_width", "largest", hi, rules.at_least, ABOUT_1, "about 100%")):
+        verdict = rule(rules.proportion(point["k_dnc"], point["n_seeds"]), bound)
+        verdict = dataclasses.replace(verdict, expected=f"{verdict.expected} ('{words}')")
+        need = seeds_needed(bound, upper=rule is rules.at_most)
+        note = "; ".join(x for x in (where, f"{bound:g} expresses '{words}'",
+                                     power_note(point["n_seeds"], need, FULL_SEEDS, PAPER_SEEDS)) if x)
+        measured = {"d": point["d"], "k_dnc": point["k_dnc"], "n_seeds": point["n_seeds"], "p_dnc": point["p_dnc"]}
+        claims.append(Claim.decided(f"{id_}_{tag(init)}", f"P(DNC) is {words} at the {end} width of the grid "
+                                    f"(d = {point['d']}).", src, verdict, measured, note=note))
+    ds = [r["d"] for r in sub]
+    trend_note = f"{where}; scores log2 d" + (
+        f"; underpowered: {sub[0]['n_seeds']} seeds per point (the full profile runs {FULL_SEEDS}, 10x the "
+        f"paper's {PAPER_SEEDS})" if sub[0]["n_seeds"] < FULL_SEEDS else "")
+    claims.append(trend_claim(f"p_dnc_grows_with_width_{tag(init)}", "The probability that gradient descent "
+                              "converges to DNC grows with the width d.", src, "d", ds, [math.log2(d) for d in ds],
+                              sub, trend_note))
+    return claims
+
+
 def judge(config: dict, rows: pd.DataFrame) -> Outcome:
-    """Claims of Fig. 2 (left): P(DNC) grows with d; a smaller H_1 scale reaches DNC less often."""
-    table_rows = points_table(rows, "d", lambda r: int(r["d"]))
-    groups = _by_init(config, table_rows)
-    inits = list(groups)
-    trends = {i: trend([r["d"] for r in sub], [r["p_dnc"] for r in sub]) for i, sub in groups.items()}
-    first = inits[0]
-    p_first = [r["p_dnc"] for r in groups[first]]
-    claims = [
-        Claim("p_dnc_grows_with_width", "The probability that gradient descent converges to DNC grows with the width d.",
-              f"{SRC}, Fig. 2 (left) / Theorem 5", "P(DNC) at largest d > at smallest d and Spearman rho > 0 "
-              f"(init_H={first})", {"p_dnc": p_first, "spearman": trends[first][0]}, trends[first][1]),
-    ]
-    if len(inits) > 1:
-        mean_p = {i: float(np.mean([r["p_dnc"] for r in groups[i]])) for i in inits}
-        claims.append(Claim(
-            "init_scale_matters", "The initialisation scale decides the outcome: with H_1 ~ N(0, 1/d) instead of "
-            "N(0, 1) gradient descent reaches DNC less often (the onset of DNC moves to larger widths).",
-            "MATH.md section 4 (derived observation; GK's init is not stated)",
-            f"mean over the d grid of P(DNC | {inits[1]}) < of P(DNC | {inits[0]})", mean_p,
-            mean_p[inits[1]] < mean_p[inits[0]]))
+    """Claims of Fig. 2 (left) under every init_H of the grid, with a per-point table."""
+    groups = _by_init(config, points_table(rows, "d", lambda r: int(r["d"])))
+    claims = [c for j, (init, sub) in enumerate(groups.items()) for c in init_claims(init, sub, j == 0)]
+    verdicts = "; ".join(f"init_H={init}: " + ", ".join(f"{c.id.rsplit('_' + tag(init), 1)[0]} "
+                                                        f"{'PASS' if c.passed else 'FAIL'}"
+                                                        for c in claims if c.id.endswith("_" + tag(init)))
+                         for init in groups)
     K = int(rows["K"].iloc[0])
     return Outcome(claims=claims, figures={"width": draw(groups, K)},
                    tables={"width": [r for sub in groups.values() for r in sub]},
+                   notes=[f"Verdicts by initialisation (how they move with the open init choice): {verdicts}."],
                    metrics={f"p_dnc_{i}": [r["p_dnc"] for r in sub] for i, sub in groups.items()})
 
 
@@ -68,7 +106,10 @@ def draw(groups: dict[str, list[dict]], K: int) -> Figure:
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for j, (init, sub) in enumerate(groups.items()):
         ds = [r["d"] for r in sub]
-        ax1.plot(ds, [r["p_dnc"] for r in sub], "o-", color=f"C{j}", label=f"init_H = {init}")
+        ps = np.array([r["p_dnc"] for r in sub])
+        ci = np.array([r["p_dnc_interval"] for r in sub])
+        ax1.errorbar(ds, ps, yerr=[ps - ci[:, 0], ci[:, 1] - ps], fmt="o-", color=f"C{j}", capsize=3,
+                     label=f"init_H = {init} (95% Wilson)")
         ax2.plot(ds, [r["mean_rank"] for r in sub], "o-", color=f"C{j}", label=f"init_H = {init}")
     for ax in (ax1, ax2):
         ax.set_xscale("log")
@@ -76,6 +117,8 @@ def draw(groups: dict[str, list[dict]], K: int) -> Figure:
         ax.legend()
     ax1.set_ylabel("P(DNC)")
     ax1.set_ylim(-0.05, 1.05)
+    ax1.axhline(ABOUT_0, color="k", ls=":", lw=0.8)
+    ax1.axhline(ABOUT_1, color="k", ls=":", lw=0.8)
     ax2.set_ylabel("mean rank of the class-mean logits")
     ax2.axhline(K - 1, color="k", ls="--", lw=0.8)
     ax2.axhline(K // 2, color="k", ls=":", lw=0.8)
@@ -92,15 +135,15 @@ GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge, check=check_u
     title="Fig. 2 (left) and Fig. 5: DNC becomes more frequent with width",
     description=(
         "Figure 2 (left): fraction of 10 gradient-descent runs of the deep linear UFM (L = 2, K = 10, n = 5, "
-        "lam = 2^-10) that converge to DNC, against the width d; Figure 5: the average rank of the solutions "
+        "lam = 2^-10) that converge to DNC, against the width d, from about 0% to about 100%; Figure 5: the average rank of the solutions "
         "against d (ranks between K/2 and K-1 are partly collapsed mixtures)."
     ),
-    defaults=table(UNIT, drop=("d", "init_H"),
+    defaults=table(UNIT, drop=("d", "init_H"), seeds=FULL_SEEDS,
                    ds=Param([10, 20, 30, 50, 70, 100, 150, 200], ListOf(Int(minimum=2), unique=True),
                             "widths d of the grid (each at least K)"),
                    init_H=Param(["unit", "fan_in"], ListOf(INIT_H, unique=True),
-                                "H_1 scales of the grid; the first is the reference of the claims")),
-    quick={"ds": [12, 30, 80], "steps": 2000, "polish_steps": 150},
+                                "H_1 scales of the grid; the first is the reference, every one is judged")),
+    quick={"ds": [12, 30, 80], "steps": 2000, "polish_steps": 150, "seeds": 10},
     grid=GRID,
     check=check_experiment('garrod2025-width'),
 )
