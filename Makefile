@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: setup run test test-slow bench clean
+.PHONY: setup run test test-slow test-paper bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: setup
 test-slow: setup
 	# exit code 5 means no test was selected: not a failure while no slow test exists
 	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+
+test-paper: setup
+	# the full profiles that take longer than CI allows (Garrod & Keating Fig. 2 at 100 seeds per point)
+	$(PY) -m pytest -q -m paper
 
 bench: setup
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
