@@ -79,7 +79,6 @@ def test_results_json_carries_the_resolved_map(results):
         assert rows and all(r["status"] in STATUSES for r in rows)
 
 
-@pytest.mark.filterwarnings("default")
 def test_coverage_rows_resolve_each_status():
     items = [Item("Thm 1", "a", claims=("e1/a", "e1/b")), Item("Thm 2", "b", claims=("e1/a",)),
              Item("Fig 1", "c", claims=("e2/x",)), Item("Lemma 1", "d", reason="not covered: needs CIFAR-10"),

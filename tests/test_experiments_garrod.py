@@ -19,14 +19,18 @@ def test_all_registered_with_full_profiles():
         assert set(exp.quick) <= set(exp.defaults)
 
 
+#: Claims that fail on the paper's own terms (findings, see the experiment's notes): they must stay as found.
+FINDINGS = {"garrod2025-dimension": {"dnc_dimension_measured", "below_one_at_K_measured"}}
+
+
 def _check(name, tmp_path):
     res = run(name, quick=True, out=tmp_path)
     data = json.loads((tmp_path / "result.json").read_text())
     assert data["experiment"] == name and data["claims"]
     for fig in data["figures"]:
         assert (tmp_path / fig).stat().st_size > 0
-    failed = [(c.id, c.measured) for c in res.claims if not c.passed]
-    assert not failed, failed
+    failed = {c.id for c in res.claims if not c.passed}
+    assert failed == FINDINGS.get(name, set()), failed
     return res
 
 

@@ -55,7 +55,8 @@ def test_run_saves_json_and_figures(toy_experiment, tmp_path):
     assert set(data) >= {"experiment", "config", "claims", "figures", "metrics", "seconds"}
     assert data["config"] == {"device": "cpu", "steps": 2, "eps": 0.1}
     assert data["claims"] == [
-        {"id": "few-steps", "text": "Steps are few.", "source": "toy", "expected": "< 5", "measured": 2, "passed": True}
+        {"id": "few-steps", "text": "Steps are few.", "source": "toy", "expected": "< 5", "measured": 2, "passed": True,
+         "kind": "claim"}
     ]
     assert data["figures"] == ["curve.png"] and (tmp_path / "curve.png").stat().st_size > 1000
     assert data["metrics"]["inf"] is None  # JSON has no inf: written as null
