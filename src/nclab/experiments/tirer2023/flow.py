@@ -95,14 +95,14 @@ def judge(tags: list[str], results: list, tol_factor: float) -> list[Claim]:
     return [
         Claim("nc1_strictly_decreases", text="NC1~(H_t) = tr Sigma_W/tr Sigma_B strictly decreases along the flow until it reaches zero.",
               source=src, expected="largest relative increment between sampled times < 0 for every (lam_W, lam_H)",
-              measured=nc1_inc, passed=ok_solver and all(v < 0 for v in nc1_inc.values())),
+              measured=nc1_inc, passed=ok_solver and all(v < 0 for v in nc1_inc.values()), rule="direction"),
         Claim("within_scaled_decreases", text="t -> e^{2 lam_H t} tr Sigma_W(H_t) decreases along the flow.",
               source=src, expected=f"largest relative increment <= {tol_factor:g} x integration error (non-strict)",
               measured={t: {"max_rel_increment": w_inc[t], "allowed": w_tol[t]} for t in tags},
-              passed=ok_solver and all(w_inc[t] <= w_tol[t] for t in tags)),
+              passed=ok_solver and all(w_inc[t] <= w_tol[t] for t in tags), rule="direction"),
         Claim("between_scaled_increases", text="t -> e^{2 lam_H t} tr Sigma_B(H_t) strictly increases along the flow.",
               source=src, expected="smallest relative increment between sampled times > 0",
-              measured=b_min, passed=ok_solver and all(v > 0 for v in b_min.values())),
+              measured=b_min, passed=ok_solver and all(v > 0 for v in b_min.values()), rule="direction"),
     ]
 
 
