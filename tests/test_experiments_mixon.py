@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from nclab.experiments import get, run
-from nclab.experiments.mixon2022._gd import initial_params, record_steps
+from nclab.experiments.coverage import paper_coverage
+from nclab.experiments.mixon2022._gd import RATE_TOL, initial_params, rate_over_seeds, record_steps, seed_slopes
 from nclab.experiments.sweep_kinds import run_experiment
 
 
@@ -45,7 +46,7 @@ def torch_equal(a, b):
 def test_eps_taken_in_decreasing_order():
     a = run("mixon2022-fig1", quick=True, eps=[1e-3, 1e-1], seeds=1, steps=50, num_records=5)
     b = run("mixon2022-fig1", quick=True, eps=[1e-1, 1e-3], seeds=1, steps=50, num_records=5)
-    assert a.claims[0].measured == b.claims[0].measured
+    assert [c.measured for c in a.claims] == [c.measured for c in b.claims]
     assert list(a.claims[0].measured["WWt"]) == ["0.1", "0.001"]
 
 
@@ -53,12 +54,61 @@ def test_eps_taken_in_decreasing_order():
     ({"eps": [0.1, -1.0]}, "eps"), ({"eps": []}, "eps"), ({"eps": 0.1}, "eps"), ({"eps": [0.1, 0.1]}, "eps"),
     ({"init_norm": "sphere"}, "init_norm"), ({"dtype": "float16"}, "dtype"), ({"seeds": 0}, "seeds"),
     ({"seeds": [1, 1]}, "seeds"), ({"steps": 0}, "steps"), ({"lr": 0}, "lr"), ({"num_records": 1}, "num_records"),
-    ({"C": 1}, "C"), ({"spread_bound": 0.5}, "spread_bound"), ({"p": 1}, "p"),
+    ({"C": 1}, "C"), ({"p": 1}, "p"),
 ])
 @pytest.mark.parametrize("name", ["mixon2022-fig1", "mixon2022-fig2"])
 def test_bad_settings_are_refused_naming_the_key(name, overrides, key):
     with pytest.raises(ValueError, match=f"setting '{key}' of experiment '{name}'"):
         run(name, quick=True, **overrides)
+
+
+def test_fig2_burn_in_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match="setting 'burn_in' of experiment 'mixon2022-fig2'"):
+        run("mixon2022-fig2", quick=True, burn_in=0)
+    with pytest.raises(ValueError, match="setting 'burn_in'.*< steps"):
+        run("mixon2022-fig2", quick=True, burn_in=1500)
+
+
+EXPONENTS = {"mixon2022-fig1": {"WWt_error_rate": 2.0, "H_error_rate": 1.0, "b_error_rate": 1.0},
+             "mixon2022-fig2": {"distance_is_O_eps": 1.0, "final_distance_is_O_eps": 1.0}}
+
+
+@pytest.mark.parametrize("name", ["mixon2022-fig1", "mixon2022-fig2"])
+def test_rate_claims_fit_the_theory_exponents_over_seeds(name):
+    result = run(name, quick=True)
+    claims = {c.id: c for c in result.claims}
+    for cid, target in EXPONENTS[name].items():
+        c = claims[cid]
+        assert c.rule == "rate" and c.n_seeds == 3 and len(c.measured["slope_per_seed"]) == 3
+        low, high = c.interval
+        assert target - RATE_TOL <= low <= c.estimate <= high <= target + RATE_TOL
+        assert c.estimate == pytest.approx(np.mean(c.measured["slope_per_seed"]))
+
+
+def test_rate_rule_can_fail():
+    assert rate_over_seeds(np.array([1.0, 1.01, 0.99]), 1.0).passed
+    assert not rate_over_seeds(np.array([1.3, 1.31, 1.29]), 1.0).passed  # wrong exponent
+    assert not rate_over_seeds(np.array([0.5, 1.5, 1.0]), 1.0).passed  # interval too wide
+    assert not rate_over_seeds(np.array([1.0]), 1.0).passed  # one seed: infinite interval
+    assert not rate_over_seeds(np.array([1.0, np.nan]), 1.0).passed
+    eps = [1e-1, 1e-2, 1e-3]
+    vals = np.array([[3 * e ** 2, 5 * e ** 2] for e in eps])
+    assert np.allclose(seed_slopes(eps, vals), [2.0, 2.0])
+    assert np.isnan(seed_slopes([0.1], vals[:1])).all()
+
+
+def test_fig1_with_one_eps_fails_its_rate_claims():
+    result = run("mixon2022-fig1", quick=True, eps=[1e-2], steps=50, num_records=5)
+    assert not any(c.passed for c in result.claims)
+
+
+def test_coverage_names_the_claims_of_the_quick_runs():
+    made = {f"{n}/{c.id}" for n in ("mixon2022-fig1", "mixon2022-fig2") for c in run(n, quick=True).claims}
+    items = paper_coverage("mixon2022")
+    covered = {c for item in items for c in item.claims}
+    assert covered and covered <= made and made <= covered
+    assert {i.ref for i in items} >= {"Lemma 1", "Theorem 2", "Theorem 3", "Lemma 4", "Figure 1", "Figure 2"}
+    assert all(i.reason.startswith("not covered") for i in items if not i.claims)
 
 
 def test_divergent_step_size_names_lr():

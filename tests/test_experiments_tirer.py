@@ -74,3 +74,31 @@ def test_seeds_reach_the_anchors():
 def test_full_profile_claims_pass(name):
     result = run(name)
     assert all(c.passed for c in result.claims), [c.to_dict() for c in result.claims]
+
+
+def test_depthwise_reports_small_betas_and_checks_the_solver_apart():
+    result = run("tirer2023-depthwise", quick=True, betas=[1e-3, 10.0], layers=2)
+    claim = {c.id: c for c in result.claims}["nc1_decreases_with_depth"]
+    assert claim.rule == "universal" and claim.n_seeds == 2 and claim.interval[1] == 1.0
+    assert [c.id for c in result.checks] == ["exact_minimiser"]
+    assert [r["beta"] for r in result.tables["below_beta_large"]] == [1e-3]
+    assert set(result.metrics["empirical_threshold"]) == {"0", "1"}
+
+
+def test_universal_rule_over_runs_can_fail():
+    import numpy as np
+
+    from nclab.experiments.tirer2023.minimizer import every_seed
+    ok = every_seed({"a": np.array([1e-4, 2e-4]), "b": np.array([0.0])}, 1e-3, "gap")
+    bad = every_seed({"a": np.array([1e-4, 2e-3])}, 1e-3, "gap")
+    assert ok.passed and ok.estimate.n == 3 and not bad.passed and bad.estimate.value == 0.5
+
+
+def test_coverage_names_only_claims_the_ufm_runs_make():
+    from nclab.experiments.coverage import paper_coverage
+    items = paper_coverage("tirer2023")
+    made = {f"{n}/{c.id}" for n in UFM for c in run(n, quick=True).claims}
+    ufm = {c for i in items for c in i.claims if c.split("/")[0] in UFM}
+    assert ufm and ufm <= made
+    refs = {i.ref for i in items}
+    assert {"Cor. 2.2", "Thm 3.1", "Cor. 3.2", "Thm 4.2", "Figure 1"} <= refs
