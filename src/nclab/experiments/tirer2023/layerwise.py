@@ -49,9 +49,9 @@ KEYS = ("nc1", "nc1_trace_ratio")
     seed_key="seeds",
 )
 def tirer2023_layerwise(cfg: dict) -> Outcome:
-    rows = [dict(r, seed=s) for s in cfg["seeds"]
-            for r in grow_and_measure(dict(cfg, seed=s), load_data(dict(cfg, seed=s)))]
-    out = Outcome(notes=[source_note(load_data(dict(cfg, seed=cfg["seeds"][0]))) + " (split per seed)",
+    data = {s: load_data(dict(cfg, seed=s)) for s in cfg["seeds"]}  # each seed's own split, loaded once
+    rows = [dict(r, seed=s) for s in cfg["seeds"] for r in grow_and_measure(dict(cfg, seed=s), data[s])]
+    out = Outcome(notes=[source_note(data[cfg["seeds"][0]]) + " (split per seed)",
                          ("Each stage trains only the new hidden layer and a new linear head "
                           f"for {cfg['epochs']} epochs; earlier layers are frozen.")],
                   tables={"layerwise": rows}, claims=judge(rows), figures={"layerwise_nc1": draw(rows)})
