@@ -32,8 +32,6 @@ def _seeds(entry) -> list:
     return value if isinstance(value, list) else []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 is open: some claims over seeds (e.g. mixon2022-fig1, "
-                   "garrod2025-fig1) report n_seeds but no interval yet")
 def test_every_claim_over_seeds_reports_count_estimate_and_interval(results):
     missing = []
     for e in results["experiments"]:

@@ -86,3 +86,11 @@ def test_a_claim_decided_by_a_rule_carries_its_statistics():
     assert Claim.from_dict(d).interval == pytest.approx(c.interval)
     check = Claim.decided("g", "gradient small", "ours", rules.at_most(rules.exact(1e-12), 1e-8), kind="check")
     assert check.to_dict()["kind"] == "check" and check.n_seeds is None and check.passed
+
+
+def test_every_fails_on_a_single_exception_and_on_no_runs():
+    assert rules.every([True] * 20, "x").passed
+    v = rules.every([True] * 19 + [False], "x")
+    assert not v.passed and v.estimate.n == 20 and v.estimate.value == pytest.approx(0.95)
+    assert v.estimate.low < 0.95 < v.estimate.high and v.rule == "universal"
+    assert not rules.every([], "x").passed

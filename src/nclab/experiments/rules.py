@@ -7,6 +7,8 @@ A claim is as strong as the paper's statement (see ``docs/claims.md``):
 - a **direction** (more decay, more collapse) is checked as a direction (:func:`direction`);
 - a **rate** (O(eps), O(beta^-2)) is fitted (:func:`loglog_slope`) and checked with a stated
   tolerance (:func:`rate`);
+- a **universal** statement over runs ("every minimiser is collapsed") holds in every run
+  (:func:`every`), with the count and its Wilson interval reported;
 - a statement **over random seeds** is decided on a 95% interval: Wilson for a proportion
   (:func:`proportion`), Student t for a mean (:func:`mean`), and a one-sided trend test at
   level 0.05 for a proportion that should grow along a grid (:func:`trend`).
@@ -109,6 +111,25 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> Estimate:
         return Estimate(float(fit.slope), -math.inf, math.inf, 2, "fit")
     half = float(stats.t.ppf(0.5 + LEVEL / 2, lx.size - 2) * fit.stderr)
     return Estimate(float(fit.slope), float(fit.slope) - half, float(fit.slope) + half, int(lx.size), "fit")
+
+
+def every(holds: Sequence[bool], what: str) -> Verdict:
+    """A universal statement over runs: passes when it holds in every one of them (and there is one).
+
+    The estimate is the proportion of runs where it holds, with its Wilson interval, so a
+    reader sees how many runs the "every" rests on. ``what`` is the statement in words.
+
+    Examples
+    --------
+    >>> v = every([True, True, True], "the loss is below the bound")
+    >>> v.passed, v.estimate.n, round(v.estimate.low, 3)
+    (True, 3, 0.438)
+    >>> every([], "anything").passed
+    False
+    """
+    flags = [bool(h) for h in holds]
+    k, n = sum(flags), len(flags)
+    return Verdict(n > 0 and k == n, f"in every run (k/n = 1, n >= 1): {what}", proportion(k, n), "universal")
 
 
 def at_least(est: Estimate, bound: float) -> Verdict:

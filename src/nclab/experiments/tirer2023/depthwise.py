@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from nclab.config import Int, ListOf, Param, Real, Seeds
 from nclab.experiments.registry import Claim, Outcome, register
-from nclab.experiments.rules import Verdict, exact, proportion
+from nclab.experiments.rules import Verdict, every, exact
 from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d, clustered_features, size_params
 
 NAME = "tirer2023-depthwise"
@@ -122,10 +122,10 @@ def judge(config: dict, betas: list[float], decreasing: np.ndarray, gnorm: np.nd
     layers, beta_large, tol = config["layers"], config["beta_large"], config["tol"]
     large = [i for i, b in enumerate(betas) if b >= beta_large]
     n_seeds = decreasing.shape[1]
-    held = int(decreasing[large].all(axis=(0, 2)).sum()) if large else 0
-    verdict = Verdict(bool(large) and held == n_seeds,
-                      f"every seed (k/n = 1): tr Sigma_W/tr Sigma_B strictly decreases at each of the {layers} layers "
-                      f"for every beta >= beta_large = {beta_large:g}", proportion(held, n_seeds), "universal")
+    holds = decreasing[large].all(axis=(0, 2)) if large else np.zeros(0, dtype=bool)  # per seed
+    held = int(holds.sum())
+    verdict = every(holds, f"tr Sigma_W/tr Sigma_B strictly decreases at each of the {layers} layers "
+                           f"for every beta >= beta_large = {beta_large:g}")
     return [
         Claim.decided("nc1_decreases_with_depth",
                       text="For beta > C(H_0) the minimiser of the anchored model has smaller NC1 than its non-collapsed "

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from nclab.config import Int, Param, Real, Seeds
 from nclab.experiments.registry import Claim, Outcome, register
-from nclab.experiments.rules import Verdict, proportion
+from nclab.experiments.rules import Verdict, every
 from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d, lam_pairs_param, pair_tag, size_params
 
 NAME = "tirer2023-minimizer"
@@ -105,24 +105,27 @@ def train_pair(config: dict, lam_W: float, lam_H: float, opt: str) -> tuple[np.n
     return gap, residual, curve, ",".join(sorted(set(res.status)))
 
 
-def anchor_error(config: dict, lam_W: float, lam_H: float) -> float:
-    """Largest entry error of the anchored minimiser (anchor H*, perturbed start) against (W*, H*)."""
+def anchor_error(config: dict, lam_W: float, lam_H: float) -> np.ndarray:
+    """Per seed, the largest entry error of the anchored minimiser (anchor H*, a start perturbed by
+    that seed's noise) against (W*, H*)."""
     from nclab.theory.shallow.anchored import anchored_minimizer
     from nclab.theory.shallow.tirer_bruna import mse_minimizer
 
     W_star, H_star = mse_minimizer(config["K"], config["n"], config["d"], lam_W, lam_H)
-    g = torch.Generator().manual_seed(0)
-    start = H_star + config["anchor_noise"] * torch.randn(H_star.shape, generator=g, dtype=torch.float64)
-    r = anchored_minimizer(H_star, config["n"], lam_W, lam_H, config["anchor_beta"], H_init=start)
-    return max(float((r.H - H_star).abs().max()), float((r.W - W_star).abs().max()))
+    errors = []
+    for seed in config["seeds"]:
+        g = torch.Generator().manual_seed(int(seed))
+        start = H_star + config["anchor_noise"] * torch.randn(H_star.shape, generator=g, dtype=torch.float64)
+        r = anchored_minimizer(H_star, config["n"], lam_W, lam_H, config["anchor_beta"], H_init=start)
+        errors.append(max(float((r.H - H_star).abs().max()), float((r.W - W_star).abs().max())))
+    return np.array(errors)
 
 
 def every_seed(values: dict[str, np.ndarray], bound: float, what: str) -> Verdict:
     """A universal statement over the seeds (every run of every pair within ``bound``), with the
     proportion of runs that are and its Wilson interval."""
-    runs = np.concatenate([np.atleast_1d(v) for v in values.values()])
-    k = int(np.sum(runs <= bound))
-    return Verdict(k == runs.size, f"every run (k/n = 1): {what} <= {bound:g}", proportion(k, runs.size), "universal")
+    runs = np.concatenate([np.atleast_1d(v) for v in values.values()]) if values else np.zeros(0)
+    return every(runs <= bound, f"{what} <= {bound:g}")
 
 
 def judge(config: dict, gaps: dict, rot: dict, anchor: dict) -> list[Claim]:
@@ -150,9 +153,11 @@ def judge(config: dict, gaps: dict, rot: dict, anchor: dict) -> list[Claim]:
                       source=src, verdict=every_seed(rot, rot_tol, "min over orthogonal Q of ||H_lbfgs - Q H*||/||H*|| "
                                                                    "(absolute when H* = 0)"),
                       measured=worst(rot), n_seeds=n_seeds),
-        Claim("anchor_at_minimiser_returns_it", text="For lam_H lam_W < 1 the minimiser of f(W, H; H_0 = H*) is unique and equals (W*, H*).",
-              source=f"{SOURCE}, Cor. 2.2", expected=f"max entry error <= {ANCHOR_TOL:g} (from a perturbed start)",
-              measured=anchor, passed=bool(anchor) and all(v <= ANCHOR_TOL for v in anchor.values()), rule="magnitude"),
+        Claim.decided("anchor_at_minimiser_returns_it", text="For lam_H lam_W < 1 the minimiser of f(W, H; H_0 = H*) is unique and equals (W*, H*).",
+                      source=f"{SOURCE}, Cor. 2.2",
+                      verdict=every_seed(anchor, ANCHOR_TOL, "max entry error from a start perturbed per seed "
+                                                             "(pairs with lam_H lam_W < 1)"),
+                      measured=worst(anchor), n_seeds=n_seeds),
     ]
 
 
