@@ -10,6 +10,7 @@ an interrupted run still leaves a readable page.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import platform
 import sys
@@ -159,10 +160,12 @@ def reproduce(
     ``quick`` picks each experiment's quick profile, else its defaults (the papers' scale).
     Writes ``out/index.html``, ``out/results.json`` and ``out/NAME/`` per experiment. Bad
     input (unknown ``only`` item, unavailable ``device``, ``out`` a file) raises ``ValueError``
-    before anything is written. ``progress`` shows a tqdm bar (default: when ``log`` is a
-    terminal); one line per finished experiment goes to ``log`` (default stderr).
+    before anything is written. ``progress``: a bar where ``log`` is a terminal or a notebook,
+    elsewhere a line every 30 s while a long experiment runs (``False``: neither); one line per
+    finished experiment, with the time elapsed and an estimate of the time left, goes to
+    ``log`` (default stderr).
     """
-    from tqdm import tqdm
+    from nclab._progress import Progress, duration, heartbeat
 
     log = sys.stderr if log is None else log
     device = str(resolve_device(device))
@@ -193,14 +196,15 @@ def reproduce(
     out.mkdir(parents=True, exist_ok=True)
     page, results = out / "index.html", out / "results.json"
     start = time.perf_counter()
-    show = progress if progress is not None else bool(getattr(log, "isatty", lambda: False)())
-    bar = tqdm(chosen, desc="reproduce", unit="exp", file=log, disable=not show, dynamic_ncols=True)
+    bar = Progress(len(chosen), "reproduce", enabled=progress, file=log, unit="exp", every_s=math.inf)
     _write(report, results, page)  # all "not run" yet: replaces a stale page at once
     last_page = time.perf_counter()
     try:
-        for i, exp in enumerate(bar):
-            bar.set_postfix_str(exp.name)
-            entry = _run_one(exp, quick=quick, out=out, device=device)
+        for i, exp in enumerate(chosen):
+            bar.update(0, exp.name)
+            expected = report["timings"].get(exp.name, {}).get(profile, {}).get("seconds")
+            with heartbeat(exp.name, file=log, expected_s=expected, enabled=progress is not False):
+                entry = _run_one(exp, quick=quick, out=out, device=device)
             report["experiments"][i] = entry
             if entry["status"] == "ok":
                 report["timings"].setdefault(exp.name, {})[profile] = {
@@ -213,7 +217,11 @@ def reproduce(
             claims = entry["claims"]
             verdict = ("CRASHED " + entry.get("error", "")) if entry["status"] == "crashed" else \
                 f"{sum(c['passed'] for c in claims)}/{len(claims)} claims passed"
-            bar.write(f"[{i + 1}/{len(chosen)}] {exp.name}: {verdict} ({entry['seconds']:.1f} s)", file=log)
+            elapsed = time.perf_counter() - start
+            left = _time_left(chosen[i + 1:], report["timings"], profile, elapsed / (i + 1))
+            bar.update(1)
+            bar.write(f"[{i + 1}/{len(chosen)}] {exp.name}: {verdict} ({entry['seconds']:.1f} s; "
+                      f"{duration(elapsed)} elapsed" + (f", about {duration(left)} left)" if i + 1 < len(chosen) else ")"))
     except KeyboardInterrupt:  # leave a page of what ran; the rest shows as "not run"
         report["total_seconds"] = time.perf_counter() - start
         _write(report, results, page)
@@ -225,6 +233,12 @@ def reproduce(
     _write(report, results, page)
     return ReproduceSummary(report=report, out=out, page=page, results=results,
                             seconds=report["total_seconds"], counts=claim_counts(report["experiments"]))
+
+
+def _time_left(rest: Sequence, timings: dict, profile: str, mean_s: float) -> float:
+    """The time the experiments in ``rest`` should take: each one's last known time in this
+    profile, else the mean time per experiment so far."""
+    return sum(timings.get(e.name, {}).get(profile, {}).get("seconds", mean_s) for e in rest)
 
 
 def previous_timings(path: Path) -> dict[str, dict[str, dict]]:

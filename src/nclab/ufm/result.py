@@ -7,7 +7,6 @@ reg, anchor, grad_norm`` and, when asked, the per-layer NC metrics and logit spe
 from __future__ import annotations
 
 from nclab import _json as json  # NaN and +-inf are written as null
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,25 +154,19 @@ class Recorder:
 
 
 class Progress:
-    def __init__(self, total: int, enabled: bool | None, desc: str) -> None:
-        self.bar = None
-        if enabled is None:
-            enabled = sys.stderr.isatty() and total >= 1000
-        if enabled:
-            from tqdm.auto import tqdm
+    """The engine's steps as :class:`nclab._progress.Progress` (a bar from 1000 steps in a
+    terminal or notebook, log lines with an estimate elsewhere)."""
 
-            self.bar = tqdm(total=total, desc=desc, leave=False)
-        self.last = 0
+    def __init__(self, total: int, enabled: bool | None, desc: str) -> None:
+        from nclab._progress import Progress as _Shown
+
+        self.shown = _Shown(total, desc, enabled=enabled, unit="step", min_bar=1000)
 
     def update(self, step: int, active: int) -> None:
-        if self.bar is not None:
-            self.bar.update(step - self.last)
-            self.bar.set_postfix(active=active, refresh=False)
-            self.last = step
+        self.shown.update_to(step, f"{active} active")
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.shown.close()
 
 
 class RemapRecorder:

@@ -1,0 +1,68 @@
+"""Progress without a terminal: log lines with an estimate; nothing when switched off."""
+from __future__ import annotations
+
+import io
+import re
+import time
+
+from nclab import _progress
+from nclab._progress import Progress, duration, heartbeat, interactive
+
+
+def test_log_lines_carry_count_elapsed_and_estimate():
+    log = io.StringIO()
+    p = Progress(10, "job", file=log, every_s=0.0)
+    for _ in range(4):
+        p.update(1)
+    p.close()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 4 and not interactive(log)
+    assert re.fullmatch(r"job: 4/10 \(40%\), \d+ s elapsed, about \d+ s left", lines[-1])
+
+
+def test_no_line_before_every_s_and_none_when_disabled():
+    log = io.StringIO()
+    p = Progress(10, "job", file=log, every_s=3600)
+    p.update(5)
+    assert log.getvalue() == ""
+    off = io.StringIO()
+    q = Progress(10, "job", file=off, enabled=False, every_s=0.0)
+    q.update(5)
+    assert off.getvalue() == ""
+
+
+def test_duration_words():
+    assert [duration(s) for s in (0, 12.4, 185, 3720)] == ["0 s", "12 s", "3 min 05 s", "1 h 02 min"]
+
+
+def test_heartbeat_beats_while_the_block_runs_and_stops_after():
+    log = io.StringIO()
+    with heartbeat("exp", file=log, every_s=0.05, expected_s=90):
+        time.sleep(0.3)
+    n = len(log.getvalue().splitlines())
+    assert n >= 1 and "exp: still running" in log.getvalue() and "the last run took 1 min 30 s" in log.getvalue()
+    time.sleep(0.15)
+    assert len(log.getvalue().splitlines()) == n
+    quiet = io.StringIO()
+    with heartbeat("exp", file=quiet, every_s=0.05, enabled=False):
+        time.sleep(0.15)
+    assert quiet.getvalue() == ""
+
+
+def test_train_without_a_terminal_prints_progress_with_an_estimate(monkeypatch, capsys):
+    import nclab
+    from nclab.ufm.spec import UFMSpec
+
+    monkeypatch.setattr(_progress, "EVERY_S", 0.0)
+    nclab.train(UFMSpec.garrod(K=3, n=2, d=4, L=2, lam=1e-3), seeds=2, steps=200, metrics=False)
+    err = capsys.readouterr().err
+    assert re.search(r"ufm train: \d+/200 \(\d+%\), \d+ s elapsed, about \d+ s left", err), err[-500:]
+
+
+def test_train_progress_false_is_silent(monkeypatch, capsys):
+    import nclab
+    from nclab.ufm.spec import UFMSpec
+
+    monkeypatch.setattr(_progress, "EVERY_S", 0.0)
+    nclab.train(UFMSpec.garrod(K=3, n=2, d=4, L=2, lam=1e-3), seeds=2, steps=200, metrics=False, progress=False)
+    assert capsys.readouterr().err == ""
