@@ -209,6 +209,31 @@ def test_sweep_store_page(tmp_path, capsys):
     assert _images(page) and "value mean" in page
 
 
+def test_sweep_page_shows_every_outcome_and_warns_about_unconverged_runs(tmp_path):
+    from nclab import sweep
+    from nclab.report.sweep_page import OUTCOMES, config_summary, render_store
+
+    store = tmp_path / "ufm.sqlite"
+    fixed = {"K": 3, "n": 2, "L": 2, "metrics": False, "spectra": False, "steps": 5}
+    # 5 steps at tol 1e-12: no run can converge; every run must show as 'not converged'
+    sweep.run("ufm", {"d": [4, 6]}, seeds=3, store=store, fixed={**fixed, "tol": 1e-12}, preset="garrod",
+              executor="inline", progress=False)
+    rows = config_summary(sweep.load(store))
+    assert [r["not converged"] for r in rows] == [3, 3]
+    assert all(sum(r[o] for o in OUTCOMES) == r["seeds"] for r in rows)
+    page = render_store(store)
+    assert 'class="warning"' in page and "6 of 6 runs stopped at max steps before reaching tol" in page
+    assert len(_images(page)) >= 2  # the outcomes panel beside the kind's figures
+
+    plain = tmp_path / "plain.sqlite"  # no tol: no convergence test, said so
+    sweep.run("ufm", {"d": [4]}, seeds=2, store=plain, fixed=fixed, preset="garrod", executor="inline",
+              progress=False)
+    page = render_store(plain)
+    assert "2 of 2 runs had no convergence test" in page
+    rows = config_summary(sweep.load(plain))
+    assert rows[0]["not converged"] == 0 and rows[0]["dnc"] + rows[0]["low_rank"] + rows[0]["other"] == 2
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
 def test_page_opens_in_headless_chromium(tiny_experiments, tmp_path):
     out = tmp_path / "out"

@@ -47,6 +47,7 @@ table.kv th { font-weight:600; background:var(--soft); white-space:nowrap; }
 table.data td { font-size:13px; }
 .scroll { overflow-x:auto; }
 ul.bad li { margin:4px 0; }
+.warning { border:2px solid var(--crash); background:#fff4e5; border-radius:8px; padding:8px 14px; margin:10px 0; }
 .allgood { color:var(--pass); font-weight:600; }
 section.exp { border:1px solid var(--line); border-radius:10px; padding:16px 20px; margin:18px 0; }
 section.exp.crashed { border-color:var(--crash); border-width:2px; }

@@ -312,13 +312,16 @@ def render_sweep(
     figures: Mapping[str, Any],
     tables: Mapping[str, Sequence[Mapping]],
     info: Mapping[str, Any],
+    warnings: Sequence[str] = (),
 ) -> str:
     """The HTML page of a sweep store: its figures (``Figure`` objects, embedded as PNG),
-    summary tables (lists of row dicts) and a key/value block ``info`` (store, counts)."""
+    summary tables (lists of row dicts), a key/value block ``info`` (store, counts) and
+    ``warnings`` shown above everything (e.g. runs that did not converge)."""
     from nclab.report.plots import figure_png
 
     figs = "".join(_figure(figure_png(fig), name, None) for name, fig in figures.items())
-    parts = [f"<header><h1>{escape(title)}</h1></header><main>",
+    warn = "".join(f'<div class="warning"><strong>Warning:</strong> {escape(w)}</div>' for w in warnings)
+    parts = [f"<header><h1>{escape(title)}</h1></header><main>{warn}",
              f'<section><h2>Sweep</h2>{_kv_table(info)}</section>',
              f'<section><h2>Figures</h2><div class="figs grid">{figs or "<p class=muted>(no figure)</p>"}</div></section>']
     for name, rows in tables.items():

@@ -62,3 +62,30 @@ def claims_summary_figure(
         ax.set_xlim(0, max(left) * 1.02)
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=_FONT["legend"], frameon=False)
     return fig
+
+
+def outcome_figure(rows: Sequence[Mapping], outcomes: Sequence[str] = ("dnc", "low_rank", "other", "not converged",
+                                                                     "diverged", "error")) -> Figure:
+    """Stacked bars: per config (a row of the sweep page's summary), the fraction of its runs
+    with each outcome, so that no outcome class is hidden behind a frequency of one label."""
+    colours = {"dnc": "tab:green", "low_rank": "tab:blue", "other": "tab:gray", "not converged": "tab:orange",
+               "diverged": "tab:red", "error": "black"}
+    fig = Figure(figsize=(max(5.0, 0.45 * len(rows) + 2.5), 3.6), layout="constrained")
+    ax = fig.subplots()
+    skip = set(outcomes) | {"seeds", "done", "config_hash"}
+    names = [", ".join(f"{k}={v}" for k, v in r.items() if k not in skip and not k.endswith((" mean", " min", " max")))
+             or str(r.get("config_hash", i)) for i, r in enumerate(rows)]
+    totals = [max(1, sum(int(r.get(o, 0)) for o in outcomes)) for r in rows]
+    bottom = [0.0] * len(rows)
+    for o in outcomes:
+        frac = [int(r.get(o, 0)) / t for r, t in zip(rows, totals)]
+        if any(frac):
+            ax.bar(range(len(rows)), frac, bottom=bottom, color=colours.get(o), label=o)
+            bottom = [b + f for b, f in zip(bottom, frac)]
+    ax.set_xticks(range(len(rows)), names, rotation=45 if len(rows) > 4 else 0, ha="right" if len(rows) > 4 else "center",
+                  fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("fraction of runs")
+    ax.set_title("outcome of every run, per config")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig

@@ -41,6 +41,7 @@ def config_summary(df: Any) -> list[dict]:
         row["seeds"] = int(len(group))
         for s in ("done", "diverged", "error"):
             row[s] = int(statuses.get(s, 0))
+        row.update(outcome_counts(group))
         finished = group[group["status"] != "error"]
         for m in metric_cols:
             values = pd.to_numeric(finished[m], errors="coerce").dropna()
@@ -52,6 +53,66 @@ def config_summary(df: Any) -> list[dict]:
         row["config_hash"] = str(h)[:12]
         rows.append(row)
     return rows
+
+
+#: Every outcome a run of a labelling kind can have, in the order the page shows them.
+OUTCOMES = ("dnc", "low_rank", "other", "not converged", "diverged", "error")
+
+
+def outcome_counts(group: Any) -> dict[str, int]:
+    """Runs of ``group`` (rows of one config) per outcome of :data:`OUTCOMES`.
+
+    A finished run with a ``label`` counts under its label; one whose ``train_status`` is
+    ``max_steps`` while a tolerance ``tol`` was set counts as ``not converged`` instead (its
+    label is only that of its last iterate). Rows without a ``label`` column count only as
+    diverged / error. Empty when the kind labels nothing.
+    """
+    if "label" not in group.columns:
+        return {}
+    status = group["status"]
+    unconverged = not_converged(group)
+    done = (status == "done") & ~unconverged
+    out = {k: int(((group["label"] == k) & done).sum()) for k in ("dnc", "low_rank", "other")}
+    out["not converged"] = int(unconverged.sum())
+    out["diverged"] = int((status == "diverged").sum())
+    out["error"] = int((status == "error").sum())
+    return out
+
+
+def not_converged(df: Any) -> Any:
+    """Per row: finished, a tolerance was asked (config ``tol``) and training stopped at max steps."""
+    import pandas as pd
+
+    if "train_status" not in df.columns:
+        return pd.Series(False, index=df.index)
+    tol = [json.loads(c).get("tol") if isinstance(c, str) else (c or {}).get("tol") for c in df["config"]]
+    asked = pd.Series([t is not None for t in tol], index=df.index)
+    return (df["status"] == "done") & (df["train_status"] == "max_steps") & asked
+
+
+def sweep_warnings(df: Any) -> list[str]:
+    """What a reader of the page must know before reading a frequency: unconverged runs,
+    runs without a convergence test, diverged and failed runs."""
+    out = []
+    if df is None or len(df) == 0:
+        return out
+    n = len(df)
+    bad = int(not_converged(df).sum())
+    if bad:
+        out.append(f"{bad} of {n} runs stopped at max steps before reaching tol: they are counted as "
+                   "'not converged' in the outcomes panel and table, while the frequency figure counts them under "
+                   "their last iterate's label. Raise steps (or lr) to judge them.")
+    if "train_status" in df.columns and "label" in df.columns:
+        untested = int(((df["status"] == "done") & (df["train_status"] == "max_steps")).sum()) - bad
+        if untested:
+            out.append(f"{untested} of {n} runs had no convergence test (tol not set) and ran all their steps: "
+                       "their labels are those of the last iterate, which may not be a critical point "
+                       "(an 'other' label often means 'not yet converged').")
+    for status in ("diverged", "error"):
+        k = int((df["status"] == status).sum())
+        if k:
+            out.append(f"{k} of {n} runs ended '{status}'.")
+    return out
 
 
 def judge_store(kind: str | None, df: Any) -> Any:
@@ -97,8 +158,13 @@ def render_store(path: str | os.PathLike) -> str:
         tables.update({f"Table {name}": rows for name, rows in outcome.tables.items()})
         for i, note in enumerate(outcome.notes):
             info[f"note {i + 1}"] = note
-    tables["Configs (one row per config; metrics over finished seeds)"] = config_summary(df)
-    return render_sweep(f"nclab sweep: {path.name}", figures, tables, info)
+    summary = config_summary(df)
+    tables["Configs (one row per config; outcomes and metrics over finished seeds)"] = summary
+    if summary and "not converged" in summary[0]:
+        from nclab.report.plots import outcome_figure
+
+        figures = {"outcomes": outcome_figure(summary), **figures}
+    return render_sweep(f"nclab sweep: {path.name}", figures, tables, info, warnings=sweep_warnings(df))
 
 
 def write_store_page(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
