@@ -47,10 +47,19 @@ class Rule:
         raise NotImplementedError
 
     def _type_error(self, name: str, value: Any) -> None:
-        raise ParameterTypeError(f"{name} must be {self.describe()}, got {value!r}")
+        raise ParameterTypeError(f"{name} must be {self.describe()}, got {_show(value)}")
 
     def _value_error(self, name: str, value: Any) -> None:
-        raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
+        raise ValueError(f"{name} must be {self.describe()}, got {_show(value)}")
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, shortened in the middle past ``limit`` characters (a 1000-digit int)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for repr (Python's int max str digits)
+        return f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]} ({len(text)} characters)"
 
 
 def _bounds(minimum: float | None, maximum: float | None, strict: bool = False) -> str:
@@ -97,7 +106,10 @@ class Real(Rule):
     def check(self, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, _RealNumber):
             self._type_error(name, value)
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond the float range, e.g. 10**400
+            self._value_error(name, value)
         low = self.minimum is not None and (value <= self.minimum if self.strict else value < self.minimum)
         if not math.isfinite(value) or low or (self.maximum is not None and value > self.maximum):
             self._value_error(name, value)

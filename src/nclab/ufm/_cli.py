@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 from nclab import _json as json  # NaN and +-inf are written as null
-from pathlib import Path
 from typing import Any
 
 from nclab._parse import parse_assignments
-from nclab._validation import fail
+from nclab._tensor import resolve_device
+from nclab._validation import check_output_dir
 from nclab.config import parse_seeds as _parse_seeds
 from nclab.ufm import options as _options
 
@@ -46,6 +46,9 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=("float32", "float64"), help="default float32")
     parser.add_argument("--out", metavar="DIR", help="write params.npz, history.csv and result.json into DIR")
     parser.add_argument("--history-format", choices=("csv", "parquet"), default="csv")
+    parser.add_argument("--max-memory", metavar="BYTES",
+                        help="refuse a run whose estimated memory exceeds this (e.g. 8GB; default: "
+                             "NCLAB_MAX_MEMORY, else 80%% of the available memory)")
     parser.add_argument("--json", action="store_true", help="print the result summary as JSON")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
 
@@ -67,6 +70,9 @@ def prepare(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, fl
     spec = _options.build_spec(args.preset, problem)
     kwargs = dict(_options.train_kwargs(train_opts), **run)
     kwargs["seeds"] = parse_seeds(args.seeds)
+    device = resolve_device(config.get("device", "cpu"))  # an unknown or absent device: ValueError
+    _options.check_memory(spec, len(kwargs["seeds"]), config["dtype"], device=device,
+                          max_memory=getattr(args, "max_memory", None), polish=config["polish"])
     kwargs["progress"] = True if args.progress else None
     return spec, kwargs, tolerances
 
@@ -86,8 +92,8 @@ def main_train(args: argparse.Namespace) -> int:
         print(_options.describe(args.preset, run=True))
         return 0
     spec, kwargs, tolerances = prepare(args)
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        fail("--out", args.out, "a directory (or a path that does not exist yet)")
+    if args.out:
+        check_output_dir("--out", args.out)
     result = train(spec, **kwargs)
     labels = [c["label"] for c in classify_params(spec, result.params, **tolerances)]
     if args.out:

@@ -14,6 +14,14 @@ one accepts the other accepts, with the same default. A table has three parts:
 ``device`` (:data:`RUN_TABLE`) is a key of ``nclab train`` only: a sweep sets the device of
 each worker itself (``nclab sweep --device``). ``H0`` is the path of a ``.npy`` file of shape
 (d, N). Keys without a default are :data:`REQUIRED` (K, n, d of a plain spec).
+
+Limits checked before any work (:func:`validate_run`, :func:`check_memory`): ``steps`` and
+``polish_steps`` at most :data:`MAX_STEPS`; every real setting within
+``sqrt(finfo(dtype).max)`` of the run's dtype (about 1.8e19 in float32), so that a product of
+two settings (``lr * lam``) still fits the dtype; and the memory the run needs, estimated from
+the shapes, the number of seeds and the dtype, at most the limit of
+:func:`nclab._validation.memory_limit` (80% of the available memory unless ``--max-memory`` or
+``NCLAB_MAX_MEMORY`` says otherwise).
 """
 from __future__ import annotations
 
@@ -25,7 +33,7 @@ import numpy as np
 import torch
 
 from nclab._tensor import resolve_dtype
-from nclab._validation import fail
+from nclab._validation import check_memory as _check_memory, fail, memory_limit
 from nclab.config import (Bool, Choice, Either, Int, ListOf, Optional, Param, Real, Rule, Text, describe_table,
                           validate)
 from nclab.ufm.dynamics import UFM_OPTIMIZERS
@@ -33,8 +41,8 @@ from nclab.ufm.init import SCHEMES
 from nclab.ufm.solutions import CLASSIFIER_TABLE
 from nclab.ufm.spec import ACTIVATIONS, REDUCTIONS, UFM_LOSSES
 
-__all__ = ["PRESETS", "PRESET_TABLES", "REQUIRED", "RUN_TABLE", "SPEC_TABLE", "TRAIN_TABLE", "DType",
-           "build_spec", "describe", "split", "table", "train_kwargs", "validate_run"]
+__all__ = ["MAX_STEPS", "PRESETS", "PRESET_TABLES", "REQUIRED", "RUN_TABLE", "SPEC_TABLE", "TRAIN_TABLE", "DType",
+           "build_spec", "check_memory", "describe", "estimate_bytes", "split", "table", "train_kwargs", "validate_run"]
 
 PRESETS = ("garrod", "tirer", "mixon")
 
@@ -115,11 +123,13 @@ PRESET_TABLES: dict[str, dict[str, Param]] = {
     },
 }
 
-_STEPS = Optional(Int(minimum=1))
+#: The most optimizer (or polish) steps of one run.
+MAX_STEPS = 10 ** 8
+_STEPS = Optional(Int(minimum=1, maximum=MAX_STEPS))
 _SCALE = Optional(Real(minimum=0.0))
 #: The keyword options of :func:`nclab.ufm.engine.train` (but ``seeds``, ``device``, ``progress``).
 TRAIN_TABLE: dict[str, Param] = {
-    "steps": Param(1000, Int(minimum=0), "optimizer steps"),
+    "steps": Param(1000, Int(minimum=0, maximum=MAX_STEPS), "optimizer steps"),
     "optimizer": Param("gd", Choice(*UFM_OPTIMIZERS), "full-batch optimizer"),
     "lr": Param(None, Optional(Real(minimum=0.0, strict=True)), "learning rate (None: 0.1 gd/momentum, 1e-3 adam)"),
     "momentum": Param(0.9, Real(minimum=0.0, maximum=1.0), "heavy-ball momentum"),
@@ -139,7 +149,7 @@ TRAIN_TABLE: dict[str, Param] = {
     "metrics": Param(True, Bool(), "record per-layer NC metrics"),
     "spectra": Param(True, Bool(), "record the logit singular values"),
     "polish": Param(False, Bool(), "finish with float64 L-BFGS"),
-    "polish_steps": Param(500, Int(minimum=0), "L-BFGS polish steps"),
+    "polish_steps": Param(500, Int(minimum=0, maximum=MAX_STEPS), "L-BFGS polish steps"),
     "polish_tol": Param(1e-9, Real(minimum=0.0), "L-BFGS polish gradient tolerance"),
     "history_size": Param(10, Int(minimum=1), "L-BFGS curvature pairs"),
 }
@@ -188,7 +198,49 @@ def validate_run(preset: str | None, values: Mapping[str, Any], *, run: bool = F
     missing = [k for k, p in tab.items() if p.default is REQUIRED and k not in values]
     if missing:
         raise ValueError(f"{where} needs a value for {', '.join(repr(m) for m in missing)} (--set KEY=VALUE)")
-    return validate(tab, values, where=where)
+    config = validate(tab, values, where=where)
+    _check_range(config, where)
+    return config
+
+
+def _check_range(config: Mapping[str, Any], where: str) -> None:
+    """Refuse a real setting beyond ``sqrt(finfo(dtype).max)`` of the run's dtype (see the module doc)."""
+    dtype = getattr(torch, str(config.get("dtype", "float32")))
+    bound = float(torch.finfo(dtype).max) ** 0.5
+    for key, value in config.items():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for v in items:
+            if isinstance(v, float) and abs(v) > bound:
+                raise ValueError(f"setting {key!r} of {where} must be at most {bound:.3g} in absolute value "
+                                 f"for dtype {str(dtype).replace('torch.', '')} (so products of settings fit "
+                                 f"the dtype), got {value!r}")
+
+
+def estimate_bytes(spec: Any, n_seeds: int, dtype: Any = "float32", *, polish: bool = False) -> float:
+    """Bytes a UFM run of ``spec`` over ``n_seeds`` seeds needs, estimated from the shapes.
+
+    Per seed: the parameters (H_1: d x N, W_1..W_{L-1}: d x d, W_L: K x d, b: K), counted four
+    times (values, gradient and up to two optimizer buffers), and the forward pass (L layers
+    of d x N and the K x N logits), counted three times (values, gradients, the loss's
+    softmax). A polished run computes in float64. The estimate is a lower bound of the
+    allocator's peak, good to a small factor: it guards against sizes the machine cannot hold.
+    """
+    K, n, d, L = int(spec.K), int(spec.n), int(spec.d), int(spec.L)
+    N = K * n
+    params = d * N + (L - 1) * d * d + K * d + K
+    forward = L * d * N + K * N
+    width = 8 if polish else torch.finfo(resolve_dtype(dtype)).bits // 8
+    return float(n_seeds) * width * (4 * params + 3 * forward)
+
+
+def check_memory(spec: Any, n_seeds: int, dtype: Any = "float32", *, device: Any = "cpu",
+                 max_memory: Any = None, polish: bool = False) -> float:
+    """Raise ``ValueError`` (before any allocation) when :func:`estimate_bytes` exceeds the memory
+    limit (:func:`nclab._validation.memory_limit`); returns the estimate."""
+    estimate = estimate_bytes(spec, n_seeds, dtype, polish=polish)
+    _check_memory(f"a UFM run with K={spec.K}, n={spec.n}, d={spec.d}, L={spec.L} over {n_seeds} seed(s)",
+                  estimate, memory_limit(max_memory, device))
+    return estimate
 
 
 def split(preset: str | None, config: Mapping[str, Any]) -> tuple[dict, dict, dict, dict]:
