@@ -11,11 +11,16 @@ adding the subcommand's arguments and ``main_<prefix>(args) -> int`` running it 
 - 1: an internal error (any other exception): one line ``nclab CMD: internal error: TYPE:
   MESSAGE``; the traceback only with the global ``--debug`` flag.
 - 130: interrupted (Ctrl-C).
+- 141 (128 + SIGPIPE): the reader of stdout went away (``nclab list --json | head -c 200``);
+  quietly, like any Unix tool stopped by SIGPIPE.
+
+``nclab --version`` prints the installed version (``importlib.metadata``).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 
@@ -34,7 +39,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 #: Exceptions that mean bad input (exit 2); anything else is an internal error (exit 1).
-BAD_INPUT = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+             PermissionError)
+
+#: The exit code when stdout's reader left (128 + SIGPIPE).
+EXIT_PIPE = 141
+
+
+def version() -> str:
+    """The installed nclab version (``importlib.metadata``), or ``unknown`` from a bare source tree."""
+    from importlib.metadata import PackageNotFoundError, version as _version
+
+    try:
+        return _version("nclab")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true",
                         help="on an internal error, print the full traceback (default: one line)")
+    parser.add_argument("--version", action="version", version=f"nclab {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, prefix, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
@@ -80,9 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     module, prefix = args._command
     name = f"nclab {args.command}"
     try:
-        return int(getattr(importlib.import_module(module), f"main_{prefix}")(args) or 0)
+        code = int(getattr(importlib.import_module(module), f"main_{prefix}")(args) or 0)
+        sys.stdout.flush()  # a pipe's reader that left shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _reader_left()
     except BAD_INPUT as exc:
         print(f"{name}: error: {bad_input_message(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"{name}: error: out of memory: the run needs more memory than this machine has; "
+              "use smaller sizes or fewer seeds", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
@@ -95,6 +123,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: internal error: {type(exc).__name__}{': ' + detail if detail else ''}{hint}",
               file=sys.stderr)
         return 1
+
+
+def _reader_left() -> int:
+    """stdout's reader went away: point stdout at /dev/null (so the interpreter's final flush
+    raises nothing) and return :data:`EXIT_PIPE`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests)
+        pass
+    return EXIT_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 from nclab._parse import parse_assignments
+from nclab._tensor import resolve_device
+from nclab._validation import check_output_dir
+from nclab.sweep.executors import parse_executor
 from nclab.experiments import registry
 
 
@@ -44,15 +47,19 @@ def main_run(args: argparse.Namespace) -> int:
     if args.device:
         overrides["device"] = args.device
     exp = registry.get(args.experiment)
+    if args.device:
+        resolve_device(args.device)  # 'meta', 'mps' or CUDA absent: refused before any work
     exp.config(quick=args.quick, **overrides)  # validate before any work
-    out = Path(args.out) if args.out else Path("nclab-out") / exp.name
+    out = check_output_dir("--out", Path(args.out) if args.out else Path("nclab-out") / exp.name)
+    if args.store:
+        from nclab.sweep.store import check_store_path
+
+        check_store_path(args.store)
+    parse_executor(args.executor)
     result = registry.run(exp.name, quick=args.quick, out=out, store=args.store, executor=args.executor,
                           **overrides)
     if args.json:
-        try:
-            print(json.dumps(result.to_dict(), indent=2))
-        except BrokenPipeError:  # e.g. piped into `head`: the reader left, nothing is wrong
-            sys.stderr.close()
+        print(json.dumps(result.to_dict(), indent=2))  # a reader that left: nclab.cli's exit 141
         return 0
     print(f"{result.experiment}: {result.title} ({result.seconds:.1f} s)")
     for c in result.claims:

@@ -21,8 +21,13 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
 
 
 def main_reproduce(args: argparse.Namespace) -> int:
+    from nclab._tensor import resolve_device
+    from nclab._validation import check_output_dir
     from nclab.report.reproduce import reproduce, summary_lines
 
+    check_output_dir("--out", args.out)  # before any experiment runs
+    if args.device:
+        resolve_device(args.device)
     summary = reproduce(quick=args.quick, out=args.out, only=args.only, device=args.device,
                         progress=False if args.no_progress else None)
     print("\n".join(summary_lines(summary)))
@@ -38,7 +43,13 @@ def configure_report(parser: argparse.ArgumentParser) -> None:
 
 
 def main_report(args: argparse.Namespace) -> int:
+    from nclab._validation import check_output_file
+
     path = Path(args.path)
+    if not path.exists():
+        raise FileNotFoundError(2, "No such file or folder", str(path))
+    if args.out:
+        check_output_file("--out", args.out)
     if path.suffix in (".sqlite", ".sqlite3", ".db") or _is_sqlite(path):
         from nclab.report.sweep_page import write_store_page
 
