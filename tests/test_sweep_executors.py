@@ -31,12 +31,12 @@ def _comparable(path) -> pd.DataFrame:
 
 def test_parse_executor():
     assert parse_executor("local") == ("local", None)
-    assert parse_executor("local:3") == ("local", 3)
+    assert parse_executor("local:1") == ("local", 1)
     assert parse_executor("dask-local:2") == ("dask-local", 2)
     assert parse_executor("dask://10.0.0.1:8786") == ("dask", "dask://10.0.0.1:8786")
     assert parse_executor("inline") == ("inline", None)
     assert parse_executor("dask-local") == ("dask-local", None)
-    for bad in ("local:0", "local:x", "dask://host", "dask://:1", "dask://h:70000", "slurm", 3):
+    for bad in ("local:0", "local:x", f"local:{(os.cpu_count() or 1) + 1}", "dask://host", "dask://:1", "dask://h:70000", "slurm", 3):
         with pytest.raises(ValueError, match="executor"):
             parse_executor(bad)
 

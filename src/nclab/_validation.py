@@ -45,7 +45,7 @@ def check_real(
         parts.append(f"{'>' if strict else '>='} {minimum:g}")
     if maximum is not None:
         parts.append(f"<= {maximum:g}")
-    allowed = " ".join(parts)
+    allowed = parts[0] + (" " + " and ".join(parts[1:]) if parts[1:] else "")
     if isinstance(value, bool) or not isinstance(value, Real):
         fail(name, value, allowed)
     value = float(value)

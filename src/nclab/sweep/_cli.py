@@ -6,7 +6,7 @@ import sys
 
 from nclab._json import dumps
 from nclab._parse import parse_assignments
-from nclab._validation import check_int
+from nclab._validation import check_int, check_real
 
 
 def configure_sweep(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +83,9 @@ def main_sweep(args: argparse.Namespace) -> int:
     kind = resolve_kind(args.kind, args.quick)
     fixed = parse_assignments(args.set, "--set")
     executor = _executor(args)
+    from nclab.sweep.runner import MAX_DASK_TIMEOUT
+
+    check_real("--dask-timeout", args.dask_timeout, minimum=0.0, strict=True, maximum=MAX_DASK_TIMEOUT)
     if args.dry_run:
         from nclab.sweep.executors import parse_executor
         from nclab.sweep.store import FINISHED, check_store_path, read_meta

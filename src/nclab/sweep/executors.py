@@ -1,7 +1,8 @@
 """Executors: where the units of a sweep run. Workers compute and return; only the driver writes.
 
 Specs (``--executor``):
-- ``local`` / ``local:N``: a process pool of N workers on this machine (default: one per core);
+- ``local`` / ``local:N``: a process pool of N workers on this machine (default: one per core;
+  N is at most the core count, as for ``dask-local:N``: more processes than cores only slow down);
   each worker uses ``cores // N`` torch threads. Workers are started with ``spawn`` (safe with
   torch's thread pools).
 - ``inline``: run in the driver's process, one unit after the other (debugging; experiments
@@ -228,8 +229,9 @@ def parse_executor(spec: str) -> tuple[str, Any]:
     for prefix in ("local:", "dask-local:"):
         if text.startswith(prefix):
             n = text[len(prefix):]
-            if not n.isdigit() or int(n) < 1:
-                fail("executor", spec, f"{prefix}N with N an integer >= 1")
+            cores = os.cpu_count() or 1
+            if not n.isdigit() or not 1 <= int(n) <= cores:
+                fail("executor", spec, f"{prefix}N with N an integer in 1..{cores} (the cores of this machine)")
             return (prefix[:-1], int(n))
     if text.startswith(("dask://", "tcp://")):
         hostport = text.split("://", 1)[1]

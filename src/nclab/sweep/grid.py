@@ -32,6 +32,8 @@ from nclab._validation import fail
 _RANGE_RTOL = 1e-9
 #: Largest number of values one range may produce (guards against typos like 0:1e9).
 MAX_RANGE_VALUES = 1_000_000
+#: The most points a grid may have (the product of its axes' lengths, checked before expanding).
+MAX_GRID_POINTS = 1_000_000
 
 
 def _number(key: str, text: str, part: str) -> int | float:
@@ -166,6 +168,12 @@ def expand(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     for key, values in grid.items():
         if len(values) == 0:
             raise ValueError(f"grid axis {key!r} has no values: the grid would be empty")
+    size = 1
+    for key, values in grid.items():
+        size *= len(values)
+        if size > MAX_GRID_POINTS:
+            raise ValueError(f"the grid has {' x '.join(str(len(v)) for v in grid.values())} points, more than "
+                             f"{MAX_GRID_POINTS:,}; use fewer values per axis or several sweeps")
     keys = list(grid)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 

@@ -18,12 +18,17 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
 from nclab._tensor import resolve_device
-from nclab._validation import check_int, fail
+from nclab._validation import check_int, check_real, fail
 from nclab.sweep import executors as _executors
 from nclab.sweep.grid import as_grid, chunks, config_hash, expand, parse_seeds
 from nclab.sweep.kinds import REQUIRED, SweepKind
 from nclab.sweep.registry import get_kind
 from nclab.sweep.store import FINISHED, STATUSES, Store, check_store_path, encode_history, read_meta
+
+#: The most runs (configs x seeds) of one sweep.
+MAX_RUNS = 10_000_000
+#: The longest wait for a Dask scheduler, in seconds (one day).
+MAX_DASK_TIMEOUT = 86_400.0
 
 
 @dataclass
@@ -123,7 +128,11 @@ def plan(
                 raise
             raise ValueError(f"grid point {point}: {exc}") from None
         configs.setdefault(config_hash(cfg, k.name), cfg)
-    return SweepPlan(k, preset, configs, parse_seeds(seeds), axes, fixed)
+    seed_list = parse_seeds(seeds)
+    if len(configs) * len(seed_list) > MAX_RUNS:
+        raise ValueError(f"the sweep has {len(configs)} configs x {len(seed_list)} seeds = "
+                         f"{len(configs) * len(seed_list):,} runs, more than {MAX_RUNS:,}; split it into several sweeps")
+    return SweepPlan(k, preset, configs, seed_list, axes, fixed)
 
 
 def check_device(device: Any, *, local: bool = True) -> str:
@@ -227,6 +236,7 @@ def run(
     start = time.perf_counter()
     kind_obj = kind if isinstance(kind, SweepKind) else get_kind(kind)
     batch = check_int("batch", batch, minimum=1)
+    dask_timeout = check_real("dask_timeout", dask_timeout, minimum=0.0, strict=True, maximum=MAX_DASK_TIMEOUT)
     spec_type = _executors.parse_executor(executor)[0] if isinstance(executor, str) else "object"
     device = check_device(device, local=spec_type in ("local", "inline"))
     path = check_store_path(store)

@@ -98,7 +98,7 @@ def read_meta(path: str | os.PathLike) -> dict[str, str] | None:
     ``ValueError``.
     """
     path = Path(path)
-    if not path.exists():
+    if not path.exists() or _is_blank(path):  # a blank file (a creation an older nclab did not finish)
         return None
     try:
         with closing(_reader(path)) as con:
@@ -171,13 +171,43 @@ class Store:
             raise ValueError(f"store {str(self.path)!r} holds a sweep of kind {meta.get('kind')!r}, not {kind!r}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.kind = kind
-        self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=NORMAL")
         if meta is None:
-            self._create()
+            self._create_atomically()
+        try:
+            self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self.con.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.OperationalError as exc:
+            raise ValueError(f"store {str(self.path)!r} cannot be opened for writing ({exc})") from None
+        meta = read_meta(self.path)
+        if meta is not None and meta.get("kind") != kind:  # another sweep created it meanwhile
+            self.con.close()
+            raise ValueError(f"store {str(self.path)!r} holds a sweep of kind {meta.get('kind')!r}, not {kind!r}")
         self._columns = {r[1] for r in self.con.execute("PRAGMA table_info(runs)")}
         self.add_columns([f"c_{k}" for k in config_keys])
+
+    def _create_atomically(self) -> None:
+        """Create the store with all its tables under a temporary name, then give it its name:
+        a crash leaves either no store or a complete one. When another sweep created the store
+        meanwhile, its file is kept (``os.link`` refuses to overwrite it)."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.creating")
+        try:
+            self.con = sqlite3.connect(tmp, timeout=60, isolation_level=None)
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self._create()
+            self.con.close()
+            if self.path.exists() and _is_blank(self.path):  # left by an older nclab killed while creating
+                os.replace(tmp, self.path)
+                return
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass
+        except sqlite3.OperationalError as exc:
+            raise ValueError(f"store {str(self.path)!r} cannot be created ({exc})") from None
+        finally:
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                leftover.unlink(missing_ok=True)
 
     def _create(self) -> None:
         cols = ", ".join(f"{name} {decl}" for name, decl in _BASE_COLUMNS)
@@ -267,6 +297,17 @@ class Store:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _is_blank(path: Path) -> bool:
+    """Whether ``path`` is an empty file or an SQLite database without any table."""
+    if path.stat().st_size == 0:
+        return True
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as con:
+            return con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    except sqlite3.DatabaseError:
+        return False
 
 
 def _reader(path: Path) -> sqlite3.Connection:

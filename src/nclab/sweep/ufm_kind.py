@@ -67,6 +67,8 @@ def normalize(config: dict) -> dict:
     if preset is not None:
         out["preset"] = preset
     spec = build_spec(out)
+    # one seed's memory, before the zero-step call allocates it (a batch's seeds share the limit too)
+    _options.check_memory(spec, 1, out["dtype"], polish=out["polish"])
     _, train = _engine()
     _, _, train_kw, _ = _split(out)
     try:  # the engine validates its options; a zero-step run on one seed is cheap
