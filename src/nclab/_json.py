@@ -8,18 +8,23 @@ field is always a number or ``null``, and every standard JSON reader loads the f
   missing values to plain JSON values (non-finite floats to ``None``).
 - :func:`dumps`: ``json.dumps`` of :func:`to_jsonable` (``allow_nan=False``: nothing slips by).
 - :func:`non_finite`: which non-finite numbers a value holds, to say so beside the ``null``.
+- :func:`atomic_path` / :func:`write_atomic`: write a file (JSON or any other) under a temporary
+  name in its folder and rename it into place (``os.replace``), so that a crash, Ctrl-C or a
+  full disk leaves either the old file or the complete new one, never a truncated file.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-from pathlib import PurePath
-from typing import Any
+import os
+from pathlib import Path, PurePath
+from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["to_jsonable", "dumps", "non_finite", "loads"]
+__all__ = ["to_jsonable", "dumps", "non_finite", "loads", "atomic_path", "write_atomic"]
 
 #: Re-exported so that ``from nclab import _json as json`` serves reading too.
 loads = json.loads
@@ -112,3 +117,36 @@ def _scan(value: Any, found: set[str]) -> None:
             found.add("NaN")
         elif math.isinf(v):
             found.add("inf" if v > 0 else "-inf")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed to ``path`` when the block ends
+    without an exception, removed otherwise (the folder is created if missing).
+
+    Examples
+    --------
+    >>> import tempfile; folder = tempfile.mkdtemp()
+    >>> with atomic_path(folder + "/t.csv") as tmp:
+    ...     _ = tmp.write_text("a,b")
+    >>> open(folder + "/t.csv").read()
+    'a,b'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_path`); returns the path."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)

@@ -6,8 +6,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from nclab._json import dumps
-from nclab._validation import check_int, fail
+from nclab._json import atomic_path, dumps
+from nclab._tensor import resolve_device
+from nclab._validation import check_int, check_output_file, fail
 
 
 def configure_measure(parser: argparse.ArgumentParser) -> None:
@@ -84,8 +85,9 @@ def main_measure(args: argparse.Namespace) -> int:
         check_int("--n-per-class", args.n_per_class, minimum=1)
     if args.num_classes is not None:
         check_int("--num-classes", args.num_classes, minimum=2)
-    if args.csv and Path(args.csv).is_dir():
-        fail("--csv", args.csv, "a file path, not a folder")
+    if args.csv:
+        check_output_file("--csv", args.csv)
+    resolve_device(args.device)
     dataset = data_mod.load(args.data)
     x, y = (dataset.x_train, dataset.y_train) if args.split == "train" else (dataset.x_test, dataset.y_test)
     if args.n_per_class is not None:
@@ -102,7 +104,8 @@ def main_measure(args: argparse.Namespace) -> int:
     frame = measure(model, loader, layers=layers, classifier=classifier, num_classes=args.num_classes,
                     pool=args.pool, max_dim=max_dim)
     if args.csv:
-        frame.to_csv(args.csv, index=False)
+        with atomic_path(args.csv) as tmp:  # a crash or a full disk leaves no partial CSV
+            frame.to_csv(tmp, index=False)
     if args.json:
         print(dumps(frame.to_dict(orient="records"), indent=2))  # undefined metrics (NaN) are null
         return 0

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,6 +226,8 @@ def _read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         fail(f"IDX file {path}", "a file without the uint8 IDX header", "an MNIST-format IDX file")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        fail(f"IDX file {path}", f"a truncated file of {len(raw)} bytes", "an MNIST-format IDX file")
     dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4).astype(np.int64)
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
@@ -316,7 +320,13 @@ def from_npz(path, *, dtype: torch.dtype = torch.float32) -> ClassificationData:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file {path} does not exist")
-    with np.load(path, allow_pickle=False) as f:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # not an .npz: numpy would need to unpickle it
+        raise ValueError(f"data file {path} is not an .npz archive of arrays ({exc})") from None
+    if not hasattr(archive, "files"):
+        fail(f"data file {path}", "a single .npy array", "an .npz with arrays 'x' and 'labels'")
+    with archive as f:
         keys = set(f.files)
         xk = next((k for k in ("x", "inputs", "features") if k in keys), None)
         yk = next((k for k in ("labels", "y") if k in keys), None)
@@ -330,9 +340,30 @@ def from_npz(path, *, dtype: torch.dtype = torch.float32) -> ClassificationData:
     return ClassificationData(path.stem, x, y, x, y, K)
 
 
+#: What reading a corrupt, truncated or wrong-format file raises (turned into ``ValueError`` by :func:`load`).
+_UNREADABLE = (EOFError, zipfile.BadZipFile, pickle.UnpicklingError, gzip.BadGzipFile, zlib.error, KeyError,
+               IndexError, TypeError, UnicodeDecodeError, AttributeError)
+
+
 def load(spec: str, *, n_per_class: int | None = None, seed: int = 0) -> ClassificationData:
     """A data set from a spec string: ``digits``, ``gaussian``, ``mnist:ROOT``,
-    ``fashionmnist:ROOT``, ``cifar10:ROOT`` or a path ``FILE.npz``."""
+    ``fashionmnist:ROOT``, ``cifar10:ROOT`` or a path ``FILE.npz``.
+
+    This is the one loader of data files: a missing file raises ``FileNotFoundError``; an
+    unreadable, corrupt, truncated or wrong-format one raises ``ValueError`` naming the spec and
+    the reason (the CLI's exit 2), never the reader's own exception.
+    """
+    try:
+        return _load(spec, n_per_class=n_per_class, seed=seed)
+    except (FileNotFoundError, ValueError):
+        raise
+    except _UNREADABLE + (OSError,) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"data {spec!r} cannot be read: {type(exc).__name__}: {reason[:200]} (a corrupt, "
+                         "truncated or wrong-format file?)") from None
+
+
+def _load(spec: str, *, n_per_class: int | None, seed: int) -> ClassificationData:
     if not isinstance(spec, str) or not spec:
         fail("data", spec, DATA_SPECS)
     kind, sep, root = spec.partition(":")
