@@ -1,0 +1,29 @@
+"""Sphinx configuration for nclab's API reference (``make docs``; warnings are errors)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "src")))
+
+project = "nclab"
+author = "nclab authors"
+copyright = "nclab authors, MIT licence"
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon"]
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+autodoc_member_order = "bysource"
+autodoc_typehints = "none"
+source_suffix = {".rst": "restructuredtext"}
+root_doc = "index"
+exclude_patterns = ["_build", "*.md"]
+html_theme = "alabaster"
+
+
+def _plain_bars(app, what, name, obj, options, lines):
+    """Docstrings write |x| for an absolute value; reST would read it as a substitution."""
+    for i, line in enumerate(lines):
+        if "|" in line and not line.lstrip().startswith(("+", "|")):
+            lines[i] = line.replace("|", r"\|")
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _plain_bars)
