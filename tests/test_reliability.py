@@ -20,7 +20,8 @@ SWEEP = ["sweep", "ufm", "--set", "K=3", "--set", "n=2", "--set", "d=4", "--seed
 # (argv with {f} = a plain file, {t} = the temporary folder, substring the one-line message must hold)
 CASES = [
     (TRAIN + ["--set", "n=10**9"], "needs about"),
-    (TRAIN + ["--set", "K=10**18"], "needs about"),
+    (TRAIN + ["--set", "K=10**18"], "'K'"),
+    (TRAIN + ["--set", "K=2**31-2", "--set", "n=2"], "needs about"),
     (TRAIN + ["--set", "K=100000", "--set", "d=100000"], "needs about"),
     (["train", "--preset", "garrod", "--seeds", "0:10000000000"], "--seeds"),
     (TRAIN + ["--set", "lr=1e39"], "'lr'"),

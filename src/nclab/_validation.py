@@ -182,6 +182,8 @@ def check_memory(what: str, estimate: float, limit: int, hint: str = "") -> None
 
 
 def _size(n: float) -> str:
+    if not math.isfinite(n):
+        return "more bytes than a float holds"
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.3g} {unit}" if n < 1e6 * size else f"{n:.3g} bytes"

@@ -99,5 +99,8 @@ def _coerce_like(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return value  # leave it to the kind's normalize (e.g. per-layer lists)
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond the float range: the kind's table refuses it by name
+            return value
     return value

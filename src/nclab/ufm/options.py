@@ -25,6 +25,7 @@ the shapes, the number of seeds and the dtype, at most the limit of
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -41,7 +42,8 @@ from nclab.ufm.init import SCHEMES
 from nclab.ufm.solutions import CLASSIFIER_TABLE
 from nclab.ufm.spec import ACTIVATIONS, REDUCTIONS, UFM_LOSSES
 
-__all__ = ["MAX_STEPS", "PRESETS", "PRESET_TABLES", "REQUIRED", "RUN_TABLE", "SPEC_TABLE", "TRAIN_TABLE", "DType",
+__all__ = ["MAX_LAYERS", "MAX_SIZE", "MAX_STEPS", "PRESETS", "PRESET_TABLES", "REQUIRED", "RUN_TABLE",
+           "SPEC_TABLE", "TRAIN_TABLE", "DType",
            "build_spec", "check_memory", "describe", "estimate_bytes", "split", "table", "train_kwargs", "validate_run"]
 
 PRESETS = ("garrod", "tirer", "mixon")
@@ -77,12 +79,18 @@ _LAM = Real(minimum=0.0)
 _LAM_W = Either(Real(minimum=0.0), ListOf(Real(minimum=0.0)))
 _H0 = Param(None, Optional(Text()), "anchor H0: path of a .npy file of shape (d, N)")
 
+#: The largest size (K, n, d, C, N, p) a table accepts: torch's 32-bit index range; the memory
+#: check (:func:`check_memory`) refuses far smaller sizes on a real machine.
+MAX_SIZE = 2 ** 31 - 1
+#: The most weight matrices L of a UFM.
+MAX_LAYERS = 10_000
+
 #: The UFMSpec fields (no preset).
 SPEC_TABLE: dict[str, Param] = {
-    "K": Param(REQUIRED, Int(minimum=2), "number of classes"),
-    "n": Param(REQUIRED, Int(minimum=1), "samples per class"),
-    "d": Param(REQUIRED, Int(minimum=1), "feature width"),
-    "L": Param(1, Int(minimum=1), "number of weight matrices (1: shallow UFM)"),
+    "K": Param(REQUIRED, Int(minimum=2, maximum=MAX_SIZE), "number of classes"),
+    "n": Param(REQUIRED, Int(minimum=1, maximum=MAX_SIZE), "samples per class"),
+    "d": Param(REQUIRED, Int(minimum=1, maximum=MAX_SIZE), "feature width"),
+    "L": Param(1, Int(minimum=1, maximum=MAX_LAYERS), "number of weight matrices (1: shallow UFM)"),
     "activation": Param("linear", Choice(*ACTIVATIONS), "activation between layers (never on H_1)"),
     "loss": Param("ce", Choice(*UFM_LOSSES), "cross-entropy or squared loss"),
     "bias": Param(False, Bool(), "a bias on the last layer"),
@@ -97,10 +105,10 @@ SPEC_TABLE: dict[str, Param] = {
 #: Each preset's own constants (the arguments of ``UFMSpec.<preset>``) with nclab train's defaults.
 PRESET_TABLES: dict[str, dict[str, Param]] = {
     "garrod": {
-        "K": Param(10, Int(minimum=2), "number of classes"),
-        "n": Param(5, Int(minimum=1), "samples per class"),
-        "d": Param(70, Int(minimum=1), "feature width"),
-        "L": Param(2, Int(minimum=1), "number of weight matrices"),
+        "K": Param(10, Int(minimum=2, maximum=MAX_SIZE), "number of classes"),
+        "n": Param(5, Int(minimum=1, maximum=MAX_SIZE), "samples per class"),
+        "d": Param(70, Int(minimum=1, maximum=MAX_SIZE), "feature width"),
+        "L": Param(2, Int(minimum=1, maximum=MAX_LAYERS), "number of weight matrices"),
         "lam": Param(2 ** -10, _LAM, "common weight decay lambda of H_1 and every W_l"),
         "activation": Param("linear", Choice(*ACTIVATIONS), "activation between layers"),
         "lam_H": Param(None, Optional(_LAM), "weight decay of H_1 (None: lam)"),
@@ -108,18 +116,18 @@ PRESET_TABLES: dict[str, dict[str, Param]] = {
         "reduction": Param("mean", Choice(*REDUCTIONS), "mean or sum of the CE over the N samples"),
     },
     "tirer": {
-        "K": Param(4, Int(minimum=2), "number of classes"),
-        "n": Param(10, Int(minimum=1), "samples per class"),
-        "d": Param(10, Int(minimum=1), "feature width"),
+        "K": Param(4, Int(minimum=2, maximum=MAX_SIZE), "number of classes"),
+        "n": Param(10, Int(minimum=1, maximum=MAX_SIZE), "samples per class"),
+        "d": Param(10, Int(minimum=1, maximum=MAX_SIZE), "feature width"),
         "lam_W": Param(0.01, _LAM, "THN's lambda_W"),
         "lam_H": Param(0.01, _LAM, "THN's lambda_H"),
         "beta": Param(None, Optional(_LAM), "anchor strength (None: no anchor)"),
         "H0": _H0,
     },
     "mixon": {
-        "C": Param(3, Int(minimum=2), "number of classes"),
-        "N": Param(3, Int(minimum=1), "samples per class"),
-        "p": Param(15, Int(minimum=1), "feature dimension"),
+        "C": Param(3, Int(minimum=2, maximum=MAX_SIZE), "number of classes"),
+        "N": Param(3, Int(minimum=1, maximum=MAX_SIZE), "samples per class"),
+        "p": Param(15, Int(minimum=1, maximum=MAX_SIZE), "feature dimension"),
     },
 }
 
@@ -230,7 +238,8 @@ def estimate_bytes(spec: Any, n_seeds: int, dtype: Any = "float32", *, polish: b
     params = d * N + (L - 1) * d * d + K * d + K
     forward = L * d * N + K * N
     width = 8 if polish else torch.finfo(resolve_dtype(dtype)).bits // 8
-    return float(n_seeds) * width * (4 * params + 3 * forward)
+    total = int(n_seeds) * width * (4 * params + 3 * forward)  # exact: K may be 10**308
+    return float(total) if total < 2 ** 1000 else math.inf
 
 
 def check_memory(spec: Any, n_seeds: int, dtype: Any = "float32", *, device: Any = "cpu",
