@@ -107,7 +107,8 @@ def low_rank_loss(beta, K: int, n: int, L: int, lam: float | None = None, *, lam
     if np.any(b < 0) or not np.all(np.isfinite(b)):
         fail("beta", beta, "finite numbers >= 0")
     m, odd = divmod(K, 2)
-    pair = np.log(1.0 + np.exp(-2 * b) + (K - 2) * np.exp(-b))
+    # log1p: the fit is ~(K-2)e^{-beta}, below float64's epsilon for beta > 37 (small lam)
+    pair = np.log1p(np.exp(-2 * b) + (K - 2) * np.exp(-b))
     p = 2.0 / (L + 1)
     s = math.sqrt(n)
     if odd:
