@@ -110,8 +110,8 @@ def block_singular_values(F: torch.Tensor, K: int, n: int, d: int) -> torch.Tens
 def intra_block_spectrum(K: int, n: int, d: int, lam_W: float, lam_H: float, beta: float) -> list[tuple[float, int]]:
     """Closed-form singular values of F_kk (Eq. 5 form) with multiplicities, MATH.md section 3.
 
-    [(1, d-K), (1 - lam_H/beta, (d-K)(n-1)), (1 - sqrt(lam_H/lam_W)/beta, K(n-1)),
-     (1 - 2 lam_H (1-c)/beta, K-1), (1 - 4 lam_H (1-c)/beta, 1)], c = sqrt(lam_H lam_W); values
+    The list is ``[(1, d-K), (1 - lam_H/beta, (d-K)(n-1)), (1 - sqrt(lam_H/lam_W)/beta, K(n-1)),
+    (1 - 2 lam_H (1-c)/beta, K-1), (1 - 4 lam_H (1-c)/beta, 1)]`` with c = sqrt(lam_H lam_W); values
     are absolute values (singular values); zero multiplicities are dropped. Extends THN Thm 4.2.
     """
     check_thm42_assumptions(K, d, lam_W, lam_H, beta)
