@@ -137,3 +137,14 @@ def test_diagonal_superiority_and_q_K():
     P = torch.eye(10, dtype=torch.float64) - 0.1
     lam = 2 ** -12
     assert T.structure_optimum(T.rank2_superior_matrix(10), 5, 40, lam)[1] < T.structure_optimum(P, 5, 40, lam)[1]
+
+
+def test_theorem1_table_calls_float_noise_a_tie():
+    from nclab.theory.deep.low_rank import theorem1_table
+
+    rows = {(r["K"], r["L"]): r for r in theorem1_table([2, 4, 6], [2, 3], 5, 2.0 ** -10)}
+    # at K = 2 the rank-1 structure is the DNC one: equal losses up to rounding, no winner
+    assert rows[2, 2]["tie"] and rows[2, 3]["tie"] and not rows[2, 2]["low_rank_better"]
+    for key in ((4, 3), (6, 2), (6, 3)):  # Theorem 1's region: a real win, no tie
+        assert rows[key]["low_rank_better"] and not rows[key]["tie"]
+    assert not rows[4, 2]["low_rank_better"] and not rows[4, 2]["tie"]
