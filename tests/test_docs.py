@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = ("../shared", "MATH" + ".md")
+FORBIDDEN = ("../" + "shared", "MATH" + ".md")
 
 
 def _tracked():
