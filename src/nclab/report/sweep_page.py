@@ -21,6 +21,11 @@ _BOOKKEEPING = {"config_hash", "seed", "status", "error", "seconds", "batch_seco
                 "finished_at", "device", "worker", "nclab_version", "kind", "config", "history"}
 
 
+def _configs(df: Any) -> list[dict]:
+    """Each row's config as a dict (the store keeps it as JSON text)."""
+    return [json.loads(c) if isinstance(c, str) else dict(c or {}) for c in df["config"]]
+
+
 def config_summary(df: Any) -> list[dict]:
     """One row per config of a sweep table (``nclab.sweep.load``): the keys that vary across
     configs, seeds per status, and mean/min/max of each numeric metric over finished seeds."""
@@ -28,7 +33,7 @@ def config_summary(df: Any) -> list[dict]:
 
     if df is None or len(df) == 0:
         return []
-    configs = [json.loads(c) if isinstance(c, str) else dict(c or {}) for c in df["config"]]
+    configs = _configs(df)
     keys = sorted({k for c in configs for k in c})
     varying = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1]
     metric_cols = [c for c in df.columns if c not in _BOOKKEEPING and c not in keys
@@ -85,8 +90,7 @@ def not_converged(df: Any) -> Any:
 
     if "train_status" not in df.columns:
         return pd.Series(False, index=df.index)
-    tol = [json.loads(c).get("tol") if isinstance(c, str) else (c or {}).get("tol") for c in df["config"]]
-    asked = pd.Series([t is not None for t in tol], index=df.index)
+    asked = pd.Series([c.get("tol") is not None for c in _configs(df)], index=df.index)
     return (df["status"] == "done") & (df["train_status"] == "max_steps") & asked
 
 
