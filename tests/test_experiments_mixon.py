@@ -1,4 +1,4 @@
-"""mixon2022-fig1/fig2: quick profiles run end to end, every claim passes, the table refuses bad settings."""
+"""mixon2022-fig1/fig2/subspace: quick profiles run end to end, every claim passes, the table refuses bad settings."""
 import json
 
 import numpy as np
@@ -102,8 +102,48 @@ def test_fig1_with_one_eps_fails_its_rate_claims():
     assert not any(c.passed for c in result.claims)
 
 
+def test_subspace_quick_profile_claims_pass(tmp_path):
+    result = run("mixon2022-subspace", quick=True, out=tmp_path)
+    claims = [c for c in result.claims if c.kind == "claim"]
+    assert len(claims) == 4 and all(c.passed for c in result.claims), [c.to_dict() for c in result.claims]
+    assert all(c.n_seeds == 60 for c in claims)
+    assert (tmp_path / "subspace_convergence.png").exists()
+
+
+def test_points_on_S_lie_on_S_and_autograd_matches_the_closed_gradient():
+    import torch
+
+    from nclab.experiments.mixon2022.subspace import autograd_gradient, points_on_S
+    from nclab.theory.shallow.strong_collapse import distance_to_S, mixon_gradients
+
+    H, W, b = points_on_S(4, 2, 6, [0.5, 2.0], [0, 1, 2])
+    assert H.shape == (6, 6, 8) and W.shape == (6, 4, 6) and b.shape == (6, 4)
+    assert float(distance_to_S(H, W, b, 2).max()) < 1e-15
+    assert torch.allclose(W[3:], 4 * W[:3], rtol=0, atol=1e-14)  # one direction per seed, scaled
+    g = torch.Generator().manual_seed(5)
+    Hr, Wr, br = (torch.randn(t.shape, generator=g, dtype=torch.float64) for t in (H, W, b))
+    for auto, closed in zip(autograd_gradient(Hr, Wr, br, 2), mixon_gradients(Hr, Wr, br, 2)):
+        assert torch.allclose(auto, closed, rtol=1e-12, atol=1e-14)
+    # off S the gradient leaves S: the invariance check is not vacuous
+    assert float(distance_to_S(*autograd_gradient(Hr, Wr, br, 2), 2).min()) > 1e-2
+
+
+def test_subspace_claims_can_fail():
+    from nclab.experiments.mixon2022.subspace import judge
+
+    cfg = get("mixon2022-subspace").config(quick=True)
+    ok, bad = np.zeros(4), np.array([0.0, 0.0, 1e-6, 0.0])
+    final = {"WWt": np.array([0.0, 0.0, 0.0, 0.5]), "H": np.zeros(4), "b": np.zeros(4)}
+    claims = {c.id: c for c in judge(cfg, bad, np.ones(4), bad, bad, final, final["WWt"] <= 1e-8)}
+    assert not any(claims[k].passed for k in ("gradient_lies_in_S", "gd_started_on_S_stays_on_S",
+                                              "risk_on_S_decomposes", "flow_on_S_reaches_strong_nc"))
+    claims = {c.id: c for c in judge(cfg, ok, np.zeros(4), ok, ok, final, np.ones(4, bool))}
+    assert claims["gradient_lies_in_S"].passed and not claims["gradient_off_S_leaves_S"].passed
+
+
 def test_coverage_names_the_claims_of_the_quick_runs():
-    made = {f"{n}/{c.id}" for n in ("mixon2022-fig1", "mixon2022-fig2") for c in run(n, quick=True).claims}
+    made = {f"{n}/{c.id}" for n in ("mixon2022-fig1", "mixon2022-fig2", "mixon2022-subspace")
+            for c in run(n, quick=True).claims if c.kind == "claim"}
     items = paper_coverage("mixon2022")
     covered = {c for item in items for c in item.claims}
     assert covered and covered <= made and made <= covered
@@ -126,7 +166,7 @@ def test_sweep_gives_one_row_per_seed():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mixon2022-fig1", "mixon2022-fig2"])
+@pytest.mark.parametrize("name", ["mixon2022-fig1", "mixon2022-fig2", "mixon2022-subspace"])
 def test_full_profile_claims_pass(name):
     result = run(name)
     assert all(c.passed for c in result.claims), [c.to_dict() for c in result.claims]

@@ -1,34 +1,38 @@
 """Mixon, Parshall, Pi (2022), *Neural collapse with unconstrained features* (SampTA; arXiv 2011.11619).
 
 One module per figure: :mod:`.fig1` (strong-NC errors) and :mod:`.fig2` (distance to the
-invariant subspace S); both run the gradient descent of :mod:`._gd`.
+invariant subspace S), and :mod:`.subspace` for Lemma 1, Theorem 2 and Theorem 3 (S, the risk on
+S, convergence on S); all run the gradient descent of :mod:`._gd`.
 
 ``COVERAGE`` maps the paper's results to the claims. The paper's full text was not available to
-us: its four results (Lemma 1, Theorem 2, Theorem 3, Lemma 4) are known by name only and are
-declared ``known=False``; the two figures are known from their captions.
+us: its four results are known by name and by the summary's sentence on each. Lemma 1, Theorem 2
+and Theorem 3 are claimed as the summary states them (invariance of S, the risk on S,
+convergence to strong NC on S); Lemma 4, of which nothing is known, is declared ``known=False``.
+The two figures are known from their captions.
 """
 from nclab.experiments.coverage import Item
-from nclab.experiments.mixon2022 import fig1, fig2
+from nclab.experiments.mixon2022 import fig1, fig2, subspace
 
-MODULES = (fig1, fig2)
+MODULES = (fig1, fig2, subspace)
 
 _ISSUE = "(issue: Mixon et al. and Tirer et al. complete)"
 _BY_NAME = ("not covered: the statement is not available to us (the paper's result is known by name only; its "
             "summary names the invariant subspace S, the decomposition of the risk on S and convergence to strong "
             "NC under mild conditions on W_0); the theory tests check S's invariance and the risk on S, no "
             f"experiment claims it {_ISSUE}")
-_F1, _F2 = "mixon2022-fig1", "mixon2022-fig2"
+_F1, _F2, _SUB = "mixon2022-fig1", "mixon2022-fig2", "mixon2022-subspace"
 
 COVERAGE = (
     Item("Strong neural collapse state (eqs. snc1-snc3)", "W W^T = sqrt(N) P, H = (W (x) 1_N)^T / sqrt(N), b = 1/C "
          "is a zero-risk global minimiser of the squared loss with bias.",
          reason=f"not covered: only unit tests check it; Fig. 1 measures the distance to it {_ISSUE}"),
-    Item("Lemma 1", "Statement not read (by the summary, the key result: the subspace S is invariant under "
-         "gradient descent).", reason=_BY_NAME, known=False),
-    Item("Theorem 2", "Statement not read (by the summary: on S the risk decomposes over the singular values "
-         "of W and the bias).", reason=_BY_NAME, known=False),
-    Item("Theorem 3", "Statement not read (by the summary: gradient flow converges to strong NC under mild "
-         "conditions on the initial W).", reason=_BY_NAME, known=False),
+    Item("Lemma 1", "(as summarised; the statement was not read) The subspace S = {H = (W (x) 1_N)^T/sqrt(N), "
+         "1^T W = 0, b in span(1)} is invariant under gradient descent.",
+         claims=(f"{_SUB}/gradient_lies_in_S", f"{_SUB}/gd_started_on_S_stays_on_S")),
+    Item("Theorem 2", "(as summarised) On S the risk decomposes over the singular values of W and the bias.",
+         claims=(f"{_SUB}/risk_on_S_decomposes",)),
+    Item("Theorem 3", "(as summarised) Gradient flow converges to strong NC under mild conditions on the initial W "
+         "(checked from generic starts on S).", claims=(f"{_SUB}/flow_on_S_reaches_strong_nc",)),
     Item("Lemma 4", "Statement not read.", reason=_BY_NAME, known=False),
     Item("Figure 1", "Gradient descent from ||H_0|| = ||W_0|| = eps (C = N = 3, p = 15): the limit point approaches "
          "strong NC as eps -> 0 (errors in WW^T, in H relative to W, in b).",

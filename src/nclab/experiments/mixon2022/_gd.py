@@ -131,13 +131,28 @@ def run_gradient_descent(config: dict, eps: list[float]) -> dict:
     (T,), ``errors`` {name: (E, S, T)}, ``distance`` (E, S, T) relative to ||Z||_E, ``risk``
     (E, S, T), ``seconds``. A step size for which GD diverges is a ``ValueError`` naming ``lr``.
     """
+    C, N, p, seeds = config["C"], config["N"], config["p"], config["seeds"]
+    H, W, b = initial_params(C, N, p, eps, seeds, config["init_norm"])
+    run = descend(H, W, b, config)
+    shape = (len(eps), len(seeds), len(run["steps"]))
+    arrays = {k: v.reshape(shape) for k, v in run.items() if k not in ("steps", "seconds")}
+    return {"steps": run["steps"], "errors": {k: arrays[k] for k in ERROR_LABELS}, "distance": arrays["distance"],
+            "risk": arrays["risk"], "seconds": run["seconds"]}
+
+
+def descend(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, config: dict) -> dict:
+    """GD on R_e with the engine from a batch of starts (B of them), measured at log-spaced iterations.
+
+    Uses ``config``'s C, N, p, steps, lr, num_records, dtype and device. Returns ``steps`` (T,),
+    the three strong-NC errors, ``distance`` (relative to ||Z||_E) and ``risk``, each (B, T), and
+    ``seconds``. A step size for which GD diverges is a ``ValueError`` naming ``lr``.
+    """
     from nclab import train
     from nclab.ufm.spec import UFMParams, UFMSpec
 
-    C, N, p, seeds = config["C"], config["N"], config["p"], config["seeds"]
+    C, N, p = config["C"], config["N"], config["p"]
     dtype, device = getattr(torch, config["dtype"]), config["device"]
     spec = UFMSpec.mixon(C, N, p)
-    H, W, b = initial_params(C, N, p, eps, seeds, config["init_norm"])
     params = UFMParams(H=H, W=(W,), b=b).to(dtype=dtype, device=device)
     marks = record_steps(config["steps"], config["num_records"])
     records: dict[str, list] = {}
@@ -153,7 +168,4 @@ def run_gradient_descent(config: dict, eps: list[float]) -> dict:
             seconds += res.seconds
         for k, v in _measure(params, N).items():
             records.setdefault(k, []).append(v)
-    shape = (len(eps), len(seeds), len(marks))
-    arrays = {k: np.stack(v, -1).reshape(shape) for k, v in records.items()}
-    return {"steps": marks, "errors": {k: arrays[k] for k in ERROR_LABELS}, "distance": arrays["distance"],
-            "risk": arrays["risk"], "seconds": seconds}
+    return {"steps": marks, **{k: np.stack(v, -1) for k, v in records.items()}, "seconds": seconds}
