@@ -99,3 +99,24 @@ def test_first_order_prediction_of_perturbed_problem():
     dH = anchored_minimizer(H + delta, n, lam_W, lam_H, beta, H_init=H, tol=1e-13).H - H
     pred = unvec(F @ vec(delta), d)
     assert float((dH - pred).norm() / dH.norm()) < 1e-5
+
+
+def test_weight_map_matches_autograd_and_finite_differences():
+    """G (vec dW = G vec dH0) against the autograd implicit Jacobian and a central difference of re-solving."""
+    from nclab.experiments.tirer2023.first_order import autograd_maps
+    from nclab.theory.shallow.anchored import anchored_minimizer, unvec, vec
+    from nclab.theory.shallow.perturbation import weight_perturbation_map
+    from nclab.theory.shallow.tirer_bruna import mse_minimizer
+
+    K, n, d, lam_W, lam_H, beta = 3, 2, 4, 0.7, 0.2, 5.0
+    W, H = mse_minimizer(K, n, d, lam_W, lam_H, rotation=torch.Generator().manual_seed(1))
+    G = weight_perturbation_map(W, H, n, lam_W, lam_H, beta)
+    F_auto, G_auto = autograd_maps(W, H, n, lam_W, lam_H, beta)
+    assert G.shape == (K * d, d * K * n)
+    assert torch.allclose(G, G_auto, rtol=0, atol=1e-12)
+    assert torch.allclose(perturbation_map(W, H, n, lam_W, lam_H, beta), F_auto, rtol=0, atol=1e-12)
+    E = torch.randn(H.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    h = 1e-5
+    Wp = anchored_minimizer(H + h * E, n, lam_W, lam_H, beta, H_init=H, tol=1e-14).W
+    Wm = anchored_minimizer(H - h * E, n, lam_W, lam_H, beta, H_init=H, tol=1e-14).W
+    assert torch.allclose((Wp - Wm) / (2 * h), unvec(G @ vec(E), K), rtol=0, atol=1e-7)

@@ -1,7 +1,8 @@
 """Tirer, Huang, Niles-Weed (2023), *Perturbation analysis of neural collapse* (ICML; arXiv 2210.16658).
 
 One module per theorem or figure: :mod:`.flow` (Thm 3.1), :mod:`.depthwise` (Cor. 3.2),
-:mod:`.minimizer` (Tirer & Bruna Thm 3.1, Cor. 2.2), :mod:`.spectra` (Fig. 1, Thm 4.2) on the
+:mod:`.minimizer` (Tirer & Bruna Thm 3.1, Cor. 2.2), :mod:`.first_order` (Thm 4.1, Eq. 5),
+:mod:`.spectra` (Fig. 1, Thm 4.2) on the
 UFM, and :mod:`.layerwise`, :mod:`.weight_decay` (Sec. 5) on real networks.
 
 ``COVERAGE`` maps the paper's results to the claims. We read the authors' summary of the paper
@@ -9,13 +10,13 @@ UFM, and :mod:`.layerwise`, :mod:`.weight_decay` (Sec. 5) on real networks.
 appendix experiments are known by reference only (``known=False``).
 """
 from nclab.experiments.coverage import Item
-from nclab.experiments.tirer2023 import depthwise, flow, layerwise, minimizer, spectra, weight_decay
+from nclab.experiments.tirer2023 import depthwise, first_order, flow, layerwise, minimizer, spectra, weight_decay
 
-MODULES = (flow, depthwise, minimizer, spectra, layerwise, weight_decay)
+MODULES = (flow, depthwise, minimizer, first_order, spectra, layerwise, weight_decay)
 
 _ISSUE = "(issue: Mixon et al. and Tirer et al. complete)"
 _MIN, _FLOW, _DW, _SP = "tirer2023-minimizer", "tirer2023-flow", "tirer2023-depthwise", "tirer2023-spectra"
-_LW, _WD = "tirer2023-layerwise", "tirer2023-weight-decay"
+_LW, _WD, _FO = "tirer2023-layerwise", "tirer2023-weight-decay", "tirer2023-first-order"
 
 COVERAGE = (
     Item("Tirer & Bruna 2022, Thm 3.1 (restated as THN Thm 2.1)",
@@ -33,18 +34,19 @@ COVERAGE = (
          claims=(f"{_DW}/nc1_decreases_with_depth",),
          reason="C(H_0) has no closed form: the claim covers beta >= beta_large; the betas below it are a "
                 "finding (table below_beta_large, metric empirical_threshold), not a claim"),
-    Item("Thm 4.1 / Eq. 5", "Around collapse, vec dH ~ F vec dH_0 to first order, and for beta >> 1 F is "
-         "approximated by Eq. 5 with error O(beta^-2).",
-         claims=(f"{_SP}/first_order_matches_resolve", f"{_SP}/eq5_is_second_order"),
-         reason=f"the delta-W part of the first-order map has no check yet {_ISSUE}"),
+    Item("Thm 4.1 / Eq. 5", "Around collapse, vec dH ~ F vec dH_0 (and dW likewise) up to O(||dH_0||^2), and "
+         "for beta >> 1 F is approximated by Eq. 5 with error O(beta^-2).",
+         claims=(f"{_FO}/F_matches_autograd", f"{_FO}/first_order_H_matches_resolve", f"{_FO}/H_error_is_second_order",
+                 f"{_FO}/G_matches_autograd", f"{_FO}/first_order_W_matches_resolve", f"{_FO}/W_error_is_second_order",
+                 f"{_FO}/eq5_is_second_order")),
     Item("Thm 4.2", "F_kk is full rank, F_kk' rank one, sigma_max(F_kk) = 1, sigma_min(F_kk) = 1 - beta^-1 "
          "sqrt(lam_H/lam_W), sigma_max(F_kk') = 2 beta^-1 lam_H (1 - sqrt(lam_H lam_W)); the entire spectrum "
          "is computed.",
          claims=(f"{_SP}/sigma_max_Fkk", f"{_SP}/sigma_min_Fkk", f"{_SP}/sigma_max_Fkk_prime",
                  f"{_SP}/rank_Fkk_prime_is_one", f"{_SP}/full_spectrum_Fkk")),
     Item("Figure 1", "Singular values of F_kk for beta = 100, K = 4, d = 10, n = 10, lam_W = sqrt(2) and several "
-         "lam_H.", reason=f"not covered: drawn at lam_W = 0.01, not the paper's sqrt(2) (the closed forms of Thm 4.2 "
-                          f"are checked there) {_ISSUE}"),
+         "lam_H (drawn at the paper's setting, with an extra panel at lam_W = 0.01).",
+         claims=(f"{_SP}/full_spectrum_Fkk", f"{_SP}/sigma_min_Fkk", f"{_SP}/sigma_max_Fkk_prime")),
     Item("Sec. 5 / Figure 2", "An MLP trained layer by layer (earlier layers frozen) on CIFAR-10: NC1 decreases "
          "with depth.",
          claims=(f"{_LW}/nc1-decreases-with-depth", f"{_LW}/nc1-trace-ratio-decreases-with-depth"),

@@ -31,6 +31,7 @@ from nclab.theory.shallow.anchored import anchored_hessian_blocks
 __all__ = [
     "perturbation_map",
     "perturbation_map_large_beta",
+    "weight_perturbation_map",
     "class_blocks",
     "block_singular_values",
     "intra_block_spectrum",
@@ -91,6 +92,21 @@ def perturbation_map_large_beta(
     eye = torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
     # A = I_N (x) W^T W + (lam_H + beta) I, so I - (A - beta I)/beta is the first two terms.
     return eye - (A - beta * eye) / beta + Z / beta
+
+
+def weight_perturbation_map(
+    W: torch.Tensor, H: torch.Tensor, n: int, lam_W: float, lam_H: float, beta: float
+) -> torch.Tensor:
+    """First-order map G (Kd x dN) of the classifier: vec dW = G vec dH0, THN Thm 4.1.
+
+    Differentiating the stationarity conditions A dH + B dW = beta dH0 and B^T dH + C dW = 0
+    (the Kn-scaled Hessian blocks of :func:`nclab.theory.shallow.anchored.anchored_hessian_blocks`)
+    gives dW = -C^{-1} B^T dH, so G = -C^{-1} B^T F with F of :func:`perturbation_map`
+    (derived, docs/math.md section 3). Dense: for small K, d, n.
+    """
+    W, H, n, lam_W, lam_H, beta = _inputs(W, H, n, lam_W, lam_H, beta)
+    _, B, C = anchored_hessian_blocks(W, H, n, lam_W, lam_H, beta)
+    return -torch.linalg.solve(C, B.mT @ perturbation_map(W, H, n, lam_W, lam_H, beta))
 
 
 def class_blocks(F: torch.Tensor, K: int, n: int, d: int) -> torch.Tensor:
