@@ -39,6 +39,7 @@ from nclab._validation import check_choice, fail
 from nclab.geometry import GLOBAL_MEAN_WEIGHTINGS
 from nclab.metrics import _checks, _core
 from nclab.metrics._core import ClassStatistics
+from nclab.metrics import extra as _extra
 
 #: The keys of :func:`collapse`, in order; weight/bias ones only appear when those are given.
 KEYS = (
@@ -91,6 +92,8 @@ def collapse(
     rtol: float | None = None,
     num_classes: int | None = None,
     undefined: str = "raise",
+    extra: Any = None,
+    ood_features: Array | None = None,
 ) -> dict[str, Any]:
     """Every neural collapse metric of MATH.md section 1, in two passes over the features.
 
@@ -102,6 +105,11 @@ def collapse(
     ValueError and ``undefined="omit"`` leaves those keys out. Cost O(N d K): the class
     sums, one projection of the within-class residuals on the <= K - 1 singular directions of
     M~, and with ``weight`` one (N x d) @ (d x K) product for the classifier.
+
+    ``extra``: names from :data:`nclab.metrics.extra.EXTRA_KEYS` (or ``"all"``: every one
+    whose inputs are given) add those measurements after the default keys, which do not
+    change; ``ood_features`` (..., N_ood, d) are the out-of-distribution features of
+    ``"nc5_ood_orthogonality"``.
     """
     check_choice("global_mean", global_mean, GLOBAL_MEAN_WEIGHTINGS)
     x, y, K = _prepare(features, labels, num_classes)
@@ -112,12 +120,21 @@ def collapse(
     b = None if bias is None else _checks.check_bias(bias, x, K, lead)
     if b is not None and w is None:
         fail("bias", "a bias without a weight", "given together with weight")
+    names = _extra.check_extra(extra, w is not None, ood_features is not None)
+    ood = None
+    if ood_features is not None:
+        ood = _checks.check_features(ood_features, "ood_features").to(dtype=x.dtype, device=x.device)
+        if ood.shape[-1] != x.shape[-1]:
+            fail("ood_features", f"an array of shape {tuple(ood.shape)}", f"shape (..., N_ood, {x.shape[-1]})")
     with torch.no_grad():
         stats, mismatches = _core.full_batch_statistics(x, y, K, global_mean, weight=w, bias=b)
         values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
         if w is not None:
             values["nc4_ncc_mismatch"] = mismatches.to(x.dtype) / x.shape[-2]
-    return _core.to_output({k: values[k] for k in KEYS if k in values})
+        out = {k: values[k] for k in KEYS if k in values}
+        if names:
+            out.update(_extra.extra_metrics(names, stats, x, y, w, b, ood, rtol))
+    return _core.to_output(out)
 
 
 # ----------------------------------------------------------------------------- single metrics
