@@ -81,6 +81,34 @@ def test_first_order_claims():
     assert result.figure_objects
 
 
+def test_threshold_search_reports_its_effort_and_checks_large_beta():
+    result = run("tirer2023-threshold", quick=True, families=["isotropic", "off_means"], num_betas=4, seeds=2,
+                 climb_steps=3)
+    assert [c.id for c in result.claims] == ["nc1_decreases_at_large_beta_on_hard_anchors"]
+    assert [c.id for c in result.checks] == ["exact_minimiser"] and result.checks[0].passed
+    assert result.claims[0].n_seeds == 4 and result.metrics["grid_minimisations"] == 16
+    assert result.claims[0].passed == (result.metrics["max_ratio_at_beta_max"] < 1)
+    assert any("16 exact minimisations" in n for n in result.notes)
+    assert {r["family"] for r in result.tables["per_family"]} == {"isotropic", "off_means"}
+
+
+def test_threshold_anchor_families():
+    import torch
+
+    from nclab.experiments.tirer2023.threshold import FAMILIES, anchor, nc1_ratio
+    K, n, d = 4, 5, 10
+    for fam in FAMILIES:
+        H = anchor(fam, K, n, d, 3)
+        assert H.shape == (d, K * n) and H.dtype == torch.float64 and nc1_ratio(H, n) > 0
+    means = lambda H: H.reshape(d, K, n).mean(-1)  # noqa: E731
+    off, along = anchor("off_means", K, n, d, 3), anchor("along_means", K, n, d, 3)
+    M = means(off) - means(off).mean(1, keepdim=True)
+    noise = off - means(off).repeat_interleave(n, dim=1)
+    assert float((M.mT @ noise).abs().max()) < 1e-10  # noise orthogonal to the centred means
+    assert torch.linalg.matrix_rank(along - means(along).repeat_interleave(n, dim=1)).item() <= K - 1
+    assert nc1_ratio(anchor("near_collapsed", K, n, d, 3), n) < 1e-4 < nc1_ratio(anchor("isotropic", K, n, d, 3), n)
+
+
 def test_wrong_types_are_type_errors():
     with pytest.raises(ParameterTypeError, match="setting 'lam_pairs'"):
         get("tirer2023-flow").config(lam_pairs=[0.1, 0.1])

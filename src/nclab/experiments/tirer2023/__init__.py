@@ -10,9 +10,10 @@ UFM, and :mod:`.layerwise`, :mod:`.weight_decay` (Sec. 5) on real networks.
 appendix experiments are known by reference only (``known=False``).
 """
 from nclab.experiments.coverage import Item
-from nclab.experiments.tirer2023 import depthwise, first_order, flow, layerwise, minimizer, spectra, weight_decay
+from nclab.experiments.tirer2023 import (depthwise, first_order, flow, layerwise, minimizer, spectra, threshold,
+                                         weight_decay)
 
-MODULES = (flow, depthwise, minimizer, first_order, spectra, layerwise, weight_decay)
+MODULES = (flow, depthwise, threshold, minimizer, first_order, spectra, layerwise, weight_decay)
 
 _ISSUE = "(issue: Mixon et al. and Tirer et al. complete)"
 _MIN, _FLOW, _DW, _SP = "tirer2023-minimizer", "tirer2023-flow", "tirer2023-depthwise", "tirer2023-spectra"
@@ -31,9 +32,10 @@ COVERAGE = (
          claims=(f"{_FLOW}/nc1_strictly_decreases", f"{_FLOW}/within_scaled_decreases",
                  f"{_FLOW}/between_scaled_increases")),
     Item("Cor. 3.2", "For beta > C(H_0) the anchored minimiser has NC1 below NC1(H_0) (depthwise decrease).",
-         claims=(f"{_DW}/nc1_decreases_with_depth",),
-         reason="C(H_0) has no closed form: the claim covers beta >= beta_large; the betas below it are a "
-                "finding (table below_beta_large, metric empirical_threshold), not a claim"),
+         claims=(f"{_DW}/nc1_decreases_with_depth", "tirer2023-threshold/nc1_decreases_at_large_beta_on_hard_anchors"),
+         reason="C(H_0) has no closed form: the claims cover large betas; below them tirer2023-threshold searches "
+                "hard anchor families and betas for a case where NC1 does not decrease and reports what it found "
+                "and how many minimisations it took (a finding, not a claim)"),
     Item("Thm 4.1 / Eq. 5", "Around collapse, vec dH ~ F vec dH_0 (and dW likewise) up to O(||dH_0||^2), and "
          "for beta >> 1 F is approximated by Eq. 5 with error O(beta^-2).",
          claims=(f"{_FO}/F_matches_autograd", f"{_FO}/first_order_H_matches_resolve", f"{_FO}/H_error_is_second_order",
