@@ -7,14 +7,17 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 project = "nclab"
 author = "nclab authors"
 copyright = "nclab authors, MIT licence"
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon"]
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "myst_parser"]
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
-source_suffix = {".rst": "restructuredtext"}
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+# docs/*.md are Markdown (MyST): $...$ and $$...$$ math, heading anchors for "docs/math.md §2.3" links
+myst_enable_extensions = ["dollarmath"]
+myst_heading_anchors = 3
 root_doc = "index"
-exclude_patterns = ["_build", "*.md"]
+exclude_patterns = ["_build"]
 html_theme = "alabaster"
 
 
