@@ -3,7 +3,7 @@
 An experiment is a function ``func(config: dict) -> Outcome``. The registry merges the
 config (defaults <- profile (``quick``) <- user overrides), rejects unknown keys, times the
 run, and wraps the outcome into an :class:`ExperimentResult`, whose JSON form is the stable
-interface of DESIGN.md: ``experiment``, ``config``, ``claims``, ``figures``, ``metrics``,
+interface described in docs/design.md: ``experiment``, ``config``, ``claims``, ``figures``, ``metrics``,
 ``seconds``. A claim that does not reproduce is kept with ``passed: false``, never dropped.
 
 Every experiment receives the key ``device`` (default ``"cpu"``) in its config.

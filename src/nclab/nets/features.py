@@ -3,7 +3,7 @@
 :func:`measure` puts forward hooks on named modules and feeds their outputs, batch by batch,
 into :class:`nclab.metrics.StreamingStats` (memory O(K d + d^2) per layer, never N x d), so a
 network's features are measured with exactly the definitions of :func:`nclab.metrics.collapse`
-(MATH.md section 1; Papyan, Han & Donoho 2020 for NC1..NC4, Tirer et al. 2023 for the trace
+(docs/math.md §2; Papyan, Han & Donoho 2020 for NC1..NC4, Tirer et al. 2023 for the trace
 ratio and the depthwise view, "deep neural collapse" per layer).
 
 Passes over the loader: a probe forward of the first batch (:mod:`nclab.nets._layers`: finds

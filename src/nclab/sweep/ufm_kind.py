@@ -4,8 +4,8 @@ Config keys, defaults and allowed values are those of ``nclab train``: the UFM c
 :mod:`nclab.ufm.options` (the :class:`nclab.ufm.spec.UFMSpec` fields or, with a preset, the
 parameters of ``UFMSpec.garrod`` / ``UFMSpec.tirer`` / ``UFMSpec.mixon`` with their defaults;
 the options of :func:`nclab.ufm.engine.train`; the solution classifier's tolerances
-``rank_rtol``, ``nc_tol`` of :func:`nclab.ufm.solutions.classify_solution`, GK's rule being
-[open] in MATH.md). Only ``device`` is not a key: the sweep sets it per worker.
+``rank_rtol``, ``nc_tol`` of :func:`nclab.ufm.solutions.classify_solution`, since GK do not
+state their rule (choice, docs/math.md §7.4)). Only ``device`` is not a key: the sweep sets it per worker.
 
 Recorded per seed (metrics): ``final_loss``, ``final_fit``, ``final_reg``, ``final_anchor``,
 ``grad_norm``, ``last_step`` (last recorded step), ``train_status`` (converged | max_steps |

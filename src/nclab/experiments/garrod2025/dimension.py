@@ -6,7 +6,7 @@ zero eigenvalues of the engine's dense Hessian there (autograd), cross-checked b
 the infinitesimal action of O(d)^L on the factors (the orbit of a point with fixed Z), and
 compared with GK's D_DNC = L(K-1)(d-K+1) and D_Z* = L(rd - C(r)), r(r+1)/2 <= C(r) <= r^2.
 The formula's own properties (R(d) = D_DNC / D_Z* below 1 at d = K, increasing, its limit
-(K-1)/r, MATH.md's crossing for K = 10, r = 5) are checks: a formula against itself.
+(K-1)/r, the crossing for K = 10, r = 5 of docs/math.md §6.12) are checks: a formula against itself.
 Nothing is random (the critical points are closed form, with fixed frames).
 """
 from __future__ import annotations
@@ -185,7 +185,7 @@ def judge(curves: dict, crossing: list[float]) -> list[Claim]:
         Claim("limit", "GK's formula R(d) tends to (K-1)/r > 1 as d grows.", src, "R(1e7) within 1e-5 of (K-1)/r",
               limits, close, kind="check"),
         Claim("crossing_K10_r5", "For K = 10 and r = 5, GK's formula R(d) crosses 1 between d = 14 and d = 16.5.",
-              f"{src}, MATH.md", "crossing in [14, 16.5]", crossing, crossing[0] == 14.0 and crossing[1] == 16.5,
+              f"{src}, docs/math.md §6.12", "crossing in [14, 16.5]", crossing, crossing[0] == 14.0 and crossing[1] == 16.5,
               kind="check"),
     ]
 

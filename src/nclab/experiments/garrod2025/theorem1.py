@@ -49,7 +49,7 @@ PARAMS = {
                     "Theorem 2: depths L at which the three structures (K = 10) are compared"),
 }
 
-#: The reference settings (MATH.md's derived numbers; K = 10, n = 5): (L, lam) -> (DNC loss, block loss).
+#: The reference settings (derived numbers of docs/math.md §6.8; K = 10, n = 5): (L, lam) -> (DNC loss, block loss).
 REFERENCE = {(2, 2 ** -10): (0.090662, 0.080013), (3, 2 ** -9): (0.147061, 0.116525)}
 #: The optimal scales alpha* (DNC) and beta* (block) at K = 10, n = 5, L = 2, lam = 2^-10, with their precision.
 REFERENCE_SCALES = {"alpha": (7.0375, 1e-4), "beta": (7.047, 1e-3)}
@@ -182,7 +182,7 @@ def _reference_claim(cid: str, L: int, lam: float, ref: dict, tol: float) -> Cla
     e = ref[f"L{L}"]["engine"]
     ok = near(e["low_rank"], low_ref, tol) and near(e["dnc"], dnc_ref, tol) and e["low_rank"] < e["dnc"]
     return Claim(cid, f"For K=10, n=5, L={L}, lam=2^{math.log2(lam):.0f} the low-rank solution has loss {low_ref}, below "
-                 f"the DNC loss {dnc_ref}.", f"{SRC}, Theorem 1 / Fig. 1 (MATH.md reference numbers)",
+                 f"the DNC loss {dnc_ref}.", f"{SRC}, Theorem 1 / Fig. 1 (reference numbers, docs/math.md §6.8)",
                  f"engine 1-D minima: low rank {low_ref} +- {tol:g}, DNC {dnc_ref} +- {tol:g}, low rank < DNC",
                  {"low_rank": e["low_rank"], "dnc": e["dnc"]}, ok, rule="magnitude",
                  note="losses of the engine's objective at balanced points, minimised over the scale "
@@ -205,7 +205,7 @@ def judge(config: dict, ref: dict, grid: list[dict], depth_loss: dict) -> list[C
     return [
         _reference_claim("reference_L2", 2, 2 ** -10, ref, config["tol"]),
         Claim("reference_scales", f"At these settings the optimal scales are alpha* = {ra} (DNC) and beta* = {rb} "
-              "(low rank).", f"{SRC}, Theorem 1 (MATH.md reference numbers)",
+              "(low rank).", f"{SRC}, Theorem 1 (reference numbers, docs/math.md §6.8)",
               f"engine argmin: alpha* {ra} +- {ta:g}, beta* {rb} +- {tb:g}", {"alpha": e["alpha"], "beta": e["beta"]},
               near(e["alpha"], ra, ta) and near(e["beta"], rb, tb), rule="magnitude"),
         _reference_claim("reference_L3", 3, 2 ** -9, ref, config["tol"]),
