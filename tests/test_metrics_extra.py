@@ -18,7 +18,7 @@ from nclab import metrics
 from nclab.geometry import random_orthogonal, simplex_etf
 from nclab.metrics import EXTRA_KEYS, KEYS, class_statistics, collapse
 from nclab.metrics import extra as extra_mod
-from nclab.metrics import extra_samples, uniformity
+from nclab.metrics import extra_samples, mse_loss, uniformity
 
 F64 = torch.float64
 
@@ -526,7 +526,67 @@ def test_tensor_forms_keep_dtype():
     assert extra_samples.class_spectra_from(X.float(), y, st.means).dtype == torch.float32
 
 
-@pytest.mark.parametrize("module", [extra_mod, extra_samples, uniformity])
+@pytest.mark.parametrize("module", [extra_mod, extra_samples, uniformity, mse_loss])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ----------------------------------------------------------------------------- MSE decomposition
+
+
+def naive_mse_parts(X, y, W, b):
+    """Loops: the loss, the least-squares classifier by numpy lstsq on [h, 1], and each term."""
+    X, y, W, b = (np.asarray(a, dtype=np.float64) for a in (X, y, W, b))
+    y = y.astype(int)
+    N, K = len(y), W.shape[0]
+    E = np.eye(K)
+    loss = np.mean([0.5 * np.sum((W @ X[i] + b - E[y[i]]) ** 2) for i in range(N)])
+    A = np.hstack([X, np.ones((N, 1))])
+    coef, *_ = np.linalg.lstsq(A, E[y], rcond=None)
+    W_ls, b_ls = coef[:-1].T, coef[-1]
+    means, _ = naive_means(X, y, K)
+    lnc1 = np.mean([0.5 * np.sum((W_ls @ (X[i] - means[y[i]])) ** 2) for i in range(N)])
+    counts = np.bincount(y, minlength=K)
+    lnc23 = sum(counts[k] / N * 0.5 * np.sum((W_ls @ means[k] + b_ls - E[k]) ** 2) for k in range(K))
+    lperp = np.mean([0.5 * np.sum(((W - W_ls) @ X[i] + (b - b_ls)) ** 2) for i in range(N)])
+    return {"mse_loss": loss, "lnc1": lnc1, "lnc23": lnc23, "lperp": lperp}
+
+
+def test_mse_decomposition_loop_and_identity():
+    X, y, W, b, _ = noisy(K=4, n=10, d=6, seed=20, spread=1.0)
+    got = metrics.mse_decomposition(X, y, 0.1 * W, b)
+    ref = naive_mse_parts(X, y, 0.1 * W, b)
+    for k in ref:
+        assert got[k] == pytest.approx(ref[k], rel=1e-10), k
+    assert got["lnc1"] + got["lnc23"] + got["lperp"] == pytest.approx(got["mse_loss"], rel=1e-12)
+    assert min(got.values()) > 0
+
+
+def test_mse_decomposition_collapsed_and_invariances():
+    Xe, ye, Me, mu = etf_features(K=4, d=6)  # exact collapse on a shifted ETF
+    st = class_statistics(Xe, ye)
+    # the least-squares classifier of collapsed features: W_LS = (1/K) M~ Sigma_B^+ (rows m~_k / (K/(K-1) scale^2))
+    W_ls = st.centred_means / (4 / 3 * 4.0)
+    b_ls = 0.25 - W_ls @ mu
+    out = metrics.mse_decomposition(Xe, ye, W_ls, b_ls)
+    for k in ("mse_loss", "lnc1", "lnc23", "lperp"):
+        assert abs(out[k]) < 1e-12, (k, out[k])
+    X, y, W, b, _ = noisy(K=4, n=10, d=6, seed=21, spread=1.0)
+    base = metrics.mse_decomposition(X, y, 0.1 * W, b)
+    Q = random_orthogonal(6, generator=gen(14))
+    perm = torch.tensor([2, 0, 3, 1])
+    inv = torch.argsort(perm)
+    for args in ((X @ Q, y, 0.1 * W @ Q, b), (3.0 * X, y, 0.1 * W / 3.0, b), (X, perm[y], 0.1 * W[inv], b[inv])):
+        got = metrics.mse_decomposition(*args)
+        for k in base:
+            assert got[k] == pytest.approx(base[k], rel=1e-9), k
+
+
+def test_collapse_extra_mse_equals_function():
+    X, y, W, b, _ = noisy(K=4, n=10, d=6, seed=22)
+    out = collapse(X, y, 0.1 * W, b, extra=["mse_decomposition", "within_stable_rank"])
+    ref = metrics.mse_decomposition(X, y, 0.1 * W, b)
+    assert out["mse_loss"] == pytest.approx(ref["mse_loss"], rel=1e-12)
+    for k in ("lnc1", "lnc23", "lperp"):
+        assert out[f"mse_{k}"] == pytest.approx(ref[k], rel=1e-12)

@@ -3,8 +3,9 @@
 - :func:`collapse` returns every metric as a dict; each metric is also its own function.
 - ``collapse(..., extra=[...])`` adds further measurements (:data:`EXTRA_KEYS`): the CDNV
   matrix, hyperspherical uniformity, uniform and per-class duality, principal angles, NC5,
-  NCC accuracy, per-class agreement, stable rank and per-class spectra
-  (:mod:`nclab.metrics.extra`, :mod:`nclab.metrics.extra_samples`, :mod:`nclab.metrics.uniformity`).
+  NCC accuracy, per-class agreement, stable rank, per-class spectra and the MSE-loss
+  decomposition (:mod:`nclab.metrics.extra`, :mod:`nclab.metrics.extra_samples`,
+  :mod:`nclab.metrics.uniformity`, :mod:`nclab.metrics.mse_loss`).
 - :mod:`nclab.metrics.spectrum`: singular values, numerical rank, Schatten quasi-norms.
 - :class:`StreamingStats`: one-pass accumulators for feature sets that do not fit in memory;
   :class:`ProjectedStats`: two passes in O(K d) memory, for wide layers.
@@ -42,6 +43,7 @@ from nclab.metrics.extra_samples import (
     within_class_covariance,
     within_stable_rank,
 )
+from nclab.metrics.mse_loss import mse_decomposition
 from nclab.metrics.uniformity import cosine_std, hyperspherical_uniformity
 from nclab.metrics.spectrum import numerical_rank, schatten_norm, schatten_power, singular_values
 from nclab.metrics.streaming import NCCCounter, ProjectedStats, StreamingStats
@@ -65,6 +67,7 @@ __all__ = [
     "equiangularity",
     "equinorm",
     "hyperspherical_uniformity",
+    "mse_decomposition",
     "nc1",
     "nc1_trace_ratio",
     "nc2_etf",

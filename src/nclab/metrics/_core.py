@@ -116,6 +116,7 @@ def full_batch_statistics(
     project: bool = True,
     weight: torch.Tensor | None = None,
     bias: torch.Tensor | None = None,
+    predictions: list | None = None,
 ) -> tuple[ClassStatistics, torch.Tensor | None]:
     """Statistics of features x (..., N, d) with labels (N,), computed in x's dtype.
 
@@ -123,6 +124,8 @@ def full_batch_statistics(
     r_i = h_i - h_bar_{y_i}, their squared norms, their projections r_i V on the singular
     directions of M~ (O(N d K)), and with ``weight`` the NC4 comparison. Returns the statistics
     and the number of NC4 mismatches (..., ) (None without ``weight``). No N x d temporary.
+    A list ``predictions`` receives, chunk by chunk, (nearest-class-mean labels, classifier
+    labels or None), each (..., chunk) int64.
     """
     N, d = x.shape[-2:]
     counts = torch.bincount(labels, minlength=K)
@@ -133,10 +136,12 @@ def full_batch_statistics(
     centred = means - mu.unsqueeze(-2)
     basis, svals = spectral_basis(centred, w)
     within_sq = x.new_zeros(*lead, K)
-    within_projected = x.new_zeros(*lead, basis.shape[-1]) if project or weight is not None else None
+    ncc_needed = weight is not None or predictions is not None
+    within_projected = x.new_zeros(*lead, basis.shape[-1]) if project or ncc_needed else None
     mismatches = None
     if weight is not None:
         mismatches = torch.zeros(lead, dtype=torch.int64, device=x.device)
+    if ncc_needed:
         B = centred @ basis  # (..., K, q): coordinates of m~_k in span(V)
         D = pair_distances(centred)  # (..., K, K)
     step = min(_chunk_rows(x), N)
@@ -156,13 +161,16 @@ def full_batch_statistics(
         rv = rv_buf if m == step else rv_buf[..., :m, :].contiguous()
         torch.matmul(r, basis, out=rv)
         within_projected += torch.linalg.vector_norm(rv, dim=-2).square()
-        if weight is not None:
+        if ncc_needed:
             # ||h - m_k||^2 - ||r||^2 = ||m_y - m_k||^2 + 2 r.(m~_y - m~_k); argmin over k
             scores = rv @ B.mT
             scores.mul_(-2.0).add_(D.index_select(-2, y))
             ncc = scores.min(dim=-1).indices
-            net = classifier_predictions(xc, weight, bias)
-            mismatches += (ncc != net).sum(dim=-1)
+            net = None if weight is None else classifier_predictions(xc, weight, bias)
+            if weight is not None:
+                mismatches += (ncc != net).sum(dim=-1)
+            if predictions is not None:
+                predictions.append((ncc, net))
     stats = ClassStatistics(counts, means, mu, centred, within_sq, N, basis, svals, within_projected)
     return stats, mismatches
 

@@ -127,13 +127,14 @@ def collapse(
         if ood.shape[-1] != x.shape[-1]:
             fail("ood_features", f"an array of shape {tuple(ood.shape)}", f"shape (..., N_ood, {x.shape[-1]})")
     with torch.no_grad():
-        stats, mismatches = _core.full_batch_statistics(x, y, K, global_mean, weight=w, bias=b)
+        preds = [] if _extra.needs_predictions(names) else None  # NCC labels from the residual pass
+        stats, mismatches = _core.full_batch_statistics(x, y, K, global_mean, weight=w, bias=b, predictions=preds)
         values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
         if w is not None:
             values["nc4_ncc_mismatch"] = mismatches.to(x.dtype) / x.shape[-2]
         out = {k: values[k] for k in KEYS if k in values}
         if names:
-            out.update(_extra.extra_metrics(names, stats, x, y, w, b, ood, rtol))
+            out.update(_extra.extra_metrics(names, stats, x, y, w, b, ood, rtol, predictions=preds))
     return _core.to_output(out)
 
 

@@ -6,7 +6,8 @@ Each is a function of the statistics that :func:`nclab.metrics.class_statistics`
 dtype and device; unbatched inputs give floats or numpy arrays as the rest of
 :mod:`nclab.metrics`. The ``*_from`` forms take and return tensors. The measurements that need
 a pass over the samples are in :mod:`nclab.metrics.extra_samples`, the tiled pairwise kernels
-in :mod:`nclab.metrics.uniformity`. :func:`extra_metrics` is what
+in :mod:`nclab.metrics.uniformity`, the MSE-loss decomposition in
+:mod:`nclab.metrics.mse_loss`. :func:`extra_metrics` is what
 ``collapse(..., extra=[...])`` calls.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 
 from nclab._tensor import to_python
 from nclab._validation import check_choice, check_int, check_real, fail
-from nclab.metrics import _checks, _core, extra_samples, uniformity
+from nclab.metrics import _checks, _core, extra_samples, mse_loss, uniformity
 from nclab.metrics._core import ClassStatistics
 
 # ----------------------------------------------------------------------------- CDNV matrix
@@ -346,9 +347,10 @@ EXTRA_KEYS: dict[str, tuple[str, ...]] = {
     "within_stable_rank": ("within_stable_rank",),
     "class_covariance_spectra": ("class_covariance_spectra",),
     "nc5_ood_orthogonality": ("nc5_ood_orthogonality",),
+    "mse_decomposition": ("mse_loss", "mse_lnc1", "mse_lnc23", "mse_lperp"),
 }
 EXTRA_NAMES = tuple(EXTRA_KEYS)
-_NEEDS_WEIGHT = ("uniform_duality", "duality_per_class", "principal_angles", "agreement_per_class")
+_NEEDS_WEIGHT = ("uniform_duality", "duality_per_class", "principal_angles", "agreement_per_class", "mse_decomposition")
 _NEEDS_OOD = ("nc5_ood_orthogonality",)
 
 
@@ -372,6 +374,11 @@ def check_extra(extra: Any, has_weight: bool, has_ood: bool) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def needs_predictions(names: tuple[str, ...]) -> bool:
+    """Whether ``names`` use the per-sample nearest-class-mean (and classifier) labels."""
+    return "ncc_accuracy" in names or "agreement_per_class" in names
+
+
 def extra_metrics(
     names: tuple[str, ...],
     stats: ClassStatistics,
@@ -381,8 +388,13 @@ def extra_metrics(
     bias: torch.Tensor | None = None,
     ood: torch.Tensor | None = None,
     rtol: float | None = None,
+    predictions: list | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Tensors of the checked ``names`` (:func:`check_extra`) for features x (..., N, d)."""
+    """Tensors of the checked ``names`` (:func:`check_extra`) for features x (..., N, d).
+
+    ``predictions``: the chunks (NCC labels, classifier labels) that
+    ``_core.full_batch_statistics(..., predictions=[])`` collected (else computed here).
+    """
     M, lead = stats.centred_means, stats.centred_means.shape[:-2]
     out: dict[str, torch.Tensor] = {}
     W = None if weight is None else weight.expand(*lead, *weight.shape[-2:])
@@ -403,8 +415,19 @@ def extra_metrics(
             out[name] = principal_angles_from(W, M, rtol)
         elif name == "nc5_ood_orthogonality":
             out[name] = ood_orthogonality_from(ood, M, stats.global_mean)
+    sigma_w = None
+    if "within_stable_rank" in names or "mse_decomposition" in names:
+        sigma_w = extra_samples.within_covariance_from(x, labels, stats.means)
+    if "mse_decomposition" in names:
+        parts = mse_loss.mse_decomposition_from(stats.counts, stats.means, sigma_w, W, bias, rtol)
+        out.update({f"mse_{k}" if k != "mse_loss" else k: v for k, v in parts.items()})
     sample_names = [n for n in names if n in ("ncc_accuracy", "agreement_per_class", "within_stable_rank",
                                                "class_covariance_spectra")]
     if sample_names:
-        out.update(extra_samples.sample_metrics(sample_names, stats, x, labels, W, bias))
+        preds = None
+        if predictions:
+            ncc = torch.cat([p[0] for p in predictions], dim=-1)
+            net = torch.cat([p[1] for p in predictions], dim=-1) if predictions[0][1] is not None else None
+            preds = (ncc, net)
+        out.update(extra_samples.sample_metrics(sample_names, stats, x, labels, W, bias, sigma_w, preds))
     return {k: out[k] for n in names for k in EXTRA_KEYS[n]}

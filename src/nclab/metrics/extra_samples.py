@@ -331,13 +331,17 @@ def class_spectra_from(x: torch.Tensor, y: torch.Tensor, means: torch.Tensor) ->
 
 def sample_metrics(
     names: list[str], stats: ClassStatistics, x: torch.Tensor, y: torch.Tensor,
-    weight: torch.Tensor | None, bias: torch.Tensor | None,
+    weight: torch.Tensor | None, bias: torch.Tensor | None, sigma_w: torch.Tensor | None = None,
+    labels_given: tuple | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The pass-over-the-samples names of ``collapse(extra=...)`` (names checked)."""
+    """The pass-over-the-samples names of ``collapse(extra=...)`` (names checked). ``sigma_w``:
+    Sigma_W and ``labels_given``: (NCC labels, classifier labels or None), if already computed."""
     out: dict[str, torch.Tensor] = {}
     K = stats.num_classes
     if "ncc_accuracy" in names or "agreement_per_class" in names:
-        ncc, net = predictions(x, stats.means, weight if "agreement_per_class" in names else None, bias)
+        if labels_given is None or ("agreement_per_class" in names and labels_given[1] is None):
+            labels_given = predictions(x, stats.means, weight if "agreement_per_class" in names else None, bias)
+        ncc, net = labels_given
         if "ncc_accuracy" in names:
             out["ncc_accuracy"] = (ncc == y).to(x.dtype).mean(dim=-1)
         if net is not None:
@@ -345,5 +349,7 @@ def sample_metrics(
     if "class_covariance_spectra" in names:
         out["class_covariance_spectra"] = class_spectra_from(x, y, stats.means)
     if "within_stable_rank" in names:
-        out["within_stable_rank"] = stable_rank_from(within_covariance_from(x, y, stats.means))
+        if sigma_w is None:
+            sigma_w = within_covariance_from(x, y, stats.means)
+        out["within_stable_rank"] = stable_rank_from(sigma_w)
     return out
