@@ -1,6 +1,6 @@
 """Dimension counts of solution sets in the deep UFM (Garrod & Keating 2025, Theorem 5).
 
-GK Thm 5 [text/derived, MATH.md section 4]: the set of parameters realising DNC has dimension
+GK Thm 5 (text; the crossing is derived, docs/math.md §6.12): the set of parameters realising DNC has dimension
 D_DNC = L (K-1)(d-K+1); a rank-r solution Z* has D_Z* = L (r d - C(r)) with
 r(r+1)/2 <= C(r) <= r^2. Their ratio R(d) = (K-1)(d-K+1)/(r d - C(r)) increases with the width d,
 is < 1 at d = K and tends to (K-1)/r > 1: wide networks give DNC the larger share of the landscape.
@@ -81,7 +81,7 @@ def dimension_ratio(K: int, r: int, d, *, C: str = "both"):
 def dimension_crossing(K: int, r: int) -> DimensionBounds:
     """Widths d where R(d) = 1 for C(r) = r^2 (lower) and r(r+1)/2 (upper): d = ((K-1)^2 - C)/(K-1-r).
 
-    K = 10, r = 5 gives 14 and 16.5 (MATH.md section 4).
+    K = 10, r = 5 gives 14 and 16.5 (docs/math.md §6.12).
     """
     K = check_int("K", K, minimum=2)
     r = _check_r(r, K)

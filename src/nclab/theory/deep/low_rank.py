@@ -1,6 +1,6 @@
 """Closed forms of the deep UFM (Garrod & Keating 2025, "GK"): DNC and low-rank losses.
 
-Model (GK Eq. 1, MATH.md section 4): Z = W_L ... W_1 H_1, loss = g(Z) + (lam/2) sum_l ||W_l||^2
+Model (GK Eq. 1, docs/math.md §6.1): Z = W_L ... W_1 H_1, loss = g(Z) + (lam/2) sum_l ||W_l||^2
 + (lam/2) ||H_1||^2, g = MEAN cross-entropy over N = Kn samples. ``L`` is the number of weight
 matrices, so the regulariser has L + 1 factors. By GK Lemma 1 every critical point has balanced
 factors, and the regulariser equals (lam/2)(L+1) sum_i s_i(Z)^{2/(L+1)}.
@@ -47,7 +47,7 @@ def effective_lambda(
     lam_H: float | None = None,
     lam_W: float | Sequence[float] | None = None,
 ) -> float:
-    """The single lam equivalent to per-parameter regularisation (MATH.md section 4).
+    """The single lam equivalent to per-parameter regularisation (derived, docs/math.md §6.2).
 
     With lam_H on H_1 and lam_W[l] on W_l the balanced minimum of the regulariser is
     (lam_bar/2)(L+1) sum_i s_i(Z)^{2/(L+1)} with lam_bar = (lam_H prod_l lam_W[l])^{1/(L+1)}
@@ -83,7 +83,7 @@ def _check(K: int, n: int, L: int, lam, lam_H, lam_W) -> tuple[int, int, int, fl
 def dnc_loss(alpha, K: int, n: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None):
     """GK's DNC loss L_DNC(alpha) = log(1+(K-1)e^{-alpha}) + (lam/2)(L+1)(K-1)(alpha sqrt n)^{2/(L+1)}.
 
-    Loss of the balanced DNC point Z = alpha P (x) 1_n^T (MATH.md section 4, GK Thm 1 proof).
+    Loss of the balanced DNC point Z = alpha P (x) 1_n^T (derived, docs/math.md §6.4; GK Thm 1 proof).
     ``alpha`` may be an array (alpha >= 0); returns float64 of the same shape.
     """
     K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
@@ -124,7 +124,7 @@ def low_rank_loss(beta, K: int, n: int, L: int, lam: float | None = None, *, lam
 def dnc_critical_points(K: int, n: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None) -> tuple[float, ...]:
     """Roots alpha > 0 of GK's DNC critical-point equation lam n^{1/(L+1)} = alpha^{(L-1)/(L+1)}/(e^alpha + K - 1).
 
-    (dL_DNC/dalpha = 0, MATH.md section 4.) For L >= 2 the right side rises from 0 and decays,
+    (dL_DNC/dalpha = 0, derived, docs/math.md §6.5.) For L >= 2 the right side rises from 0 and decays,
     so there are two roots (small, large) for small lam, none for large lam; the large root is
     the DNC branch (GK Thm 4). For L = 1 the right side decreases: at most one root. Returned
     sorted ascending (possibly empty).
@@ -227,7 +227,7 @@ def theorem1_condition(K: int, L: int) -> bool:
     """GK Thm 1's equal-scale condition: the block construction has a smaller regulariser than DNC.
 
     At equal scale the block construction always fits better, and its regulariser is smaller
-    iff m 2^{2/(L+1)} < 2m - 1 (K = 2m) or m 2^{2/(L+1)} + 1 < 2m (K = 2m + 1) [derived]. When
+    iff m 2^{2/(L+1)} < 2m - 1 (K = 2m) or m 2^{2/(L+1)} + 1 < 2m (K = 2m + 1) (derived, docs/math.md §6.7). When
     it holds no DNC point is a global minimum (any lam > 0, n, d >= K).
     """
     K = check_int("K", K, minimum=2)
@@ -238,7 +238,7 @@ def theorem1_condition(K: int, L: int) -> bool:
 
 
 def theorem1_applies(K: int, L: int) -> bool:
-    """The region stated in GK Thm 1 [text]: (K >= 4 and L >= 3) or (K >= 6 and L = 2)."""
+    """The region stated in GK Thm 1 (text, docs/math.md §6.7): (K >= 4 and L >= 3) or (K >= 6 and L = 2)."""
     K = check_int("K", K, minimum=2)
     L = check_int("L", L, minimum=1)
     return bool((K >= 4 and L >= 3) or (K >= 6 and L == 2))
@@ -267,7 +267,7 @@ def theorem1_table(Ks: Sequence[int], Ls: Sequence[int], n: int, lam: float) -> 
 
 
 def theorem7_relu_rule(K: int, L: int) -> bool:
-    """GK Thm 7 (deep ReLU UFM) as tabulated in GK's appendix [text]: True where DNC is not optimal.
+    """GK Thm 7 (deep ReLU UFM) as tabulated in GK's appendix (text, docs/math.md §6.14): True where DNC is not optimal.
 
     Even K: (L = 4 and K >= 14) or (L >= 5 and K >= 10); odd K: (L = 4 and K >= 17) or
     (L >= 5 and K >= 11). The main text states the simpler sufficient region K >= 10, L >= 5 or

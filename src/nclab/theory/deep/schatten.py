@@ -1,6 +1,6 @@
 """Schatten quasi-norms and the balanced-factorisation identity (Garrod & Keating 2025, Lemma 1).
 
-For Z = F_L ... F_0 with L + 1 factors (F_0 = H_1, F_l = W_l), GK Lemma 1 / MATH.md section 4:
+For Z = F_L ... F_0 with L + 1 factors (F_0 = H_1, F_l = W_l), GK Lemma 1 (docs/math.md §6.3):
 
     min over factorisations of (lam/2) sum_l ||F_l||_F^2 = (lam/2)(L+1) ||Z||_{S_p}^p,  p = 2/(L+1),
 

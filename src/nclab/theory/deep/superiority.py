@@ -1,14 +1,14 @@
 """Diagonally superior logit structures and low-rank optima (Garrod & Keating 2025, Thms 2-3).
 
 A K x K matrix M (column k = the logits of class k) is diagonally superior when in every column
-the true class's entry is strictly the largest [text]. Scaling such an M drives the fit to 0, so
+the true class's entry is strictly the largest (text, docs/math.md §6.10). Scaling such an M drives the fit to 0, so
 any diagonally superior structure is a candidate solution of the deep UFM; GK Thm 2: for L large
 a lower-rank one beats any higher-rank one; Thm 3: the optimum has at most q_K singular values
 that do not decay exponentially in L, q_K = the minimal rank of a diagonally superior matrix.
 
 q_K: rank 1 works only for K = 2 (a column of u v^T has its strict maximum at argmax u or argmin u,
-so at most two columns can be superior) [derived]; rank 2 always works: X^T X for K distinct unit
-vectors X in R^{2 x K} [text]. Hence q_2 = 1 and q_K = 2 for K >= 3.
+so at most two columns can be superior) (derived); rank 2 always works: X^T X for K distinct unit
+vectors X in R^{2 x K} (text). Hence q_2 = 1 and q_K = 2 for K >= 3.
 """
 from __future__ import annotations
 

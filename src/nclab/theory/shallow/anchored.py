@@ -8,7 +8,7 @@ plain UFM, the minimiser is (W*, H*). THN Cor. 3.2: for beta > C(H0) the minimis
 has a smaller NC1 (trace ratio) than a non-collapsed H0; iterating H0 -> H_{1/beta} mimics a
 stack of layers.
 
-The Hessian blocks (scaled by Kn, vec stacks columns; MATH.md section 3) are
+The Hessian blocks (scaled by Kn, vec stacks columns; derived, docs/math.md §4.2) are
     A = d2f/dH2   = I_N (x) W^T W + (lam_H + beta) I_{dN}
     C = d2f/dW2   = H H^T (x) I_K + n lam_W I_{Kd}
     B = d2f/dHdW  = (R^T (x) I_d) T_{K,d} + H^T (x) W^T,   R = W H - Y,
@@ -72,7 +72,7 @@ def _check_problem(H0, n, lam_W, lam_H, beta):
 def anchored_hessian_blocks(
     W: torch.Tensor, H: torch.Tensor, n: int, lam_W: float, lam_H: float, beta: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Dense Hessian blocks (A, B, C) of Kn f(W, H; H0) at (W, H) (THN Sec. 4, MATH.md section 3).
+    """Dense Hessian blocks (A, B, C) of Kn f(W, H; H0) at (W, H) (THN Sec. 4, docs/math.md §4.2).
 
     A (dN x dN) = I_N (x) W^T W + (lam_H + beta) I, C (Kd x Kd) = H H^T (x) I_K + n lam_W I,
     B (dN x Kd) = (R^T (x) I_d) T_{K,d} + H^T (x) W^T with R = W H - Y. For small sizes only.

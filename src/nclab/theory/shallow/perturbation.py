@@ -1,4 +1,4 @@
-"""Perturbation analysis of the anchored UFM around collapse (THN section 4, MATH.md section 3).
+"""Perturbation analysis of the anchored UFM around collapse (THN section 4, docs/math.md §4).
 
 Paper: Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023.
 Let (W^, H^) minimise f(.; H0) (THN Eq. 2) and perturb H0 by dH0; then, to first order,
@@ -14,7 +14,7 @@ and, for beta >> max(1, lam_H), the large-beta form (THN Eq. 5)
 Blocks F_{k,k'} (dn x dn) act from class k' of dH0 to class k of dH. THN Thm 4.2 (d > K,
 lam_H lam_W < 1, H0 collapsed): F_kk full rank with sigma_max = 1 and
 sigma_min = 1 - sqrt(lam_H/lam_W)/beta; F_kk' rank 1 with sigma_max = 2 lam_H (1 - c)/beta.
-The whole spectrum of F_kk (MATH.md, c = sqrt(lam_H lam_W)): 1 (x (d-K)),
+The whole spectrum of F_kk (derived, docs/math.md §4.5; c = sqrt(lam_H lam_W)): 1 (x (d-K)),
 1 - lam_H/beta (x (d-K)(n-1)), 1 - sqrt(lam_H/lam_W)/beta (x K(n-1)),
 1 - 2 lam_H (1-c)/beta (x (K-1)), 1 - 4 lam_H (1-c)/beta (x 1).
 """
@@ -124,7 +124,7 @@ def block_singular_values(F: torch.Tensor, K: int, n: int, d: int) -> torch.Tens
 
 
 def intra_block_spectrum(K: int, n: int, d: int, lam_W: float, lam_H: float, beta: float) -> list[tuple[float, int]]:
-    """Closed-form singular values of F_kk (Eq. 5 form) with multiplicities, MATH.md section 3.
+    """Closed-form singular values of F_kk (Eq. 5 form) with multiplicities (derived, docs/math.md §4.5).
 
     The list is ``[(1, d-K), (1 - lam_H/beta, (d-K)(n-1)), (1 - sqrt(lam_H/lam_W)/beta, K(n-1)),
     (1 - 2 lam_H (1-c)/beta, K-1), (1 - 4 lam_H (1-c)/beta, 1)]`` with c = sqrt(lam_H lam_W); values

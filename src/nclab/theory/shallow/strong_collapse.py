@@ -2,14 +2,14 @@
 
 Paper: Mixon, Parshall, Pi, "Neural collapse with unconstrained features" (MPP, arXiv
 2011.11619). C classes, N samples per class, feature dimension p; H in R^{p x CN}
-(class-ordered columns), W in R^{C x p}, b in R^C, Y = I_C (x) 1_N^T. Risk (MATH.md section 2):
+(class-ordered columns), W in R^{C x p}, b in R^C, Y = I_C (x) 1_N^T. Risk (docs/math.md §5.1):
 
     R_e(H, W, b) = 1/(2CN) ||W H + b 1^T - Y||_F^2
 
 Strong NC (MPP eq. snc1-snc3): W W^T = sqrt(N) P (P = I - 11^T/C), H = (1/sqrt(N)) (W (x) 1_N)^T,
 b = 1/C 1_C; zero risk and ||W||_F^2 = ||H||_F^2 = sqrt(N)(C - 1).
 
-Invariant subspace [derived]: S = {H = (W (x) 1_N)^T/sqrt(N), 1^T W = 0, b in span(1)}, of
+Invariant subspace (derived, docs/math.md §5.3): S = {H = (W (x) 1_N)^T/sqrt(N), 1^T W = 0, b in span(1)}, of
 dimension (C-1)p + 1, invariant under gradient descent on R_e. Orthogonal projection in the
 norm ||(H, W, b)||_E^2 = ||H||^2 + ||W||^2 + ||b||^2:
     W' = (1/2) P (W + Y H^T/sqrt(N)),  H' = (W' (x) 1_N)^T/sqrt(N),  b' = mean(b) 1.
@@ -94,7 +94,7 @@ def strong_nc_errors(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) 
 
 
 def mixon_risk(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) -> torch.Tensor:
-    """R_e(H, W, b) = 1/(2CN) ||W H + b 1^T - Y||_F^2 (MPP; MATH.md section 2), batched."""
+    """R_e(H, W, b) = 1/(2CN) ||W H + b 1^T - Y||_F^2 (MPP; docs/math.md §5.1), batched."""
     C, _ = _shapes(H, W, b, N)
     Y = one_hot_targets(C, N, dtype=H.dtype, device=H.device)
     return (W @ H + b.unsqueeze(-1) - Y).square().sum((-2, -1)) / (2 * C * N)
@@ -116,7 +116,7 @@ def project_S(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Orthogonal projection Pi_S onto the invariant subspace S in the ||.||_E inner product.
 
-    W' = (1/2) P (W + Y H^T/sqrt(N)), H' = (W' (x) 1_N)^T/sqrt(N), b' = mean(b) 1 (MATH.md section 2).
+    W' = (1/2) P (W + Y H^T/sqrt(N)), H' = (W' (x) 1_N)^T/sqrt(N), b' = mean(b) 1 (derived, docs/math.md §5.3).
     """
     N = check_int("N", N, minimum=1)
     C, p = _shapes(H, W, b, N)
@@ -163,7 +163,7 @@ def risk_on_S(W: torch.Tensor, beta: torch.Tensor | float, N: int) -> torch.Tens
 def flow_on_S(sigma0: torch.Tensor | float, beta0: float, t: torch.Tensor | float, C: int, N: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Closed-form gradient flow of R_e on S: (sigma_i(t), beta(t)).
 
-    d sigma/dt = sigma (1 - sigma^2/sqrt(N)) / (C sqrt(N)) (MATH.md: kappa sqrt(N) with kappa = 1/(CN)),
+    d sigma/dt = sigma (1 - sigma^2/sqrt(N)) / (C sqrt(N)) (derived, docs/math.md §5.4),
     so u = sigma^2/sqrt(N) is logistic: u(t) = u0 e^{2at} / (1 - u0 + u0 e^{2at}), a = 1/(C sqrt(N));
     d beta/dt = -(beta - 1/C), beta(t) = 1/C + (beta0 - 1/C) e^{-t}. Each sigma_i moves on its own.
     """

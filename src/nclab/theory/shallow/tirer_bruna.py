@@ -2,7 +2,7 @@
 
 Papers: Tirer & Bruna, "Extended unconstrained features model for exploring deep neural
 collapse", ICML 2022, Thm 3.1; restated in Tirer, Huang, Niles-Weed (THN), "Perturbation
-analysis of neural collapse", ICML 2023, Thm 2.1 and Eq. 1-2. MATH.md section 2.
+analysis of neural collapse", ICML 2023, Thm 2.1 and Eq. 1-2. See docs/math.md §3.
 
 Layout: features H in R^{d x N} (N = K n, class-ordered columns), classifier W in R^{K x d},
 targets Y = I_K (x) 1_n^T. Objective (THN Eq. 1, anchored form Eq. 2)::
