@@ -1,4 +1,4 @@
-"""Optimizer steps batched over a leading seed axis (DESIGN.md "dynamics").
+"""Optimizer steps batched over a leading seed axis (docs/design.md, "UFM").
 
 Every update acts on each seed separately (elementwise, or per-seed reductions), so a seed's
 trajectory never depends on the other seeds in its batch. State can be compacted with

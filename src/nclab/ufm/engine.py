@@ -227,7 +227,7 @@ def train(
     run all steps; L-BFGS default 1e-9, about the float64 floor of typical problems).
     ``metrics``: record per-layer NC metrics (needs :mod:`nclab.metrics`); ``spectra``: record
     the singular values of Z and of its class means.
-    Fit, regulariser and anchor terms are those of MATH.md sections 2 and 4 (mean loss over the
+    Fit, regulariser and anchor terms are those of docs/math.md §7.1 (mean loss over the
     N samples, lam/2 ||.||^2 per parameter).
     """
     if not isinstance(spec, UFMSpec):

@@ -1,4 +1,4 @@
-"""Initial points of a UFM, one per seed, batched (DESIGN.md "init").
+"""Initial points of a UFM, one per seed, batched (docs/design.md, "UFM"; the schemes are a choice, docs/math.md §7.3).
 
 Every seed's start is drawn from its own ``torch.Generator`` seeded by the seed alone, in
 float64 on the CPU, in the fixed order H_1, W_1, .., W_L, b, and only then cast to the

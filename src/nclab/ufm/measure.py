@@ -2,7 +2,7 @@
 
 Layer names: ``h1`` is H_1; ``h2``..``hL`` the outputs X_1..X_{L-1} of the hidden layers
 (after the activation); for ReLU models ``a2``..``aL`` are the pre-activations A_1..A_{L-1}
-(MATH.md section 1, "Deep NC"). Metrics come from :func:`nclab.metrics.collapse` on the
+(docs/math.md §2.14, deep neural collapse). Metrics come from :func:`nclab.metrics.collapse` on the
 sample-major view X^T (N x d); the last features X_{L-1} get the classifier W_L and b, the
 other layers no classifier. Columns are ``<metric>_<layer>`` (e.g. ``nc1_h1``).
 

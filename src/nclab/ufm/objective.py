@@ -1,4 +1,4 @@
-"""The UFM objective, batched over a leading seed axis S (MATH.md sections 2 and 4).
+"""The UFM objective, batched over a leading seed axis S (docs/math.md §7.1).
 
 For the spec's model (see :mod:`nclab.ufm.spec`), with X_0 = H_1,
 

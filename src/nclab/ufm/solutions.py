@@ -3,7 +3,7 @@
 GK call a run DNC when its logits form the simplex structure Z = alpha P (x) 1_n^T (rank K - 1,
 collapsed classes), and low rank when the class-mean logit matrix has rank r < K - 1 (their block
 solutions have r = K/2; ranks between are partly collapsed mixtures, GK Fig. 5). The rule GK used
-is not stated [open]; nclab's rule, with every tolerance a keyword:
+is not stated, so nclab's rule is a choice (docs/math.md §7.4), with every tolerance a keyword:
 
 - class-mean logits Zbar (K x K, column k = mean logits of class k), centred per column
   (CE is blind to adding a constant to a column) when ``center``;

@@ -1,7 +1,7 @@
 """The UFM problem description (:class:`UFMSpec`) and the batched parameters (:class:`UFMParams`).
 
 One spec covers the shallow UFM (MPP, THN Eq. 1), the anchored UFM (THN Eq. 2) and the deep
-linear/ReLU UFM (GK, Sukenik et al.); MATH.md sections 2 and 4. The objective, for features
+linear/ReLU UFM (GK, Sukenik et al.); docs/math.md §7.1 and §7.2. The objective, for features
 H_1 in R^{d x N} (columns class-ordered: class 0's n samples first), weights W_1..W_L
 (W_l in R^{d x d} for l < L, W_L in R^{K x d}) and optional bias b in R^K, is
 
@@ -48,8 +48,8 @@ class UFMSpec:
     ``"mse"``, ``bias`` on the last layer, regularisation ``lam_H``, ``lam_W`` (one number, or L
     numbers for W_1..W_L), ``lam_b``, anchor ``H0`` (d x N; stored as a float64 CPU tensor;
     ``None`` with ``beta > 0`` anchors to H0 = 0) with strength ``beta``. ``reduction``
-    ``"mean"`` (default: the fit is the mean over the N samples, as GK [derived] and THN/MPP)
-    or ``"sum"`` (the sum over samples; MATH.md section 4 keeps GK's choice a parameter). The
+    ``"mean"`` (default: the fit is the mean over the N samples, our reading of GK, and THN/MPP's)
+    or ``"sum"`` (the sum over samples; GK's reduction is a choice, docs/math.md §6.1, hence a parameter). The
     anchor keeps its 1/N either way.
     """
 
@@ -206,7 +206,8 @@ class UFMSpec:
         """GK (Garrod, Keating 2025) deep UFM: mean CE(W_L...W_1 H_1) + (lam/2) sum_l ||W_l||^2
         + (lam/2) ||H_1||^2, no bias; ``lam_H``/``lam_W`` override the common lam per group
         (GK's real networks: lam_W = 5e-3, lam_H = 1e-6). ``reduction="sum"`` sums the CE over
-        samples instead (MATH.md section 4: the mean is derived, ~90% sure)."""
+        samples instead. The mean is our reading of GK App. B.5, whose bound on the fit term holds
+        only for the mean (choice, docs/math.md §6.1)."""
         lam = check_real("lam", lam, minimum=0.0)
         return cls(K=K, n=n, d=d, L=L, activation=activation, loss="ce", bias=False,
                    lam_H=lam if lam_H is None else lam_H, lam_W=lam if lam_W is None else lam_W,
