@@ -65,7 +65,7 @@ def test_dimension_formula_properties_are_checks():
 
 
 def test_measured_dimensions_against_gk_formula():
-    # MATH.md: K=4, d=5, L=2 has 18 zero Hessian eigenvalues at DNC where GK's D_DNC gives 12
+    # docs/math.md §6.12: K=4, d=5, L=2 has 18 zero Hessian eigenvalues at DNC where GK's D_DNC gives 12
     res = run("garrod2025-dimension", pairs=[[6, 3], [5, 2]], d_max=40, sizes=[[4, 2, 4, 2], [4, 2, 5, 2]])
     claims = {c.id: c for c in res.claims}
     checks = {c.id: c for c in res.checks}
@@ -88,7 +88,7 @@ def test_orbit_rank_of_a_dnc_point():
 
 
 def test_theorem1_engine_minimum_is_independent_of_the_closed_form():
-    # the engine's 1-D minimum at MATH.md's reference setting, without dnc_optimum / low_rank_optimum
+    # the engine's 1-D minimum at the reference setting of docs/math.md §6.8, without dnc_optimum / low_rank_optimum
     a, loss = theorem1.EnginePoint(theorem1.dnc_matrix(10), 5, 2).optimum(2 ** -10)
     b, low = theorem1.EnginePoint(theorem1.T.block_matrix(10), 5, 2).optimum(2 ** -10)
     assert abs(loss - 0.090662) < 1e-6 and abs(low - 0.080013) < 1e-6

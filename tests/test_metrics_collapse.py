@@ -21,7 +21,7 @@ FEATURE_KEYS = {"nc1", "nc1_trace_ratio", "cdnv", "nc2_etf_features", "equinorm_
 
 
 def reference(X, y, W=None, b=None, weighting="classes", center_weight=True):
-    """Plain loops over numpy float64, straight from MATH.md section 1."""
+    """Plain loops over numpy float64, straight from docs/math.md §1 and §2."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     N, d = X.shape

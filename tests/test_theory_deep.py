@@ -11,7 +11,7 @@ from nclab import theory as T
 
 
 def test_reference_numbers():
-    """MATH.md section 4 reference numbers (K=10, n=5)."""
+    """Reference numbers of docs/math.md §6.8 (K=10, n=5)."""
     a, ld = T.dnc_optimum(10, 5, 2, 2 ** -10)
     b, lr = T.low_rank_optimum(10, 5, 2, 2 ** -10)
     assert abs(a - 7.0375) < 1e-4 and abs(ld - 0.090662) < 1e-6

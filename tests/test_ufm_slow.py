@@ -9,7 +9,7 @@ from nclab.ufm import UFMSpec, train
 
 
 def _gk_dnc_and_low_rank(K, n, L, lam):
-    """GK (MATH.md section 4): minima over alpha/beta of the DNC and the K = 2m low-rank losses."""
+    """GK (docs/math.md §6.4, §6.6): minima over alpha/beta of the DNC and the K = 2m low-rank losses."""
     p = 2 / (L + 1)
     dnc = lambda a: math.log1p((K - 1) * math.exp(-a)) + lam / 2 * (L + 1) * (K - 1) * (a * math.sqrt(n)) ** p  # noqa: E731
     m = K // 2
@@ -22,7 +22,7 @@ def _gk_dnc_and_low_rank(K, n, L, lam):
 @pytest.mark.slow
 def test_gk_fig1_gd_reaches_dnc_and_low_rank_critical_values():
     """GK Fig. 1 setting (K=10, n=5, d=70, L=2, lam=2^-10, GD lr 0.5): runs end at the DNC
-    loss (0.090662) or the low-rank loss (0.080013) of MATH.md section 4, among others."""
+    loss (0.090662) or the low-rank loss (0.080013) of docs/math.md §6.8, among others."""
     K, n, d, L, lam = 10, 5, 70, 2, 2 ** -10
     dnc, low = _gk_dnc_and_low_rank(K, n, L, lam)
     assert dnc == pytest.approx(0.090662, abs=1e-6) and low == pytest.approx(0.080013, abs=1e-6)
