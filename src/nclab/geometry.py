@@ -1,6 +1,6 @@
 """Geometry of neural collapse: simplex ETFs, targets, class statistics, Kronecker helpers.
 
-Notation (MATH.md section 0): K classes, n samples per class, N = Kn. The papers keep features
+Notation (docs/math.md §1): K classes, n samples per class, N = Kn. The papers keep features
 as H in R^{d x N}; this module works sample-major, features X of shape (..., N, d) with labels
 (N,), as the metric API does (pass ``H.mT`` for a UFM's H). Leading axes are batch axes.
 
