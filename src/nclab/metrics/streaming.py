@@ -269,7 +269,7 @@ class ProjectedStats(_ClassSums):
 
     ``ProjectedStats(num_classes=K, dim=d, dtype=torch.float64, device=None)``. Everything
     but NC1 needs only per-class counts, sums and squared norms (pass 1). NC1 =
-    (1/K) tr(Sigma_W Sigma_B^+) = sum_j (v_j^T Sigma_W v_j) / s_j^2 (MATH.md section 1) needs
+    (1/K) tr(Sigma_W Sigma_B^+) = sum_j (v_j^T Sigma_W v_j) / s_j^2 (docs/math.md §2.1) needs
     the within-class scatter along the <= K - 1 right singular vectors v_j of the centred class
     means M~, which are known only once pass 1 is complete. :class:`StreamingStats` keeps the
     whole d x d moment to get them in one pass; this class goes over the data a second time
