@@ -23,7 +23,7 @@ ARRAYS = ("features", "labels", "weight", "bias")
 def configure_metrics(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Neural collapse metrics (NC1, trace ratio, CDNV, NC2 ETF errors, equinorm, "
-        "equiangularity, NC3 duality/structure, NC4, bias norm; see MATH.md section 1) of the "
+        "equiangularity, NC3 duality/structure, NC4, bias norm; see docs/math.md §2) of the "
         "features in an .npz file with arrays 'features' (N, d) or (..., N, d), 'labels' (N,), "
         "and optionally 'weight' (K, d) and 'bias' (K,). Prints a JSON object."
     )
