@@ -1,6 +1,6 @@
 """Spectra of matrices: singular values, numerical rank, Schatten-p quasi-norms.
 
-Used for the logit spectrum of MATH.md section 1 and the low-rank analysis of Garrod &
+Used for the logit spectrum (docs/math.md §2.13) and the low-rank analysis (§6.3) of Garrod &
 Keating 2025 (Lemma 1: the deep UFM's regulariser at a critical point is
 (lambda/2)(L+1) ||Z||_{S_{2/(L+1)}}^{2/(L+1)}, a Schatten power with p = 2/(L+1)).
 
