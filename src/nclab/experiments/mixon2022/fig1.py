@@ -3,7 +3,7 @@
 Registered as ``mixon2022-fig1``: the three strong-NC errors along gradient descent for every
 (eps, seed). The figure's statement (the limit approaches strong NC as eps -> 0) is checked as
 a direction (every seed's final errors fall with eps) and as rates, whose exponents follow from the
-theory (MATH.md section 2) and were fixed before the rate claims were first run:
+theory (derived, docs/math.md §5.5) and were fixed before the rate claims were first run:
 
 - GD keeps the iterate within O(eps) of S (Fig. 2) and converges to a zero-risk point, so the
   relative error in H and the error in b (both linear in the component off S) are O(eps):
@@ -96,7 +96,7 @@ def judge(eps: list[float], final: dict[str, np.ndarray], per_seed: dict[str, np
         claims.append(Claim.decided(
             f"{k}_error_rate",
             text=f"The limit point approaches strong NC as eps -> 0; the final error {what[k]} is O(eps^{target:g}).",
-            source=f"{SOURCE}, Fig. 1 (exponent derived from the invariant subspace S, MATH.md section 2)",
+            source=f"{SOURCE}, Fig. 1 (exponent derived from the invariant subspace S, docs/math.md §5.5)",
             verdict=rate_over_seeds(slopes, target, RATE_TOL),
             measured={"slope_per_seed": [float(x) for x in slopes], "mean_slope": float(np.mean(slopes))},
             note=f"exponent {target:g} fixed from the theory before the first run; tolerance {RATE_TOL:g}"))
