@@ -8,7 +8,7 @@ over seeds (:func:`~nclab.experiments.mixon2022._gd.rate_over_seeds`).
 
 The burn-in is needed because at iteration 1 the bias b = lr/C 1 (in S) dominates ||Z||_E and
 the distance is eps times a constant fixed by the start, whatever the dynamics do: the ratio
-there is eps-independent by construction. ``burn_in`` (10, [open]) is the number of steps after
+there is eps-independent by construction. ``burn_in`` (10; a choice, docs/math.md §5.6) is the number of steps after
 which b has settled at 1/C 1 within 0.1% (step 0.5); the metrics also give the slope for burn-ins
 of 1 and 10 x burn_in, to show how the measurement moves with this choice.
 """
@@ -35,7 +35,7 @@ FIG2_PARAMS = {
     **PARAMS,
     "burn_in": Param(10, Int(minimum=1),
                      "first iterations left out of the largest distance to S (the bias settles at 1/C 1 within "
-                     "0.1% after 10 steps of size 0.5; before that ||Z||_E is the bias) [open]"),
+                     "0.1% after 10 steps of size 0.5; before that ||Z||_E is the bias; not stated by MPP)"),
 }
 
 
@@ -116,7 +116,7 @@ def explain(config: dict, stats: dict, metrics: dict) -> list[str]:
         "Iteration 0 (the random start) is excluded: its relative distance to S is O(1) "
         f"(median {metrics['initial_relative_distance']:.2f}); after one step b = lr/C * 1 lies in S and "
         f"dominates ||Z||_E, so the first {config['burn_in']} iterations are left out of the largest distance.",
-        "MATH.md's derived run gave a final distance of about 0.28 eps with a start of total norm eps; "
+        "Our earlier run (docs/math.md §5.6) gave a final distance of about 0.28 eps with a start of total norm eps; "
         f"measured here (init_norm={config['init_norm']!r}): {final}.",
         f"Mean slope of the largest distance in eps at other burn-ins: {other or 'none (too few steps)'}; "
         f"at burn_in={config['burn_in']}: {metrics['slope_sup_distance_vs_eps']:.3f}.",
