@@ -22,7 +22,7 @@ from nclab.experiments.rules import Verdict, mean
 PAPER = "mixon2022"
 SOURCE = "Mixon, Parshall, Pi 2022"
 
-#: The config table of both figures (the paper's settings; ``[open]``: not stated by the paper).
+#: The config table of both figures (the paper's settings; "not stated by MPP" marks a choice of ours, docs/math.md §5.6).
 PARAMS = {
     "C": Param(3, Int(minimum=2), "number of classes"),
     "N": Param(3, Int(minimum=1), "samples per class"),
@@ -32,7 +32,7 @@ PARAMS = {
     "seeds": Param(10, Seeds(), "seeds of the random starts: a count S (seeds 0..S-1) or a list (the paper "
                    "shows one random start per eps; the full profile runs 10x that)"),
     "steps": Param(5000, Int(minimum=1), "gradient-descent iterations"),
-    "lr": Param(0.5, Real(minimum=0.0, strict=True), "step size [open]"),
+    "lr": Param(0.5, Real(minimum=0.0, strict=True), "step size (not stated by MPP)"),
     "num_records": Param(80, Int(minimum=2), "about this many log-spaced recorded iterations"),
     "init_norm": Param("each", Choice("each", "total"),
                        "'each': ||H0||_F = ||W0||_F = eps (paper caption); 'total': ||(H0, W0)||_E = eps"),
