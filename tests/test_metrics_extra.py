@@ -18,7 +18,7 @@ from nclab import metrics
 from nclab.geometry import random_orthogonal, simplex_etf
 from nclab.metrics import EXTRA_KEYS, KEYS, class_statistics, collapse
 from nclab.metrics import extra as extra_mod
-from nclab.metrics import extra_samples, mse_loss, uniformity
+from nclab.metrics import extra_samples, mse_loss, subspaces, uniformity
 
 F64 = torch.float64
 
@@ -522,11 +522,11 @@ def test_tensor_forms_keep_dtype():
     assert extra_mod.cdnv_matrix_from(st).dtype == torch.float32
     unit = st.centred_means / st.centred_means.norm(dim=-1, keepdim=True)
     assert uniformity.hyperspherical_from(unit, "log")[0].dtype == torch.float32
-    assert extra_mod.principal_angles_from(W.float(), st.centred_means).dtype == torch.float32
+    assert subspaces.principal_angles_from(W.float(), st.centred_means).dtype == torch.float32
     assert extra_samples.class_spectra_from(X.float(), y, st.means).dtype == torch.float32
 
 
-@pytest.mark.parametrize("module", [extra_mod, extra_samples, uniformity, mse_loss])
+@pytest.mark.parametrize("module", [extra_mod, extra_samples, subspaces, uniformity, mse_loss])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
@@ -590,3 +590,18 @@ def test_collapse_extra_mse_equals_function():
     assert out["mse_loss"] == pytest.approx(ref["mse_loss"], rel=1e-12)
     for k in ("lnc1", "lnc23", "lperp"):
         assert out[f"mse_{k}"] == pytest.approx(ref[k], rel=1e-12)
+
+
+def test_statistics_from_streaming_accumulators_give_the_same_values():
+    X, y, W, b, ood = noisy(seed=23)
+    acc = metrics.StreamingStats(num_classes=5, dim=X.shape[1])
+    for part in torch.arange(len(y)).split(7):
+        acc.update(X[part], y[part])
+    streamed, full = acc.statistics(), class_statistics(X, y)
+    np.testing.assert_allclose(metrics.cdnv_matrix(streamed), metrics.cdnv_matrix(full), rtol=1e-10)
+    M1, M2 = streamed.centred_means, full.centred_means
+    np.testing.assert_allclose(metrics.hyperspherical_uniformity(M1, "riesz"), metrics.hyperspherical_uniformity(M2, "riesz"), rtol=1e-10)
+    assert metrics.uniform_duality(W, M1) == pytest.approx(metrics.uniform_duality(W, M2), rel=1e-10)
+    np.testing.assert_allclose(metrics.principal_angles(W, M1), metrics.principal_angles(W, M2), rtol=1e-9)
+    assert metrics.ood_orthogonality(ood, M1, streamed.global_mean) == pytest.approx(
+        metrics.ood_orthogonality(ood, M2, full.global_mean), rel=1e-10)

@@ -5,7 +5,7 @@
   matrix, hyperspherical uniformity, uniform and per-class duality, principal angles, NC5,
   NCC accuracy, per-class agreement, stable rank, per-class spectra and the MSE-loss
   decomposition (:mod:`nclab.metrics.extra`, :mod:`nclab.metrics.extra_samples`,
-  :mod:`nclab.metrics.uniformity`, :mod:`nclab.metrics.mse_loss`).
+  :mod:`nclab.metrics.subspaces`, :mod:`nclab.metrics.uniformity`, :mod:`nclab.metrics.mse_loss`).
 - :mod:`nclab.metrics.spectrum`: singular values, numerical rank, Schatten quasi-norms.
 - :class:`StreamingStats`: one-pass accumulators for feature sets that do not fit in memory;
   :class:`ProjectedStats`: two passes in O(K d) memory, for wide layers.
@@ -28,14 +28,7 @@ from nclab.metrics.collapse import (
     nc3_structure,
     nc4_ncc_mismatch,
 )
-from nclab.metrics.extra import (
-    EXTRA_KEYS,
-    cdnv_matrix,
-    duality_per_class,
-    ood_orthogonality,
-    principal_angles,
-    uniform_duality,
-)
+from nclab.metrics.extra import EXTRA_KEYS, cdnv_matrix, duality_per_class, uniform_duality
 from nclab.metrics.extra_samples import (
     agreement_per_class,
     class_covariance_spectra,
@@ -45,6 +38,7 @@ from nclab.metrics.extra_samples import (
 )
 from nclab.metrics.mse_loss import mse_decomposition
 from nclab.metrics.uniformity import cosine_std, hyperspherical_uniformity
+from nclab.metrics.subspaces import ood_orthogonality, principal_angles
 from nclab.metrics.spectrum import numerical_rank, schatten_norm, schatten_power, singular_values
 from nclab.metrics.streaming import NCCCounter, ProjectedStats, StreamingStats
 
