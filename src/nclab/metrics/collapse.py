@@ -1,4 +1,4 @@
-"""Neural collapse metrics (MATH.md section 1), full batch.
+"""Neural collapse metrics (docs/math.md §2), full batch.
 
 Features are sample-major, ``features`` (N, d) or batched (..., N, d), ``labels`` (N,) in
 0..K-1 (shared by the batch), classifier ``weight`` (K, d) or (..., K, d) (``nn.Linear``
@@ -21,7 +21,7 @@ Metrics (the names are the keys of :func:`collapse`):
 - ``nc3_structure``: ||W M~^T/||W M~^T||_F - P/sqrt(K-1)||_F (Zhu et al. 2021; raw W).
 - ``nc4_ncc_mismatch``: fraction of samples whose argmax_k (W h + b)_k differs from the
   nearest class mean (Papyan et al.).
-- ``bias_norm``: ||W h_bar_G + b|| (anchor code's bias check).
+- ``bias_norm``: ||W h_bar_G + b|| (a check from public NC measurement code; choice, docs/math.md §2.10).
 
 Options: ``global_mean="classes"`` (h_bar_G = mean of class means; ``"samples"``: the sample
 mean), ``center_weight=True`` (NC2 on centred W), ``rtol`` (relative rank tolerance of M~ for
@@ -72,7 +72,7 @@ def class_statistics(
 ) -> ClassStatistics:
     """Class counts, means, global mean, centred means M~ and within-class sums of squares.
 
-    The building block of every metric (MATH.md section 0); ``centred_means`` is what
+    The building block of every metric (docs/math.md §1.3, §2.12); ``centred_means`` is what
     :func:`nc2_etf`, :func:`nc3_duality` and :func:`nc3_structure` take for the features.
     """
     x, y, K = _prepare(features, labels, num_classes)
@@ -95,7 +95,7 @@ def collapse(
     extra: Any = None,
     ood_features: Array | None = None,
 ) -> dict[str, Any]:
-    """Every neural collapse metric of MATH.md section 1, in two passes over the features.
+    """Every neural collapse metric of docs/math.md §2, in two passes over the features.
 
     Returns a dict with the keys of :data:`KEYS` (``nc2_etf_weight``, ``equinorm_weight``,
     ``equiangularity_weight``, ``nc3_*`` and ``nc4_ncc_mismatch`` only with ``weight``,
@@ -149,7 +149,7 @@ def nc1(
     rtol: float | None = None,
     num_classes: int | None = None,
 ) -> Any:
-    """NC1 = (1/K) tr(Sigma_W Sigma_B^+) (Papyan, Han, Donoho 2020, Fig. 6; MATH.md section 1).
+    """NC1 = (1/K) tr(Sigma_W Sigma_B^+) (Papyan, Han, Donoho 2020, Fig. 6; docs/math.md §2.1).
 
     Sigma_B = (1/K) M~^T M~ has rank <= K - 1; with M~ = U S V^T, NC1 = sum_j v_j^T Sigma_W v_j /
     s_j^2 over the directions with s_j > rtol * s_max (default rtol = max(K, d) * eps). The
@@ -166,7 +166,7 @@ def nc1(
 def nc1_trace_ratio(
     features: Array, labels: Array, *, global_mean: str = "classes", num_classes: int | None = None
 ) -> Any:
-    """tr Sigma_W / tr Sigma_B (Tirer, Huang, Niles-Weed 2023, Thm 3.1; MATH.md section 1)."""
+    """tr Sigma_W / tr Sigma_B (Tirer, Huang, Niles-Weed 2023, Thm 3.1; docs/math.md §2.2)."""
     x, y, K = _prepare(features, labels, num_classes)
     with torch.no_grad():
         stats, _ = _core.full_batch_statistics(x, y, K, global_mean, project=False)
@@ -174,7 +174,7 @@ def nc1_trace_ratio(
 
 
 def cdnv(features: Array, labels: Array, *, num_classes: int | None = None) -> Any:
-    """Class-distance normalised variance (Galanti, Gyorgy, Hutter 2022; MATH.md section 1).
+    """Class-distance normalised variance (Galanti, Gyorgy, Hutter 2022; docs/math.md §2.3).
 
     Mean over class pairs i < j of (sigma_i^2 + sigma_j^2) / (2 ||h_bar_i - h_bar_j||^2) with
     sigma_c^2 = mean over class c of ||h - h_bar_c||^2.
@@ -210,7 +210,7 @@ def equinorm(vectors: Array, *, center: bool = False, ddof: int = 1) -> Any:
     """Equinorm: std/mean of the row norms of ``vectors`` (..., K, d) (Papyan et al. 2020, Fig. 2).
 
     Pass centred class means h_bar_k - h_bar_G or classifier rows w_k (``center`` subtracts the
-    mean row first). ``ddof=1`` as torch.std in the anchor code.
+    mean row first). ``ddof=1`` as torch.std's default and public NC code (choice, docs/math.md §2.5).
     """
     v = _rows(vectors, "vectors")
     if center:
@@ -247,9 +247,9 @@ def nc3_duality(weight: Array, centred_means: Array) -> Any:
 
 
 def nc3_structure(weight: Array, centred_means: Array) -> Any:
-    """NC3 structure ||W M~/||W M~||_F - P/sqrt(K-1)||_F (Zhu et al. 2021; raw W; MATH.md).
+    """NC3 structure ||W M~/||W M~||_F - P/sqrt(K-1)||_F (Zhu et al. 2021; raw W; docs/math.md §2.8).
 
-    M~ (d x K in MATH.md) is given as rows (..., K, d), so the K x K matrix is W @ M~rows^T.
+    M~ (d x K in docs/math.md) is given as rows (..., K, d), so the K x K matrix is W @ M~rows^T.
     """
     w, m = _pair(weight, centred_means)
     _checks.check_min_dim(m.shape[-1], m.shape[-2], "nc3_structure")
@@ -273,7 +273,7 @@ def nc4_ncc_mismatch(
 
 
 def bias_norm(weight: Array, bias: Array, global_mean: Array) -> Any:
-    """||W h_bar_G + b|| (the anchor code's bias check; MATH.md section 1, NC4).
+    """||W h_bar_G + b|| (a check from public NC measurement code; choice, docs/math.md §2.10).
 
     ``weight`` (..., K, d), ``bias`` (..., K), ``global_mean`` h_bar_G (..., d), e.g.
     ``class_statistics(features, labels).global_mean``.
