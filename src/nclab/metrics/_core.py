@@ -1,6 +1,6 @@
 """Shared machinery of the neural collapse metrics: input checks and sufficient statistics.
 
-Every metric of MATH.md section 1 is a function of a few statistics of the features:
+Every metric of docs/math.md §2 is a function of a few statistics of the features:
 class counts n_k, class means M (K x d, rows), the global mean h_bar_G, the per-class
 within-class sums of squares sum_{i in k} ||h_i - h_bar_k||^2, and, for NC1, the within-class
 covariance projected on the span of the centred means. :class:`ClassStatistics` holds them;
@@ -248,7 +248,7 @@ def duality_from(weight: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
 
 
 def structure_from(weight: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
-    """||W M~^T/||W M~^T||_F - P/sqrt(K-1)||_F (Zhu et al.'s NC3; K x K matrix W M~ of MATH.md)."""
+    """||W M~^T/||W M~^T||_F - P/sqrt(K-1)||_F (Zhu et al.'s NC3; K x K matrix W M~ of docs/math.md §2.8)."""
     K = weight.shape[-2]
     A = weight @ centred.mT
     A = A / torch.linalg.matrix_norm(A).unsqueeze(-1).unsqueeze(-1)
@@ -256,7 +256,7 @@ def structure_from(weight: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
 
 
 def bias_from(weight: torch.Tensor, bias: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-    """||W h_bar_G + b|| (anchor code's bias check)."""
+    """||W h_bar_G + b|| (bias check of public NC code; choice, docs/math.md §2.10)."""
     return torch.linalg.vector_norm((weight @ mu.unsqueeze(-1)).squeeze(-1) + bias, dim=-1)
 
 
@@ -276,7 +276,7 @@ def metrics_from_statistics(
     rtol: float | None = None,
     center_weight: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Every metric of MATH.md section 1 but NC4, as tensors, from the statistics.
+    """Every metric of docs/math.md §2 but NC4, as tensors, from the statistics.
 
     The ETF metrics (:data:`ETF_KEYS`) are left out when d < K - 1 (callers decide first
     whether that is an error, :func:`check_undefined`).
