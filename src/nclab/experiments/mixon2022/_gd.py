@@ -22,7 +22,8 @@ from nclab.experiments.rules import Verdict, mean
 PAPER = "mixon2022"
 SOURCE = "Mixon, Parshall, Pi 2022"
 
-#: The config table of both figures (the paper's settings; "not stated by MPP" marks a choice of ours, docs/math.md §5.6).
+#: The config table of both figures (the paper's settings; "not stated by MPP" marks a choice
+#: of ours, docs/math.md §5.6).
 PARAMS = {
     "C": Param(3, Int(minimum=2), "number of classes"),
     "N": Param(3, Int(minimum=1), "samples per class"),
