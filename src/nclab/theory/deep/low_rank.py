@@ -267,7 +267,9 @@ def theorem1_table(Ks: Sequence[int], Ls: Sequence[int], n: int, lam: float) -> 
 
 
 def theorem7_relu_rule(K: int, L: int) -> bool:
-    """GK Thm 7 (deep ReLU UFM) as tabulated in GK's appendix (text, docs/math.md §6.14): True where DNC is not optimal.
+    """GK Thm 7 (deep ReLU UFM) as tabulated in GK's appendix: True where DNC is not optimal.
+
+    Text, docs/math.md §6.14.
 
     Even K: (L = 4 and K >= 14) or (L >= 5 and K >= 10); odd K: (L = 4 and K >= 17) or
     (L >= 5 and K >= 11). The main text states the simpler sufficient region K >= 10, L >= 5 or
