@@ -14,8 +14,9 @@ _NC = ("nc1", "nc2-etf-features", "nc2-etf-weight", "nc3-duality", "nc4-ncc-mism
 CLAIMS = {
     "papyan-terminal-phase": [f"{loss}-{k}-falls" for loss in ("ce", "mse") for k in _NC],
     "tirer2023-layerwise": ["nc1-decreases-with-depth", "nc1-trace-ratio-decreases-with-depth"],
-    "tirer2023-weight-decay": ["features-decay-moves-nc-more", "features-decay-x0-raises-nc",
-                               "features-decay-x2-lowers-nc"],
+    "tirer2023-weight-decay": [f"{arm}-{c}" for arm in ("mse", "ce") for c in
+                               ("features-decay-moves-nc-more", "features-decay-x0-raises-nc",
+                                "features-decay-x2-lowers-nc")],
     "garrod2025-real-head": ["low-rank-logits", "loss-below-dnc-bound"],
 }
 PAPERS = {"papyan-terminal-phase": "papyan2020", "tirer2023-layerwise": "tirer2023",
@@ -33,10 +34,19 @@ def test_registered_with_paper_seed_key_and_data_root_default_none(name):
 
 
 def test_multi_seed_profiles():
-    """>= 5 seeds at full scale (10x the papers' one run per setting); the quick profiles use 3."""
-    for name in ("tirer2023-layerwise", "tirer2023-weight-decay"):
-        assert get(name).config()["seeds"] == list(range(10))
-        assert get(name).config(quick=True)["seeds"] == [0, 1, 2]
+    """>= 5 seeds at full scale (the papers show one run per setting); the weight-decay claims need 5 in both."""
+    assert get("tirer2023-layerwise").config()["seeds"] == list(range(10))
+    assert get("tirer2023-layerwise").config(quick=True)["seeds"] == [0, 1, 2]
+    assert get("tirer2023-layerwise").config()["max_depth"] == 10  # THN Fig. 2 goes to 10 hidden layers
+    wd = get("tirer2023-weight-decay")
+    assert wd.config()["seeds"] == wd.config(quick=True)["seeds"] == list(range(5))
+
+
+def test_weight_decay_follows_the_papers_design():
+    cfg = get("tirer2023-weight-decay").config()
+    assert (cfg["weight_decay"], cfg["momentum"], cfg["lr"], cfg["schedule"], cfg["step_every"]) == (
+        5e-4, 0.9, 0.05, "step", 40)
+    assert cfg["arms"] == ["mse", "ce"] and cfg["factors"] == [0.0, 2.0] and cfg["model"] == "cnn"
 
 
 @pytest.mark.parametrize("name", list(PAPERS))
@@ -109,12 +119,13 @@ def test_weight_decay_rules_paired_difference_and_directions():
     noise = lambda: 0.01 * rng.standard_normal(6)
     logs = {"head x0": 0.03 + noise(), "head x2": -0.02 + noise(), "features x0": 0.2 + noise(),
             "features x2": -0.07 + noise()}
-    claims = {c.id: c for c in weight_decay.judge(cfg, logs)}
-    assert list(claims) == CLAIMS["tirer2023-weight-decay"] and all(c.passed for c in claims.values())
-    assert claims["features-decay-moves-nc-more"].n_seeds == 6
+    claims = {c.id: c for c in weight_decay.judge(cfg, logs, "ce")}
+    assert list(claims) == CLAIMS["tirer2023-weight-decay"][3:] and all(c.passed for c in claims.values())
+    assert claims["ce-features-decay-moves-nc-more"].n_seeds == 6
+    assert [c.id for c in weight_decay.judge(cfg, logs, "mse")] == CLAIMS["tirer2023-weight-decay"][:3]
     wrong = dict(logs, **{"features x2": 0.07 + noise()})  # more decay on the features, less collapse
-    claims = {c.id: c for c in weight_decay.judge(cfg, wrong)}
-    assert not claims["features-decay-x2-lowers-nc"].passed and claims["features-decay-x0-raises-nc"].passed
+    claims = {c.id: c for c in weight_decay.judge(cfg, wrong, "ce")}
+    assert not claims["ce-features-decay-x2-lowers-nc"].passed and claims["ce-features-decay-x0-raises-nc"].passed
     same = dict(logs, **{"head x0": logs["features x0"] + noise(), "head x2": logs["features x2"] + noise()})
     assert not weight_decay.judge(cfg, same)[0].passed  # the head moves them as much: (a) fails
 
@@ -187,21 +198,26 @@ def _recomputed_verdicts(name, result):
     if name == "tirer2023-weight-decay":
         rows = result.tables["weight_decay"]
         keys = result.config["metrics"]
-        by = {(r["seed"], r["run"]): r for r in rows}
-        seeds = sorted({r["seed"] for r in rows})
-        lr = {arm: np.array([np.mean([np.log(by[s, arm][k] / by[s, "baseline"][k]) for k in keys]) for s in seeds])
-              for arm in ("head x0", "head x2", "features x0", "features x2")}
-        diff = (abs(lr["features x0"]) + abs(lr["features x2"]) - abs(lr["head x0"]) - abs(lr["head x2"])) / 2
-        return {"features-decay-moves-nc-more": t_interval(diff)[0] >= 0,
-                "features-decay-x0-raises-nc": t_interval(lr["features x0"])[0] >= 0,
-                "features-decay-x2-lowers-nc": t_interval(lr["features x2"])[1] <= 0}
+        out = {}
+        for study in ("mse", "ce"):
+            by = {(r["seed"], r["run"]): r for r in rows if r["arm"] == study}
+            seeds = sorted({s for s, _ in by})
+            lr = {arm: np.array([np.mean([np.log(by[s, arm][k] / by[s, "baseline"][k]) for k in keys])
+                                 for s in seeds]) for arm in ("head x0", "head x2", "features x0", "features x2")}
+            diff = (abs(lr["features x0"]) + abs(lr["features x2"]) - abs(lr["head x0"]) - abs(lr["head x2"])) / 2
+            out.update({f"{study}-features-decay-moves-nc-more": t_interval(diff)[0] >= 0,
+                        f"{study}-features-decay-x0-raises-nc": t_interval(lr["features x0"])[0] >= 0,
+                        f"{study}-features-decay-x2-lowers-nc": t_interval(lr["features x2"])[1] <= 0})
+        return out
     return None
 
 
 #: Quick-profile claims that reproduce on the CPU (a failure of one of these is a regression). The terminal
-#: phase of the quick profile (150 epochs, constant lr) does not reach the factor-10 fall: verdicts as measured.
+#: phase of the quick profile (150 epochs, constant lr) does not reach the factor-10 fall, and the quick
+#: weight-decay runs (24 epochs at the paper's decay 5e-4) move the metrics by ~0.3%, too little to resolve
+#: the directions: verdicts as measured.
 QUICK_MUST_PASS = {"tirer2023-layerwise": CLAIMS["tirer2023-layerwise"],
-                   "tirer2023-weight-decay": CLAIMS["tirer2023-weight-decay"],
+                   "tirer2023-weight-decay": ["mse-features-decay-moves-nc-more", "ce-features-decay-moves-nc-more"],
                    "garrod2025-real-head": CLAIMS["garrod2025-real-head"], "papyan-terminal-phase": []}
 
 

@@ -11,6 +11,8 @@ experiment passes. Keys an experiment's table leaves out take the defaults of
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 import numpy as np
@@ -29,7 +31,11 @@ _RULES: dict[str, tuple[Rule, str]] = {
     "data": (Choice(*DATA), "data set: bundled digits, a Gaussian mixture, or files under data_root"),
     "data_root": (Optional(Text()), "folder holding the MNIST/FashionMNIST/CIFAR-10 files (never downloaded)"),
     "n_per_class": (Optional(Int(minimum=1)), "training samples per class (None: all)"),
-    "model": (Choice("mlp", "resnet"), "backbone: an MLP, or a CIFAR-style ResNet for image data"),
+    "model": (Choice("mlp", "cnn", "resnet", "resnet18"), "backbone: an MLP, a small CNN (square images or "
+              "square-length vectors), a CIFAR-style ResNet or ResNet18 (image data)"),
+    "head_bias": (Bool(), "a bias in the classifier W (the last linear map)"),
+    "step_every": (Optional(Int(minimum=1)), "with schedule='step': divide the lr by 10 every this many epochs "
+                   "(None: at 1/3 and 2/3 of the epochs)"),
     "width": (Int(minimum=1), "width of the MLP's hidden layers"),
     "depth": (Int(minimum=1), "number of the MLP's hidden layers"),
     "activation": (Choice("relu", "tanh", "gelu", "identity"), "activation of the MLP"),
@@ -88,22 +94,41 @@ def load_data(cfg: dict):
     return reader(cfg["data_root"], n_per_class=n, seed=seed)
 
 
-def backbone(cfg: dict, data, *, head_layers: int = 1):
-    """An MLP (flat or image inputs) or a CIFAR-style ResNet (image inputs), seeded with ``seed``."""
-    from nclab.nets import MLP, ResNet
+def image_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(C, H, W) of a data set's input shape: images as they are, square-length vectors as 1 x s x s."""
+    if len(shape) == 3:
+        return tuple(shape)
+    side = int(round(math.sqrt(int(np.prod(shape)))))
+    if len(shape) == 1 and side * side == shape[0]:
+        return (1, side, side)
+    raise ValueError(f"setting 'model' must be 'mlp' for data of shape {tuple(shape)} (a CNN needs C x H x W "
+                     "images or square-length vectors), got a convolutional model")
 
+
+def backbone(cfg: dict, data, *, head_layers: int = 1):
+    """An MLP, a small CNN, a CIFAR-style ResNet or ResNet18, seeded with ``seed``.
+
+    ``head_bias`` (optional key, default True) gives the classifier a bias or none.
+    """
+    from nclab.nets import MLP, ResNet, SmallCNN, resnet18
+
+    model, bias = cfg.get("model", "mlp"), bool(cfg.get("head_bias", True))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg["seed"])
-        if cfg.get("model", "mlp") == "resnet":
+        if model == "cnn":
+            return SmallCNN(image_shape(tuple(data.input_shape)), data.num_classes, head_layers=head_layers, bias=bias)
+        if model in ("resnet", "resnet18"):
             shape = data.input_shape
             if len(shape) != 3:
                 raise ValueError(f"setting 'model' must be 'mlp' for data of shape {tuple(shape)} "
-                                 "(a ResNet needs C x H x W images), got 'resnet'")
+                                 f"(a ResNet needs C x H x W images), got {model!r}")
+            if model == "resnet18":
+                return resnet18(shape[0], data.num_classes, head_layers=head_layers, bias=bias)
             return ResNet(shape[0], data.num_classes, widths=tuple(cfg.get("resnet_widths", (16, 32, 64))),
-                          blocks_per_stage=cfg.get("resnet_blocks", 3), head_layers=head_layers)
+                          blocks_per_stage=cfg.get("resnet_blocks", 3), head_layers=head_layers, bias=bias)
         return MLP(int(np.prod(data.input_shape)), data.num_classes, width=cfg["width"], depth=cfg["depth"],
                    activation=cfg.get("activation", "relu"), batchnorm=cfg.get("batchnorm", False),
-                   head_layers=head_layers)
+                   head_layers=head_layers, head_bias=bias)
 
 
 def train(model, data, cfg: dict, **overrides: Any):
@@ -117,7 +142,7 @@ def train(model, data, cfg: dict, **overrides: Any):
     kw = dict(epochs=cfg["epochs"], optimizer=cfg["optimizer"], lr=cfg["lr"], batch_size=cfg["batch_size"],
               schedule=cfg["schedule"], track_every=cfg["track_every"], device=cfg["device"],
               dtype=dtype_of(cfg), seed=cfg["seed"], progress=False)
-    kw.update({k: cfg[k] for k in ("loss", "momentum", "weight_decay") if k in cfg})
+    kw.update({k: cfg[k] for k in ("loss", "momentum", "weight_decay", "step_every") if k in cfg})
     kw.update(overrides)
     return train_classifier(model, data, **kw)
 

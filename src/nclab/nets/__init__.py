@@ -2,7 +2,8 @@
 
 - :func:`measure`: layer-wise collapse metrics of any model on a data loader (streaming).
 - :mod:`nclab.nets.data`: digits, Gaussian mixtures, MNIST/FashionMNIST/CIFAR-10 from disk.
-- :mod:`nclab.nets.models`: :class:`MLP`, :class:`ResNet` (backbone + possibly deep linear head).
+- :mod:`nclab.nets.models`: :class:`MLP`, :class:`SmallCNN`, :class:`ResNet`, :func:`resnet18` (backbone + possibly deep
+  linear head).
 - :func:`train_classifier`: CE/MSE, SGD/Adam, separate weight decays and a UFM feature penalty,
   trained into the terminal phase with collapse metrics per epoch.
 """
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 from nclab.nets.data import ClassificationData, balanced_subsample, cifar10, digits, fashion_mnist, gaussian_mixture, load, mnist
 from nclab.nets.features import available_layers, default_layers, find_classifier, measure
-from nclab.nets.models import MLP, ResNet
+from nclab.nets.models import MLP, ResNet, SmallCNN, resnet18
 from nclab.nets.train import ClassifierResult, evaluate, penalised_head_loss, train_classifier
 
 __all__ = [
     "ClassificationData", "balanced_subsample", "cifar10", "digits", "fashion_mnist", "gaussian_mixture", "load",
-    "mnist", "available_layers", "default_layers", "find_classifier", "measure", "MLP", "ResNet", "ClassifierResult",
+    "mnist", "available_layers", "default_layers", "find_classifier", "measure", "MLP", "ResNet", "SmallCNN", "resnet18", "ClassifierResult",
     "evaluate", "penalised_head_loss", "train_classifier",
 ]

@@ -1,4 +1,4 @@
-"""Small classifiers for neural-collapse experiments: an MLP and a CIFAR-style ResNet.
+"""Small classifiers for neural-collapse experiments: an MLP, a small CNN and a CIFAR-style ResNet.
 
 Both are ``backbone -> head``: ``forward_features(x)`` returns the penultimate features H
 (the head's input, d = ``feature_dim``) and ``head`` is a stack of ``head_layers`` Linear
@@ -8,8 +8,9 @@ linear head of Garrod & Keating (2025, Sec. 6: ResNet-20 + L = 3 linear layers, 
 
 Modules carry readable names for :func:`nclab.nets.measure`: the MLP's hidden layers are
 ``features.layer{i}`` with children ``linear``, optional ``bn``, ``act``; the ResNet's blocks are
-``stage{s}.block{b}`` with ``conv1, bn1, relu1, conv2, bn2, relu2`` (no module is reused, so each
-hook fires once per forward pass).
+``stage{s}.block{b}`` with ``conv1, bn1, relu1, conv2, bn2, relu2``; the CNN's are
+``features.conv{i}`` and ``features.fc`` (no module is reused, so each hook fires once per
+forward pass). :func:`resnet18` is the CIFAR ResNet18 of Tirer et al.'s weight-decay study.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from torch import nn
 
 from nclab._validation import check_choice, check_int
 
-__all__ = ["MLP", "ResNet", "ACTIVATIONS", "make_head"]
+__all__ = ["MLP", "SmallCNN", "ResNet", "resnet18", "ACTIVATIONS", "make_head"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 
@@ -58,6 +59,7 @@ class MLP(nn.Module):
         batchnorm: bool = False,
         head_layers: int = 1,
         bias: bool = True,
+        head_bias: bool | None = None,
     ) -> None:
         super().__init__()
         in_features = check_int("in_features", in_features, minimum=1)
@@ -74,7 +76,7 @@ class MLP(nn.Module):
             blocks.append((f"layer{i}", self._block(dim, width, bias)))
             dim = width
         self.features = nn.Sequential(OrderedDict(blocks))
-        self.head = make_head(width, num_classes, head_layers, bias=bias)
+        self.head = make_head(width, num_classes, head_layers, bias=bias if head_bias is None else bool(head_bias))
 
     def _block(self, dim_in: int, dim_out: int, bias: bool) -> nn.Sequential:
         parts: list[tuple[str, nn.Module]] = [("linear", nn.Linear(dim_in, dim_out, bias=bias))]
@@ -106,6 +108,61 @@ class MLP(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(self.flatten(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+
+class SmallCNN(nn.Module):
+    """A small CNN: ``len(channels)`` blocks conv3x3 -> ReLU -> 2x2 max-pool, then Linear -> ReLU to
+    ``width`` features (the penultimate features), then a head.
+
+    Flat inputs (e.g. scikit-learn's 8 x 8 digits as 64-vectors) are reshaped to ``image_shape``
+    (C, H, W) first. Used by the bundled-data profiles of Tirer et al.'s weight-decay study.
+
+    Examples
+    --------
+    >>> net = SmallCNN((1, 8, 8), 10)
+    >>> tuple(net(torch.zeros(2, 64)).shape), net.feature_dim
+    ((2, 10), 64)
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        num_classes: int,
+        *,
+        channels: Sequence[int] = (16, 32),
+        width: int = 64,
+        head_layers: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        shape = tuple(check_int("image_shape", v, minimum=1) for v in image_shape)
+        if len(shape) != 3:
+            raise ValueError(f"image_shape must be (channels, height, width), got {tuple(image_shape)}")
+        num_classes = check_int("num_classes", num_classes, minimum=2)
+        self.image_shape, self.num_classes, self.width = shape, num_classes, check_int("width", width, minimum=1)
+        parts: list[tuple[str, nn.Module]] = []
+        c, h, w = shape
+        for i, out in enumerate(channels, start=1):
+            out = check_int("channels", out, minimum=1)
+            parts.append((f"conv{i}", nn.Sequential(OrderedDict([
+                ("conv", nn.Conv2d(c, out, 3, padding=1)), ("relu", nn.ReLU()),
+                ("pool", nn.MaxPool2d(2) if min(h, w) >= 2 else nn.Identity())]))))
+            c, h, w = out, (h // 2 if min(h, w) >= 2 else h), (w // 2 if min(h, w) >= 2 else w)
+        parts.append(("flatten", nn.Flatten()))
+        parts.append(("fc", nn.Sequential(OrderedDict([("linear", nn.Linear(c * h * w, self.width)),
+                                                       ("relu", nn.ReLU())]))))
+        self.features = nn.Sequential(OrderedDict(parts))
+        self.head = make_head(self.width, num_classes, head_layers, bias=bias)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.width
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x.reshape(x.shape[0], *self.image_shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
@@ -188,3 +245,19 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))
+
+
+def resnet18(in_channels: int = 3, num_classes: int = 10, *, head_layers: int = 1, bias: bool = True) -> ResNet:
+    """The CIFAR ResNet18: a 3x3 stem, four stages of two basic blocks (64, 128, 256, 512 channels).
+
+    He et al. (2016) adapted to 32 x 32 inputs (no max-pool after the stem), the network of
+    Tirer, Huang & Niles-Weed (2023, Sec. 5) weight-decay study; penultimate d = 512.
+
+    Examples
+    --------
+    >>> net = resnet18()
+    >>> net.feature_dim, sum(p.numel() for p in net.parameters()) > 11_000_000
+    (512, True)
+    """
+    return ResNet(in_channels, num_classes, widths=(64, 128, 256, 512), blocks_per_stage=2, head_layers=head_layers,
+                  bias=bias)

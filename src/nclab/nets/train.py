@@ -132,6 +132,7 @@ def train_classifier(
     lam_H: float = 0.0,
     feature_penalty: str = "mean",
     schedule: str = "step",
+    step_every: int | None = None,
     track_every: int = 1,
     track: bool = True,
     metric_options: dict[str, Any] | None = None,
@@ -146,7 +147,8 @@ def train_classifier(
     same) to the head (``model.head``, else the last Linear); ``lam_H`` is the UFM feature
     penalty (see the module docstring; ``feature_penalty`` picks its normalisation). The
     learning rate follows ``schedule``: ``constant``, ``step`` (divided by 10 at 1/3 and 2/3 of
-    the epochs, as Papyan et al.) or ``cosine``. ``batch_size=None`` is full-batch training.
+    the epochs, as Papyan et al., or every ``step_every`` epochs when given, as Tirer et al.'s
+    weight-decay study: every 40) or ``cosine``. ``batch_size=None`` is full-batch training.
     Every ``track_every`` epochs (and at the last; only the last when ``track=False``, without
     the collapse metrics) a row goes into ``history``: epoch, lr,
     train loss/error (of the objective's data term, measured in eval mode), test error when
@@ -166,6 +168,8 @@ def train_classifier(
         "head_weight_decay", head_weight_decay, minimum=0.0)
     lam_H = check_real("lam_H", lam_H, minimum=0.0)
     track_every = check_int("track_every", track_every, minimum=1)
+    if step_every is not None:
+        step_every = check_int("step_every", step_every, minimum=1)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, minimum=1)
     if not isinstance(model, nn.Module):
@@ -186,7 +190,9 @@ def train_classifier(
         fail("model", "a model without trainable parameters", "at least one parameter with requires_grad")
     opt = (torch.optim.SGD(groups, lr=lr, momentum=momentum) if optimizer == "sgd"
            else torch.optim.Adam(groups, lr=lr))
-    if schedule == "step":
+    if schedule == "step" and step_every is not None:
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_every, 0.1)
+    elif schedule == "step":
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, [max(1, epochs // 3), max(2, 2 * epochs // 3)], 0.1)
     elif schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
@@ -261,7 +267,7 @@ def train_classifier(
     history = pd.DataFrame(rows)
     cfg = dict(epochs=epochs, loss=loss, optimizer=optimizer, lr=lr, momentum=momentum, batch_size=batch_size,
                weight_decay=weight_decay, head_weight_decay=head_weight_decay, lam_H=lam_H,
-               feature_penalty=feature_penalty, schedule=schedule, seed=seed)
+               feature_penalty=feature_penalty, schedule=schedule, step_every=step_every, seed=seed)
     return ClassifierResult(model, history, epoch_zero, time.perf_counter() - start, cfg)
 
 

@@ -25,7 +25,8 @@ PARAMS = {
                      loss="mse", optimizer="sgd", lr=0.05, batch_size=128, weight_decay=5e-4, schedule="constant",
                      epochs=100, track_every=1000, dtype="float32"),
     "seeds": seeds_param(FULL_SEEDS),
-    "max_depth": Param(6, Int(minimum=2), "hidden layers of the last stage (the first stage has one)"),
+    "max_depth": Param(10, Int(minimum=2), "hidden layers of the last stage (the first stage has one; THN Fig. 2: "
+                       "10)"),
 }
 
 #: The collapse metrics whose decrease with depth is claimed.
