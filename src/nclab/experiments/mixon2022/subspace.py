@@ -23,6 +23,10 @@ Each statement is checked against something computed independently of the formul
   NC: ||W W^T - sqrt(N) P||_F, ||b - 1/C||_2 and the relative error in H all below
   ``CONVERGENCE_TOL`` at the last iteration, in every run; the page lists any that do not.
 
+- The strong-NC state (MPP eqs. snc1-snc3) itself: at Haar-random strong-NC points the risk
+  (evaluated directly) and the autograd gradient vanish, and nclab's collapse metrics (written
+  for real networks, independently of this model) find NC1-NC4 exactly.
+
 Every rule is universal (:func:`~nclab.experiments.rules.every`, k/n with a Wilson interval),
 and every tolerance was fixed before the first run.
 """
@@ -48,6 +52,8 @@ INVARIANCE_TOL = 1e-10
 RISK_TOL = 1e-12
 #: Each strong-NC error at the last iteration below this counts as converged.
 CONVERGENCE_TOL = 1e-8
+#: At a strong-NC point: risk, gradient norm and every NC metric below this count as zero.
+ZERO_TOL = 1e-12
 #: Off S, the gradient's relative distance to S above this shows the invariance is not vacuous.
 OFF_S_MIN = 1e-3
 
@@ -114,12 +120,13 @@ def subspace(config: dict) -> Outcome:
     decomposed = risk_on_S(W, b[:, 0], N)
     risk_err = ((decomposed - direct).abs() / direct.abs().clamp_min(torch.finfo(direct.dtype).tiny)).numpy()
 
+    state = strong_state(C, N, p, seeds)
     run = descend(H, W, b, config)
     on_S = run["distance"].max(-1)
     final = {k: run[k][:, -1] for k in ("WWt", "H", "b")}
     converged = np.all([v <= CONVERGENCE_TOL for v in final.values()], axis=0)
     shape = (len(scales), len(seeds))
-    claims = judge(config, grad_dist, off_dist, risk_err, on_S, final, converged)
+    claims = judge(config, grad_dist, off_dist, risk_err, on_S, final, converged) + [state_claim(state)]
     table = [{"scale": x, "runs": len(seeds), "converged": int(converged.reshape(shape)[i].sum()),
               "max_distance_to_S": float(on_S.reshape(shape)[i].max()),
               **{f"max_final_{k}": float(v.reshape(shape)[i].max()) for k, v in final.items()}}
@@ -139,6 +146,37 @@ def subspace(config: dict) -> Outcome:
         tables["not_converged"] = failing
     return Outcome(claims=claims, figures={"subspace_convergence": draw(config, run)}, metrics=metrics,
                    tables=tables, notes=notes)
+
+
+def strong_state(C: int, N: int, p: int, seeds: list[int]) -> dict[str, np.ndarray]:
+    """Per seed, at a Haar-random strong-NC point: the direct risk, the autograd gradient norm, NC1-NC4."""
+    from nclab.metrics import collapse
+    from nclab.theory.shallow.strong_collapse import mixon_risk, strong_nc_point
+
+    labels = torch.arange(C).repeat_interleave(N)
+    out: dict[str, list] = {}
+    for s in seeds:
+        H, W, b = strong_nc_point(C, N, p, generator=torch.Generator().manual_seed(int(s)))
+        grad = torch.cat([g.reshape(-1) for g in autograd_gradient(H, W, b, N)])
+        m = collapse(H.mT, labels, weight=W, bias=b)
+        for k, v in (("risk", float(mixon_risk(H, W, b, N))), ("grad_norm", float(grad.norm())), ("nc1", m["nc1"]),
+                     ("nc2_etf_features", m["nc2_etf_features"]), ("nc3_duality", m["nc3_duality"]),
+                     ("nc4_ncc_mismatch", m["nc4_ncc_mismatch"])):
+            out.setdefault(k, []).append(abs(v))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def state_claim(state: dict[str, np.ndarray]) -> Claim:
+    """The strong-NC state is a zero-risk critical point with NC1-NC4, at every random point."""
+    holds = np.all([v <= ZERO_TOL for v in state.values()], axis=0)
+    return Claim.decided(
+        "strong_nc_state_is_zero_risk_collapse",
+        text="Strong neural collapse (W W^T = sqrt(N) P, H = (W (x) 1_N)^T/sqrt(N), b = 1/C 1) has zero risk and "
+             "satisfies NC1-NC4.", source=f"{SOURCE}, eqs. snc1-snc3",
+        verdict=every(holds, f"direct risk, autograd gradient norm, NC1, NC2, NC3 and NC4 all <= {ZERO_TOL:g}"),
+        measured={k: float(v.max()) for k, v in state.items()},
+        note="NC metrics by nclab.metrics.collapse (features H^T, classifier W with bias b), which knows nothing of "
+             "this model; one Haar-random point per seed")
 
 
 def judge(config: dict, grad_dist, off_dist, risk_err, on_S, final, converged) -> list[Claim]:
