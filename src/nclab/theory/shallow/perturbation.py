@@ -102,7 +102,7 @@ def weight_perturbation_map(
     Differentiating the stationarity conditions A dH + B dW = beta dH0 and B^T dH + C dW = 0
     (the Kn-scaled Hessian blocks of :func:`nclab.theory.shallow.anchored.anchored_hessian_blocks`)
     gives dW = -C^{-1} B^T dH, so G = -C^{-1} B^T F with F of :func:`perturbation_map`
-    (derived, docs/math.md section 3). Dense: for small K, d, n.
+    (derived, docs/math.md §4.7). Dense: for small K, d, n.
     """
     W, H, n, lam_W, lam_H, beta = _inputs(W, H, n, lam_W, lam_H, beta)
     _, B, C = anchored_hessian_blocks(W, H, n, lam_W, lam_H, beta)
