@@ -1,4 +1,4 @@
-"""Neural collapse metrics (MATH.md section 1): full batch, spectra, and streaming.
+"""Neural collapse metrics (docs/math.md §2): full batch, spectra, and streaming.
 
 - :func:`collapse` returns every metric as a dict; each metric is also its own function.
 - ``collapse(..., extra=[...])`` adds further measurements (:data:`EXTRA_KEYS`): the CDNV
