@@ -207,7 +207,7 @@ def judge(config: dict, grad_dist, off_dist, risk_err, on_S, final, converged) -
             "R_e = 1/(2C) [sum_i (sigma_i^2/sqrt(N) - 1)^2 + (C beta - 1)^2].", source=f"{SOURCE}, Theorem 2",
             verdict=every(risk_err <= RISK_TOL, f"relative difference from R_e evaluated directly <= {RISK_TOL:g}"),
             measured={"max_relative_error": float(risk_err.max()), "points": int(risk_err.size)},
-            note=f"the decomposition's form is ours (docs/math.md section 2); {by_summary}"),
+            note=f"the decomposition's form is ours (docs/math.md §5.4); {by_summary}"),
         Claim.decided(
             "flow_on_S_reaches_strong_nc", text="From a generic initial W on S, gradient flow converges to strong "
             "neural collapse (W W^T = sqrt(N) P, H = (W (x) 1_N)^T/sqrt(N), b = 1/C 1).", source=f"{SOURCE}, Theorem 3",
