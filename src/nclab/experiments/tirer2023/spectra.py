@@ -128,7 +128,7 @@ def judge(config: dict, err: dict) -> list[Claim]:
                  f"second singular value <= {tol:g} (Eq. 5)"),
         spectral("full_spectrum_Fkk", "full_spectrum",
                  "The entire spectrum of F_kk is computed in closed form (five values with multiplicities).",
-                 f"max |measured - closed form| <= {tol:g}", source=f"{src} (spectrum as derived in docs/math.md section 3)"),
+                 f"max |measured - closed form| <= {tol:g}", source=f"{src} (spectrum as derived in docs/math.md §4.5)"),
     ]
 
 
