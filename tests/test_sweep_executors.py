@@ -13,7 +13,7 @@ from nclab.sweep.executors import DaskExecutor, parse_executor
 from nclab.sweep.store import integrity_check
 
 import toy_kind
-from sweep_kill import kill_after_rows
+from sweep_kill import kill_after_rows, kill_driver_only
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -95,6 +95,17 @@ def test_kill_minus_9_mid_sweep_then_resume(tmp_path):
     before = partial.set_index(["config_hash", "seed"])["finished_at"]
     after = df.set_index(["config_hash", "seed"]).loc[before.index, "finished_at"]
     assert (before == after).all()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_the_driver_leaves_no_pool_worker(tmp_path):
+    """Issue 17 item 4: the workers of a driver killed with SIGKILL exit within a few seconds."""
+    cmd = [sys.executable, "-c", toy_kind.DRIVER, "sweep", "toy", "--grid", "x=1:4", "--set", "sleep=30",
+           "--seeds", "0:4", "--batch", "2", "--executor", "local:2", "--store", str(tmp_path / "o.sqlite"),
+           "--no-progress"]
+    workers, seconds = kill_driver_only(cmd, dict(os.environ, OMP_NUM_THREADS="1"), workers=2)
+    assert len(workers) == 2
+    assert seconds <= 5.0, f"pool workers {workers} outlived their driver ({seconds} s)"
 
 
 def test_toy_kind_of_the_tests_runs_on_spawned_workers(tmp_path):

@@ -6,6 +6,7 @@
 - ``nclab.theory``: closed forms and landscape tools of the seed papers.
 - ``nclab.experiments``: every figure/table/theorem check of the papers, ``run(name)``.
 - ``nclab.sweep``, ``nclab.nets``, ``nclab.report``: grids x seeds, real networks, HTML reports.
+- ``nclab.threads(n)``: a block with ``n`` torch threads (default policy: one for small problems).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ _LAZY = {
     "UFMSpec": ("nclab.ufm.spec", "UFMSpec"),
     "train": ("nclab.ufm.engine", "train"),
     "TrainResult": ("nclab.ufm.engine", "TrainResult"),
+    "threads": ("nclab._threads", "threads"),
 }
 _SUBMODULES = ("geometry", "metrics", "ufm", "theory", "experiments", "nets", "sweep", "report")
 

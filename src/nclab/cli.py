@@ -14,7 +14,8 @@ adding the subcommand's arguments and ``main_<prefix>(args) -> int`` running it 
 - 141 (128 + SIGPIPE): the reader of stdout went away (``nclab list --json | head -c 200``);
   quietly, like any Unix tool stopped by SIGPIPE.
 
-``nclab --version`` prints the installed version (``importlib.metadata``).
+``nclab --version`` prints the installed version (``importlib.metadata``). The subcommands of
+:data:`THREADED` take ``--threads N|auto`` (:mod:`nclab._threads`), checked before any work.
 """
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "metrics": ("nclab.metrics._cli", "metrics", "neural collapse metrics of features in an .npz file"),
     "measure": ("nclab.nets._cli", "measure", "layer-wise neural collapse of a saved PyTorch model"),
 }
+
+#: The subcommands that compute: they take ``--threads N|auto`` (:mod:`nclab._threads`).
+THREADED = ("train", "run", "reproduce", "sweep", "metrics", "measure")
 
 #: Exceptions that mean bad input (exit 2); anything else is an internal error (exit 1).
 BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
@@ -75,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="on an internal error, print the full traceback (also 'nclab --debug COMMAND')")
         getattr(importlib.import_module(module), f"configure_{prefix}")(p)
+        if name in THREADED:
+            p.add_argument("--threads", default="auto", metavar="N|auto",
+                           help="torch intra-op threads: auto (the default: one thread for small problems, "
+                                "every core for large ones; OMP_NUM_THREADS, when set, is kept) or a count N "
+                                "for every op" + (" (and for each local worker; default one each)"
+                                                  if name == "sweep" else ""))
     return parser
 
 
@@ -100,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     module, prefix = args._command
     name = f"nclab {args.command}"
     try:
-        code = int(getattr(importlib.import_module(module), f"main_{prefix}")(args) or 0)
+        from nclab._threads import parse as parse_threads, threads
+
+        count = parse_threads(getattr(args, "threads", "auto"), "--threads")
+        with threads(count):
+            code = int(getattr(importlib.import_module(module), f"main_{prefix}")(args) or 0)
         sys.stdout.flush()  # a pipe's reader that left shows here, not in the interpreter's exit
         return code
     except BrokenPipeError:

@@ -3,8 +3,11 @@
 Specs (``--executor``):
 - ``local`` / ``local:N``: a process pool of N workers on this machine (default: one per core;
   N is at most the core count, as for ``dask-local:N``: more processes than cores only slow down);
-  each worker uses ``cores // N`` torch threads. Workers are started with ``spawn`` (safe with
-  torch's thread pools).
+  each worker uses one torch thread (the workers already fill the cores; more threads per
+  worker spin against each other), or the count of an enclosing ``nclab.threads(n)`` block /
+  ``nclab sweep --threads n``. ``OMP_NUM_THREADS``, when set, is kept. Workers are started with
+  ``spawn`` (safe with torch's thread pools). A worker whose driver died (even by SIGKILL)
+  exits within :data:`PARENT_POLL` seconds: no orphans.
 - ``inline``: run in the driver's process, one unit after the other (debugging; experiments
   that sweep inside ``nclab reproduce``).
 - ``dask://HOST:PORT`` (or ``tcp://HOST:PORT``): an existing Dask distributed scheduler, e.g.
@@ -28,11 +31,48 @@ from nclab._validation import fail
 #: Seconds to wait for a Dask scheduler before calling it unreachable.
 DASK_CONNECT_TIMEOUT = 10.0
 
+#: Seconds between a pool worker's checks that its driver is alive.
+PARENT_POLL = 0.25
 
-def _worker_init(threads: int, preload: tuple[str, ...] = ()) -> None:
-    """Limit a worker's threads (torch reads OMP_NUM_THREADS when it is first imported) and
-    import the kind's modules once, at start-up."""
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+def _watch_parent(parent: int, interval: float = PARENT_POLL) -> None:
+    """Exit this process (``os._exit``) once ``parent`` is no longer its parent process.
+
+    A daemon thread of every pool worker runs this: when the driver dies, even by SIGKILL
+    (which leaves the pool no chance to stop its workers), the worker is re-parented (to init
+    or a subreaper) and exits within ``interval`` seconds, dropping the unit it was running
+    (only the driver writes the store; the unit runs again on resume). Polling rather than
+    Linux's ``PR_SET_PDEATHSIG``: that signal follows the death of the *thread* that started
+    the worker, and the pool starts workers from whichever thread submits.
+
+    Parameters
+    ----------
+    parent : int
+        The driver's process id.
+    interval : float
+        Seconds between checks.
+    """
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _worker_init(threads: int, preload: tuple[str, ...] = (), parent: int | None = None,
+                 explicit: bool = False) -> None:
+    """Limit a worker's threads (torch reads OMP_NUM_THREADS when it is first imported), watch
+    its driver (:func:`_watch_parent`) and import the kind's modules once, at start-up.
+
+    ``explicit``: ``threads`` was asked for (it replaces an inherited OMP_NUM_THREADS)."""
+    if parent is not None:
+        import threading
+
+        threading.Thread(target=_watch_parent, args=(parent,), name="nclab-parent-watch", daemon=True).start()
+    if explicit:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    else:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if "torch" in sys.modules:  # imported already (e.g. by the unpickled kind): set it directly
         sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     import importlib
@@ -92,19 +132,27 @@ class InlineExecutor:
 
 
 class LocalExecutor:
-    """A ``concurrent.futures`` process pool of ``workers`` spawned processes."""
+    """A ``concurrent.futures`` process pool of ``workers`` spawned processes.
+
+    ``threads_per_worker``: torch threads of each worker (default: the count of an enclosing
+    ``nclab.threads(n)`` block, else 1; an inherited ``OMP_NUM_THREADS`` wins over the default
+    but not over an explicit count). Each worker exits when the driver dies (:func:`_watch_parent`).
+    """
 
     def __init__(self, workers: int | None = None, *, threads_per_worker: int | None = None,
                  preload: tuple[str, ...] = ()):
+        from nclab._threads import explicit
+
         cores = os.cpu_count() or 1
         self.workers = int(workers or cores)
-        threads = threads_per_worker or max(1, cores // self.workers)
+        asked = threads_per_worker or explicit()
+        self.threads_per_worker = int(asked or 1)
         self.name = f"local:{self.workers}"
         self._pool = cf.ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_init,
-            initargs=(threads, tuple(preload)),
+            initargs=(self.threads_per_worker, tuple(preload), os.getpid(), asked is not None),
         )
 
     def warm(self) -> None:

@@ -27,6 +27,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from nclab import _threads
 from nclab._validation import check_choice, check_int, check_real, fail
 from nclab.ufm.dynamics import GD, LBFGS, UFM_OPTIMIZERS, make_optimizer
 from nclab.ufm.init import SCHEMES, initialize, normalize_seeds, resolve_device, resolve_dtype
@@ -275,7 +276,9 @@ def train(
     bar = Progress(steps + (polish_steps if polish else 0), progress, "ufm train")
     t0 = time.perf_counter()
     try:
-        with torch.no_grad():
+        # torch's intra-op threads: one for small problems, every core for large ones, unless the
+        # user chose (nclab._threads)
+        with torch.no_grad(), _threads.for_work(_threads.ufm_work(spec, len(seeds))):
             obj = Objective(spec, dtype=dtype, device=device)
             if optimizer == "lbfgs":
                 res = _lbfgs(obj, start, steps, 0, "lbfgs", 1e-9 if tol is None else tol, record_every,
