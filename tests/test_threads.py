@@ -146,6 +146,20 @@ def test_cli_threads_applies_to_the_command_and_is_undone(monkeypatch):
     assert torch.get_num_threads() == before
 
 
+@MULTI
+def test_cli_auto_runs_small_work_verbs_on_one_thread(auto, monkeypatch):
+    import nclab.metrics._cli as metrics_cli
+    import nclab.ufm._cli as ufm_cli
+
+    seen = []
+    record = lambda args: seen.append(torch.get_num_threads()) or 0  # noqa: E731
+    monkeypatch.setattr(ufm_cli, "main_train", record)
+    monkeypatch.setattr(metrics_cli, "main_metrics", record)
+    before = torch.get_num_threads()
+    assert main(["train"]) == 0 and main(["metrics", "f.npz"]) == 0 and main(["train", "--threads", "2"]) == 0
+    assert seen == [1, before, 2] and torch.get_num_threads() == before
+
+
 def test_pool_workers_get_one_thread_unless_told(monkeypatch):
     from nclab.sweep.executors import LocalExecutor
 

@@ -12,6 +12,9 @@ time slice, so a run beside two busy processes took tens of times longer than al
 - The user's choice wins: ``auto`` changes nothing when ``OMP_NUM_THREADS`` or
   ``MKL_NUM_THREADS`` is set, or when ``torch.get_num_threads()`` differs from torch's default
   (the user called ``torch.set_num_threads``).
+- The ``nclab`` command's verbs that run small problems (``train``, ``run``, ``reproduce``,
+  ``sweep``) apply ``auto`` to the whole command: one thread, except the engine's calls above
+  the threshold (:data:`nclab.cli.SMALL_WORK`).
 - An explicit count: ``with nclab.threads(4): ...`` (or ``--threads 4`` on the computing
   verbs of the ``nclab`` command) runs the block with that many threads, whatever the workload,
   and restores the previous count on exit. A local sweep pool started inside the block gives

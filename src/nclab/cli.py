@@ -15,7 +15,8 @@ adding the subcommand's arguments and ``main_<prefix>(args) -> int`` running it 
   quietly, like any Unix tool stopped by SIGPIPE.
 
 ``nclab --version`` prints the installed version (``importlib.metadata``). The subcommands of
-:data:`THREADED` take ``--threads N|auto`` (:mod:`nclab._threads`), checked before any work.
+:data:`THREADED` take ``--threads N|auto`` (:mod:`nclab._threads`), checked before any work;
+under ``auto`` those of :data:`SMALL_WORK` run on one thread but for large engine calls.
 """
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 #: The subcommands that compute: they take ``--threads N|auto`` (:mod:`nclab._threads`).
 THREADED = ("train", "run", "reproduce", "sweep", "metrics", "measure")
+
+#: The subcommands whose work is many small problems (UFMs, the papers' experiments): under
+#: ``--threads auto`` they run on one thread, except the engine's calls that are large enough
+#: for every core (:func:`nclab._threads.for_work`). ``metrics`` and ``measure`` work on large
+#: feature matrices: torch's default there.
+SMALL_WORK = ("train", "run", "reproduce", "sweep")
 
 #: Exceptions that mean bad input (exit 2); anything else is an internal error (exit 1).
 BAD_INPUT = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
@@ -82,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name in THREADED:
             p.add_argument("--threads", default="auto", metavar="N|auto",
                            help="torch intra-op threads: auto (the default: one thread for small problems, "
-                                "every core for large ones; OMP_NUM_THREADS, when set, is kept) or a count N "
+                                "every core for large ones; OMP_NUM_THREADS or MKL_NUM_THREADS, when set, is "
+                                "kept) or a count N "
                                 "for every op" + (" (and for each local worker; default one each)"
                                                   if name == "sweep" else ""))
     return parser
@@ -110,10 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     module, prefix = args._command
     name = f"nclab {args.command}"
     try:
-        from nclab._threads import parse as parse_threads, threads
+        from contextlib import nullcontext
+
+        from nclab._threads import for_work, parse as parse_threads, threads
 
         count = parse_threads(getattr(args, "threads", "auto"), "--threads")
-        with threads(count):
+        small = count is None and args.command in SMALL_WORK
+        with threads(count), (for_work(0.0) if small else nullcontext()):
             code = int(getattr(importlib.import_module(module), f"main_{prefix}")(args) or 0)
         sys.stdout.flush()  # a pipe's reader that left shows here, not in the interpreter's exit
         return code
