@@ -116,7 +116,9 @@ def test_run_equals_sweep_seed_for_seed_and_report_draws_the_experiment(tmp_path
     assert '<img src="data:image/png;base64,' in page and 'alt="width"' in page  # the experiment's figure
     claims = [c["id"] for c in result["claims"]]
     assert claims == ["p_dnc_about_0_at_smallest_width_unit", "p_dnc_about_1_at_largest_width_unit",
-                      "p_dnc_grows_with_width_unit"]  # the claims of the one init_H of the grid
+                      "p_dnc_grows_with_width_unit",  # the claims of the one init_H of the grid
+                      "solution_rank_grows_with_width", "lemma1_trained_runs_balanced",
+                      "dnc_runs_collapse_at_every_layer"]
 
 
 def test_report_judge_matches_the_run(tmp_path):

@@ -32,9 +32,13 @@ COVERAGE = (
          "proof bounds the ReLU DNC loss below by the linear one (the region itself is a transcription check).",
          ("garrod2025-relu/relu_dnc_above_linear_bound",)),
     Item("Lemma 1", "At any critical point all factors share singular values, so the regulariser equals "
-         "(lam/2)(L+1) sum_i s_i(Z)^{2/(L+1)}, the minimum over all factorisations of Z.", (f"{_HES}/lemma1_schatten",)),
+         "(lam/2)(L+1) sum_i s_i(Z)^{2/(L+1)}, the minimum over all factorisations of Z.",
+         (f"{_HES}/lemma1_schatten", "garrod2025-fig1/lemma1_trained_runs_balanced",
+          "garrod2025-width/lemma1_trained_runs_balanced", "garrod2025-lambda/lemma1_trained_runs_balanced")),
     Item("Proposition 1", "Known by reference only.", known=False,
-         reason="not covered: its statement is not in our sources (the paper's full text was not read)"),
+         reason="not covered: its statement is not in our sources (the paper's full text was not read); the "
+                "per-layer collapse of DNC solutions (DNC1-2 at every layer) is checked on every trained DNC run by "
+                "garrod2025-{fig1,width,lambda}/dnc_runs_collapse_at_every_layer"),
     Item("Theorems A1-A3", "Appendix: extensions to imbalanced classes.", known=False,
          reason="not covered: known by reference only (full text not read); no imbalanced-class experiment yet "
                 f"{_LATER}"),
@@ -49,14 +53,14 @@ COVERAGE = (
          "loss below the DNC bound.", ("garrod2025-real-head/low-rank-logits", "garrod2025-real-head/loss-below-dnc-bound")),
     Item("Figure 4", "Known by reference only.", known=False,
          reason="not covered: its content is not in our sources (the paper's full text was not read)"),
-    Item("Figure 5", "The rank of the GD solutions against d and lam (ranks between K/2 and K-1: partly collapsed "
-         "mixtures).", reason="not covered: garrod2025-width draws the mean rank but decides no claim on it "
-                              f"{_LATER}"),
+    Item("Figure 5", "The rank of the GD solutions against d and lam: it grows with the width and as lam decreases.",
+         ("garrod2025-width/solution_rank_grows_with_width", "garrod2025-lambda/solution_rank_grows_as_lam_falls")),
     Item("Figure 6", "Deep ReLU UFM (L = 3, d = 70, lam = 2^-9, K = 10, n = 5): GD runs and their logits.",
-         ("garrod2025-relu/relu_dnc_above_linear_bound",)),
+         ("garrod2025-relu/relu_dnc_above_linear_bound", "garrod2025-relu/relu_runs_below_dnc_bound")),
     Item("Figure 7", "CIFAR-10 with standard weight decay: a low-rank logit structure emerges, not a simplex.",
-         reason="not covered: garrod2025-real-head trains and draws the standard-weight-decay run but decides no "
-                f"claim on it, and runs on a small digits set unless CIFAR-10 is on disk {_LATER}"),
+         ("garrod2025-real-head/standard-wd-low-rank-logits",),
+         reason="run on a small digits set unless CIFAR-10 is on disk (--set data=cifar10 --set data_root=DIR); the "
+                "ReLU head with L = 4 (Figs. 3 bottom and 7) is not built yet"),
     Item("Figure 8", "Known by reference only.", known=False,
          reason="not covered: its content is not in our sources (the paper's full text was not read)"),
     Item("Table (appendix, Theorem 7)", "The (K, L) region of Theorem 7 by parity of K.",

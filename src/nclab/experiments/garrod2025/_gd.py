@@ -12,7 +12,8 @@ outcome, which is why the width experiment runs both): W_l ~ N(0, 1/d) always; `
 standard deviation of H_1 directly.
 
 Each seed's row holds its final ``loss``, ``label``, ``rank``, ``etf_error``, ``spread``, the
-K x K class-mean logits as JSON (``mean_logits``, for the figures) and its loss history.
+Lemma 1 balance gap and the largest per-layer NC1/NC2 (:mod:`._critical`), the K x K class-mean
+logits as JSON (``mean_logits``, for the figures) and its loss history.
 """
 from __future__ import annotations
 
@@ -121,9 +122,11 @@ def train_point(config: dict, seeds: list, device: str):
 
 def gd_unit(config: dict, seeds: list, device: str) -> list[dict]:
     """The grid unit of the gradient-descent experiments: one row per seed (see the module doc)."""
+    from nclab.experiments.garrod2025._critical import critical_point_stats
     from nclab.ufm.objective import forward, parts
 
     spec, params, history = train_point(config, seeds, device)
+    crit = critical_point_stats(spec, params)
     with torch.no_grad():
         losses = parts(spec, params)["loss"].cpu().numpy()
         Z, _ = forward(spec, params)
@@ -137,6 +140,7 @@ def gd_unit(config: dict, seeds: list, device: str) -> list[dict]:
         out.append({"status": "done" if math.isfinite(loss) else "diverged",
                     "metrics": {"loss": loss, "label": c["label"], "rank": int(c["rank"]),
                                 "etf_error": float(c["etf_error"]), "spread": float(c["spread"]),
+                                **{k: float(v[i]) for k, v in crit.items()},
                                 "mean_logits": json.dumps(means[i].tolist())},
                     "history": h.reset_index(drop=True)})
     return out

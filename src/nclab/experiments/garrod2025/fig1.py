@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nclab.config import Param, Real
+from nclab.experiments.garrod2025._critical import critical_point_claims
 from nclab.experiments.garrod2025._paper import PAPER, SRC
 from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, draw_logits, point_runs, gd_unit,
                                               mean_logits, table, unit_table)
@@ -85,7 +86,7 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
     rows, notes, K, losses, kinds, ranks = pr.rows, pr.notes, pr.K, pr.losses, pr.kinds, pr.ranks
     dnc_loss, lr_loss, first = pr.dnc_loss, pr.low_rank_loss, rows.iloc[0]
     i_dnc, i_lr = _pick(kinds, ranks, K)
-    claims = _claims(pr, i_dnc, i_lr, float(config["loss_tol"]))
+    claims = _claims(pr, i_dnc, i_lr, float(config["loss_tol"])) + critical_point_claims(rows, "this Fig. 1 point")
     notes.insert(0, f"init: W ~ N(0, 1/d), H_1 init_H={first['init_H']!r}; GD {int(first['steps'])} steps then "
                  f"L-BFGS {int(first['polish_steps'])} steps in float64.")
     fig = draw(rows, i_dnc, i_lr, dnc_loss, lr_loss)

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from nclab import theory as T
 from nclab.config import ListOf, Param, Real
+from nclab.experiments.garrod2025._critical import critical_point_claims, rank_direction_claim
 from nclab.experiments.garrod2025._paper import PAPER, SRC
 from nclab.experiments.garrod2025._gd import (FULL_SEEDS, PAPER_SEEDS, check_experiment, check_unit, gd_unit,
                                               init_words, points_table, table, trend_claim, unit_table)
@@ -46,7 +47,12 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
              f"{PAPER_SEEDS})" if n_min < FULL_SEEDS else ""))
     claim = trend_claim("dnc_more_frequent_small_lam", "DNC becomes more frequent as lam decreases.",
                         f"{SRC}, Fig. 2 (right)", "log2_lam", es, [-e for e in es], table_rows, note)
-    return Outcome(claims=[claim], figures={"lambda": draw(table_rows, K, n, L, d)}, tables={"lambda": table_rows},
+    rank = rank_direction_claim(
+        "solution_rank_grows_as_lam_falls", "The rank of the gradient-descent solutions grows as lam decreases.",
+        table_rows[0]["ranks"], table_rows[-1]["ranks"], f"log2 lam = {es[0]:g} -> {es[-1]:g}",
+        f"the mean rank at the largest and the smallest lam of the grid, t intervals over the seeds; d = {d}")
+    claims = [claim, rank, *critical_point_claims(rows, "this lam grid")]
+    return Outcome(claims=claims, figures={"lambda": draw(table_rows, K, n, L, d)}, tables={"lambda": table_rows},
                    metrics={"p_dnc": [r["p_dnc"] for r in table_rows]})
 
 

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from nclab.config import Int, ListOf, Param
 from nclab.experiments import rules
+from nclab.experiments.garrod2025._critical import critical_point_claims, rank_direction_claim
 from nclab.experiments.garrod2025._paper import PAPER, SRC
 from nclab.experiments.garrod2025._gd import (FULL_SEEDS, INIT_H, PAPER_SEEDS, check_experiment, check_unit, gd_unit,
                                               init_words, points_table, power_note, seeds_needed, table, trend_claim,
@@ -94,6 +95,13 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
                                                         for c in claims if c.id.endswith("_" + tag(init)))
                          for init in groups)
     K = int(rows["K"].iloc[0])
+    ref, sub = next(iter(groups.items()))
+    claims.append(rank_direction_claim(
+        "solution_rank_grows_with_width", "The rank of the gradient-descent solutions grows with the width d "
+        "(towards DNC's K - 1).", sub[0]["ranks"], sub[-1]["ranks"], f"d = {sub[0]['d']} -> {sub[-1]['d']}",
+        f"reference init_H={ref}; the mean rank at the smallest and the largest width of the grid, t intervals "
+        "over the seeds"))
+    claims.extend(critical_point_claims(rows, "this width grid"))
     return Outcome(claims=claims, figures={"width": draw(groups, K)},
                    tables={"width": [r for sub in groups.values() for r in sub]},
                    notes=[f"Verdicts by initialisation (how they move with the open init choice): {verdicts}."],
