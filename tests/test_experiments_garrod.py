@@ -22,7 +22,9 @@ def test_all_registered_with_full_profiles():
 #: Claims that fail on the paper's own terms (findings, see the experiment's notes): they must stay as found.
 #: The quick ReLU point (4 seeds, 4000 steps) finds no run below the DNC bound; the full profile runs 100 seeds.
 FINDINGS = {"garrod2025-dimension": {"dnc_dimension_measured", "below_one_at_K_measured"},
-            "garrod2025-relu": {"relu_runs_below_dnc_bound"}}
+            "garrod2025-relu": {"relu_runs_below_dnc_bound"},
+            # at width 30 every quick run ends at DNC (rank 9) for every lam of the grid
+            "garrod2025-sukenik": {"rank_falls_as_lam_grows"}}
 
 
 def _check(name, tmp_path):
@@ -203,3 +205,30 @@ def test_critical_point_claims_balance_gap_and_layers():
     assert not lemma.passed and lemma.measured["max_gap"] == 2e-3 and layers.passed and layers.n_seeds == 1
     lemma, _ = critical_point_claims(rows.iloc[:1], "test")
     assert lemma.passed
+
+
+def test_sukenik_spec_is_the_deep_relu_mse_ufm():
+    """UFMSpec.sukenik's objective against the formula written out, float64."""
+    import torch
+
+    from nclab.ufm.objective import parts
+    from nclab.ufm.spec import UFMParams, UFMSpec
+
+    K, n, d, L, lam = 3, 2, 4, 3, 0.01
+    spec = UFMSpec.sukenik(K, n, d, L, lam)
+    g = torch.Generator().manual_seed(0)
+    H = torch.randn(1, d, K * n, generator=g, dtype=torch.float64)
+    Ws = (torch.randn(1, d, d, generator=g, dtype=torch.float64), torch.randn(1, d, d, generator=g, dtype=torch.float64),
+          torch.randn(1, K, d, generator=g, dtype=torch.float64))
+    X = torch.relu(Ws[1][0] @ torch.relu(Ws[0][0] @ H[0]))
+    Y = torch.eye(K, dtype=torch.float64).repeat_interleave(n, dim=1)
+    want = ((Ws[2][0] @ X - Y).square().sum() / (2 * K * n)
+            + lam / 2 * (H.square().sum() + sum(W.square().sum() for W in Ws)))
+    got = parts(spec, UFMParams(H=H, W=Ws))["loss"]
+    assert torch.allclose(got, want.reshape(1), rtol=1e-13, atol=0)
+
+
+def test_sukenik_quick_profile(tmp_path):
+    res = _check("garrod2025-sukenik", tmp_path)
+    assert [c.id for c in res.claims] == ["p_dnc_grows_with_width", "rank_falls_as_lam_grows"]
+    assert {r["d"] for r in res.tables["width"]} == {10, 30, 100} and len(res.tables["lam"]) == 3

@@ -32,8 +32,8 @@ def parse_seeds(text: str) -> list[int]:
 def configure_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=_options.PRESETS,
                         help="take the paper's constants: garrod (K n d L lam activation), tirer (K n d lam_W "
-                             "lam_H beta), mixon (C N p), with defaults (see --show-config); without it the keys "
-                             "are UFMSpec's fields")
+                             "lam_H beta), mixon (C N p), sukenik (K n d L lam activation; MSE), with defaults (see "
+                             "--show-config); without it the keys are UFMSpec's fields")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                         help="a spec field or training option (steps, lr, optimizer, init, init_scale, tol, "
                              "polish, dtype, spectra, rank_rtol, ...); literals or arithmetic such as 2**-10; "

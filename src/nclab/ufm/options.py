@@ -46,7 +46,7 @@ __all__ = ["MAX_LAYERS", "MAX_SIZE", "MAX_STEPS", "PRESETS", "PRESET_TABLES", "R
            "SPEC_TABLE", "TRAIN_TABLE", "DType",
            "build_spec", "check_memory", "describe", "estimate_bytes", "split", "table", "train_kwargs", "validate_run"]
 
-PRESETS = ("garrod", "tirer", "mixon")
+PRESETS = ("garrod", "tirer", "mixon", "sukenik")
 
 
 class _Required:
@@ -123,6 +123,14 @@ PRESET_TABLES: dict[str, dict[str, Param]] = {
         "lam_H": Param(0.01, _LAM, "THN's lambda_H"),
         "beta": Param(None, Optional(_LAM), "anchor strength (None: no anchor)"),
         "H0": _H0,
+    },
+    "sukenik": {
+        "K": Param(10, Int(minimum=2, maximum=MAX_SIZE), "number of classes"),
+        "n": Param(5, Int(minimum=1, maximum=MAX_SIZE), "samples per class"),
+        "d": Param(30, Int(minimum=1, maximum=MAX_SIZE), "feature width (Sukenik et al. 2024: 30)"),
+        "L": Param(4, Int(minimum=1, maximum=MAX_LAYERS), "number of weight matrices (Sukenik et al. 2024: 4)"),
+        "lam": Param(0.004, _LAM, "common weight decay of H_1 and every W_l (Sukenik et al. 2024: 0.004)"),
+        "activation": Param("relu", Choice(*ACTIVATIONS), "activation between layers"),
     },
     "mixon": {
         "C": Param(3, Int(minimum=2, maximum=MAX_SIZE), "number of classes"),

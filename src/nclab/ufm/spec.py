@@ -214,6 +214,16 @@ class UFMSpec:
                    reduction=reduction)
 
 
+    @classmethod
+    def sukenik(cls, K: int, n: int, d: int, L: int, lam: float, activation: str = "relu") -> "UFMSpec":
+        """Sukenik, Lampert, Mondelli (2024) deep UFM with the squared loss (arXiv 2405.14468):
+        (1/(2N)) ||W_L s(W_{L-1} ... s(W_1 H_1)) - Y||_F^2 + (lam/2) sum_l ||W_l||^2 + (lam/2) ||H_1||^2,
+        s = ReLU between the layers (never on H_1), no bias; the MSE setting Garrod & Keating's
+        cross-entropy analysis builds on (one common lam: our choice, their runs use one value)."""
+        lam = check_real("lam", lam, minimum=0.0)
+        return cls(K=K, n=n, d=d, L=L, activation=activation, loss="mse", bias=False, lam_H=lam, lam_W=lam)
+
+
 def _tensor_hash(t: torch.Tensor) -> str:
     return hashlib.sha1(t.detach().cpu().to(torch.float64).contiguous().numpy().tobytes()).hexdigest()[:16]
 

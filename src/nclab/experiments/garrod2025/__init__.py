@@ -1,7 +1,8 @@
 """Garrod, Keating (2025), *The persistence of neural collapse despite low-rank bias* (NeurIPS; arXiv 2410.23169)."""
-from nclab.experiments.garrod2025 import dimension, fig1, hessian, lambda_sweep, real_head, relu, theorem1, width
+from nclab.experiments.garrod2025 import (dimension, fig1, hessian, lambda_sweep, real_head, relu, sukenik, theorem1,
+                                          width)
 
-MODULES = (theorem1, dimension, hessian, fig1, width, lambda_sweep, relu, real_head)
+MODULES = (theorem1, dimension, hessian, fig1, width, lambda_sweep, relu, real_head, sukenik)
 
 from nclab.experiments.coverage import Item  # noqa: E402
 
@@ -66,6 +67,9 @@ COVERAGE = (
     Item("Table (appendix, Theorem 7)", "The (K, L) region of Theorem 7 by parity of K.",
          reason="not covered by a claim: transcribed (nclab.theory.theorem7_relu_rule) and compared with the main "
                 "text by the check garrod2025-relu/thm7_table_contains_main_text, a transcription, not a reproduction"),
+    Item("Sec. 2 / related work: Sukenik et al. (2024)", "The MSE deep ReLU UFM GK build on (4 layers, K = 10, "
+         "lam = 0.004, lr 0.5, width 30): DNC is found more often at larger width, lower-rank solutions at larger lam.",
+         ("garrod2025-sukenik/p_dnc_grows_with_width", "garrod2025-sukenik/rank_falls_as_lam_grows")),
     Item("Tables (appendix, other)", "Known by reference only.", known=False,
          reason="not covered: not in our sources (the paper's full text was not read)"),
 )
