@@ -92,9 +92,26 @@ def spectral_basis(centred: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor
 
     The left null direction w of M~ is projected out first (:func:`complement_basis`), so
     q = min(K - 1, d) and the singular values are those of M~ but its structural zero.
+
+    For inputs below float64 with K - 1 <= d, the SVD is taken through the (K-1) x (K-1) Gram
+    matrix in float64 (eigh, then V = M~^T U / s): batched small SVDs cost several times more
+    than batched small eighs on the CPU, and the float64 Gram resolves singular values down to
+    ~1e-8 s_1, far below the input's own rank tolerance (max(K, d) eps >= 1e-5 in float32).
+    Directions with s below that resolution are left as zero columns (they fall under any rank
+    tolerance of the input's dtype). float64 inputs keep the direct SVD.
     """
     Q = complement_basis(w)
     reduced = Q.mT @ centred  # (..., K-1, d)
+    q = reduced.shape[-2]
+    if reduced.dtype != torch.float64 and q <= reduced.shape[-1]:
+        r64 = reduced.double()
+        evals, U = torch.linalg.eigh(r64 @ r64.mT)  # ascending
+        s = evals.flip(-1).clamp_min(0.0).sqrt()
+        U = U.flip(-1)
+        floor = 1e-8 * s[..., :1]
+        inv = torch.where(s > floor, 1.0 / s.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(s))
+        V = (r64.mT @ U) * inv.unsqueeze(-2)
+        return V.to(reduced.dtype), s.to(reduced.dtype)
     _, s, vh = torch.linalg.svd(reduced, full_matrices=False)
     return vh.mT, s
 
