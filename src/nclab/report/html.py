@@ -20,6 +20,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from nclab._json import write_atomic
 from nclab.report._markup import (
     WIDE_PX, _badge, _figure, _kv_table, _seconds, _table, format_value, png_data_uri, png_width, slug,
 )
@@ -291,20 +292,13 @@ def _page(title: str, body: str) -> str:
             f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 def write_report(report: Mapping, path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path:
     """Render ``report`` and write it to ``path``; figures are looked up under ``base_dir``
     (default: beside the page). Returns the path."""
     path = Path(path)
-    return write_text_atomic(path, render_report(report, base_dir=path.parent if base_dir is None else base_dir))
+    return write_atomic(path, render_report(report, base_dir=path.parent if base_dir is None else base_dir))
 
 
 def render_sweep(

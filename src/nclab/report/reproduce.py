@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from nclab._json import dumps, to_jsonable
+from nclab._json import dumps, to_jsonable, write_atomic
 from nclab._tensor import resolve_device
 from nclab._validation import fail
-from nclab.report.html import REPORT_FORMAT, claim_counts, format_value, write_report, write_text_atomic
+from nclab.report.html import REPORT_FORMAT, claim_counts, format_value, write_report
 
 
 #: During a run the page is rewritten at most this often (seconds); always at the end.
@@ -267,7 +267,7 @@ def _write(report: dict, results: Path, page: Path | None) -> None:
 
     papers = [p for p in PAPERS if any(e.get("paper") == p for e in report["experiments"])]
     report["coverage"] = coverage_report(papers, report["experiments"])
-    write_text_atomic(results, dumps(report, indent=2))
+    write_atomic(results, dumps(report, indent=2))
     if page is not None:
         write_report(report, page)
 

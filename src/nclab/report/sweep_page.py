@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nclab.report.html import render_sweep, write_text_atomic
+from nclab._json import write_atomic
+from nclab.report.html import render_sweep
 
 #: Columns of ``nclab.sweep.load`` that are bookkeeping, not config or metric.
 _BOOKKEEPING = {"config_hash", "seed", "status", "error", "seconds", "batch_seconds", "batch_size",
@@ -177,4 +178,4 @@ def write_store_page(path: str | os.PathLike, out: str | os.PathLike | None = No
     if not path.is_file():
         raise FileNotFoundError(2, "No such file or directory", str(path))
     out = Path(out) if out is not None else path.with_suffix(".html")
-    return write_text_atomic(out, render_store(path))
+    return write_atomic(out, render_store(path))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nclab._json import atomic_path, write_atomic
 from nclab._validation import check_choice, fail
 from nclab.ufm.measure import layer_metrics
 from nclab.ufm.spec import UFMParams, UFMSpec
@@ -85,12 +86,15 @@ class TrainResult:
         arrays = self.params.numpy()
         arrays["seeds"] = np.asarray(self.seeds)
         paths = [out / "params.npz", out / f"history.{history_format}", out / "result.json"]
-        np.savez(paths[0], **arrays)
-        if history_format == "csv":
-            self.history.to_csv(paths[1], index=False)
-        else:
-            self.history.to_parquet(paths[1], index=False)
-        paths[2].write_text(json.dumps(self.to_dict(), indent=2))
+        with atomic_path(paths[0]) as tmp:  # each file appears whole or not at all (an interrupt leaves none)
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        with atomic_path(paths[1]) as tmp:
+            if history_format == "csv":
+                self.history.to_csv(tmp, index=False)
+            else:
+                self.history.to_parquet(tmp, index=False)
+        write_atomic(paths[2], json.dumps(self.to_dict(), indent=2))
         return paths
 
 
