@@ -123,7 +123,7 @@ def every(holds: Sequence[bool], what: str) -> Verdict:
     --------
     >>> v = every([True, True, True], "the loss is below the bound")
     >>> v.passed, v.estimate.n, round(v.estimate.low, 3)
-    (True, 3, 0.438)
+    (True, 3, 0.439)
     >>> every([], "anything").passed
     False
     """
