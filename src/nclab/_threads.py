@@ -54,6 +54,9 @@ nothing below 1e5 flops (0.3-1.0x), 1.2-1.3x at 4e5, 1.2-1.8x at 1.6e6 and 1.6-2
 elementwise ops. So :data:`THRESHOLD` is 3e7 flops: every measured size below it ran at
 least as fast on one thread.
 
+A ``torch.set_num_threads(n)`` with torch's own default ``n`` cannot be told from the
+default: ``auto`` may then choose; ``nclab.threads(n)`` forces a count.
+
 The state changed here is torch's process-wide intra-op count; the context managers are meant
 for the main thread (they are not thread-safe).
 """
