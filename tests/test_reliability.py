@@ -192,3 +192,31 @@ def test_memory_estimate_in_the_python_api():
     assert options.check_memory(spec, 1, max_memory="1GB") == small
     with pytest.raises(ValueError, match="needs about"):
         options.check_memory(spec, 1000, max_memory=1000)
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--num-classes", "10000000000"], "num_classes must be at most the number of samples"),
+    (["--device", "meta"], "device must be"),
+    (["--device", "mps"], "device must be an available device"),
+])
+def test_metrics_cli_refuses_sizes_and_devices_it_cannot_hold(tmp_path, capsys, extra, match):
+    import numpy as np
+
+    from nclab import cli
+
+    f = tmp_path / "f.npz"
+    np.savez(f, features=np.random.default_rng(0).standard_normal((40, 6)), labels=np.arange(40) % 4)
+    assert cli.main(["metrics", str(f), *extra]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+
+
+def test_labels_beyond_the_sample_count_are_refused_before_counting():
+    import torch
+
+    from nclab.metrics import collapse
+
+    with pytest.raises(ValueError, match="labels must be at most the number of samples"):
+        collapse(torch.zeros(10, 3), torch.tensor([0, 1] * 4 + [0, 10 ** 11]))
+    with pytest.raises(ValueError, match="meta device"):
+        collapse(torch.zeros(10, 3, device="meta"), torch.arange(10) % 2)

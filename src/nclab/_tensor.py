@@ -47,6 +47,8 @@ def as_float_tensor(
     if not tensor.is_floating_point():
         tensor = tensor.to(torch.get_default_dtype())
     tensor = tensor.to(dtype=dtype or tensor.dtype, device=device or tensor.device)
+    if tensor.device.type == "meta":
+        fail(name, "a tensor on the meta device (shapes without values)", "a tensor with values (cpu or cuda)")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if tensor.ndim not in allowed:
@@ -110,6 +112,10 @@ def as_labels(
         fail("number of classes", K, "at least 2")
     if not require_all_classes:
         return tensor, K
+    if K > tensor.numel():  # before counting: bincount would allocate K counters
+        fail("num_classes" if num_classes is not None else name,
+             f"{K} classes" if num_classes is not None else f"labels up to {high} ({K} classes)",
+             f"at most the number of samples ({tensor.numel()}): every class needs a sample")
     counts = torch.bincount(tensor, minlength=K)
     if bool((counts == 0).any()):
         missing = int(torch.nonzero(counts == 0)[0])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nclab._json import dumps
-from nclab._tensor import as_float_tensor
+from nclab._tensor import as_float_tensor, resolve_device
 from nclab._validation import check_real
 
 ARRAYS = ("features", "labels", "weight", "bias")
@@ -71,18 +71,11 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def main_metrics(args: argparse.Namespace) -> int:
-    import torch
-
     from nclab.metrics.collapse import collapse
 
     if args.rtol is not None:
         check_real("--rtol", args.rtol, minimum=0.0, maximum=1.0)
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise ValueError(f"--device must be a torch device such as 'cpu' or 'cuda', got {args.device!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device must be an available device, got {args.device!r} (no CUDA here)")
+    device = resolve_device(args.device)
     arrays = load_arrays(args.file)
     features = arrays["features"]
     if device.type != "cpu":
