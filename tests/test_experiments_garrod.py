@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -232,3 +233,19 @@ def test_sukenik_quick_profile(tmp_path):
     res = _check("garrod2025-sukenik", tmp_path)
     assert [c.id for c in res.claims] == ["p_dnc_grows_with_width", "rank_falls_as_lam_grows"]
     assert {r["d"] for r in res.tables["width"]} == {10, 30, 100} and len(res.tables["lam"]) == 3
+
+
+def test_critical_point_stats_keep_nan_for_diverged_runs():
+    import torch
+
+    from nclab.experiments.garrod2025._critical import critical_point_stats
+    from nclab.ufm.spec import UFMParams, UFMSpec
+
+    spec = UFMSpec.garrod(3, 2, 4, 2, 0.01)
+    g = torch.Generator().manual_seed(0)
+    H = torch.randn(3, 4, 6, generator=g, dtype=torch.float64)
+    W = (torch.randn(3, 4, 4, generator=g, dtype=torch.float64), torch.randn(3, 3, 4, generator=g, dtype=torch.float64))
+    H[1, 0, 0] = float("nan")
+    out = critical_point_stats(spec, UFMParams(H=H, W=W))
+    assert np.isnan(out["balance_gap"][1]) and np.isnan(out["layer_nc1_max"][1])
+    assert np.isfinite(out["balance_gap"][[0, 2]]).all() and np.isfinite(out["layer_nc1_max"][[0, 2]]).all()

@@ -48,17 +48,25 @@ def critical_point_stats(spec, params) -> dict[str, np.ndarray]:
     from nclab.metrics import collapse
     from nclab.ufm.objective import forward
 
+    S = params.H.shape[0]
+    out = {k: np.full(S, np.nan) for k in ("balance_gap", "layer_nc1_max", "layer_nc2_max")}
     with torch.no_grad():
         _, layers = forward(spec, params)
+        finite = torch.stack([torch.isfinite(X).flatten(1).all(1) for X in layers]).all(0).cpu()
+        keep = torch.nonzero(finite).flatten()  # a diverged run keeps NaN
+        if keep.numel() == 0:
+            return out
         labels = torch.arange(spec.K).repeat_interleave(spec.n)
         nc1, nc2 = [], []
         for X in layers:
-            m = collapse(X.mT, labels, undefined="omit")
-            nc1.append(np.asarray(m["nc1"], dtype=float))
-            nc2.append(np.asarray(m.get("nc2_etf_features", np.full(X.shape[0], np.nan)), dtype=float))
-        gap = (balance_gap(params.H, params.W).cpu().numpy() if spec.activation == "linear"
-               else np.full(params.H.shape[0], np.nan))
-    return {"balance_gap": gap, "layer_nc1_max": np.max(nc1, axis=0), "layer_nc2_max": np.max(nc2, axis=0)}
+            m = collapse(X[keep].mT, labels, undefined="omit")
+            nc1.append(np.atleast_1d(np.asarray(m["nc1"], dtype=float)))
+            nc2.append(np.atleast_1d(np.asarray(m.get("nc2_etf_features", np.full(keep.numel(), np.nan)), dtype=float)))
+        idx = keep.numpy()
+        out["layer_nc1_max"][idx], out["layer_nc2_max"][idx] = np.max(nc1, axis=0), np.max(nc2, axis=0)
+        if spec.activation == "linear":
+            out["balance_gap"][idx] = balance_gap(params.H[keep], tuple(W[keep] for W in params.W)).cpu().numpy()
+    return out
 
 
 def critical_point_claims(rows: pd.DataFrame, where: str) -> list[Claim]:
