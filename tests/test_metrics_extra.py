@@ -605,3 +605,46 @@ def test_statistics_from_streaming_accumulators_give_the_same_values():
     np.testing.assert_allclose(metrics.principal_angles(W, M1), metrics.principal_angles(W, M2), rtol=1e-9, atol=1e-12)
     assert metrics.ood_orthogonality(ood, M1, streamed.global_mean) == pytest.approx(
         metrics.ood_orthogonality(ood, M2, full.global_mean), rel=1e-10)
+
+
+# ----------------------------------------------------------------------------- held-out (reference statistics)
+def test_reference_statistics_of_the_same_set_give_the_plain_metrics():
+    from nclab.metrics import class_statistics
+
+    g = torch.Generator().manual_seed(3)
+    M = 4 * torch.randn(5, 7, generator=g, dtype=torch.float64)
+    y = torch.arange(60) % 5
+    X = M[y] + 0.5 * torch.randn(60, 7, generator=g, dtype=torch.float64)
+    W, b = torch.randn(5, 7, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)
+    plain = collapse(X, y, W, b)
+    held = collapse(X, y, W, b, reference=class_statistics(X, y))
+    assert plain.keys() == held.keys()
+    for k in plain:
+        assert held[k] == pytest.approx(plain[k], rel=1e-12, abs=1e-14), k
+
+
+def test_reference_measures_the_test_residuals_around_the_training_means():
+    """Against a loop: NC1 of the test set with the training means and the training Sigma_B; NC4 with the
+    nearest training mean."""
+    from nclab.metrics import class_statistics
+
+    g = torch.Generator().manual_seed(4)
+    K, d = 4, 6
+    M = 3 * torch.randn(K, d, generator=g, dtype=torch.float64)
+    ytr, yte = torch.arange(40) % K, torch.arange(32) % K
+    tr = M[ytr] + 0.3 * torch.randn(40, d, generator=g, dtype=torch.float64)
+    te = M[yte] + 0.8 * torch.randn(32, d, generator=g, dtype=torch.float64) + 0.2
+    W = torch.randn(K, d, generator=g, dtype=torch.float64)
+    got = collapse(te, yte, W, reference=class_statistics(tr, ytr))
+    means = torch.stack([tr[ytr == k].mean(0) for k in range(K)])
+    Mc = means - means.mean(0)
+    SB = Mc.T @ Mc / K
+    R = te - means[yte]
+    SW = R.T @ R / len(yte)
+    assert got["nc1"] == pytest.approx(float(torch.trace(SW @ torch.linalg.pinv(SB)) / K), rel=1e-9)
+    assert got["nc1_trace_ratio"] == pytest.approx(float(torch.trace(SW) / torch.trace(SB)), rel=1e-12)
+    ncc = torch.cdist(te, means).argmin(1)
+    assert got["nc4_ncc_mismatch"] == pytest.approx(float((ncc != (te @ W.T).argmax(1)).double().mean()))
+    assert got["nc2_etf_features"] == pytest.approx(collapse(tr, ytr)["nc2_etf_features"], rel=1e-12)
+    with pytest.raises(ValueError, match="reference"):
+        collapse(te[:, :5], yte, reference=class_statistics(tr, ytr))

@@ -134,6 +134,7 @@ def full_batch_statistics(
     weight: torch.Tensor | None = None,
     bias: torch.Tensor | None = None,
     predictions: list | None = None,
+    reference: ClassStatistics | None = None,
 ) -> tuple[ClassStatistics, torch.Tensor | None]:
     """Statistics of features x (..., N, d) with labels (N,), computed in x's dtype.
 
@@ -143,15 +144,27 @@ def full_batch_statistics(
     and the number of NC4 mismatches (..., ) (None without ``weight``). No N x d temporary.
     A list ``predictions`` receives, chunk by chunk, (nearest-class-mean labels, classifier
     labels or None), each (..., chunk) int64.
+
+    With ``reference`` (the statistics of another set, e.g. the training set) the class means,
+    global mean, centred means and their singular directions are the reference's, and only
+    the residuals h_i - h_bar_{y_i} (and NC4) come from x: the held-out measurement.
     """
     N, d = x.shape[-2:]
     counts = torch.bincount(labels, minlength=K)
     lead = x.shape[:-2]
-    means = class_means(x, labels, K)
-    w = global_mean_weights(counts, weighting, x.dtype)
-    mu = (w.unsqueeze(-1) * means).sum(dim=-2)
-    centred = means - mu.unsqueeze(-2)
-    basis, svals = spectral_basis(centred, w)
+    if reference is None:
+        means = class_means(x, labels, K)
+        w = global_mean_weights(counts, weighting, x.dtype)
+        mu = (w.unsqueeze(-1) * means).sum(dim=-2)
+        centred = means - mu.unsqueeze(-2)
+        basis, svals = spectral_basis(centred, w)
+    else:
+        def like(t: torch.Tensor, core: int) -> torch.Tensor:  # the reference's, broadcast to x's leading axes
+            t = t.to(dtype=x.dtype, device=x.device)
+            return t.expand(*lead, *t.shape[t.ndim - core:])
+
+        means, mu, centred = like(reference.means, 2), like(reference.global_mean, 1), like(reference.centred_means, 2)
+        basis, svals = like(reference.basis, 2), like(reference.singular_values, 1)
     within_sq = x.new_zeros(*lead, K)
     ncc_needed = weight is not None or predictions is not None
     within_projected = x.new_zeros(*lead, basis.shape[-1]) if project or ncc_needed else None

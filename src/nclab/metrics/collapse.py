@@ -94,6 +94,7 @@ def collapse(
     undefined: str = "raise",
     extra: Any = None,
     ood_features: Array | None = None,
+    reference: ClassStatistics | None = None,
 ) -> dict[str, Any]:
     """Every neural collapse metric of docs/math.md §2, in two passes over the features.
 
@@ -110,6 +111,27 @@ def collapse(
     whose inputs are given) add those measurements after the default keys, which do not
     change; ``ood_features`` (..., N_ood, d) are the out-of-distribution features of
     ``"nc5_ood_orthogonality"``.
+
+    ``reference``: the :class:`ClassStatistics` of another set (:func:`class_statistics` of the
+    training features, or ``StreamingStats.statistics()``) to measure these features against:
+    the class means, global mean and Sigma_B are the reference's, the within-class residuals
+    h_i - h_bar_{y_i} and NC4 (nearest *reference* mean against the classifier) are these
+    features' (test-set collapse; docs/math.md §2). Measured against its own statistics a set
+    gives the plain metrics.
+
+    Examples
+    --------
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> M = 5 * torch.randn(3, 4, generator=g, dtype=torch.float64)
+    >>> y = torch.arange(30) % 3
+    >>> train = M[y] + 0.1 * torch.randn(30, 4, generator=g, dtype=torch.float64)
+    >>> test = M[y] + 0.3 * torch.randn(30, 4, generator=g, dtype=torch.float64)
+    >>> ref = class_statistics(train, y)
+    >>> same = collapse(train, y, reference=ref)["nc1"] == collapse(train, y)["nc1"]
+    >>> held_out = collapse(test, y, reference=ref)["nc1"] > collapse(train, y)["nc1"]
+    >>> bool(same), bool(held_out)
+    (True, True)
     """
     check_choice("global_mean", global_mean, GLOBAL_MEAN_WEIGHTINGS)
     x, y, K = _prepare(features, labels, num_classes)
@@ -128,7 +150,9 @@ def collapse(
             fail("ood_features", f"an array of shape {tuple(ood.shape)}", f"shape (..., N_ood, {x.shape[-1]})")
     with torch.no_grad():
         preds = [] if _extra.needs_predictions(names) else None  # NCC labels from the residual pass
-        stats, mismatches = _core.full_batch_statistics(x, y, K, global_mean, weight=w, bias=b, predictions=preds)
+        ref = None if reference is None else _checks.check_reference(reference, K, x.shape[-1])
+        stats, mismatches = _core.full_batch_statistics(x, y, K, global_mean, weight=w, bias=b, predictions=preds,
+                                                        reference=ref)
         values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
         if w is not None:
             values["nc4_ncc_mismatch"] = mismatches.to(x.dtype) / x.shape[-2]
