@@ -240,3 +240,7 @@ def draw(config: dict, dense: dict, metrics: dict) -> Figure:
     ax.set_title(f"Theorem 6 ($K={Ks}$ even)")
     fig.tight_layout()
     return fig
+
+
+# Theorems 4 and 6 along lam live in their own experiment; importing it here registers it.
+from nclab.experiments.garrod2025 import lambda_hessian  # noqa: E402,F401

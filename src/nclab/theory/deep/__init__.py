@@ -2,7 +2,8 @@
 identity, diagonal superiority, Hessian spectra and solution-set dimensions."""
 from nclab.theory.deep.critical_points import CriticalPoint, balanced_factors, block_matrix, dnc_critical_point, low_rank_critical_point
 from nclab.theory.deep.dimensions import DimensionBounds, dimension_crossing, dimension_ratio, dnc_dimension, low_rank_dimension
-from nclab.theory.deep.landscape import HessianExtremes, dense_hessian, flat_objective, hessian_extremes, hvp_function, near_zero_count
+from nclab.theory.deep.landscape import (HessianExtremes, dense_hessian, flat_objective, hessian_extremes, hvp_function,
+                                        near_zero_count, stable_ce, stable_flat_objective)
 from nclab.theory.deep.low_rank import (
     dnc_critical_points,
     dnc_loss,
@@ -36,6 +37,7 @@ __all__ = [
     "CriticalPoint", "balanced_factors", "block_matrix", "dnc_critical_point", "low_rank_critical_point",
     "DimensionBounds", "dimension_crossing", "dimension_ratio", "dnc_dimension", "low_rank_dimension",
     "HessianExtremes", "dense_hessian", "flat_objective", "hessian_extremes", "hvp_function", "near_zero_count",
+    "stable_ce", "stable_flat_objective",
     "dnc_critical_points", "dnc_loss", "dnc_optimum", "effective_lambda", "low_rank_loss", "low_rank_optimum",
     "theorem1_applies", "theorem1_condition", "theorem1_table", "theorem7_relu_rule",
     "FactorisationCheck", "balance_gap", "factor_regulariser", "factorisation_check", "schatten_power",

@@ -20,9 +20,9 @@ from typing import Sequence
 
 import torch
 
-from nclab._validation import check_choice, check_int, fail
+from nclab._validation import check_choice, check_int, check_real, fail
 from nclab.geometry import centering_matrix, random_orthogonal, repeat_columns
-from nclab.theory.deep.low_rank import dnc_optimum, effective_lambda, low_rank_optimum
+from nclab.theory.deep.low_rank import dnc_loss, dnc_optimum, effective_lambda, low_rank_optimum
 
 __all__ = ["CriticalPoint", "block_matrix", "balanced_factors", "dnc_critical_point", "low_rank_critical_point"]
 
@@ -123,19 +123,25 @@ def _point(kind, M, scale, loss, K, n, d, L, lam, lam_H, lam_W, activation, seed
 def dnc_critical_point(
     K: int, n: int, d: int, L: int, lam: float | None = None, *, lam_H=None, lam_W=None,
     activation: str = "linear", seeds: int | Sequence[int] = 1, rotate: bool = True,
-    dtype: torch.dtype = torch.float64, device=None,
+    dtype: torch.dtype = torch.float64, device=None, scale: float | None = None,
 ) -> CriticalPoint:
     """The DNC critical point Z = alpha* P (x) 1_n^T with balanced factors (GK Lemma 1, Thm 4).
 
     alpha* is the large root of the DNC critical-point equation (:func:`dnc_optimum`); needs
     d >= K. With ``activation="relu"`` the same factors are returned for the ReLU model (not a
-    critical point there in general).
+    critical point there in general). ``scale`` (alpha > 0) overrides alpha*: e.g. the large root
+    of :func:`dnc_critical_points` where that critical point exists but loses to the zero solution
+    (large lam, GK Thm 4's sweep); ``loss`` is then :func:`dnc_loss` at that scale.
     """
     K = check_int("K", K, minimum=2)
     L = check_int("L", L, minimum=1)
     check_choice("activation", activation, ("linear", "relu"))
     lam_bar = effective_lambda(lam, L, lam_H=lam_H, lam_W=lam_W)
-    alpha, loss = dnc_optimum(K, n, L, lam_bar)
+    if scale is not None:
+        alpha = check_real("scale", scale, minimum=0.0, strict=True)
+        loss = float(dnc_loss(alpha, K, n, L, lam_bar))
+    else:
+        alpha, loss = dnc_optimum(K, n, L, lam_bar)
     if alpha == 0.0:
         fail("lam", lam_bar, "small enough that the DNC critical point exists (lam n^{1/(L+1)} below the peak)")
     M = alpha * centering_matrix(K)

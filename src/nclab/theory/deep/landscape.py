@@ -22,7 +22,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from nclab._validation import check_choice, check_int, check_real, fail
 
-__all__ = ["flat_objective", "hvp_function", "dense_hessian", "hessian_extremes", "HessianExtremes",
+__all__ = ["flat_objective", "stable_flat_objective", "stable_ce", "hvp_function", "dense_hessian", "hessian_extremes", "HessianExtremes",
            "near_zero_count"]
 
 
@@ -40,6 +40,79 @@ def flat_objective(spec, params, seed: int = 0) -> tuple[Callable[[torch.Tensor]
 
     def f(x: torch.Tensor) -> torch.Tensor:
         return parts(spec, UFMParams.from_flat(spec, x.unsqueeze(0)))["loss"][0]
+
+    return f, theta
+
+
+def stable_ce(Z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-sample cross-entropy in a form whose first and second derivatives keep relative precision.
+
+    Parameters
+    ----------
+    Z : torch.Tensor
+        Logits, shape (..., K, N).
+    labels : torch.Tensor
+        True class of each column, shape (N,).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (..., N): ``softplus(t)`` with ``t = logsumexp_{j != y}(z_j - z_y)``, equal to
+        ``logsumexp(z) - z_y``.
+
+    Notes
+    -----
+    The engine's ``logsumexp(z) - z_y`` differentiates to ``softmax(z) - e_y``; when the margin
+    exceeds about 37 the true class's ``p_y`` rounds to 1, so ``p_y - 1`` and the softmax
+    Hessian's ``p_y (1 - p_y)`` are 0 instead of ``sum_{j != y} p_j`` (GK's Theorem 6 Hessians at
+    lam <= 2^-50). Here the derivative with respect to ``z_y`` is ``-sigmoid(t)`` and the others
+    ``sigmoid(t) softmax_{j != y}``, both products of small accurate numbers; softplus is written
+    ``max(t, 0) + log1p(exp(-|t|))`` (no overflow for either sign of t). Derived, not from GK.
+    """
+    rows = torch.arange(Z.shape[-2], device=Z.device).unsqueeze(-1)
+    true = Z.gather(-2, labels.view(*([1] * (Z.ndim - 2)), 1, -1).expand(*Z.shape[:-2], 1, -1))
+    D = torch.where(rows == labels.unsqueeze(0), torch.full_like(Z, -torch.inf), Z - true)
+    t = torch.logsumexp(D, dim=-2)
+    tp, tn = t.clamp(min=0.0), t.clamp(max=0.0)
+    return tp + torch.log1p(torch.exp(tn - tp))
+
+
+def stable_flat_objective(spec, params, seed: int = 0) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]:
+    """(f, theta) like :func:`flat_objective`, with the cross-entropy in :func:`stable_ce`'s form.
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        A cross-entropy spec without anchor (the deep UFM of GK).
+    params : UFMParams
+        The point; ``seed`` picks the seed index.
+    seed : int
+        Seed index.
+
+    Returns
+    -------
+    tuple
+        ``f`` (a (P,) tensor to a scalar, twice differentiable by ``torch.func``) and ``theta``.
+
+    Notes
+    -----
+    Same objective as the engine's (mean CE + regulariser; equal to it to rounding), but its
+    gradient and Hessian keep relative precision when the fit term is below float64's epsilon
+    (lam <= 2^-50 at GK's critical points), where the engine's autograd Hessian loses its CE part.
+    """
+    from nclab.ufm.objective import fit_scale, forward_all, regulariser, targets
+    from nclab.ufm.spec import UFMParams
+
+    if spec.loss != "ce" or spec.anchored:
+        fail("spec", spec, "a cross-entropy spec without anchor (the deep UFM)")
+    one = params.select(int(seed))
+    theta = one.flat()[0].detach().clone()
+    labels = targets(spec, dtype=theta.dtype, device=theta.device)[1]
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        p = UFMParams.from_flat(spec, x.unsqueeze(0))
+        fit = stable_ce(forward_all(spec, p).Z, labels).sum(dim=-1) * fit_scale(spec)
+        return (fit + regulariser(spec, p))[0]
 
     return f, theta
 
