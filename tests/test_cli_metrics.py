@@ -120,3 +120,17 @@ def test_real_subprocess(tmp_path):
     ok = subprocess.run([*cmd, "metrics", str(path), "--json"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["nc1"] == pytest.approx(collapse(arrays["features"], arrays["labels"])["nc1"])
+
+
+def test_lists_the_arrays_found_and_accepts_the_other_names(tmp_path, capsys):
+    g = np.random.default_rng(3)
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.ones(3), b=np.ones(3))
+    code, out, err = run(capsys, path)
+    assert code == 2 and "['a', 'b']" in err and "'features'" in err and "'X'" in err and out == ""
+    X, y = g.normal(size=(12, 4)), np.arange(12) % 3
+    path = tmp_path / "xy.npz"
+    np.savez(path, X=X, y=y)
+    code, out, err = run(capsys, path)
+    assert code == 0 and "note: using array 'X' as 'features'" in err and "'y' as 'labels'" in err
+    assert json.loads(out)["nc1"] == pytest.approx(collapse(X, y)["nc1"], rel=1e-15)

@@ -155,3 +155,40 @@ def test_seeds_share_config_parser_messages():
         parse_seeds("1,1")
     with pytest.raises(ValueError, match="^seeds must be"):
         sweep_parse_seeds("5:2")
+
+
+def test_train_below_the_etf_dimension_runs_and_counts_outcomes(capsys):
+    """d < K - 1 is a legitimate UFM (no ETF metrics), not a hint at a Python-only keyword;
+    the summary counts each outcome with its rank and lists every seed's."""
+    argv = ["train", "--preset", "garrod", "--set", "K=4", "--set", "n=2", "--set", "d=2", "--set", "steps=20",
+            "--seeds", "0:3"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "undefined" not in out + err
+    solutions = next(line for line in out.splitlines() if "solutions:" in line)
+    assert "(rank " in solutions and sum(int(part.split()[0]) for part in solutions.split(":")[1].split(", ")) == 3
+    assert "per seed" in out and " r" in out.split("per seed")[1]
+    assert main(argv + ["--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert sum(row["count"] for row in result["solution_counts"]) == 3 and len(result["solution_ranks"]) == 3
+
+
+def test_unknown_key_message_names_the_key_and_value(capsys):
+    assert main(["train", "--preset", "garrod", "--set", "foo=1"]) == 2
+    err = capsys.readouterr().err
+    assert "setting 'foo'" in err and "got foo=1" in err
+
+
+def test_classify_params_tables():
+    import nclab
+    from nclab.ufm import classify_params
+
+    spec = nclab.UFMSpec.garrod(K=4, n=2, d=6, L=2, lam=2**-6)
+    res = nclab.train(spec, seeds=range(3), steps=20, optimizer="gd", lr=0.5)
+    seeds = classify_params(spec, res.params, table="seeds")
+    counts = classify_params(spec, res.params, table="counts")
+    assert list(seeds.columns) == ["seed", "label", "rank", "etf_error", "spread"] and len(seeds) == 3
+    assert list(counts.columns) == ["label", "rank", "count", "fraction"] and counts["count"].sum() == 3
+    assert counts["fraction"].sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="table"):
+        classify_params(spec, res.params, table="bogus")

@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``nclab ARGV``; returns the exit code (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
+    if not getattr(args, "command", None):  # bare `nclab`: the verbs, and success
         parser.print_help()
-        return 2
+        return 0
     module, prefix = args._command
     name = f"nclab {args.command}"
     try:

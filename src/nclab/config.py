@@ -384,7 +384,7 @@ def validate(table: Mapping[str, Param], values: Mapping[str, Any], *, where: st
     unknown = sorted(set(values) - set(table))
     if unknown:
         raise ValueError(f"setting {unknown[0]!r} of {where} must be one of the keys "
-                         f"{', '.join(sorted(table))}, got {values[unknown[0]]!r}")
+                         f"{', '.join(sorted(table))}, got {unknown[0]}={values[unknown[0]]!r}")
     merged = dict(defaults(table) if base is None else base)
     merged.update(values)
     return {k: table[k].rule.check(f"setting {k!r} of {where}", merged[k]) for k in table}

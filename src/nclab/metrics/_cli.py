@@ -1,19 +1,23 @@
 """``nclab metrics FILE.npz``: the neural collapse metrics of saved features, as JSON.
 
 The .npz file holds ``features`` (N, d) or (..., N, d), ``labels`` (N,), and optionally
-``weight`` (K, d) and ``bias`` (K,); other arrays are ignored. Bad input (a missing or
+``weight`` (K, d) and ``bias`` (K,); other arrays are ignored. These are the names of
+``nclab measure --data FILE.npz`` too (:mod:`nclab._npz`); ``x``/``X``/``inputs`` and
+``y``/``Y``/``targets`` are accepted with a note on stderr. Bad input (a missing or
 unreadable file, a missing array, a bad label or shape, NaN/inf) is one line on stderr and
 exit code 2.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from nclab._json import dumps
+from nclab._npz import CONVENTION, pick
 from nclab._tensor import as_float_tensor, resolve_device
 from nclab._validation import check_real
 
@@ -25,7 +29,8 @@ def configure_metrics(parser: argparse.ArgumentParser) -> None:
         "Neural collapse metrics (NC1, trace ratio, CDNV, NC2 ETF errors, equinorm, "
         "equiangularity, NC3 duality/structure, NC4, bias norm; see docs/math.md §2) of the "
         "features in an .npz file with arrays 'features' (N, d) or (..., N, d), 'labels' (N,), "
-        "and optionally 'weight' (K, d) and 'bias' (K,). Prints a JSON object."
+        "and optionally 'weight' (K, d) and 'bias' (K,) (x, X or inputs and y, Y or targets are accepted "
+        "with a note; the same names as 'nclab measure --data FILE.npz'). Prints a JSON object."
     )
     parser.add_argument("file", metavar="FILE.npz", help="numpy .npz archive (np.savez) with the arrays above")
     parser.add_argument("--json", action="store_true",
@@ -57,7 +62,14 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):
                 raise ValueError(f"FILE must be an .npz archive (np.savez), got a single array in {str(path)!r}")
-            arrays = {k: data[k] for k in data.files if k in ARRAYS}
+            found = list(data.files)
+            arrays, notes = {}, []
+            for key in ARRAYS:
+                name, note = pick(found, key)
+                if name is not None:
+                    arrays[key] = data[name]
+                    if note:
+                        notes.append(note)
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ValueError(f"FILE must be a readable .npz archive, got {str(path)!r} ({exc})") from None
     except ValueError as exc:
@@ -66,7 +78,10 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
         raise ValueError(f"FILE must be a readable .npz archive without pickled objects, got {str(path)!r} ({exc})") from None
     for key in ("features", "labels"):
         if key not in arrays:
-            raise ValueError(f"FILE must contain an array named {key!r}, got arrays {sorted(arrays)} in {str(path)!r}")
+            raise ValueError(f"FILE must contain {CONVENTION}, got arrays {found} in {str(path)!r} "
+                             f"(none of them serves as {key!r})")
+    for note in notes:
+        print(f"nclab metrics: note: {note}", file=sys.stderr)
     return arrays
 
 

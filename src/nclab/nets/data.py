@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from nclab._npz import CONVENTION, pick
 from nclab._tensor import as_float_tensor, as_labels
 from nclab._validation import check_int, check_real, fail
 
@@ -313,7 +314,8 @@ def cifar10(root, *, n_per_class: int | None = None, seed: int = 0, normalise: b
 
 
 def from_npz(path, *, dtype: torch.dtype = torch.float32) -> ClassificationData:
-    """Arrays ``x`` (or ``features``/``inputs``) and ``labels`` (or ``y``) of an .npz file.
+    """Arrays ``features`` (the inputs) and ``labels`` of an .npz file (:mod:`nclab._npz`: ``x``,
+    ``X``, ``inputs`` and ``y``, ``Y``, ``targets`` are accepted too).
 
     The same arrays serve as train and test set (measurement needs only one).
     """
@@ -328,11 +330,10 @@ def from_npz(path, *, dtype: torch.dtype = torch.float32) -> ClassificationData:
         fail(f"data file {path}", "a single .npy array", "an .npz with arrays 'x' and 'labels'")
     with archive as f:
         keys = set(f.files)
-        xk = next((k for k in ("x", "inputs", "features") if k in keys), None)
-        yk = next((k for k in ("labels", "y") if k in keys), None)
+        xk, _ = pick(f.files, "features")
+        yk, _ = pick(f.files, "labels")
         if xk is None or yk is None:
-            fail(f"data file {path}", f"arrays {sorted(keys)}",
-                 "an .npz with inputs 'x' (or 'inputs'/'features') and 'labels' (or 'y')")
+            fail(f"data file {path}", f"arrays {sorted(keys)}", f"an .npz with {CONVENTION}")
         x = as_float_tensor(f[xk], xk, dtype=dtype)
         if x.ndim < 2:
             fail(xk, f"an array of shape {tuple(x.shape)}", "an array (N, ...) with one row per sample")

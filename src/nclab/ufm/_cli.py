@@ -85,7 +85,7 @@ def build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
 def main_train(args: argparse.Namespace) -> int:
     from nclab.ufm.engine import train
-    from nclab.ufm.solutions import classify_params
+    from nclab.ufm.solutions import classify_params, format_counts, solution_counts
 
     if args.show_config:
         print(f"nclab train{' --preset ' + args.preset if args.preset else ''}: --set keys and defaults")
@@ -95,17 +95,23 @@ def main_train(args: argparse.Namespace) -> int:
     if args.out:
         check_output_dir("--out", args.out)
     result = train(spec, **kwargs)
-    labels = [c["label"] for c in classify_params(spec, result.params, **tolerances)]
+    solutions = classify_params(spec, result.params, **tolerances)
+    labels = [c["label"] for c in solutions]
     if args.out:
         result.save(args.out, history_format=args.history_format)
     if args.json:
-        print(json.dumps(dict(result.to_dict(), solutions=labels), indent=2, default=str))
+        counts = solution_counts(solutions).to_dict(orient="records")
+        print(json.dumps(dict(result.to_dict(), solutions=labels, solution_ranks=[int(c["rank"]) for c in solutions],
+                              solution_counts=counts), indent=2, default=str))
     else:
         print(result.summary())
         counts = {s: result.status.count(s) for s in dict.fromkeys(result.status)}
         print("  status: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-        kinds = {s: labels.count(s) for s in dict.fromkeys(labels)}
-        print("  solutions: " + ", ".join(f"{v} {k}" for k, v in kinds.items()))
+        print("  solutions: " + format_counts(solutions))
+        pairs = list(zip(kwargs["seeds"], solutions))
+        per_seed = ", ".join(f"{seed} {c['label']} r{c['rank']}" for seed, c in pairs[:64])
+        more = f", ... ({len(pairs) - 64} more: --json lists all)" if len(pairs) > 64 else ""
+        print("  per seed (seed label rank): " + per_seed + more)
         if args.out:
             print(f"  wrote {args.out}/params.npz, history.{args.history_format}, result.json")
     return 0

@@ -57,7 +57,7 @@ def layer_metrics(spec: UFMSpec, params: UFMParams, *, collapse: bool = True) ->
             kwargs = {}
             if name == last:
                 kwargs = {"weight": params.W[-1], "bias": params.b}
-            values = nc_collapse(X.transpose(-1, -2), labels, **kwargs)
+            values = nc_collapse(X.transpose(-1, -2), labels, undefined="omit", **kwargs)  # d < K - 1: no ETF metrics
             for key, value in values.items():
                 t = torch.as_tensor(value)
                 if t.ndim == 0 and S == 1:

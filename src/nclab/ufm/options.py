@@ -210,7 +210,7 @@ def validate_run(preset: str | None, values: Mapping[str, Any], *, run: bool = F
     unknown = sorted(set(values) - set(tab))
     if unknown:
         raise ValueError(f"setting {unknown[0]!r} of {where} must be one of the keys "
-                         f"{', '.join(sorted(tab))}, got {values[unknown[0]]!r}")
+                         f"{', '.join(sorted(tab))}, got {unknown[0]}={values[unknown[0]]!r}")
     missing = [k for k, p in tab.items() if p.default is REQUIRED and k not in values]
     if missing:
         raise ValueError(f"{where} needs a value for {', '.join(repr(m) for m in missing)} (--set KEY=VALUE)")

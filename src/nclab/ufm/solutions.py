@@ -27,7 +27,11 @@ from nclab._validation import check_real, fail
 from nclab.config import Param, Real
 from nclab.geometry import center as _center, class_means, class_ordered_labels, etf_gram
 
-__all__ = ["CLASSIFIER_TABLE", "DNC_NC_TOL", "DNC_RANK_RTOL", "classify_solution", "classify_params"]
+__all__ = ["CLASSIFIER_TABLE", "DNC_NC_TOL", "DNC_RANK_RTOL", "classify_solution", "classify_params",
+           "solution_table", "solution_counts", "format_counts"]
+
+#: What ``table=`` of :func:`classify_params` accepts.
+TABLES = (False, "seeds", "counts")
 
 #: Relative singular-value cut-off of the rank of the centred class-mean logits.
 DNC_RANK_RTOL = 1e-3
@@ -103,11 +107,57 @@ def classify_solution(
     return out
 
 
-def classify_params(spec, params, **tolerances: Any) -> list[dict]:
-    """:func:`classify_solution` of every seed of a UFM (``UFMSpec``, ``UFMParams``) via its logits."""
+def classify_params(spec, params, *, table: bool | str = False, **tolerances: Any):
+    """:func:`classify_solution` of every seed of a UFM (``UFMSpec``, ``UFMParams``) via its logits.
+
+    ``table``: ``False`` (default) returns the list of dicts of :func:`classify_solution`;
+    ``"seeds"`` a DataFrame with one row per seed (:func:`solution_table`); ``"counts"`` a
+    DataFrame with the number of seeds per (label, rank) (:func:`solution_counts`).
+    """
     from nclab.ufm.objective import forward
 
+    if table not in TABLES or table is True:
+        fail("table", table, "False, 'seeds' or 'counts'")
     with torch.no_grad():
         Z, _ = forward(spec, params)
     labels = class_ordered_labels(spec.K, spec.n, device=Z.device)
-    return classify_solution(Z, labels, **tolerances)
+    results = classify_solution(Z, labels, **tolerances)
+    if table == "seeds":
+        return solution_table(results)
+    if table == "counts":
+        return solution_counts(results)
+    return results
+
+
+def solution_table(results: list[dict], seeds: list[int] | None = None):
+    """One row per run of :func:`classify_solution`'s ``results``: ``seed``, ``label``, ``rank``,
+    ``etf_error``, ``spread`` (``seeds`` default to 0, 1, ...)."""
+    import pandas as pd
+
+    seeds = list(range(len(results))) if seeds is None else list(seeds)
+    if len(seeds) != len(results):
+        fail("seeds", f"{len(seeds)} seeds", f"one per result ({len(results)})")
+    return pd.DataFrame([{"seed": s, "label": r["label"], "rank": int(r["rank"]), "etf_error": r["etf_error"],
+                          "spread": r["spread"]} for s, r in zip(seeds, results)],
+                        columns=["seed", "label", "rank", "etf_error", "spread"])
+
+
+def solution_counts(results: list[dict]):
+    """The number and fraction of runs per (``label``, ``rank``), labels in the order dnc,
+    low_rank, other, ranks ascending."""
+    import pandas as pd
+
+    order = {"dnc": 0, "low_rank": 1, "other": 2}
+    counts: dict[tuple[str, int], int] = {}
+    for r in results:
+        key = (r["label"], int(r["rank"]))
+        counts[key] = counts.get(key, 0) + 1
+    rows = [{"label": lab, "rank": rank, "count": c, "fraction": c / max(len(results), 1)}
+            for (lab, rank), c in sorted(counts.items(), key=lambda kv: (order.get(kv[0][0], 3), kv[0][1]))]
+    return pd.DataFrame(rows, columns=["label", "rank", "count", "fraction"])
+
+
+def format_counts(results: list[dict]) -> str:
+    """``"3 dnc (rank 9), 1 low_rank (rank 5)"``: :func:`solution_counts` on one line."""
+    frame = solution_counts(results)
+    return ", ".join(f"{row.count} {row.label} (rank {row.rank})" for row in frame.itertuples())
