@@ -71,3 +71,18 @@ def test_bad_input_names_the_parameter():
         model(x[:8])
     with pytest.raises(ValueError, match="class 1"):
         tracker.compute()
+
+
+def test_tracker_statistics_are_the_reference_of_a_held_out_set():
+    model, x, y = _model_and_data()
+    tracker = Tracker(model, num_classes=4)
+    with tracker, torch.no_grad(), tracker.batch(y[:60]):
+        model(x[:60])
+    with torch.no_grad():
+        pen = model[3](model[2](model[1](model[0](x))))
+    held = collapse(pen[60:], y[60:], reference=tracker.statistics())
+    own = collapse(pen[:60], y[:60], reference=tracker.statistics())
+    assert own["nc1"] == pytest.approx(collapse(pen[:60], y[:60])["nc1"], rel=1e-9)
+    assert np.isfinite(held["nc1"])
+    with pytest.raises(ValueError, match="layer"):
+        tracker.statistics("nope")

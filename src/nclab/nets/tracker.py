@@ -146,6 +146,13 @@ class Tracker:
         """Forget the statistics (e.g. at the start of an epoch)."""
         self.stats = {}
 
+    def statistics(self, layer: str = PENULTIMATE, global_mean: str = "classes") -> Any:
+        """The :class:`nclab.metrics.ClassStatistics` of ``layer`` so far: the ``reference`` of a held-out
+        measurement (``nclab.metrics.collapse(test_features, test_labels, reference=tracker.statistics())``)."""
+        if layer not in self.stats:
+            fail("layer", layer, f"a tracked layer with recorded passes ({', '.join(self.stats) or 'none yet'})")
+        return self.stats[layer].statistics(global_mean)
+
     def compute(self, **options: Any) -> pd.DataFrame:
         """The metrics of every tracked layer: a frame with ``layer``, ``dim``, ``samples`` and the
         keys of :func:`nclab.metrics.collapse` (NC4 left out; see the module doc).
