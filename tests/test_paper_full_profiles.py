@@ -13,8 +13,6 @@ MUST_PASS = [
     "garrod2025-theorem1",
     "garrod2025-hessian",
     "garrod2025-fig1",
-    "garrod2025-relu",
-    "garrod2025-real-head",
 ]
 
 
@@ -22,8 +20,14 @@ MUST_PASS = [
 # other claim of these experiments must pass. garrod2025-dimension: the measured dimension of the DNC
 # solution set (zero Hessian eigenvalues = O(d)^L orbit rank) is L(K-1)(d-K/2), not GK's L(K-1)(d-K+1),
 # so R(K) > 1 as measured.
+# garrod2025-relu: none of the 100 ReLU runs ends below the linear DNC closed form (lowest 0.1531 against
+# 0.1471), although non-DNC runs end below every ReLU DNC run (0.1583).
+# garrod2025-real-head: with standard weight decay the digits MLP's class-mean logits keep rank 9 = K - 1 (GK's
+# Fig. 7 reports a low-rank structure on CIFAR-10), while the deep-UFM run has rank 4 as in the paper.
 KNOWN_FAILURES = {
     "garrod2025-dimension": {"dnc_dimension_measured", "below_one_at_K_measured"},
+    "garrod2025-relu": {"relu_runs_below_dnc_bound"},
+    "garrod2025-real-head": {"standard-wd-low-rank-logits"},
 }
 
 
@@ -36,17 +40,23 @@ def test_full_profile_findings_stay_as_found(name, tmp_path):
     assert all(c.passed for c in result.checks), [c.id for c in result.checks if not c.passed]
 
 
-# Full profiles too long for CI's 45 minutes on 2 cores (10 seeds x 5 trainings, 10 seeds x 10 layers):
+# Full profiles too long for CI's 45 minutes on 2 cores (2 arms x 5 seeds x 5 trainings, 10 seeds x 10 layers):
 # `make test-paper` runs them.
 PAPER_SCALE = ["tirer2023-layerwise", "tirer2023-weight-decay"]
+
+
+#: Findings at paper scale: in the CE arm of the weight-decay study (small CNN on digits, 5 seeds, decay 5e-4)
+#: no change of the decay moves the metrics measurably (every interval contains 0); the MSE arm reproduces.
+PAPER_SCALE_FINDINGS = {"tirer2023-weight-decay": {"ce-features-decay-moves-nc-more", "ce-features-decay-x0-raises-nc",
+                                                   "ce-features-decay-x2-lowers-nc"}}
 
 
 @pytest.mark.paper
 @pytest.mark.parametrize("name", PAPER_SCALE)
 def test_paper_scale_network_claims_pass(name, tmp_path):
     result = registry.run(name, out=tmp_path)
-    failed = {c.id: (c.expected, c.measured) for c in result.claims if not c.passed}
-    assert result.claims and not failed, failed
+    failed = {c.id for c in result.claims if not c.passed}
+    assert result.claims and failed == PAPER_SCALE_FINDINGS.get(name, set()), failed
 
 
 @pytest.mark.slow
