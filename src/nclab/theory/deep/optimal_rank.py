@@ -1,0 +1,251 @@
+"""Global optima of the collapsed deep linear UFM and the minimal rank q_K (Garrod & Keating 2025, Thms 2-3).
+
+The collapsed-class reduction (derived). Replacing every sample's logits by its class mean
+lowers the mean cross-entropy (Jensen) and does not raise any singular value of Z (Z -> Z A with
+A the orthogonal projection onto the class indicators, ||A|| = 1), so by GK Lemma 1 the deep
+linear UFM's global minimum (d >= K, n samples per class) is the minimum over K x K logit
+matrices M of
+
+    F_L(M) = mean_k CE(M[:, k], k) + (lam/2)(L+1) sum_i (sqrt(n) s_i(M))^{2/(L+1)},
+
+which is :func:`nclab.theory.deep.superiority.structure_loss` at scale 1 (the one home of this
+formula). The Schatten term is not smooth at s_i = 0, so :func:`optimal_logits` minimises the
+equivalent smooth problem, the collapsed deep UFM itself: L-BFGS over L + 1 factors F_l in
+R^{K x K} of M = F_L ... F_0 with penalty (lam n^{1/(L+1)}/2) sum_l ||F_l||_F^2 (balanced factors
+of Z = M (x) 1_n^T have ||H_1||^2 = n ||F_0||^2; rescaling spreads n over the factors), from
+several random starts, keeping the best.
+
+:func:`max_margin` searches for the largest diagonal-superiority margin of a rank-r matrix of unit
+Frobenius norm (random samples and smooth-margin L-BFGS from random starts): a positive value is
+a diagonally superior matrix of rank <= r; a maximum <= 0 over many starts is the numerical form
+of "no diagonally superior matrix of rank r exists". :func:`random_superior` draws random
+diagonally superior matrices of an exact rank.
+
+References
+----------
+C. Garrod, J. P. Keating, "The persistence of neural collapse despite low-rank bias", NeurIPS 2025,
+arXiv 2410.23169: Lemma 1 (the Schatten form), Theorem 2 (lower rank wins for large L), Theorem 3
+(at most q_K normalised singular values of the optimum do not decay exponentially in L).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nclab._validation import check_int, check_real
+from nclab.theory.deep.superiority import structure_loss, superiority_margin
+
+__all__ = ["OptimalLogits", "optimal_logits", "normalised_spectrum", "decay_slope", "max_margin", "random_superior",
+           "ZERO_RTOL"]
+
+#: Normalised singular values s_i / s_1 at or below this count as exact zeros (the rtol of
+#: :func:`nclab.theory.deep.schatten.schatten_regulariser`; L-BFGS leaves zeros at about 1e-16).
+ZERO_RTOL = 1e-12
+
+
+@dataclass
+class OptimalLogits:
+    """Result of :func:`optimal_logits`: the best K x K logit matrix, its objective (factor form and
+    the reduced Schatten form of the same M) and every start's objective."""
+
+    M: np.ndarray
+    loss: float
+    reduced: float
+    starts: list[float]
+
+
+def _product(F):
+    M = F[0]
+    for f in F[1:]:
+        M = f @ M
+    return M
+
+
+def optimal_logits(K: int, L: int, lam: float, n: int = 1, *, starts: int = 4, seed: int = 0,
+                   steps: int = 3000, init_scale: float = 3.0, inits=()) -> OptimalLogits:
+    """Minimise the collapsed deep linear UFM over K x K logits (L-BFGS on L + 1 factors, float64).
+
+    Parameters
+    ----------
+    K, L, lam, n : int, int, float, int
+        Classes, weight matrices (L + 1 factors), weight decay, samples per class.
+    starts, seed : int
+        Random starts (Gaussian factors, product of Frobenius scale about ``init_scale``); the
+        best objective is kept.
+    steps : int
+        L-BFGS iterations per start (strong Wolfe line search).
+    inits : sequence of K x K arrays
+        Extra starts: balanced factors of each given logit matrix (e.g. a hand-built structure at
+        its optimal scale), optimised like the random ones.
+
+    Returns
+    -------
+    OptimalLogits
+        ``loss`` is the factor objective, ``reduced`` is F_L(M) of the module doc at the same M
+        (equal at a balanced critical point, GK Lemma 1).
+
+    References
+    ----------
+    arXiv 2410.23169, Lemma 1 and Theorem 3.
+    """
+    K = check_int("K", K, minimum=2)
+    L = check_int("L", L, minimum=1)
+    lam = check_real("lam", lam, minimum=0.0, strict=True)
+    n = check_int("n", n, minimum=1)
+    starts = check_int("starts", starts, minimum=1)
+    mu = lam * n ** (1.0 / (L + 1))
+    y = torch.arange(K)
+    g = torch.Generator().manual_seed(int(seed))
+    best, values = None, []
+    firsts = [_balanced(np.asarray(M0, dtype=np.float64), L) for M0 in inits]
+    for j in range(starts + len(firsts)):
+        if j < starts:
+            F = [(torch.randn(K, K, generator=g, dtype=torch.float64) * init_scale ** (1.0 / (L + 1)) / math.sqrt(K))
+                 .requires_grad_(True) for _ in range(L + 1)]
+        else:
+            F = [f.clone().requires_grad_(True) for f in firsts[j - starts]]
+        opt = torch.optim.LBFGS(F, lr=1.0, max_iter=steps, tolerance_grad=1e-14, tolerance_change=1e-16,
+                                history_size=50, line_search_fn="strong_wolfe")
+
+        def objective():
+            return torch.nn.functional.cross_entropy(_product(F).T, y) + 0.5 * mu * sum((f * f).sum() for f in F)
+
+        def closure():
+            opt.zero_grad()
+            v = objective()
+            v.backward()
+            return v
+
+        opt.step(closure)
+        with torch.no_grad():
+            v = float(objective())
+            M = _product(F).numpy().copy()
+        values.append(v)
+        if best is None or v < best[0]:
+            best = (v, M)
+    v, M = best
+    return OptimalLogits(M=M, loss=v, reduced=float(structure_loss(1.0, M, n, L, lam)), starts=values)
+
+
+def _balanced(M: np.ndarray, L: int) -> list[torch.Tensor]:
+    """Balanced factors of M = U S V^T: F_0 = S^a V^T, F_1..F_{L-1} = S^a, F_L = U S^a, a = 1/(L+1)."""
+    U, S, Vt = np.linalg.svd(M)
+    D = np.diag(S ** (1.0 / (L + 1)))
+    F = [D @ Vt] + [D.copy() for _ in range(L - 1)] + [U @ D]
+    return [torch.as_tensor(f, dtype=torch.float64) for f in F]
+
+
+def normalised_spectrum(M, rtol: float = ZERO_RTOL) -> np.ndarray:
+    """s_i(M) / s_1(M), descending, with values <= ``rtol`` set to exact 0 (all 0 when M = 0)."""
+    s = np.linalg.svd(np.asarray(M, dtype=np.float64), compute_uv=False)
+    if s[0] <= 0 or not np.isfinite(s[0]):
+        return np.zeros_like(s)
+    r = s / s[0]
+    return np.where(r > rtol, r, 0.0)
+
+
+def decay_slope(Ls, r, floor: float = ZERO_RTOL) -> dict:
+    """Least-squares slope of log max(r, floor) against L, with its 95% t interval.
+
+    Zeros are raised to ``floor``, so the slope is an upper bound on the true (more negative)
+    slope: a decay shown on the floored values holds for the true ones. ``identically_zero``:
+    every value is <= floor (decay faster than any exponential on the grid).
+    """
+    from scipy import stats
+
+    from nclab.experiments.rules import LEVEL
+
+    x = np.asarray(Ls, dtype=float)
+    v = np.maximum(np.asarray(r, dtype=float), floor)
+    zero = bool(np.all(np.asarray(r) <= floor))
+    if zero or x.size < 3:
+        return {"slope": -math.inf if zero else math.nan, "interval": [-math.inf, -math.inf] if zero else
+                [-math.inf, math.inf], "identically_zero": zero}
+    fit = stats.linregress(x, np.log(v))
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, x.size - 2) * fit.stderr)
+    return {"slope": float(fit.slope), "interval": [float(fit.slope) - half, float(fit.slope) + half],
+            "identically_zero": False}
+
+
+def max_margin(K: int, r: int, *, samples: int = 20000, starts: int = 20, steps: int = 300, seed: int = 0,
+               temperature: float = 0.02) -> tuple[float, np.ndarray]:
+    """The largest diagonal-superiority margin found over rank-r matrices A B^T with ||A|| = ||B|| = 1.
+
+    Two searches: ``samples`` Gaussian (A, B) scored exactly (batched
+    :func:`~nclab.theory.deep.superiority.superiority_margin`), then ``starts`` L-BFGS ascents of
+    a smooth margin (-t logsumexp(-(M_kk - M_jk)/t) over j != k, t = ``temperature``) from the best
+    samples and fresh random points, each scored exactly. Returns (margin, M) of the best. A
+    positive margin exhibits a diagonally superior matrix of rank <= r; for r = 1, K >= 3 none
+    exists (superiority.py's module doc), so every value found must be <= 0.
+
+    References
+    ----------
+    arXiv 2410.23169, Theorem 3 (q_K, the minimal rank of a diagonally superior matrix).
+    """
+    K = check_int("K", K, minimum=2)
+    r = check_int("r", r, minimum=1)
+    g = torch.Generator().manual_seed(int(seed))
+    A = torch.randn(samples, K, r, generator=g, dtype=torch.float64)
+    B = torch.randn(samples, K, r, generator=g, dtype=torch.float64)
+    A = A / torch.linalg.matrix_norm(A, keepdim=True)
+    B = B / torch.linalg.matrix_norm(B, keepdim=True)
+    margins = superiority_margin(A @ B.mT)
+    order = torch.argsort(margins, descending=True)
+    i0 = int(order[0])
+    best = (float(margins[i0]), (A[i0] @ B[i0].T).numpy())
+    off = ~torch.eye(K, dtype=torch.bool)
+    for s in range(starts):
+        if s < starts // 2:
+            a, b = A[int(order[s])].clone(), B[int(order[s])].clone()
+        else:
+            a, b = torch.randn(K, r, generator=g, dtype=torch.float64), torch.randn(K, r, generator=g, dtype=torch.float64)
+        a.requires_grad_(True)
+        b.requires_grad_(True)
+        opt = torch.optim.LBFGS([a, b], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            M = (a / a.norm()) @ (b / b.norm()).T
+            gaps = (torch.diagonal(M)[None, :] - M)[off]
+            v = temperature * torch.logsumexp(-gaps / temperature, 0)  # minus the smooth margin
+            v.backward()
+            return v
+
+        try:
+            opt.step(closure)
+        except RuntimeError:  # pragma: no cover - a degenerate start
+            continue
+        with torch.no_grad():
+            M = (a / a.norm()) @ (b / b.norm()).T
+            m = float(superiority_margin(M))
+        if m > best[0]:
+            best = (m, M.numpy().copy())
+    return best
+
+
+def random_superior(K: int, r: int, rng: np.random.Generator, *, spread: float = 0.3, tries: int = 10000) -> np.ndarray:
+    """A random diagonally superior K x K matrix of exact rank r (r <= K).
+
+    M = X^T (X + spread * E): X in R^{r x K} with random unit columns (its Gram matrix X^T X is
+    diagonally superior, GK's rank-2 construction in r dimensions), E Gaussian; drawn until M is
+    diagonally superior with numerical rank r. Raises RuntimeError after ``tries`` draws.
+
+    References
+    ----------
+    arXiv 2410.23169, Theorem 2 (diagonally superior structures of different ranks).
+    """
+    K = check_int("K", K, minimum=2)
+    r = check_int("r", r, minimum=1)
+    if r > K:
+        raise ValueError(f"r = {r} must be <= K = {K}")
+    for _ in range(tries):
+        X = rng.standard_normal((r, K))
+        X /= np.linalg.norm(X, axis=0, keepdims=True)
+        M = X.T @ (X + spread * rng.standard_normal((r, K)))
+        s = np.linalg.svd(M, compute_uv=False)
+        if superiority_margin(M) > 1e-3 and int(np.sum(s > 1e-9 * s[0])) == r:
+            return M
+    raise RuntimeError(f"no diagonally superior matrix of rank {r} (K = {K}) in {tries} draws")
