@@ -30,6 +30,7 @@ import traceback
 #: ``configure_<prefix>(parser)`` and ``main_<prefix>(args) -> int``.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "list": ("nclab.experiments._cli", "list", "list the registered experiments"),
+    "show": ("nclab.experiments._cli", "show", "print an experiment's settings: quick and full defaults, allowed values, help"),
     "run": ("nclab.experiments._cli", "run", "run one experiment and check its claims"),
     "reproduce": ("nclab.report._cli", "reproduce", "run every paper experiment and write an HTML report"),
     "report": ("nclab.report._cli", "report", "re-render the HTML report from results.json or a sweep store"),

@@ -27,12 +27,74 @@ def main_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The profiles' help, shared by ``run``, ``reproduce`` and ``sweep`` (times measured on 2 CPU cores).
+QUICK_HELP = ("the quick profile (the default): each experiment's reduced sizes; measured 0.2-70 s per "
+              "experiment, 3 min 08 s for all 21 of 'nclab reproduce' on 2 loaded CPU cores "
+              "('nclab show EXPERIMENT' gives each one's time)")
+FULL_HELP = ("the papers' scale (each experiment's defaults): minutes to hours per experiment on 2 CPU cores "
+             "(a GPU helps); 'nclab reproduce --full --dry-run' prints the estimate per experiment")
+
+
+def add_profile(parser: argparse.ArgumentParser, *, default: bool | None = True,
+                quick_help: str = QUICK_HELP, full_help: str = FULL_HELP) -> None:
+    """``--quick`` / ``--full`` (exclusive) into ``args.quick``; ``default`` is the value without either."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", dest="quick", action="store_const", const=True, default=default, help=quick_help)
+    group.add_argument("--full", dest="quick", action="store_const", const=False, help=full_help)
+
+
+def configure_show(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", help="experiment name (see 'nclab list')")
+    parser.add_argument("--json", action="store_true", help="print the settings as one JSON object")
+
+
+def show_dict(exp) -> dict:
+    """What ``nclab show --json`` prints: the experiment and one row per setting."""
+    from nclab.config import describe_table
+
+    rows = []
+    for row in describe_table(exp.params):
+        key = row["key"]
+        rows.append({"key": key, "full": registry.to_jsonable(row["default"]),
+                     "quick": registry.to_jsonable(exp.quick.get(key, row["default"])),
+                     "allowed": row["allowed"], "help": row["help"]})
+    from nclab.report.estimate import estimate_experiment
+
+    times = {p: estimate_experiment(exp, p, {}) for p in ("quick", "full")}
+    return {"experiment": exp.name, "paper": exp.paper, "title": exp.title, "description": exp.description,
+            "multi_seed": exp.grid is not None, "seed_key": exp.seed_key, "time": times, "settings": rows}
+
+
+def main_show(args: argparse.Namespace) -> int:
+    info = show_dict(registry.get(args.experiment))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['experiment']} ({info['paper']}): {info['title']}")
+    print(f"  {info['description']}")
+    from nclab._progress import duration
+
+    for profile, t in info["time"].items():
+        if t["seconds"] is not None:
+            print(f"time, {profile}: about {duration(t['seconds'])} ({t['source']}: {t['detail']})")
+    print("settings (override with 'nclab run EXPERIMENT --set KEY=VALUE'; 'quick' is the default profile, "
+          "'full' is --full, the papers' scale):")
+    for row in info["settings"]:
+        quick, full = json.dumps(row["quick"]), json.dumps(row["full"])
+        print(f"  {row['key']}")
+        print(f"      quick: {quick}" + ("" if quick == full else f"    full: {full}"))
+        print(f"      allowed: {row['allowed']}")
+        if row["help"]:
+            print(f"      {row['help']}")
+    return 0
+
+
 def configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", help="experiment name (see 'nclab list')")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                         help="override a config key (literals or arithmetic such as 2**-10); repeatable")
     parser.add_argument("--out", metavar="DIR", help="write DIR/result.json and the figures (default: nclab-out/EXPERIMENT)")
-    parser.add_argument("--quick", action="store_true", help="the quick profile (minutes on a laptop)")
+    add_profile(parser)
     parser.add_argument("--device", metavar="D", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--store", metavar="FILE.sqlite",

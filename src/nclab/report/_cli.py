@@ -6,11 +6,9 @@ from pathlib import Path
 
 
 def configure_reproduce(parser: argparse.ArgumentParser) -> None:
-    profile = parser.add_mutually_exclusive_group()
-    profile.add_argument("--quick", dest="quick", action="store_true", default=True,
-                         help="each experiment's quick profile (the default; ~20 s each on 2 CPU cores)")
-    profile.add_argument("--full", dest="quick", action="store_false",
-                         help="each experiment's defaults: the papers' scale (a GPU helps)")
+    from nclab.experiments._cli import FULL_HELP, QUICK_HELP, add_profile
+
+    add_profile(parser, quick_help=QUICK_HELP, full_help=FULL_HELP)
     parser.add_argument("--out", metavar="DIR", default="nclab-out",
                         help="write DIR/index.html, DIR/results.json and DIR/EXPERIMENT/ (default: nclab-out)")
     parser.add_argument("--only", metavar="PAPER", action="append", default=[],
@@ -18,6 +16,32 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
                              "repeatable or comma-separated")
     parser.add_argument("--device", metavar="D", help="torch device for every experiment, e.g. cpu or cuda")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the planned experiments and an estimate of their time; run nothing, write nothing")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
+
+
+def print_reproduce_plan(args: argparse.Namespace) -> int:
+    """``nclab reproduce --dry-run``: the experiments it would run and how long they should take."""
+    from nclab._json import dumps
+    from nclab._progress import duration
+    from nclab.report.estimate import reproduce_plan
+    from nclab.report.reproduce import load_experiment_modules, select_experiments
+
+    load_experiment_modules()
+    chosen = select_experiments(args.only)
+    plan = reproduce_plan(chosen, "quick" if args.quick else "full", args.out)
+    if args.json:
+        print(dumps(plan, indent=2))
+        return 0
+    print(f"nclab reproduce --{plan['profile']}: {len(chosen)} experiments, about "
+          f"{duration(plan['total_seconds'])} in all" + (f" (+ {len(plan['unknown'])} without an estimate)"
+                                                           if plan["unknown"] else ""))
+    for row in plan["experiments"]:
+        took = "?" if row["seconds"] is None else duration(row["seconds"])
+        print(f"  {row['experiment']:28s} {took:>12s}  {row['source']}: {row['detail']}")
+    print(f"estimate: {plan['method']}")
+    return 0
 
 
 def main_reproduce(args: argparse.Namespace) -> int:
@@ -26,6 +50,10 @@ def main_reproduce(args: argparse.Namespace) -> int:
     from nclab.report.reproduce import reproduce, summary_lines
 
     check_output_dir("--out", args.out)  # before any experiment runs
+    if args.json and not args.dry_run:
+        raise ValueError("--json applies to --dry-run only (the run writes OUT/results.json)")
+    if args.dry_run:
+        return print_reproduce_plan(args)
     if args.device:
         resolve_device(args.device)
     summary = reproduce(quick=args.quick, out=args.out, only=args.only, device=args.device,

@@ -22,8 +22,12 @@ def configure_sweep(parser: argparse.ArgumentParser) -> None:
         "stop; start:stop:*ratio is geometric; seeds A:B exclude B."
     )
     parser.add_argument("kind", help="sweep kind: ufm, or any experiment of 'nclab list' (its config keys)")
-    parser.add_argument("--quick", action="store_true",
-                        help="an experiment kind takes its defaults from the quick profile (default: full)")
+    from nclab.experiments._cli import add_profile
+
+    add_profile(parser, default=None,
+                quick_help="an experiment kind takes its defaults from its quick profile (the default, as for "
+                           "'nclab run')",
+                full_help="an experiment kind takes its defaults from the papers' scale (its full profile)")
     parser.add_argument("--preset", metavar="P", help="paper preset of the kind (ufm: garrod, tirer, mixon)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting shared by every config (literals or arithmetic such as 2**-10); repeatable")
@@ -42,7 +46,11 @@ def configure_sweep(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-errors", action="store_true", help="re-run the runs stored as error")
     parser.add_argument("--dask-timeout", type=float, default=10.0, metavar="SEC",
                         help="seconds to wait for a Dask scheduler (default 10)")
-    parser.add_argument("--dry-run", action="store_true", help="validate and print the plan; write nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate and print the plan and an estimate of its time (from a calibration run "
+                             "of one batch, at most 100 steps, in memory); write nothing")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="with --dry-run: print the plan without the calibration run and estimate")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -60,13 +68,38 @@ def _executor(args: argparse.Namespace) -> str:
     return spec
 
 
-def resolve_kind(name: str, quick: bool = False):
-    """A built-in kind's name, or the :class:`SweepKind` of the experiment ``name``."""
+def _workers(executor: str) -> int:
+    """Workers of an executor spec, for the estimate (a Dask scheduler's: unknown, counted as 1)."""
+    import os
+
+    from nclab.sweep.executors import parse_executor
+
+    kind, n = parse_executor(executor)
+    if kind in ("local", "dask-local"):
+        return n or os.cpu_count() or 1
+    return 1
+
+
+def _estimate_line(estimate: dict | None) -> str:
+    if not estimate:
+        return ""
+    from nclab._progress import duration
+
+    line = f"\nestimate: about {duration(estimate['seconds'])} for the runs to do ({estimate['method']})"
+    if estimate.get("error"):
+        line += f"\n  the calibration run failed: {estimate['error']}"
+    return line
+
+
+def resolve_kind(name: str, quick: bool | None = None):
+    """A built-in kind's name, or the :class:`SweepKind` of the experiment ``name`` (``quick``:
+    its quick profile, the default, or ``False``: its full one)."""
     from nclab.sweep.registry import kinds
 
     if name in kinds():
-        if quick:
-            raise ValueError(f"--quick must be left out for sweep kind {name!r}: it applies to experiment kinds")
+        if quick is not None:
+            raise ValueError(f"--quick/--full must be left out for sweep kind {name!r}: they apply to experiment "
+                             f"kinds, got {'--quick' if quick else '--full'}")
         return name
     from nclab.experiments import registry, sweep_kind
 
@@ -74,7 +107,7 @@ def resolve_kind(name: str, quick: bool = False):
     if name not in names:
         raise ValueError(f"sweep kind must be one of {', '.join(sorted(kinds()))} or an experiment "
                          f"({', '.join(names)}), got {name!r}")
-    return sweep_kind(name, quick=quick)
+    return sweep_kind(name, quick=quick is not False)
 
 
 def main_sweep(args: argparse.Namespace) -> int:
@@ -109,10 +142,17 @@ def main_sweep(args: argparse.Namespace) -> int:
                 "seeds": len(sweep.seeds), "runs": sweep.runs, "already_in_store": done,
                 "to_run": sweep.runs - done, "grid": {k: len(v) for k, v in sweep.grid.items()},
                 "example_config": next(iter(sweep.configs.values()))}
+        if not args.no_calibrate and info["to_run"]:
+            from nclab.report.estimate import calibrate_sweep
+
+            estimate = calibrate_sweep(sweep, batch=args.batch, workers=_workers(executor), device=args.device)
+            # the runs left: the store's finished ones are skipped
+            estimate["seconds"] *= info["to_run"] / sweep.runs
+            info["estimate"] = estimate
         print(dumps(info, indent=2) if args.json else
               f"sweep {info['kind']}: {info['configs']} configs x {info['seeds']} seeds = {info['runs']} runs, "
               f"{done} already in {args.store}, {info['to_run']} to run\nexample config: "
-              f"{dumps(info['example_config'])}")
+              f"{dumps(info['example_config'])}" + _estimate_line(info.get("estimate")))
         return 0
     try:
         summary = runner.run(
