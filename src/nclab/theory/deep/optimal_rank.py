@@ -226,12 +226,14 @@ def max_margin(K: int, r: int, *, samples: int = 20000, starts: int = 20, steps:
     return best
 
 
-def random_superior(K: int, r: int, rng: np.random.Generator, *, spread: float = 0.3, tries: int = 10000) -> np.ndarray:
-    """A random diagonally superior K x K matrix of exact rank r (r <= K).
+def random_superior(K: int, r: int, rng: np.random.Generator, *, spread: float = 0.3, min_margin: float = 0.01,
+                    tries: int = 10000) -> np.ndarray:
+    """A random diagonally superior K x K matrix of exact rank r (r <= K), unit Frobenius norm.
 
     M = X^T (X + spread * E): X in R^{r x K} with random unit columns (its Gram matrix X^T X is
-    diagonally superior, GK's rank-2 construction in r dimensions), E Gaussian; drawn until M is
-    diagonally superior with numerical rank r. Raises RuntimeError after ``tries`` draws.
+    diagonally superior, GK's rank-2 construction in r dimensions), E Gaussian; drawn until M / ||M||_F
+    has margin >= ``min_margin`` and numerical rank r (a tiny margin would put the optimal scale
+    beyond any grid). Raises RuntimeError after ``tries`` draws.
 
     References
     ----------
@@ -245,7 +247,8 @@ def random_superior(K: int, r: int, rng: np.random.Generator, *, spread: float =
         X = rng.standard_normal((r, K))
         X /= np.linalg.norm(X, axis=0, keepdims=True)
         M = X.T @ (X + spread * rng.standard_normal((r, K)))
+        M = M / np.linalg.norm(M)
         s = np.linalg.svd(M, compute_uv=False)
-        if superiority_margin(M) > 1e-3 and int(np.sum(s > 1e-9 * s[0])) == r:
+        if superiority_margin(M) >= min_margin and int(np.sum(s > 1e-9 * s[0])) == r:
             return M
     raise RuntimeError(f"no diagonally superior matrix of rank {r} (K = {K}) in {tries} draws")
