@@ -152,19 +152,42 @@ def judge(cfg: dict, logs: dict[str, np.ndarray], arm: str = "ce") -> list[Claim
 
 
 def draw(cfg: dict, runs: dict):
-    """One bar panel per metric: its mean over the seeds in every run (grey: baseline, blue: head, red:
-    features), with the seeds as dots."""
+    """Per metric, two panels. Top: bars of its geometric mean over the seeds in every run, on a
+    linear axis from 0 (grey: baseline, blue: the head's weight decay times the factor, red: the
+    features' weight decay times the factor), the seeds as dots. Bottom: the per-seed change
+    against the baseline of the same seed, in %, mean with its 95% t interval over the seeds
+    (what the claims judge), and a labelled line at 0 (no change)."""
+    from matplotlib.patches import Patch
+
     keys = cfg["metrics"]
-    fig, axes = figure(len(keys), 1, 3.0, 3.0)
+    fig, axes = figure(len(keys), 2, 3.0, 2.8)
+    top, bottom = axes[:len(keys)], axes[len(keys):]
     names = list(next(iter(runs.values())))
-    for ax, k in zip(axes, keys):
+    colors = ["grey"] + [("C0" if n.startswith("head") else "C3") for n in names[1:]]
+    seeds = len(runs)
+    for ax, low, k in zip(top, bottom, keys):
         per_seed = np.array([[vals[n][k] for n in names] for vals in runs.values()])
-        ax.bar(range(len(names)), np.exp(np.log(per_seed).mean(axis=0)),
-               color=["grey"] + [("C0" if n.startswith("head") else "C3") for n in names[1:]])
+        ax.bar(range(len(names)), np.exp(np.log(per_seed).mean(axis=0)), color=colors)
         for row in per_seed:
             ax.plot(range(len(names)), row, "k.", ms=3)
+        ax.set_ylim(bottom=0)
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=60, fontsize=7)
-        ax.set_yscale("log")
+        ax.set_xticklabels([])
         ax.set_ylabel(NC_LABELS.get(k, k))
+        change = 100 * (per_seed[:, 1:] / per_seed[:, :1] - 1)
+        for j in range(change.shape[1]):
+            est = mean(change[:, j])
+            lo, hi = (est.low, est.high) if np.isfinite(est.low) else (est.value, est.value)
+            low.errorbar([j + 1], [est.value], yerr=[[est.value - lo], [hi - est.value]], fmt="o",
+                         color=colors[j + 1], capsize=3)
+        low.axhline(0, color="grey", lw=0.8, label="baseline (no change)")
+        low.set_xlim(-0.5, len(names) - 0.5)
+        low.set_xticks(range(len(names)))
+        low.set_xticklabels(names, rotation=60, fontsize=7)
+        low.set_ylabel("change vs baseline (%)")
+    fig.legend(handles=[Patch(color="grey", label=f"baseline: weight decay {cfg['weight_decay']:g} everywhere"),
+                        Patch(color="C0", label="head xF: the last layer's weight decay times F"),
+                        Patch(color="C3", label="features xF: the decay before the head times F")],
+               fontsize=7, loc="outside upper center", ncol=3)
+    bottom[0].legend(fontsize=6, loc="best", title=f"mean, 95% t interval ({seeds} seeds)", title_fontsize=6)
     return fig
