@@ -54,7 +54,8 @@ FACTOR = 10.0
         "classifier aligns with the class means (NC3) and the network's decision approaches the "
         "nearest class mean (NC4). Han et al. (2022) report the same under MSE loss. Here: an MLP "
         "with batch norm on scikit-learn's digits (or MNIST/CIFAR-10 from disk), trained with CE and "
-        "with MSE by SGD (momentum 0.9, weight decay 5e-4, step schedule), as Papyan et al. Each "
+        "with MSE by SGD (momentum 0.9, weight decay 5e-4; --full: 350 epochs with Papyan et al.'s step "
+        "schedule, the quick profile: 150 epochs at a constant rate; the run's note says which). Each "
         "metric must fall by a factor 10 from the first zero-error epoch to the end (one run per loss, "
         "as the paper's one curve per data set and network)."
     ),
@@ -64,7 +65,10 @@ FACTOR = 10.0
 )
 def papyan_terminal_phase(cfg: dict) -> Outcome:
     data = load_data(cfg)
-    out = Outcome(notes=[source_note(data)])
+    out = Outcome(notes=[source_note(data) + f"; model: {cfg['model']} of width {cfg['width']} and depth "
+                         f"{cfg['depth']}{' with batch norm' if cfg['batchnorm'] else ''}; {cfg['optimizer']} lr "
+                         f"{cfg['lr']:g}, {cfg['schedule']} schedule, {cfg['epochs']} epochs, metrics every "
+                         f"{cfg['track_every']} epochs"])
     runs = {}
     for loss in cfg["losses"]:
         res = train(backbone(cfg, data), data, cfg, loss=loss)
@@ -125,22 +129,40 @@ def fall_ratio(first: float, last: float) -> float:
 
 
 def draw(runs: dict):
-    """Training error and NC1..NC4 against the epoch, one line per loss (dotted: first zero-error epoch)."""
+    """Training error and NC1..NC4 against the epoch, one line per loss (dotted: first zero-error
+    epoch). A panel whose values are all positive has a log axis; one with zeros (the training error
+    after it reaches 0, an NC4 mismatch of 0) a symlog axis, linear below its smallest positive
+    value, so that the zeros are drawn and not dropped (said in the panel)."""
+    from matplotlib.lines import Line2D
+
     fig, axes = figure(3, 2, 3.6, 2.9)
     panels = ["train_error", *NC_KEYS]
-    positive: dict[str, bool] = {}
+    values_of: dict[str, list[np.ndarray]] = {}
     for loss, (hist, start) in runs.items():
         for ax, key in zip(axes, panels):
             values = hist[key].to_numpy(dtype=float)
-            positive[key] = positive.get(key, False) or bool(np.any(values > 0))
-            ax.plot(hist["epoch"], np.where(values > 0, values, np.nan), color=_COLOURS[loss], label=loss.upper())
+            values_of.setdefault(key, []).append(values)
+            ax.plot(hist["epoch"], values, color=_COLOURS[loss], label=loss.upper(), marker=".", ms=4)
             if start is not None:
                 ax.axvline(start, color=_COLOURS[loss], ls=":", lw=1)
     for ax, key in zip(axes, panels):
-        if positive.get(key):  # matplotlib refuses a log axis without a positive value (e.g. NC4 = 0 throughout)
+        every = np.concatenate(values_of.get(key, [np.zeros(0)]))
+        every = every[np.isfinite(every)]
+        positive = every[every > 0]
+        if len(positive) and len(positive) == len(every):
             ax.set_yscale("log")
+        elif len(positive):
+            ax.set_yscale("symlog", linthresh=float(positive.min()))
+            ax.set_ylim(bottom=0)
+            ax.text(0.02, 0.02, f"symlog: zeros drawn at 0,\nlinear below {positive.min():.2g}",
+                    transform=ax.transAxes, fontsize=6, va="bottom", color="0.3")
+        else:
+            ax.text(0.02, 0.02, "0 throughout", transform=ax.transAxes, fontsize=7, va="bottom", color="0.3")
         ax.set_xlabel("epoch")
         ax.set_ylabel(NC_LABELS.get(key, "training error"))
-        ax.legend(fontsize=7)
+        handles, labels = ax.get_legend_handles_labels()
+        handles.append(Line2D([], [], color="0.3", ls=":", lw=1))
+        labels.append("first zero-error epoch")
+        ax.legend(handles, labels, fontsize=6)
     fig.suptitle("Terminal phase of training (dotted: first epoch with zero training error)", fontsize=9)
     return fig
