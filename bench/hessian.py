@@ -6,7 +6,11 @@ Lanczos (scipy eigsh on Hessian-vector products from torch.func) against the den
 in memory (``--dense-max`` parameters). Prints parameter counts, eigenvalues, times and the ratio
 dense/Lanczos measured in the same run.
 
-    python bench/hessian.py [--quick] [--device cuda] [--widths 70 256 1024] [--dense-max 4000]
+Then the Theorem 4 sweep (``--sweep``, on by default): the minimum and maximum Hessian eigenvalues
+at the DNC point (large root) of K = 10, n = 5, d = 70, L = 3 over 12 lams 2^-3 .. 2^-14 by Lanczos,
+as the ``garrod2025-lambda-hessian`` experiment runs it, with the total time (target < 60 s on 2 cores).
+
+    python bench/hessian.py [--quick] [--device cuda] [--widths 70 256 1024] [--dense-max 4000] [--no-sweep]
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dense-max", type=int, default=4000, help="largest parameter count for the dense Hessian")
     ap.add_argument("--tol", type=float, default=1e-8)
+    ap.add_argument("--no-sweep", action="store_true", help="skip the Theorem 4 lam sweep")
     args = ap.parse_args()
     from nclab.theory import dnc_critical_point, flat_objective, hessian_extremes
 
@@ -66,6 +71,28 @@ def main() -> None:
             diff = max(abs(ev[0] - ext.min), abs(ev[-1] - ext.max))
         print(f"{d:>6} {P:>9} {ext.min:>12.3e} {ext.max:>11.5f} {ext.matvecs:>8} {ext.seconds:>10.2f} "
               f"{dense_s:>9.2f} {ratio:>13.2f} {diff:>9.1e}", flush=True)
+    if not args.no_sweep:
+        theorem4_sweep(args.tol)
+
+
+def theorem4_sweep(tol: float, K: int = 10, n: int = 5, d: int = 70, L: int = 3) -> float:
+    """Lanczos min/max eigenvalue at the DNC point over 12 lams; prints each and returns the total seconds."""
+    from nclab.experiments.garrod2025.lambda_hessian import REL_TOL, extremes
+
+    print(f"Theorem 4 sweep: K={K} n={n} d={d} L={L}, 12 lams, Lanczos tol {tol:g}")
+    start = time.perf_counter()
+    for e in range(-3, -15, -1):
+        t = time.perf_counter()
+        r = extremes([K, n, d, L], 2.0 ** e, tol)
+        if r is None:
+            print(f"  lam=2^{e:<4} no DNC critical point ({time.perf_counter() - t:.2f} s)")
+            continue
+        lo, hi, _ = r
+        print(f"  lam=2^{e:<4} min {lo:>11.3e} max {hi:>9.5f} {'saddle' if lo < -REL_TOL * hi else 'PSD':>6} "
+              f"({time.perf_counter() - t:.2f} s)", flush=True)
+    total = time.perf_counter() - start
+    print(f"Theorem 4 sweep total: {total:.2f} s (target < 60 s)")
+    return total
 
 
 if __name__ == "__main__":
