@@ -187,7 +187,8 @@ def test_cli_measure_help_says_what_it_takes(capsys):
     with pytest.raises(SystemExit):
         main(["measure", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "torch.jit.save" not in text and "not a state_dict nor TorchScript" in text
+    assert "TorchScript" in text and "--model module:Class" in text and "--state-dict" in text
+    assert "--standardize" in text and "as given" in text
     assert "--max-dim D" in text and "wider layers" in text and "O(K D) memory" in text
 
 

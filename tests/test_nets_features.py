@@ -259,3 +259,88 @@ def test_not_a_loader_and_not_a_model():
         measure(_model(), 42)
     with pytest.raises(ValueError, match="model"):
         measure(lambda t: t, [(x, y)])
+
+
+# ---------------------------------------------------------------- nclab measure on a model of your own
+
+_SCRIPT = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, width=12):
+        super().__init__()
+        self.fc1 = nn.Linear(64, width)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(width, width)
+        self.out = nn.Linear(width, 10)
+
+    def forward(self, x):
+        return self.out(F.relu(self.fc2(self.act(self.fc1(x)))))
+
+
+if __name__ == "__main__":
+    import sys
+    torch.manual_seed(0)
+    model = Net()
+    torch.save(model, sys.argv[1] + "/whole.pt")
+    torch.save(model.state_dict(), sys.argv[1] + "/sd.pt")
+    torch.jit.save(torch.jit.script(model), sys.argv[1] + "/ts.pt")
+'''
+
+
+def test_measure_cli_script_model_saved_three_ways_equals_live_measure(tmp_path, capsys):
+    """A class defined in the user's script, saved whole, as TorchScript and as a state_dict:
+    each `nclab measure` form gives the table of nets.measure on the live model (the digits
+    inputs as given, the train split); the functional F.relu is reported, not a silent NaN."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from nclab.cli import main
+    from nclab.nets import data as data_mod
+
+    script = tmp_path / "userscript.py"
+    script.write_text(_SCRIPT)
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True, capture_output=True)
+    spec = importlib.util.spec_from_file_location("userscript_live", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    live = module.Net()
+    live.load_state_dict(torch.load(tmp_path / "sd.pt", weights_only=True))
+    d = data_mod.digits(standardize=False)
+    want = measure(live, DataLoader(TensorDataset(d.x_train, d.y_train), batch_size=256))
+    assert list(want["activation"]) == ["act", "functional", ""]
+
+    forms = [[str(tmp_path / "whole.pt"), "--model-code", str(script)],
+             [str(tmp_path / "ts.pt"), "--model", f"{script}:Net"],
+             ["--model", f"{script}:Net", "--state-dict", str(tmp_path / "sd.pt")]]
+    for form in forms:
+        assert main(["measure", *form, "--data", "digits", "--json"]) == 0, form
+        out, err = capsys.readouterr()
+        got = pd.DataFrame(json.loads(out))
+        assert list(got["layer"]) == list(want["layer"]) and list(got["activation"]) == list(want["activation"])
+        for col in ("nc1", "nc1_post_act", "nc1_trace_ratio", "cdnv", "nc2_etf_features", "nc3_duality",
+                    "nc4_ncc_mismatch"):
+            np.testing.assert_allclose(got[col].astype(float), want[col].astype(float), rtol=1e-6, equal_nan=True)
+        assert f"split train ({len(d.y_train)} of 1797 samples): {len(d.y_train)} samples" in err
+        assert "inputs as given" in err and "fc2" in err and "called as a function" in err
+
+    # without the class, each form says what to pass
+    assert main(["measure", str(tmp_path / "whole.pt"), "--data", "digits"]) == 2
+    assert "--model-code SCRIPT.py" in capsys.readouterr().err
+    assert main(["measure", str(tmp_path / "ts.pt"), "--data", "digits"]) == 2
+    err = capsys.readouterr().err
+    assert "ts.pt (a TorchScript archive)" in err and "--model module:Class" in err and err.count("\n") == 1
+    assert main(["measure", "--state-dict", str(tmp_path / "sd.pt"), "--data", "digits"]) == 2
+    assert "--model module:Class" in capsys.readouterr().err
+    assert main(["measure", str(tmp_path / "whole.pt"), "--model-code", str(script), "--data", "digits",
+                 "--standardize", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "inputs standardised" in err and pd.DataFrame(json.loads(out))["nc1"].iloc[0] != want["nc1"].iloc[0]

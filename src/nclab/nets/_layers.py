@@ -21,6 +21,8 @@ _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
 _ACTS = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.ELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.ReLU6)
 PENULTIMATE = "penultimate"
+#: ``activation`` of a layer whose output only a function (e.g. ``F.relu``), no module, consumes.
+FUNCTIONAL = "functional"
 
 
 def available_layers(model: nn.Module) -> list[str]:
@@ -142,6 +144,9 @@ def _probe(model, x0, wanted, explicit, clf, clf_name, clf_default, names, devic
         j = consumer(output, at, _ACTS)
         if j is not None:
             layer.activation, layer.activation_name = events[j][1], events[j][0]
+        elif output is not out and not any(e[2] is output for e in events[at + 1:]):
+            # no module reads this output as it is: a function (F.relu, torch.tanh, ...) transformed it
+            layer.activation_name = FUNCTIONAL
         layer.dim = int(_flat(output, pool).shape[1])
         layer.extra["order"] = at
         plan.append(layer)

@@ -128,12 +128,13 @@ def _standardise(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Ten
 
 def digits(
     *, test_fraction: float = 0.25, seed: int = 0, n_per_class: int | None = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype = torch.float32, standardize: bool = True,
 ) -> ClassificationData:
     """scikit-learn's bundled digits (8x8 images as 64-vectors, K = 10), split and standardised.
 
     ``test_fraction`` of every class goes to the test set (stratified, seeded); inputs are
-    standardised with the training mean and std; ``n_per_class`` subsamples the training set.
+    standardised with the training mean and std (``standardize=False``: the raw pixel values
+    0..16); ``n_per_class`` subsamples the training set.
     """
     test_fraction = check_real("test_fraction", test_fraction, minimum=0.0, maximum=0.9)
     try:
@@ -142,7 +143,9 @@ def digits(
         raise ValueError("the digits data set needs scikit-learn: pip install 'nclab[nets]'") from exc
     bunch = load_digits()
     xtr, ytr, xte, yte = _split(bunch.data.astype(np.float64), bunch.target.astype(np.int64), test_fraction, seed)
-    x_train, x_test = _standardise(torch.from_numpy(xtr), torch.from_numpy(xte))
+    x_train, x_test = torch.from_numpy(xtr), torch.from_numpy(xte)
+    if standardize:
+        x_train, x_test = _standardise(x_train, x_test)
     data = ClassificationData("digits", x_train.to(dtype), torch.from_numpy(ytr),
                               x_test.to(dtype), torch.from_numpy(yte), 10)
     return data.subsample(n_per_class, seed=seed)
@@ -346,16 +349,20 @@ _UNREADABLE = (EOFError, zipfile.BadZipFile, pickle.UnpicklingError, gzip.BadGzi
                IndexError, TypeError, UnicodeDecodeError, AttributeError)
 
 
-def load(spec: str, *, n_per_class: int | None = None, seed: int = 0) -> ClassificationData:
+def load(spec: str, *, n_per_class: int | None = None, seed: int = 0,
+         standardize: bool | None = None) -> ClassificationData:
     """A data set from a spec string: ``digits``, ``gaussian``, ``mnist:ROOT``,
     ``fashionmnist:ROOT``, ``cifar10:ROOT`` or a path ``FILE.npz``.
 
     This is the one loader of data files: a missing file raises ``FileNotFoundError``; an
     unreadable, corrupt, truncated or wrong-format one raises ``ValueError`` naming the spec and
-    the reason (the CLI's exit 2), never the reader's own exception.
+    the reason (the CLI's exit 2), never the reader's own exception. ``standardize``: ``None``
+    (default) keeps each reader's own default (digits, MNIST, CIFAR-10 standardised; gaussian
+    and .npz as given); ``False`` gives the inputs as stored (digits 0..16, images in [0, 1]);
+    ``True`` standardises (an .npz or gaussian per coordinate with its own statistics).
     """
     try:
-        return _load(spec, n_per_class=n_per_class, seed=seed)
+        return _load(spec, n_per_class=n_per_class, seed=seed, standardize=standardize)
     except (FileNotFoundError, ValueError):
         raise
     except _UNREADABLE + (OSError,) as exc:
@@ -364,21 +371,33 @@ def load(spec: str, *, n_per_class: int | None = None, seed: int = 0) -> Classif
                          "truncated or wrong-format file?)") from None
 
 
-def _load(spec: str, *, n_per_class: int | None, seed: int) -> ClassificationData:
+def _standardised(data: ClassificationData) -> ClassificationData:
+    """``data`` standardised per coordinate with its training statistics (one split stays one)."""
+    flat_tr, flat_te = data.x_train.flatten(1), data.x_test.flatten(1)
+    tr, te = _standardise(flat_tr, flat_te)
+    x_train = tr.reshape(data.x_train.shape)
+    x_test = x_train if data.x_test is data.x_train else te.reshape(data.x_test.shape)
+    return ClassificationData(data.name, x_train, data.y_train, x_test, data.y_test, data.num_classes)
+
+
+def _load(spec: str, *, n_per_class: int | None, seed: int, standardize: bool | None = None) -> ClassificationData:
     if not isinstance(spec, str) or not spec:
         fail("data", spec, DATA_SPECS)
     kind, sep, root = spec.partition(":")
     kind_l = kind.lower()
     readers = {"mnist": mnist, "fashionmnist": fashion_mnist, "fashion_mnist": fashion_mnist, "cifar10": cifar10}
     if kind_l == "digits" and not sep:
-        return digits(seed=seed, n_per_class=n_per_class)
+        return digits(seed=seed, n_per_class=n_per_class, standardize=True if standardize is None else standardize)
     if kind_l == "gaussian" and not sep:
-        return gaussian_mixture(seed=seed).subsample(n_per_class, seed=seed)
+        data = gaussian_mixture(seed=seed)
+        return (_standardised(data) if standardize else data).subsample(n_per_class, seed=seed)
     if kind_l in readers:
         if not root:
             fail("data", spec, f"{kind_l}:ROOT with the folder holding the files")
-        return readers[kind_l](root, n_per_class=n_per_class, seed=seed)
+        normalise = True if standardize is None else bool(standardize)
+        return readers[kind_l](root, n_per_class=n_per_class, seed=seed, normalise=normalise)
     if spec.endswith(".npz"):
-        return from_npz(spec).subsample(n_per_class, seed=seed)
+        data = from_npz(spec)
+        return (_standardised(data) if standardize else data).subsample(n_per_class, seed=seed)
     fail("data", spec, DATA_SPECS)
     raise AssertionError  # pragma: no cover

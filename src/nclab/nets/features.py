@@ -29,7 +29,9 @@ Conventions:
   the normalisation (BatchNorm/LayerNorm/GroupNorm) that directly consumes its output if any,
   i.e. before the activation. ``nc1_post_act`` and ``nc1_trace_ratio_post_act`` are NC1 after
   the activation module that directly consumes the measured output, when there is one
-  (``activation`` names it). Layers of dimension d < K - 1 get NaN for the ETF metrics
+  (``activation`` names it). A layer whose output no module reads as it is (an activation
+  called as a function, ``F.relu(x)``, which hooks cannot see) has ``activation ==
+  "functional"`` and NaN ``nc1_post_act``: use activation modules to measure after them. Layers of dimension d < K - 1 get NaN for the ETF metrics
   (a simplex ETF of K vectors needs d >= K - 1), the other metrics as usual.
 - The model runs in eval mode under ``torch.no_grad``; every module's training flag is restored
   and every hook removed afterwards, also when an error is raised.
