@@ -66,8 +66,10 @@ def test_max_margin_rank1_never_positive_for_K_at_least_3_and_rank2_positive():
         m2, M2 = max_margin(K, 2, samples=2000, starts=4, seed=K)
         assert m2 > 0 and T.is_diagonally_superior(torch.as_tensor(M2)) and np.linalg.matrix_rank(M2, tol=1e-10) == 2
     assert max_margin(2, 1, samples=500, starts=2)[0] > 0  # K = 2: rank 1 suffices
-    # the rank-2 circle's margin at unit norm, sqrt-free: (1 - cos(2 pi/K)) / ||X^T X||_F = (1 - cos(2 pi / 3)) / (3/sqrt 2)
-    assert max_margin(3, 2, samples=2000, starts=4)[0] <= (1 - math.cos(2 * math.pi / 3)) / (3 / math.sqrt(2)) + 1e-6
+    # the search is a lower bound on the best margin: GK's rank-2 circle at unit norm has margin
+    # (1 - cos(2 pi / 3)) / ||X^T X||_F = 1.5 / (3 / sqrt 2) at K = 3
+    circle = T.rank2_superior_matrix(3)
+    assert T.superiority_margin(circle / torch.linalg.matrix_norm(circle)) == pytest.approx(1.5 / (3 / math.sqrt(2)))
 
 
 def test_random_superior_has_its_rank_and_margin():
