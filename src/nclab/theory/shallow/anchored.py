@@ -39,17 +39,72 @@ __all__ = [
 
 
 def vec(X: torch.Tensor) -> torch.Tensor:
-    """vec(X): the columns of X (..., a, b) stacked into (..., a b)."""
+    """vec(X): the columns of X (..., a, b) stacked into (..., a b).
+
+    Parameters
+    ----------
+    X : torch.Tensor, shape (..., a, b)
+        The matrix (batched over leading axes).
+
+    Returns
+    -------
+    torch.Tensor, shape (..., a b)
+        The stacked columns.
+
+    Examples
+    --------
+    >>> vec(torch.tensor([[0, 1, 2], [3, 4, 5]])).tolist()
+    [0, 3, 1, 4, 2, 5]
+    """
     return X.mT.reshape(*X.shape[:-2], -1)
 
 
 def unvec(v: torch.Tensor, rows: int) -> torch.Tensor:
-    """Inverse of :func:`vec`: (..., rows*cols) -> (..., rows, cols)."""
+    """Inverse of :func:`vec`: (..., rows*cols) -> (..., rows, cols).
+
+    Parameters
+    ----------
+    v : torch.Tensor, shape (..., rows cols)
+        Stacked columns.
+    rows : int
+        Number of rows of the matrix.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., rows, cols)
+        The matrix.
+
+    Examples
+    --------
+    >>> unvec(torch.tensor([0, 3, 1, 4, 2, 5]), 2).tolist()
+    [[0, 1, 2], [3, 4, 5]]
+    """
     return v.reshape(*v.shape[:-1], -1, rows).mT
 
 
-def commutation_matrix(m: int, p: int, *, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
-    """T_{m,p} (mp x mp) with T vec(X) = vec(X^T) for X of shape m x p."""
+def commutation_matrix(m: int, p: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> torch.Tensor:
+    """T_{m,p} (mp x mp) with T vec(X) = vec(X^T) for X of shape m x p.
+
+    Parameters
+    ----------
+    m, p : int
+        The shape of X.
+    dtype : torch.dtype, optional
+        Element type (default float64).
+    device : torch.device or str, optional
+        Device of the result.
+
+    Returns
+    -------
+    torch.Tensor, shape (m p, m p)
+        The permutation matrix T_{m,p}.
+
+    Examples
+    --------
+    >>> X = torch.arange(6.0, dtype=torch.float64).reshape(2, 3)
+    >>> bool(torch.equal(commutation_matrix(2, 3) @ vec(X), vec(X.T)))
+    True
+    """
     idx = torch.arange(m * p, device=device)
     i, j = idx % m, idx // m  # vec(X)[j m + i] = X[i, j]
     T = torch.zeros(m * p, m * p, dtype=dtype, device=device)
@@ -76,6 +131,38 @@ def anchored_hessian_blocks(
 
     A (dN x dN) = I_N (x) W^T W + (lam_H + beta) I, C (Kd x Kd) = H H^T (x) I_K + n lam_W I,
     B (dN x Kd) = (R^T (x) I_d) T_{K,d} + H^T (x) W^T with R = W H - Y. For small sizes only.
+
+    Parameters
+    ----------
+    W : torch.Tensor, shape (K, d)
+        Classifier.
+    H : torch.Tensor, shape (d, K n)
+        Class-ordered features.
+    n : int
+        Samples per class.
+    lam_W, lam_H, beta : float
+        Regularisation and anchor strengths.
+
+    Returns
+    -------
+    A : torch.Tensor, shape (d N, d N)
+        d2f/dH2 (scaled by Kn).
+    B : torch.Tensor, shape (d N, K d)
+        d2f/dH dW.
+    C : torch.Tensor, shape (K d, K d)
+        d2f/dW2.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658, Section 4 (the blocks are derived by us, docs/math.md §4.2).
+
+    Examples
+    --------
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> W, H = mse_minimizer(2, 1, 2, 0.1, 0.1)
+    >>> [tuple(b.shape) for b in anchored_hessian_blocks(W, H, 1, 0.1, 0.1, 1.0)]
+    [(4, 4), (4, 4), (4, 4)]
     """
     d, N = H.shape
     dt, dev = H.dtype, H.device
@@ -90,6 +177,35 @@ class AnchoredResult:
 
     ``grad_norm`` is the Frobenius norm of the gradient of f (as written, not scaled by Kn) over
     (W, H); ``local_min`` says the Hessian there is positive definite.
+
+    Parameters
+    ----------
+    W : torch.Tensor, shape (K, d)
+        Classifier at the minimiser.
+    H : torch.Tensor, shape (d, K n)
+        Features at the minimiser.
+    loss : float
+        f(W, H; H0).
+    grad_norm : float
+        Gradient norm at (W, H).
+    iterations : int
+        Iterations taken.
+    converged : bool
+        Whether ``grad_norm <= tol``.
+    local_min : bool
+        Whether the Hessian is positive definite there.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658, Eq. 2.
+
+    Examples
+    --------
+    >>> H0 = torch.randn(4, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> r = anchored_minimizer(H0, 2, 0.1, 0.1, 1.0)
+    >>> isinstance(r, AnchoredResult), r.converged, r.local_min
+    (True, True, True)
     """
 
     W: torch.Tensor
@@ -159,7 +275,51 @@ def anchored_minimizer(
     Starts from H_init (default H0) with W = W*(H) (THN: W*(H) = Y H^T (H H^T + n lam_W I)^{-1}),
     takes exact block-coordinate steps (W <- W*(H), H <- argmin_H f) while they shrink the gradient
     norm by at least ``block_contraction`` per step, then damped Newton steps on (W, H) (block
-    steps again where the Hessian is not positive definite). H0 is d x Kn, class-ordered.
+    steps again where the Hessian is not positive definite). H0 is d x Kn, class-ordered
+    (docs/math.md §3.6).
+
+    Parameters
+    ----------
+    H0 : torch.Tensor, shape (d, K n)
+        The anchor, class-ordered.
+    n : int
+        Samples per class (leaving K >= 2 classes).
+    lam_W : float
+        Classifier regularisation, > 0.
+    lam_H : float
+        Feature regularisation, >= 0.
+    beta : float
+        Anchor strength, > 0.
+    H_init : torch.Tensor, optional
+        Starting features, of the shape of ``H0`` (default ``H0``).
+    tol : float, optional
+        Gradient-norm target, > 0.
+    max_iter : int, optional
+        Iteration limit, >= 1.
+    block_contraction : float, optional
+        Contraction per block step below which Newton steps take over.
+
+    Returns
+    -------
+    AnchoredResult
+        The minimiser and its record.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or ``H_init`` has the wrong shape.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658, Eq. 2, Corollaries 2.2 and 3.2.
+
+    Examples
+    --------
+    >>> H0 = torch.randn(4, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> r = anchored_minimizer(H0, 2, 0.1, 0.1, 1.0)
+    >>> r.converged, r.grad_norm < 1e-10
+    (True, True)
     """
     H0, n, lam_W, lam_H, beta = _check_problem(H0, n, lam_W, lam_H, beta)
     tol = check_real("tol", tol, minimum=0.0, strict=True)
@@ -233,7 +393,43 @@ def anchored_layers(
 ) -> list[AnchoredResult]:
     """Iterate H_{l+1} = argmin_H f(W, H; H_l) for ``layers`` layers (THN Cor. 3.2, depthwise NC1).
 
-    Each layer's minimiser is warm-started at its anchor. Returns one result per layer.
+    Each layer's minimiser is warm-started at its anchor.
+
+    Parameters
+    ----------
+    H0 : torch.Tensor, shape (d, K n)
+        The first anchor.
+    n : int
+        Samples per class.
+    lam_W, lam_H, beta : float
+        As in :func:`anchored_minimizer`.
+    layers : int
+        Number of layers, >= 1.
+    tol : float, optional
+        Gradient-norm target per layer.
+    max_iter : int, optional
+        Iteration limit per layer.
+
+    Returns
+    -------
+    list of AnchoredResult
+        One result per layer.
+
+    Raises
+    ------
+    ValueError
+        If ``layers`` < 1 or another argument is out of range.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658, Corollary 3.2 (docs/math.md §3.7).
+
+    Examples
+    --------
+    >>> H0 = torch.randn(4, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> len(anchored_layers(H0, 2, 0.1, 0.1, 1.0, 2))
+    2
     """
     layers = check_int("layers", layers, minimum=1)
     out: list[AnchoredResult] = []

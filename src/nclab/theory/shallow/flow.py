@@ -33,7 +33,27 @@ def trace_covariances(H: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tens
     """(tr Sigma_W, tr Sigma_B) of class-ordered features H (..., d, Kn), THN notation.
 
     Sigma_W = (1/N) sum (h_ki - h_k)(.)^T, Sigma_B = (1/K) sum (h_k - h_G)(.)^T, h_G the mean of
-    the class means (equal to the sample mean here: balanced classes).
+    the class means (equal to the sample mean here: balanced classes); docs/math.md §1.4.
+
+    Parameters
+    ----------
+    H : torch.Tensor, shape (..., d, K n)
+        Class-ordered features.
+    n : int
+        Samples per class.
+
+    Returns
+    -------
+    within : torch.Tensor
+        tr Sigma_W, of the leading batch shape.
+    between : torch.Tensor
+        tr Sigma_B, of the leading batch shape.
+
+    Examples
+    --------
+    >>> H = torch.tensor([[0.0, 2.0, 5.0, 5.0]], dtype=torch.float64)
+    >>> [round(float(v), 6) for v in trace_covariances(H, 2)]
+    [0.5, 4.0]
     """
     d, N = H.shape[-2:]
     K = N // n
@@ -45,7 +65,41 @@ def trace_covariances(H: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tens
 
 
 def feature_flow_rhs(H: torch.Tensor, n: int, lam_W: float, lam_H: float) -> torch.Tensor:
-    """dH/dt = -W*(H)^T (W*(H) H - Y) - lam_H H, THN Eq. 4 (batched over leading axes)."""
+    """dH/dt = -W*(H)^T (W*(H) H - Y) - lam_H H, THN Eq. 4 (batched over leading axes).
+
+    Parameters
+    ----------
+    H : torch.Tensor, shape (..., d, K n)
+        Class-ordered features.
+    n : int
+        Samples per class.
+    lam_W : float
+        Classifier regularisation, > 0.
+    lam_H : float
+        Feature regularisation, >= 0.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., d, K n)
+        The velocity dH/dt.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` does not divide the columns of ``H`` or ``lam_W <= 0``.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658, Eq. 4 and Theorem 3.1 (docs/math.md §3.5).
+
+    Examples
+    --------
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> _, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> bool(feature_flow_rhs(H, 2, 0.1, 0.1).abs().max() < 1e-12)  # the minimiser is at rest
+    True
+    """
     W = optimal_classifier(H, n, lam_W)
     K = W.shape[-2]
     WH = W @ H
@@ -62,6 +116,37 @@ class FlowResult:
     ``integration_error`` = max_t ||H_t - H_t^ref|| / ||H_t^ref|| against a solve at 100x tighter
     tolerances (None if not checked). ``t_stop`` is where the integration ended (t_final, or
     where the trace ratio reached ``nc1_floor``).
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        Sample times.
+    H : torch.Tensor, shape (T, d, K n)
+        Features at the sample times.
+    nc1_ratio, within_scaled, between_scaled, trace_within, trace_between, loss : numpy.ndarray
+        The quantities above, one per sample time.
+    integration_error : float or None
+        Relative error estimate.
+    nfev : int
+        Right-hand side evaluations.
+    success : bool
+        Whether the solver succeeded.
+    message : str
+        The solver's message.
+    t_stop : float
+        End of the integration.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658, Eq. 4 and Theorem 3.1 (docs/math.md §3.5).
+
+    Examples
+    --------
+    >>> H0 = torch.randn(4, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> r = integrate_feature_flow(H0, 2, 0.1, 0.0, 5.0, num_times=5, check_error=False)
+    >>> isinstance(r, FlowResult), r.H.shape
+    (True, torch.Size([5, 4, 6]))
     """
 
     t: np.ndarray
@@ -96,12 +181,55 @@ def integrate_feature_flow(
 ) -> FlowResult:
     """Integrate THN Eq. 4 from H0 (d x Kn, class-ordered) over [0, t_final] in float64.
 
-    ``t_eval`` defaults to 0 and ``num_times`` - 1 log-spaced times in [t_final 1e-4, t_final].
-    ``atol`` is relative to max|H0| (scaled). Requires lam_W > 0, lam_H >= 0 (THN Thm 3.1).
-    ``nc1_floor``: stop when tr Sigma_W / tr Sigma_B falls below it (with lam_H > 0 the
-    within-class part decays like e^{-2 lam_H t} and would sink below the solver's absolute
-    tolerance, leaving only rounding noise); the samples after the stop are dropped.
-    The computation runs on the CPU (scipy); results are returned as float64 CPU tensors.
+    Parameters
+    ----------
+    H0 : torch.Tensor, shape (d, K n)
+        Initial class-ordered features.
+    n : int
+        Samples per class (leaving K >= 2 classes).
+    lam_W : float
+        Classifier regularisation, > 0.
+    lam_H : float
+        Feature regularisation, >= 0.
+    t_final : float
+        End time, > 0.
+    t_eval : numpy.ndarray, optional
+        Increasing sample times in [0, t_final]; default 0 and ``num_times`` - 1 log-spaced times
+        in [t_final 1e-4, t_final].
+    num_times : int, optional
+        Number of default sample times, >= 2.
+    rtol, atol : float, optional
+        Solver tolerances; ``atol`` is relative to max|H0| (scaled).
+    method : str, optional
+        The scipy ``solve_ivp`` method (default ``"DOP853"``).
+    check_error : bool, optional
+        Estimate the integration error by a solve at 100x tighter tolerances.
+    nc1_floor : float or None, optional
+        Stop when tr Sigma_W / tr Sigma_B falls below it (with lam_H > 0 the within-class part
+        decays like e^{-2 lam_H t} and would sink below the solver's absolute tolerance, leaving
+        only rounding noise); the samples after the stop are dropped.
+
+    Returns
+    -------
+    FlowResult
+        The sampled flow. The computation runs on the CPU (scipy); tensors are float64 CPU.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range or ``t_eval`` is not increasing within [0, t_final].
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658, Eq. 4 and Theorem 3.1 (docs/math.md §3.5).
+
+    Examples
+    --------
+    >>> H0 = torch.randn(4, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    >>> r = integrate_feature_flow(H0, 2, 0.1, 0.0, 5.0, num_times=5, check_error=False)
+    >>> r.success, bool((r.nc1_ratio[1:] < r.nc1_ratio[:-1]).all())  # THN Thm 3.1
+    (True, True)
     """
     H0 = as_float_tensor(H0, "H0", ndim=2, dtype=torch.float64, device="cpu")
     n = check_int("n", n, minimum=1)

@@ -44,6 +44,34 @@ def mse_minimizer_rho(lam_W: float, lam_H: float) -> float:
     """rho = max{(1 - c) sqrt(lam_W/lam_H), 0}, c = sqrt(lam_H lam_W) (Tirer & Bruna Thm 3.1).
 
     The Gram matrix of the class means of the minimiser is rho I_K.
+
+    Parameters
+    ----------
+    lam_W : float
+        Classifier regularisation, > 0.
+    lam_H : float
+        Feature regularisation, > 0.
+
+    Returns
+    -------
+    float
+        rho >= 0 (0 when c > 1).
+
+    Raises
+    ------
+    ValueError
+        If ``lam_W`` or ``lam_H`` is not a finite number > 0.
+
+    References
+    ----------
+    Tirer & Bruna, "Extended unconstrained features model for exploring deep neural collapse",
+    ICML 2022, arXiv:2202.08087, Theorem 3.1; Tirer, Huang, Niles-Weed, ICML 2023,
+    arXiv:2210.16658, Theorem 2.1 and Eq. 1 (docs/math.md §3.2).
+
+    Examples
+    --------
+    >>> round(mse_minimizer_rho(0.1, 0.1), 6)
+    0.9
     """
     lam_W, lam_H = _lams(lam_W, lam_H)
     c = math.sqrt(lam_H * lam_W)
@@ -54,8 +82,40 @@ def mse_minimum_value(K: int, n: int, lam_W: float, lam_H: float) -> float:
     """Global minimum of THN Eq. 1 (d >= K): c - c^2/2 if c = sqrt(lam_H lam_W) <= 1, else 1/2.
 
     Derived from Tirer & Bruna Thm 3.1: at the collapsed minimiser W Hbar = (1 - c) I_K, the fit
-    term is (1 - s)^2/2 with s = 1 - c and both regularisers together give lam_H rho = c s.
-    The value does not depend on K or n (they are validated only).
+    term is (1 - s)^2/2 with s = 1 - c and both regularisers together give lam_H rho = c s
+    (docs/math.md §3.3). The value does not depend on K or n (they are validated only).
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    n : int
+        Samples per class, >= 1.
+    lam_W, lam_H : float
+        Regularisation strengths, > 0.
+
+    Returns
+    -------
+    float
+        The minimum value of the objective.
+
+    Raises
+    ------
+    ValueError
+        If an argument is out of range (the message names it).
+
+    References
+    ----------
+    Tirer & Bruna, "Extended unconstrained features model for exploring deep neural collapse",
+    ICML 2022, arXiv:2202.08087, Theorem 3.1; Tirer, Huang, Niles-Weed, ICML 2023,
+    arXiv:2210.16658, Theorem 2.1 and Eq. 1 (docs/math.md §3.2).
+
+    Examples
+    --------
+    >>> round(mse_minimum_value(3, 2, 0.1, 0.1), 6)
+    0.095
+    >>> mse_minimum_value(3, 2, 2.0, 2.0)
+    0.5
     """
     check_int("K", K, minimum=2)
     check_int("n", n, minimum=1)
@@ -97,9 +157,50 @@ def mse_minimizer(
     rho = (1 - c) sqrt(lam_W/lam_H), for R in R^{d x K} with R^T R = I_K; the minimisers are exactly
     these up to the choice of R. With c > 1 the minimiser is (0, 0). Requires d >= K.
 
-    ``rotation``: None (R = first K standard basis vectors), a (d, K) matrix with orthonormal
-    columns (or a (d, d) orthogonal matrix, whose first K columns are used), or a
-    ``torch.Generator`` (R Haar-random).
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    n : int
+        Samples per class, >= 1.
+    d : int
+        Feature dimension, >= K.
+    lam_W, lam_H : float
+        Regularisation strengths, > 0.
+    rotation : torch.Tensor or torch.Generator, optional
+        None (R = first K standard basis vectors), a (d, K) matrix with orthonormal columns (or a
+        (d, d) orthogonal matrix, whose first K columns are used), or a ``torch.Generator``
+        (R Haar-random).
+    dtype : torch.dtype, optional
+        Element type (default float64).
+    device : torch.device or str, optional
+        Device of the result.
+
+    Returns
+    -------
+    W : torch.Tensor, shape (K, d)
+        The classifier.
+    H : torch.Tensor, shape (d, K n)
+        The class-ordered features.
+
+    Raises
+    ------
+    ValueError
+        If ``d < K``, an argument is out of range, or ``rotation`` lacks orthonormal columns.
+
+    References
+    ----------
+    Tirer & Bruna, "Extended unconstrained features model for exploring deep neural collapse",
+    ICML 2022, arXiv:2202.08087, Theorem 3.1; Tirer, Huang, Niles-Weed, ICML 2023,
+    arXiv:2210.16658, Theorem 2.1 and Eq. 1 (docs/math.md §3.2).
+
+    Examples
+    --------
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> W.shape, H.shape
+    (torch.Size([3, 4]), torch.Size([4, 6]))
+    >>> round(float(mse_ufm_loss(W, H, 2, 0.1, 0.1)), 6)
+    0.095
     """
     K = check_int("K", K, minimum=2)
     n = check_int("n", n, minimum=1)
@@ -119,7 +220,37 @@ def optimal_classifier(H: torch.Tensor, n: int, lam_W: float) -> torch.Tensor:
     """W*(H) = Y H^T (H H^T + n lam_W I_d)^{-1}: the best classifier for fixed H (THN Sec. 3).
 
     H is (..., d, N) with N = K n class-ordered columns; returns (..., K, d). Solves the normal
-    equations W (H H^T + n lam_W I) = Y H^T of the objective of THN Eq. 1 in W.
+    equations W (H H^T + n lam_W I) = Y H^T of the objective of THN Eq. 1 in W (docs/math.md §3.4).
+
+    Parameters
+    ----------
+    H : torch.Tensor, shape (..., d, K n)
+        Class-ordered features (up to two leading batch axes).
+    n : int
+        Samples per class; must divide the number of columns.
+    lam_W : float
+        Classifier regularisation, > 0.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., K, d)
+        The minimising classifier.
+
+    Raises
+    ------
+    ValueError
+        If ``H`` has the wrong number of axes, ``n`` does not divide its columns or ``lam_W <= 0``.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658, Section 3.
+
+    Examples
+    --------
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> bool(torch.allclose(optimal_classifier(H, 2, 0.1), W))
+    True
     """
     H = as_float_tensor(H, "H", ndim=(2, 3, 4))
     n = check_int("n", n, minimum=1)
@@ -144,7 +275,42 @@ def mse_ufm_loss(
 ) -> torch.Tensor:
     """THN Eq. 1 (beta = 0) or the anchored objective f(W, H; H0) of THN Eq. 2, batched.
 
-    W (..., K, d), H (..., d, Kn); returns a tensor of the leading shape.
+    W (..., K, d), H (..., d, Kn); returns a tensor of the leading shape (docs/math.md §3.1, §3.6).
+
+    Parameters
+    ----------
+    W : torch.Tensor, shape (..., K, d)
+        Classifier.
+    H : torch.Tensor, shape (..., d, K n)
+        Class-ordered features.
+    n : int
+        Samples per class.
+    lam_W, lam_H : float
+        Regularisation strengths.
+    H0 : torch.Tensor, optional
+        The anchor, required when ``beta > 0``.
+    beta : float, optional
+        Anchor strength (default 0: the plain UFM).
+
+    Returns
+    -------
+    torch.Tensor
+        The objective, of the leading batch shape.
+
+    Raises
+    ------
+    ValueError
+        If K n is not the number of columns of ``H`` (names ``n``), or ``beta > 0`` without ``H0``.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1 and Eq. 2.
+
+    Examples
+    --------
+    >>> W, H = mse_minimizer(2, 1, 2, 0.1, 0.1)
+    >>> round(float(mse_ufm_loss(W, H, 1, 0.1, 0.1)), 6)
+    0.095
     """
     K = W.shape[-2]
     N = H.shape[-1]
@@ -173,6 +339,39 @@ def mse_ufm_gradients(
     """Gradients (dW, dH) of THN Eq. 1/2 (not rescaled by Kn), batched.
 
     Kn dW = (W H - Y) H^T + n lam_W W;  Kn dH = W^T (W H - Y) + lam_H H + beta (H - H0).
+
+    Parameters
+    ----------
+    W : torch.Tensor, shape (..., K, d)
+        Classifier.
+    H : torch.Tensor, shape (..., d, K n)
+        Class-ordered features.
+    n : int
+        Samples per class.
+    lam_W, lam_H : float
+        Regularisation strengths.
+    H0 : torch.Tensor, optional
+        The anchor, used when ``beta > 0``.
+    beta : float, optional
+        Anchor strength (default 0).
+
+    Returns
+    -------
+    dW : torch.Tensor, shape (..., K, d)
+        Gradient in W.
+    dH : torch.Tensor, shape (..., d, K n)
+        Gradient in H.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1 and Eq. 2.
+
+    Examples
+    --------
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> gW, gH = mse_ufm_gradients(W, H, 2, 0.1, 0.1)
+    >>> bool(gW.abs().max() < 1e-12 and gH.abs().max() < 1e-12)  # a stationary point
+    True
     """
     K = W.shape[-2]
     N = H.shape[-1]
