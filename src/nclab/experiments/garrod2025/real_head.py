@@ -40,7 +40,10 @@ PARAMS = {
         "penalty lam_H = 1e-6 on the backbone's output (the deep UFM's regularisation), on MNIST "
         "and CIFAR-10. The class-mean logit matrix has only 4 (MNIST) and 3 (CIFAR-10) singular "
         "values above 1e-6, fewer than the K - 1 = 9 of deep neural collapse, and the head's "
-        "regularised loss is below the best loss any DNC solution can reach."
+        "regularised loss is below the best loss any DNC solution can reach. Here, by default: an MLP "
+        "backbone (width 64, depth 2) on scikit-learn's digits, full-batch SGD at a constant rate "
+        "(--set model=resnet --set data=mnist --set data_root=DIR for the paper's setting); the run's note names "
+        "the model, data and schedule used."
     ),
     defaults=PARAMS,
     quick=dict(n_per_class=60, epochs=800, track_every=800),
@@ -51,7 +54,12 @@ def garrod2025_real_head(cfg: dict) -> Outcome:
 
     data = load_data(cfg)
     n = balanced_count(cfg, data)
-    out = Outcome(notes=[source_note(data)])
+    backbone_name = ("ResNet" if cfg["model"] == "resnet" else cfg["model"].upper()) + (
+        f" of widths {cfg['resnet_widths']} x {cfg['resnet_blocks']} blocks" if cfg["model"] == "resnet"
+        else f" of width {cfg['width']} and depth {cfg['depth']}")
+    out = Outcome(notes=[source_note(data) + f"; backbone: {backbone_name} + a {cfg['L']}-layer linear head; "
+                         f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['schedule']} schedule, {cfg['epochs']} "
+                         "epochs" + (", full batch" if cfg["batch_size"] is None else f", batch {cfg['batch_size']}")])
     runs = {"deep-ufm": dict(weight_decay=cfg["backbone_weight_decay"], head_weight_decay=cfg["lam_W"],
                              lam_H=cfg["lam_H"], feature_penalty="sum"),
             "standard": dict(weight_decay=cfg["standard_weight_decay"],
