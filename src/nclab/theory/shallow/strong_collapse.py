@@ -63,7 +63,45 @@ def strong_nc_point(
 
     W = N^{1/4} U Q^T with U an orthonormal basis of range(P) (C x (C-1)) and Q (p x (C-1))
     with orthonormal columns: the first C-1 coordinates, or Haar-random if ``generator`` is given.
-    Requires p >= C - 1.
+    Requires p >= C - 1 (docs/math.md §5.2).
+
+    Parameters
+    ----------
+    C : int
+        Number of classes, >= 2.
+    N : int
+        Samples per class, >= 1.
+    p : int
+        Feature dimension, >= C - 1.
+    generator : torch.Generator, optional
+        Draws a Haar-random Q when given.
+    dtype : torch.dtype, optional
+        Element type (default float64).
+    device : torch.device or str, optional
+        Device of the result.
+
+    Returns
+    -------
+    H : torch.Tensor, shape (p, C N)
+    W : torch.Tensor, shape (C, p)
+    b : torch.Tensor, shape (C,)
+
+    Raises
+    ------
+    ValueError
+        If ``p < C - 1`` or an argument is not a positive integer.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619, strong neural collapse (snc1-snc3).
+
+    Examples
+    --------
+    >>> H, W, b = strong_nc_point(3, 2, 4)
+    >>> H.shape, W.shape, b.shape
+    (torch.Size([4, 6]), torch.Size([3, 4]), torch.Size([3]))
+    >>> bool(mixon_risk(H, W, b, 2) < 1e-28)
+    True
     """
     C = check_int("C", C, minimum=2)
     N = check_int("N", N, minimum=1)
@@ -82,7 +120,39 @@ def strong_nc_point(
 
 def strong_nc_errors(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) -> dict[str, torch.Tensor]:
     """MPP Fig. 1's three errors: ||W W^T - sqrt(N) P||_F, ||H - (W (x) 1_N)^T/sqrt(N)||_F / ||H||_F,
-    ||b - 1/C||_2. Returns tensors of the leading (batch) shape under keys ``WWt``, ``H``, ``b``."""
+    ||b - 1/C||_2. Returns tensors of the leading (batch) shape under keys ``WWt``, ``H``, ``b``.
+
+    Parameters
+    ----------
+    H : torch.Tensor, shape (..., p, C N)
+        Class-ordered features.
+    W : torch.Tensor, shape (..., C, p)
+        Classifier.
+    b : torch.Tensor, shape (..., C)
+        Bias.
+    N : int
+        Samples per class.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        The errors under ``WWt``, ``H`` and ``b``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619, Figure 1 (docs/math.md §5.5).
+
+    Examples
+    --------
+    >>> H, W, b = strong_nc_point(3, 2, 4)
+    >>> {k: round(float(v), 6) for k, v in strong_nc_errors(H, W, b, 2).items()}
+    {'WWt': 0.0, 'H': 0.0, 'b': 0.0}
+    """
     N = check_int("N", N, minimum=1)
     C, _ = _shapes(H, W, b, N)
     P = centering_matrix(C, dtype=W.dtype, device=W.device)
@@ -94,7 +164,39 @@ def strong_nc_errors(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) 
 
 
 def mixon_risk(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) -> torch.Tensor:
-    """R_e(H, W, b) = 1/(2CN) ||W H + b 1^T - Y||_F^2 (MPP; docs/math.md §5.1), batched."""
+    """R_e(H, W, b) = 1/(2CN) ||W H + b 1^T - Y||_F^2 (MPP; docs/math.md §5.1), batched.
+
+    Parameters
+    ----------
+    H : torch.Tensor, shape (..., p, C N)
+        Class-ordered features.
+    W : torch.Tensor, shape (..., C, p)
+        Classifier.
+    b : torch.Tensor, shape (..., C)
+        Bias.
+    N : int
+        Samples per class.
+
+    Returns
+    -------
+    torch.Tensor
+        The risk, of the leading batch shape.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619, the squared-loss risk.
+
+    Examples
+    --------
+    >>> H, W, b = strong_nc_point(3, 2, 4)
+    >>> round(float(mixon_risk(H, W, 0 * b, 2)), 6)  # without the bias 1/C
+    0.166667
+    """
     C, _ = _shapes(H, W, b, N)
     Y = one_hot_targets(C, N, dtype=H.dtype, device=H.device)
     return (W @ H + b.unsqueeze(-1) - Y).square().sum((-2, -1)) / (2 * C * N)
@@ -104,7 +206,40 @@ def mixon_gradients(
     H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients (dH, dW, db) of :func:`mixon_risk`: with E = W H + b 1^T - Y,
-    dH = W^T E/(CN), dW = E H^T/(CN), db = E 1/(CN)."""
+    dH = W^T E/(CN), dW = E H^T/(CN), db = E 1/(CN).
+
+    Parameters
+    ----------
+    H : torch.Tensor, shape (..., p, C N)
+        Class-ordered features.
+    W : torch.Tensor, shape (..., C, p)
+        Classifier.
+    b : torch.Tensor, shape (..., C)
+        Bias.
+    N : int
+        Samples per class.
+
+    Returns
+    -------
+    dH : torch.Tensor, shape (..., p, C N)
+    dW : torch.Tensor, shape (..., C, p)
+    db : torch.Tensor, shape (..., C)
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619.
+
+    Examples
+    --------
+    >>> H, W, b = strong_nc_point(3, 2, 4)
+    >>> all(bool(g.abs().max() < 1e-12) for g in mixon_gradients(H, W, b, 2))
+    True
+    """
     C, _ = _shapes(H, W, b, N)
     Y = one_hot_targets(C, N, dtype=H.dtype, device=H.device)
     E = (W @ H + b.unsqueeze(-1) - Y) / (C * N)
@@ -117,6 +252,40 @@ def project_S(
     """Orthogonal projection Pi_S onto the invariant subspace S in the ||.||_E inner product.
 
     W' = (1/2) P (W + Y H^T/sqrt(N)), H' = (W' (x) 1_N)^T/sqrt(N), b' = mean(b) 1 (derived, docs/math.md §5.3).
+
+    Parameters
+    ----------
+    H : torch.Tensor, shape (..., p, C N)
+        Class-ordered features.
+    W : torch.Tensor, shape (..., C, p)
+        Classifier.
+    b : torch.Tensor, shape (..., C)
+        Bias.
+    N : int
+        Samples per class.
+
+    Returns
+    -------
+    H' : torch.Tensor, shape (..., p, C N)
+    W' : torch.Tensor, shape (..., C, p)
+    b' : torch.Tensor, shape (..., C)
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619 (the subspace S; the projection is derived by us).
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> Z = torch.randn(4, 6, generator=g, dtype=torch.float64), torch.randn(3, 4, generator=g, dtype=torch.float64)
+    >>> P = project_S(*Z, torch.zeros(3, dtype=torch.float64), 2)
+    >>> bool(distance_to_S(*P, 2) < 1e-12)
+    True
     """
     N = check_int("N", N, minimum=1)
     C, p = _shapes(H, W, b, N)
@@ -133,14 +302,75 @@ def _enorm(H, W, b):
 
 
 def distance_to_S(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int, *, relative: bool = True) -> torch.Tensor:
-    """||Z - Pi_S Z||_E / ||Z||_E (MPP Fig. 2), or the absolute distance if not ``relative``."""
+    """||Z - Pi_S Z||_E / ||Z||_E (MPP Fig. 2), or the absolute distance if not ``relative``.
+
+    Parameters
+    ----------
+    H : torch.Tensor, shape (..., p, C N)
+        Class-ordered features.
+    W : torch.Tensor, shape (..., C, p)
+        Classifier.
+    b : torch.Tensor, shape (..., C)
+        Bias.
+    N : int
+        Samples per class.
+    relative : bool, optional
+        Divide by ||Z||_E (default True).
+
+    Returns
+    -------
+    torch.Tensor
+        The distance, of the leading batch shape.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619, Figure 2 (docs/math.md §5.3).
+
+    Examples
+    --------
+    >>> H, W, b = strong_nc_point(3, 2, 4)
+    >>> round(float(distance_to_S(H, W, b, 2)), 6)
+    0.0
+    """
     Hp, Wp, bp = project_S(H, W, b, N)
     dist = _enorm(H - Hp, W - Wp, b - bp)
     return dist / _enorm(H, W, b) if relative else dist
 
 
 def S_dimension(C: int, p: int) -> int:
-    """dim S = (C - 1) p + 1 (W with zero column sums, and b in span(1))."""
+    """dim S = (C - 1) p + 1 (W with zero column sums, and b in span(1)).
+
+    Parameters
+    ----------
+    C : int
+        Number of classes, >= 2.
+    p : int
+        Feature dimension, >= 1.
+
+    Returns
+    -------
+    int
+        The dimension of S.
+
+    Raises
+    ------
+    ValueError
+        If ``C`` or ``p`` is out of range.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619 (docs/math.md §5.3).
+
+    Examples
+    --------
+    >>> S_dimension(3, 4)
+    9
+    """
     return (check_int("C", C, minimum=2) - 1) * check_int("p", p, minimum=1) + 1
 
 
@@ -148,7 +378,37 @@ def risk_on_S(W: torch.Tensor, beta: torch.Tensor | float, N: int) -> torch.Tens
     """R_e on S from the singular values of W: 1/(2C) [sum_{i<=C-1} (sigma_i^2/sqrt(N) - 1)^2 + (C beta - 1)^2].
 
     W (..., C, p) with 1^T W = 0 (the point (W, H(W), beta 1) of S); sigma_i the C - 1 largest
-    singular values (zeros if p < C - 1). Derived from MPP's risk decomposition on S.
+    singular values (zeros if p < C - 1). Derived from MPP's risk decomposition on S
+    (docs/math.md §5.4).
+
+    Parameters
+    ----------
+    W : torch.Tensor, shape (..., C, p)
+        Classifier with zero column sums.
+    beta : float or torch.Tensor
+        The bias is beta 1.
+    N : int
+        Samples per class.
+
+    Returns
+    -------
+    torch.Tensor
+        The risk, of the leading batch shape.
+
+    Raises
+    ------
+    ValueError
+        If ``W`` has the wrong number of axes or ``N`` < 1.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619.
+
+    Examples
+    --------
+    >>> H, W, b = strong_nc_point(3, 2, 4)
+    >>> bool(risk_on_S(W, 1 / 3, 2) < 1e-28)
+    True
     """
     W = as_float_tensor(W, "W", ndim=(2, 3, 4))
     N = check_int("N", N, minimum=1)
@@ -166,6 +426,41 @@ def flow_on_S(sigma0: torch.Tensor | float, beta0: float, t: torch.Tensor | floa
     d sigma/dt = sigma (1 - sigma^2/sqrt(N)) / (C sqrt(N)) (derived, docs/math.md §5.4),
     so u = sigma^2/sqrt(N) is logistic: u(t) = u0 e^{2at} / (1 - u0 + u0 e^{2at}), a = 1/(C sqrt(N));
     d beta/dt = -(beta - 1/C), beta(t) = 1/C + (beta0 - 1/C) e^{-t}. Each sigma_i moves on its own.
+
+    Parameters
+    ----------
+    sigma0 : float or torch.Tensor
+        Initial singular values.
+    beta0 : float
+        Initial bias coefficient.
+    t : float or torch.Tensor
+        Times (broadcast with ``sigma0``).
+    C : int
+        Number of classes, >= 2.
+    N : int
+        Samples per class, >= 1.
+
+    Returns
+    -------
+    sigma : torch.Tensor
+        Singular values at ``t``.
+    beta : torch.Tensor
+        Bias coefficient at ``t``.
+
+    Raises
+    ------
+    ValueError
+        If ``C`` or ``N`` is out of range.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619 (the flow on S is derived by us).
+
+    Examples
+    --------
+    >>> s, b = flow_on_S(0.5, 0.0, 1.0, 3, 2)
+    >>> round(float(s), 6), round(float(b), 6)
+    (0.60168, 0.210707)
     """
     C = check_int("C", C, minimum=2)
     N = check_int("N", N, minimum=1)
