@@ -83,14 +83,3 @@ def check_undefined(undefined: str, d: int, K: int) -> None:
     if undefined == "raise":
         check_min_dim(d, K, "the ETF metrics of collapse() (or pass undefined='omit')")
 
-
-def check_reference(reference: Any, K: int, d: int) -> Any:
-    """The reference statistics of a held-out measurement: a ClassStatistics of K classes in dimension d."""
-    from nclab.metrics._core import ClassStatistics
-
-    if not isinstance(reference, ClassStatistics):
-        fail("reference", type(reference).__name__, "a ClassStatistics (nclab.metrics.class_statistics of the training set)")
-    if (reference.num_classes, reference.dim) != (K, d):
-        fail("reference", f"statistics of (K, d) = ({reference.num_classes}, {reference.dim})",
-             f"the features' (K, d) = ({K}, {d})")
-    return reference

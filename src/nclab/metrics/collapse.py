@@ -67,6 +67,16 @@ def _prepare(features: Array, labels: Array, num_classes: int | None) -> tuple[t
     return x, y, K
 
 
+def _check_reference(reference: Any, K: int, d: int) -> ClassStatistics:
+    """The reference statistics of a held-out measurement: a ClassStatistics of K classes in dimension d."""
+    if not isinstance(reference, ClassStatistics):
+        fail("reference", type(reference).__name__, "a ClassStatistics (nclab.metrics.class_statistics of the training set)")
+    if (reference.num_classes, reference.dim) != (K, d):
+        fail("reference", f"statistics of (K, d) = ({reference.num_classes}, {reference.dim})",
+             f"the features' (K, d) = ({K}, {d})")
+    return reference
+
+
 def class_statistics(
     features: Array, labels: Array, *, global_mean: str = "classes", num_classes: int | None = None
 ) -> ClassStatistics:
@@ -150,7 +160,7 @@ def collapse(
             fail("ood_features", f"an array of shape {tuple(ood.shape)}", f"shape (..., N_ood, {x.shape[-1]})")
     with torch.no_grad():
         preds = [] if _extra.needs_predictions(names) else None  # NCC labels from the residual pass
-        ref = None if reference is None else _checks.check_reference(reference, K, x.shape[-1])
+        ref = None if reference is None else _check_reference(reference, K, x.shape[-1])
         stats, mismatches = _core.full_batch_statistics(x, y, K, global_mean, weight=w, bias=b, predictions=preds,
                                                         reference=ref)
         values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))

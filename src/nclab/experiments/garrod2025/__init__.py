@@ -1,12 +1,13 @@
 """Garrod, Keating (2025), *The persistence of neural collapse despite low-rank bias* (NeurIPS; arXiv 2410.23169)."""
-from nclab.experiments.garrod2025 import (dimension, fig1, hessian, lambda_sweep, real_head, relu, sukenik, theorem1,
-                                          width)
+from nclab.experiments.garrod2025 import (dimension, fig1, hessian, lambda_hessian, lambda_sweep, real_head, relu,
+                                          sukenik, theorem1, width)
 
-MODULES = (theorem1, dimension, hessian, fig1, width, lambda_sweep, relu, real_head, sukenik)
+MODULES = (theorem1, dimension, hessian, lambda_hessian, fig1, width, lambda_sweep, relu, real_head, sukenik)
 
 from nclab.experiments.coverage import Item  # noqa: E402
 
 _T1, _DIM, _HES = "garrod2025-theorem1", "garrod2025-dimension", "garrod2025-hessian"
+_LH = "garrod2025-lambda-hessian"
 _WIDTH = tuple(f"garrod2025-width/{c}_{init}" for init in ("unit", "fan_in")
                for c in ("p_dnc_about_0_at_smallest_width", "p_dnc_about_1_at_largest_width", "p_dnc_grows_with_width"))
 _LATER = "(issue: Garrod & Keating complete)"
@@ -22,13 +23,13 @@ COVERAGE = (
     Item("Theorem 3", "If lam_L = o(1/L), at most q_K <= 2 normalised singular values of the optimal Z_L fail to decay "
          "exponentially in L.", reason=f"not covered: Theorem 3 has no experiment yet {_LATER}"),
     Item("Theorem 4", "For small lam the DNC configuration is a critical point whose Hessian has no negative "
-         "eigenvalue.", (f"{_HES}/thm4_dnc_psd",)),
+         "eigenvalue.", (f"{_HES}/thm4_dnc_psd", f"{_LH}/thm4_psd_below_threshold")),
     Item("Theorem 5", "The dimension of the DNC solution set, L(K-1)(d-K+1), grows faster with d than that of a "
          "rank-r solution set, L(rd - C(r)); their ratio R(d) is below 1 at d = K, increases and tends to (K-1)/r.",
          (f"{_DIM}/dnc_dimension_measured", f"{_DIM}/low_rank_dimension_measured",
           f"{_DIM}/below_one_at_K_measured", f"{_DIM}/increasing_measured")),
     Item("Theorem 6", "For K even, as lam -> 0 the ratio of the Hessian norms at the DNC and low-rank critical "
-         "points tends to a constant.", (f"{_HES}/thm6_ratio",)),
+         "points tends to a constant.", (f"{_HES}/thm6_ratio", f"{_LH}/thm6_ratio_limit")),
     Item("Theorem 7", "In the deep ReLU UFM DNC is not globally optimal for K >= 10, L >= 5 or K >= 16, L = 4; the "
          "proof bounds the ReLU DNC loss below by the linear one (the region itself is a transcription check).",
          ("garrod2025-relu/relu_dnc_above_linear_bound",)),
