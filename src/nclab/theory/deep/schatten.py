@@ -24,11 +24,43 @@ __all__ = ["schatten_power", "schatten_regulariser", "factor_regulariser", "bala
            "FactorisationCheck"]
 
 
-def schatten_regulariser(Z, L: int, lam: float, *, rtol: float = 1e-12):
+def schatten_regulariser(Z: torch.Tensor, L: int, lam: float, *, rtol: float = 1e-12) -> torch.Tensor:
     """(lam/2)(L+1) sum_i s_i(Z)^{2/(L+1)}: the regulariser of the deep UFM at any critical point (GK Lemma 1).
 
     Singular values below ``rtol`` * s_max are treated as exact zeros: with p = 2/(L+1) < 1 a
-    rounding-level s ~ 1e-16 would otherwise add s^p ~ 1e-11 each. ``Z`` is (..., K, N).
+    rounding-level s ~ 1e-16 would otherwise add s^p ~ 1e-11 each.
+
+    Parameters
+    ----------
+    Z : torch.Tensor, shape (..., K, N)
+        The product of the factors (logits).
+    L : int
+        Number of weight layers, >= 1 (L + 1 factors).
+    lam : float
+        Regularisation strength, >= 0.
+    rtol : float, optional
+        Relative threshold below which singular values count as zero.
+
+    Returns
+    -------
+    torch.Tensor
+        The regulariser, of the leading batch shape.
+
+    Raises
+    ------
+    ValueError
+        If ``L``, ``lam`` or ``rtol`` is out of range.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 (docs/math.md §6.3).
+
+    Examples
+    --------
+    >>> Z = torch.diag(torch.tensor([4.0, 1.0], dtype=torch.float64))
+    >>> round(float(schatten_regulariser(Z, 1, 1.0)), 6)  # (1/2) 2 (4 + 1)
+    5.0
     """
     L = check_int("L", L, minimum=1)
     lam = check_real("lam", lam, minimum=0.0)
@@ -39,7 +71,31 @@ def schatten_regulariser(Z, L: int, lam: float, *, rtol: float = 1e-12):
 
 
 def factor_regulariser(factors: Sequence[torch.Tensor], lams: Sequence[float] | float) -> torch.Tensor:
-    """sum_l (lam_l/2) ||F_l||_F^2 over factors [H_1, W_1, .., W_L] (each (..., r, c)); batched."""
+    """sum_l (lam_l/2) ||F_l||_F^2 over factors [H_1, W_1, .., W_L] (each (..., r, c)); batched.
+
+    Parameters
+    ----------
+    factors : sequence of torch.Tensor
+        The factors F_0 = H_1, F_1 = W_1, ..., F_L = W_L.
+    lams : float or sequence of float
+        One strength for all factors, or one per factor.
+
+    Returns
+    -------
+    torch.Tensor
+        The regulariser, of the leading batch shape.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 (docs/math.md §6.3).
+
+    Examples
+    --------
+    >>> F = [torch.diag(torch.tensor([2.0, 1.0], dtype=torch.float64))] * 2
+    >>> round(float(factor_regulariser(F, 1.0)), 6)
+    5.0
+    """
     factors = list(factors)
     if isinstance(lams, (int, float)):
         lams = [float(lams)] * len(factors)
@@ -47,7 +103,29 @@ def factor_regulariser(factors: Sequence[torch.Tensor], lams: Sequence[float] | 
 
 
 def balance_gap(factors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """max_l ||F_{l+1}^T F_{l+1} - F_l F_l^T||_F / ||F_l F_l^T||_F: 0 for balanced factors (GK Lemma 1)."""
+    """max_l ||F_{l+1}^T F_{l+1} - F_l F_l^T||_F / ||F_l F_l^T||_F: 0 for balanced factors (GK Lemma 1).
+
+    Parameters
+    ----------
+    factors : sequence of torch.Tensor
+        The factors [H_1, W_1, .., W_L], at least two.
+
+    Returns
+    -------
+    torch.Tensor
+        The largest relative imbalance, of the leading batch shape.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 (docs/math.md §6.3).
+
+    Examples
+    --------
+    >>> F = [torch.diag(torch.tensor([2.0, 1.0], dtype=torch.float64))] * 2
+    >>> float(balance_gap(F))
+    0.0
+    """
     gaps = []
     for lower, upper in zip(factors[:-1], factors[1:]):
         a = upper.mT @ upper
@@ -59,7 +137,30 @@ def balance_gap(factors: Sequence[torch.Tensor]) -> torch.Tensor:
 @dataclass
 class FactorisationCheck:
     """Result of :func:`factorisation_check`: the Schatten value, the smallest regulariser found
-    from each start, the product error of the gauge-transformed factors, and the starts' values."""
+    from each start, the product error of the gauge-transformed factors, and the starts' values.
+
+    Parameters
+    ----------
+    schatten : float
+        (lam/2)(L+1) ||Z||_{S_p}^p.
+    found : list of float
+        The regulariser reached from each start.
+    start : list of float
+        The regulariser at each start.
+    product_error : float
+        Largest relative change of the product over the gauges.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 (docs/math.md §6.3).
+
+    Examples
+    --------
+    >>> r = FactorisationCheck(schatten=1.0, found=[1.2, 1.0], start=[2.0, 2.0], product_error=0.0)
+    >>> r.min_found
+    1.0
+    """
 
     schatten: float
     found: list[float]
@@ -68,6 +169,18 @@ class FactorisationCheck:
 
     @property
     def min_found(self) -> float:
+        """The smallest regulariser found over the starts.
+
+        Returns
+        -------
+        float
+            ``min(found)``.
+
+        Examples
+        --------
+        >>> FactorisationCheck(1.0, [1.5, 1.1], [2.0, 2.0], 0.0).min_found
+        1.1
+        """
         return min(self.found)
 
 
@@ -80,6 +193,43 @@ def factorisation_check(
     From ``starts`` random invertible gauges G_l = exp(spread * A_l) (A_l Gaussian / sqrt(d)),
     minimise (lam/2) sum ||G_{l+1} F_l G_l^{-1}||^2 (G_0 = I on the sample side, G_{L+1} = I on
     the logit side). The identity says no result is below (lam/2)(L+1)||Z||_{S_p}^p.
+
+    Parameters
+    ----------
+    factors : sequence of torch.Tensor
+        The factors [H_1, W_1, .., W_L], unbatched.
+    lam : float
+        Regularisation strength, > 0.
+    starts : int, optional
+        Number of random starts.
+    steps : int, optional
+        L-BFGS iterations per start.
+    spread : float, optional
+        Scale of the random gauges.
+    seed : int, optional
+        Seed of the gauges.
+
+    Returns
+    -------
+    FactorisationCheck
+        The Schatten value and what each start reached.
+
+    Raises
+    ------
+    ValueError
+        If ``lam`` is not a finite number > 0.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 (docs/math.md §6.3).
+
+    Examples
+    --------
+    >>> F = [torch.tensor([[2.0]], dtype=torch.float64), torch.tensor([[0.5]], dtype=torch.float64)]
+    >>> r = factorisation_check(F, 1.0, starts=1, steps=20)
+    >>> round(r.schatten, 6), r.min_found >= r.schatten - 1e-9
+    (1.0, True)
     """
     lam = check_real("lam", lam, minimum=0.0, strict=True)
     F = [torch.as_tensor(f, dtype=torch.float64).detach().cpu() for f in factors]

@@ -31,10 +31,33 @@ __all__ = [
 ]
 
 
-def superiority_margin(M) -> torch.Tensor | float:
+def superiority_margin(M: torch.Tensor | np.ndarray) -> torch.Tensor | float:
     """min over columns k of (M[k,k] - max_{j != k} M[j,k]); > 0 iff diagonally superior (GK §3).
 
-    ``M`` is (..., K, K); batched input gives a tensor of margins.
+    Parameters
+    ----------
+    M : array_like, shape (..., K, K)
+        Logit structure, column k the logits of class k.
+
+    Returns
+    -------
+    float or torch.Tensor
+        The margin (a tensor of margins for batched input).
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is not square.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Section 3 (docs/math.md §6.10).
+
+    Examples
+    --------
+    >>> round(superiority_margin(rank2_superior_matrix(3)), 6)
+    1.5
     """
     M = as_float_tensor(M, "M")
     if M.ndim < 2 or M.shape[-1] != M.shape[-2]:
@@ -46,14 +69,74 @@ def superiority_margin(M) -> torch.Tensor | float:
     return float(margin) if margin.ndim == 0 else margin
 
 
-def is_diagonally_superior(M, *, tol: float = 0.0):
-    """True if every column's diagonal entry exceeds all others in it by more than ``tol`` (GK Def.)."""
+def is_diagonally_superior(M: torch.Tensor | np.ndarray, *, tol: float = 0.0) -> bool | torch.Tensor:
+    """True if every column's diagonal entry exceeds all others in it by more than ``tol`` (GK Def.).
+
+    Parameters
+    ----------
+    M : array_like, shape (..., K, K)
+        Logit structure.
+    tol : float, optional
+        Required margin (default 0).
+
+    Returns
+    -------
+    bool or torch.Tensor
+        Whether ``M`` is diagonally superior (a boolean tensor for batched input).
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is not square.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Section 3 (docs/math.md §6.10).
+
+    Examples
+    --------
+    >>> is_diagonally_superior(rank2_superior_matrix(4))
+    True
+    >>> is_diagonally_superior(torch.ones(3, 3))
+    False
+    """
     margin = superiority_margin(M)
     return margin > tol if isinstance(margin, float) else margin > tol
 
 
-def rank2_superior_matrix(K: int, *, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
-    """GK's rank-2 diagonally superior matrix X^T X, X = [cos t_k; sin t_k], t_k = 2 pi k / K."""
+def rank2_superior_matrix(K: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> torch.Tensor:
+    """GK's rank-2 diagonally superior matrix X^T X, X = [cos t_k; sin t_k], t_k = 2 pi k / K.
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    dtype : torch.dtype, optional
+        Element type (default float64).
+    device : torch.device or str, optional
+        Device of the result.
+
+    Returns
+    -------
+    torch.Tensor, shape (K, K)
+        A diagonally superior matrix of rank <= 2.
+
+    Raises
+    ------
+    ValueError
+        If ``K`` is not an integer >= 2.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Section 3.
+
+    Examples
+    --------
+    >>> int(torch.linalg.matrix_rank(rank2_superior_matrix(5)))
+    2
+    """
     K = check_int("K", K, minimum=2)
     t = torch.arange(K, dtype=torch.float64) * (2 * math.pi / K)
     X = torch.stack([torch.cos(t), torch.sin(t)])
@@ -61,7 +144,33 @@ def rank2_superior_matrix(K: int, *, dtype: torch.dtype = torch.float64, device=
 
 
 def q_K(K: int) -> int:
-    """Minimal rank of a K x K diagonally superior matrix: 1 for K = 2, else 2 (see module doc)."""
+    """Minimal rank of a K x K diagonally superior matrix: 1 for K = 2, else 2 (see module doc).
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+
+    Returns
+    -------
+    int
+        q_K.
+
+    Raises
+    ------
+    ValueError
+        If ``K`` is not an integer >= 2.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 3 (docs/math.md §6.10).
+
+    Examples
+    --------
+    >>> q_K(2), q_K(10)
+    (1, 2)
+    """
     K = check_int("K", K, minimum=2)
     return 1 if K == 2 else 2
 
@@ -73,11 +182,47 @@ def _check_structure(M, K_hint=None) -> np.ndarray:
     return M
 
 
-def structure_loss(scale, M, n: int, L: int, lam: float):
+def structure_loss(
+    scale: float | np.ndarray, M: torch.Tensor | np.ndarray, n: int, L: int, lam: float
+) -> float | np.ndarray:
     """Loss of the balanced deep-UFM point Z = scale * M (x) 1_n^T (GK Lemma 1, mean CE).
 
     mean_k CE(scale * M[:, k], k) + (lam/2)(L+1) sum_i (scale sigma_i(M) sqrt n)^{2/(L+1)}.
     DNC is M = P, GK's block construction M = blockdiag([[1,-1],[-1,1]], ...).
+
+    Parameters
+    ----------
+    scale : float or numpy.ndarray
+        Scale(s) of the structure.
+    M : array_like, shape (K, K)
+        Logit structure.
+    n : int
+        Samples per class, >= 1.
+    L : int
+        Number of weight layers, >= 1.
+    lam : float
+        Regularisation strength, > 0.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The loss (an array for an array of scales).
+
+    Raises
+    ------
+    ValueError
+        If ``M`` is not square or a parameter is out of range.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 and Theorems 1-2 (docs/math.md §6.4, §6.10).
+
+    Examples
+    --------
+    >>> from nclab.geometry import centering_matrix
+    >>> round(structure_loss(1.0, centering_matrix(3), 2, 2, 0.01), 6)
+    0.589242
     """
     M = _check_structure(M)
     n = check_int("n", n, minimum=1)
@@ -95,8 +240,44 @@ def structure_loss(scale, M, n: int, L: int, lam: float):
     return out if np.ndim(scale) else float(out[0])
 
 
-def structure_optimum(M, n: int, L: int, lam: float) -> tuple[float, float]:
-    """(scale*, loss) minimising :func:`structure_loss` over scale >= 0 (GK Thms 1-2)."""
+def structure_optimum(M: torch.Tensor | np.ndarray, n: int, L: int, lam: float) -> tuple[float, float]:
+    """(scale*, loss) minimising :func:`structure_loss` over scale >= 0 (GK Thms 1-2).
+
+    Parameters
+    ----------
+    M : array_like, shape (K, K)
+        Logit structure.
+    n : int
+        Samples per class.
+    L : int
+        Number of weight layers.
+    lam : float
+        Regularisation strength, > 0.
+
+    Returns
+    -------
+    scale : float
+        The best scale (0 if no positive scale beats the origin).
+    loss : float
+        The loss there.
+
+    Raises
+    ------
+    ValueError
+        As :func:`structure_loss`.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorems 1-2 (docs/math.md §6.10).
+
+    Examples
+    --------
+    >>> from nclab.geometry import centering_matrix
+    >>> s, f = structure_optimum(centering_matrix(3), 2, 2, 0.01)
+    >>> round(s, 3), round(f, 4)
+    (4.888, 0.1238)
+    """
     M = _check_structure(M)
     grid = np.concatenate([[0.0], np.logspace(-6, 3, 3000)])
     vals = structure_loss(grid, M, n, L, lam)
