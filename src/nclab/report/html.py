@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from nclab._json import write_atomic
 from nclab.report._markup import (
-    WIDE_PX, _badge, _figure, _kv_table, _seconds, _table, format_value, png_data_uri, png_width, slug,
+    WIDE_PX, _badge, _figure, _kv_table, _seconds, _table, format_value, png_data_uri, png_width, prose, slug,
 )
 from nclab.report._style import CSS
 
@@ -70,11 +70,11 @@ def _claims_table(entry: Mapping) -> str:
         anchor = f"claim-{slug(entry.get('experiment', ''))}-{slug(c.get('id', ''))}"
         rows.append(
             f'<tr class="{"pass" if ok else "fail"}" id="{anchor}">'
-            f'<td><b>{escape(str(c.get("id", "")))}</b><br>{escape(str(c.get("text", "")))}</td>'
-            f'<td>{escape(str(c.get("source", "")))}</td>'
-            f'<td><code>{escape(str(c.get("expected", "")))}</code></td>'
+            f'<td><b>{escape(str(c.get("id", "")))}</b><br>{prose(c.get("text", ""))}</td>'
+            f'<td>{prose(c.get("source", ""))}</td>'
+            f'<td><code>{prose(c.get("expected", ""))}</code></td>'
             f'<td><code>{escape(format_value(c.get("measured")))}</code>{_statistics(c)}'
-            + (f'<br><span class="muted">{escape(str(c["note"]))}</span>' if c.get("note") else "")
+            + (f'<br><span class="muted">{prose(c["note"])}</span>' if c.get("note") else "")
             + f'</td><td>{_badge("pass") if ok else _badge("fail")}</td></tr>'
         )
     head = "<tr><th>claim</th><th>source</th><th>expected</th><th>measured</th><th>verdict</th></tr>"
@@ -87,7 +87,7 @@ def _checks_table(entry: Mapping) -> str:
         return ""
     rows = "".join(
         f'<tr class="{"pass" if c.get("passed") else "fail"}"><td><b>{escape(str(c.get("id", "")))}</b> '
-        f'{escape(str(c.get("text", "")))}</td><td><code>{escape(str(c.get("expected", "")))}</code></td>'
+        f'{prose(c.get("text", ""))}</td><td><code>{prose(c.get("expected", ""))}</code></td>'
         f'<td><code>{escape(format_value(c.get("measured")))}</code></td>'
         f'<td>{_badge("pass") if c.get("passed") else _badge("fail")}</td></tr>' for c in checks)
     return ('<details><summary>Sanity checks of the solvers (' + str(len(checks)) + '; not paper claims)</summary>'
@@ -151,11 +151,11 @@ def _experiment(entry: Mapping, base_dir: Path, profile: str, timings: Mapping |
         data = path.read_bytes() if path.is_file() else None
         href = os.path.relpath(path, base_dir).replace(os.sep, "/") if data is not None else None
         (wide if png_width(data) > WIDE_PX else narrow).append(_figure(data, fname, href))
-    desc = escape(str(entry.get("description", ""))).replace("\n\n", "</p><p>")
+    desc = prose(entry.get("description", "")).replace("\n\n", "</p><p>")
     aside = [f'<h4>The paper</h4><blockquote><p>{desc or "(no description)"}</p></blockquote>']
     notes = entry.get("notes", [])
     if notes:
-        aside.append("<h4>Notes</h4><ul>" + "".join(f"<li>{escape(str(n))}</li>" for n in notes) + "</ul>")
+        aside.append("<h4>Notes</h4><ul>" + "".join(f"<li>{prose(n)}</li>" for n in notes) + "</ul>")
     if status == "crashed":
         parts.append(f'<div class="error"><p><b>This experiment crashed:</b> <code>{escape(str(entry.get("error", "")))}</code></p>'
                      f'<details><summary>traceback</summary><pre>{escape(str(entry.get("traceback", "")))}</pre></details></div>')
