@@ -1,16 +1,17 @@
 """Garrod, Keating (2025), *The persistence of neural collapse despite low-rank bias* (NeurIPS; arXiv 2410.23169)."""
 from nclab.experiments.garrod2025 import (dimension, fig1, hessian, lambda_hessian, lambda_sweep, real_head, relu,
-                                          sukenik, theorem1, width)
+                                          sukenik, theorem1, theorem2, theorem3, width)
 
-MODULES = (theorem1, dimension, hessian, lambda_hessian, fig1, width, lambda_sweep, relu, real_head, sukenik)
+MODULES = (theorem1, theorem2, theorem3, dimension, hessian, lambda_hessian, fig1, width, lambda_sweep, relu,
+           real_head, sukenik)
 
 from nclab.experiments.coverage import Item  # noqa: E402
 
 _T1, _DIM, _HES = "garrod2025-theorem1", "garrod2025-dimension", "garrod2025-hessian"
 _LH = "garrod2025-lambda-hessian"
+_T2, _T3 = "garrod2025-theorem2", "garrod2025-theorem3"
 _WIDTH = tuple(f"garrod2025-width/{c}_{init}" for init in ("unit", "fan_in")
                for c in ("p_dnc_about_0_at_smallest_width", "p_dnc_about_1_at_largest_width", "p_dnc_grows_with_width"))
-_LATER = "(issue: Garrod & Keating complete)"
 
 #: Every numbered result and figure of the paper, with the claims that cover it (see nclab.experiments.coverage).
 COVERAGE = (
@@ -19,9 +20,10 @@ COVERAGE = (
          (f"{_T1}/condition_implies_lower_loss", f"{_T1}/condition_region", f"{_T1}/reference_L2",
           f"{_T1}/reference_scales", f"{_T1}/reference_L3")),
     Item("Theorem 2", "For L large enough, a lower-rank diagonally superior structure beats any higher-rank one.",
-         (f"{_T1}/thm2_lower_rank_wins_deep",)),
+         (f"{_T1}/thm2_lower_rank_wins_deep", f"{_T2}/thm2_random_lower_rank_wins")),
     Item("Theorem 3", "If lam_L = o(1/L), at most q_K <= 2 normalised singular values of the optimal Z_L fail to decay "
-         "exponentially in L.", reason=f"not covered: Theorem 3 has no experiment yet {_LATER}"),
+         "exponentially in L.", (f"{_T3}/thm3_at_most_qK_persist", f"{_T3}/thm3_faster_decay",
+                                 f"{_T3}/thm3_rank2_exists", f"{_T3}/thm3_no_rank1")),
     Item("Theorem 4", "For small lam the DNC configuration is a critical point whose Hessian has no negative "
          "eigenvalue.", (f"{_HES}/thm4_dnc_psd", f"{_LH}/thm4_psd_below_threshold")),
     Item("Theorem 5", "The dimension of the DNC solution set, L(K-1)(d-K+1), grows faster with d than that of a "
@@ -42,8 +44,8 @@ COVERAGE = (
                 "per-layer collapse of DNC solutions (DNC1-2 at every layer) is checked on every trained DNC run by "
                 "garrod2025-{fig1,width,lambda}/dnc_runs_collapse_at_every_layer"),
     Item("Theorems A1-A3", "Appendix: extensions to imbalanced classes.", known=False,
-         reason="not covered: known by reference only (full text not read); no imbalanced-class experiment yet "
-                f"{_LATER}"),
+         reason="not covered: known by reference only (full text not read), so the theorems' statements and the "
+                "imbalanced closed forms they rest on are not available to build a claim from"),
     Item("Figure 1", "L = 2, d = 70, lam = 2^-10, K = 10, n = 5: one GD run converges to DNC, one to a low-rank "
          "solution of lower loss; their mean logit matrices.",
          ("garrod2025-fig1/both_types", "garrod2025-fig1/dnc_loss_closed_form",
