@@ -39,6 +39,27 @@ def normalize_seeds(seeds: int | Iterable[int]) -> list[int]:
 
     The rule is :func:`nclab.config.parse_seeds` (the one parser of seeds); any other iterable
     (a numpy array, a generator) is read as a list first.
+
+    Parameters
+    ----------
+    seeds : int or iterable of int
+        A count, or the seeds.
+
+    Returns
+    -------
+    list of int
+        The seeds.
+
+    Raises
+    ------
+    ValueError
+        If ``seeds`` is neither a count nor a sequence of distinct non-negative integers (the
+        message names ``seeds``).
+
+    Examples
+    --------
+    >>> normalize_seeds(3), normalize_seeds([5, 2])
+    ([0, 1, 2], [5, 2])
     """
     if not isinstance(seeds, (str, Integral, float, list, tuple, range)):
         try:
@@ -96,7 +117,54 @@ def initialize(
 
     ``scale`` multiplies every group (for ``"norm"`` it is the total norm eps of MPP's
     experiments); ``scale_H``, ``scale_W``, ``scale_b`` set the per-group standard deviations
-    (gaussian; defaults 1, 1/sqrt(d), 0) or extra factors (pytorch; defaults 1, 1, 1).
+    (gaussian; defaults 1, 1/sqrt(d), 0) or extra factors (pytorch; defaults 1, 1, 1);
+    docs/math.md §7.3.
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    seeds : int or iterable of int
+        A count S (seeds 0..S-1) or the seeds.
+    scheme : {"gaussian", "norm", "pytorch"}, optional
+        The initialisation scheme.
+    scale : float, optional
+        Overall scale, >= 0 (default 1).
+    scale_H, scale_W, scale_b : float, optional
+        Per-group scales, >= 0.
+    zero_bias : bool, optional
+        Keep b = 0 under ``"norm"`` (default True).
+    dtype : torch.dtype or str, optional
+        Element type (default float32).
+    device : torch.device or str, optional
+        Device (default CPU).
+
+    Returns
+    -------
+    UFMParams
+        Parameters with a leading seed axis.
+
+    Raises
+    ------
+    ValueError
+        If ``scheme`` is unknown (names ``init``), a scale is negative (names ``init_scale`` or
+        the group's scale), or the seeds, dtype or device are invalid.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, arXiv:2011.11619 (the ``"norm"`` start of total norm eps); Garrod &
+    Keating, arXiv:2410.23169 (the init scale decides DNC versus low rank).
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMSpec
+    >>> spec = UFMSpec.garrod(3, 2, 4, 2, 0.01)
+    >>> params = initialize(spec, 2, dtype=torch.float64)
+    >>> params.num_seeds, [tuple(t.shape) for t in params.tensors()]
+    (2, [(2, 4, 6), (2, 4, 4), (2, 3, 4)])
+    >>> p = initialize(spec, 1, "norm", 0.5, dtype=torch.float64)
+    >>> round(float(sum((t * t).sum() for t in p.tensors())) ** 0.5, 6)
+    0.5
     """
     seeds = normalize_seeds(seeds)
     scheme = check_choice("init", scheme, SCHEMES)

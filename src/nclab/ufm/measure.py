@@ -20,7 +20,33 @@ from nclab.ufm.spec import UFMParams, UFMSpec
 
 
 def layer_features(spec: UFMSpec, params: UFMParams) -> dict[str, torch.Tensor]:
-    """``{layer name: features (S, d, N)}`` in the papers' orientation (see module doc)."""
+    """``{layer name: features (S, d, N)}`` in the papers' orientation (see module doc).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis S.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``h1``..``hL`` (and ``a2``..``aL`` for ReLU models), each (S, d, N).
+
+    References
+    ----------
+    Garrod & Keating, arXiv:2410.23169 (deep UFM, deep neural collapse; docs/math.md §2.14, §6.1).
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMSpec
+    >>> from nclab.ufm.init import initialize
+    >>> spec = UFMSpec.garrod(3, 2, 4, 2, 0.01)
+    >>> params = initialize(spec, 2, dtype=torch.float64)
+    >>> {k: tuple(v.shape) for k, v in layer_features(spec, params).items()}
+    {'h1': (2, 4, 6), 'h2': (2, 4, 6)}
+    """
     out = forward_all(spec, params)
     feats = {f"h{i + 1}": X for i, X in enumerate(out.layers)}
     if spec.activation == "relu":
@@ -29,7 +55,34 @@ def layer_features(spec: UFMSpec, params: UFMParams) -> dict[str, torch.Tensor]:
 
 
 def logit_spectra(spec: UFMSpec, Z: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Singular values of Z (S, K, N) and of its class means (S, K, K), as columns of (S,)."""
+    """Singular values of Z (S, K, N) and of its class means (S, K, K), as columns of (S,).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model (gives n).
+    Z : torch.Tensor, shape (S, K, N)
+        Class-ordered logits.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``svZ_1..svZ_K`` and ``svZbar_1..svZbar_K``, decreasing, each of shape (S,).
+
+    References
+    ----------
+    Garrod & Keating, arXiv:2410.23169 (deep UFM, deep neural collapse; docs/math.md §2.14, §6.1).
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMSpec
+    >>> from nclab.ufm.init import initialize
+    >>> spec = UFMSpec.garrod(3, 2, 4, 2, 0.01)
+    >>> params = initialize(spec, 2, dtype=torch.float64)
+    >>> from nclab.ufm.objective import forward
+    >>> sorted(logit_spectra(spec, forward(spec, params)[0]))
+    ['svZ_1', 'svZ_2', 'svZ_3', 'svZbar_1', 'svZbar_2', 'svZbar_3']
+    """
     Zbar = class_ordered_means(Z, spec.n)
     sv = torch.linalg.svdvals(Z)
     svbar = torch.linalg.svdvals(Zbar)
@@ -43,6 +96,35 @@ def layer_metrics(spec: UFMSpec, params: UFMParams, *, collapse: bool = True) ->
 
     With ``collapse=False`` only the spectra are returned. Entries of the metric dict that are not one number per
     seed are left out.
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis S.
+    collapse : bool, optional
+        Compute the per-layer metrics of :func:`nclab.metrics.collapse` (default True).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        Columns ``<metric>_<layer>`` and the logit spectra, each of shape (S,).
+
+    References
+    ----------
+    Papyan, Han, Donoho, PNAS 2020, doi:10.1073/pnas.2015509117 (NC1-NC4); Garrod & Keating,
+    arXiv:2410.23169 (deep neural collapse, docs/math.md §2.14).
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMSpec
+    >>> from nclab.ufm.init import initialize
+    >>> spec = UFMSpec.garrod(3, 2, 4, 2, 0.01)
+    >>> params = initialize(spec, 2, dtype=torch.float64)
+    >>> m = layer_metrics(spec, params)
+    >>> "nc1_h1" in m, tuple(m["svZ_1"].shape)
+    (True, (2,))
     """
     with torch.no_grad():
         out = forward_all(spec, params)
