@@ -118,7 +118,7 @@ def judge(rows: list[dict]) -> list[Claim]:
 
 def draw(rows: list[dict]):
     """Both measures of NC1 against the number of hidden layers: one thin line per seed, the geometric
-    mean over the seeds in bold."""
+    mean over the seeds in bold with the 95% t interval of the mean log (shaded)."""
     fig, axes = figure(1, 1, 4.6, 3.4)
     ax = axes[0]
     depths = sorted({r["depth"] for r in rows})
@@ -128,6 +128,12 @@ def draw(rows: list[dict]):
         for v in values:
             ax.plot(depths, v, color=colour, lw=0.6, alpha=0.5)
         ax.plot(depths, np.exp(np.log(values).mean(axis=0)), marker=marker, color=colour, label=NC_LABELS[key])
+        if len(seeds) > 1:  # the 95% t interval of the mean log over the seeds, exponentiated
+            from nclab.experiments.rules import mean as t_mean
+
+            est = [t_mean(np.log(values[:, j])) for j in range(values.shape[1])]
+            ax.fill_between(depths, [np.exp(e.low) for e in est], [np.exp(e.high) for e in est], color=colour,
+                            alpha=0.2, lw=0, label=f"95% t interval ({len(seeds)} seeds)" if key == KEYS[0] else None)
     ax.set_yscale("log")
     ax.set_xlabel("number of hidden layers (earlier ones frozen)")
     ax.set_ylabel("NC1 of the deepest features")
