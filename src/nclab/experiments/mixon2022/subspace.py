@@ -229,14 +229,15 @@ def draw(config: dict, run: dict) -> Figure:
         for j, (ax, key) in enumerate(zip(axes, ("WWt", "distance"))):
             y = np.maximum(run[key][rows, 1:], 1e-300)
             ax.loglog(t[1:], y.T, color=f"C{i}", alpha=0.2, lw=0.7)
-            ax.loglog(t[1:], np.median(y, 0), color=f"C{i}", lw=1.8, label=f"scale {x:g}")
-    axes[0].axhline(CONVERGENCE_TOL, color="k", ls=":", lw=0.8)
+            ax.loglog(t[1:], np.median(y, 0), color=f"C{i}", lw=1.8, label=f"scale {x:g}: median (faint: each start)")
+    axes[0].axhline(CONVERGENCE_TOL, color="k", ls=":", lw=0.8, label=f"claim tolerance {CONVERGENCE_TOL:g}")
     axes[0].set_title(r"$\|WW^\top-\sqrt{N}P\|_F$ from starts on $S$", fontsize=10)
-    axes[1].axhline(INVARIANCE_TOL, color="k", ls=":", lw=0.8)
+    axes[1].axhline(INVARIANCE_TOL, color="k", ls=":", lw=0.8, label=f"claim tolerance {INVARIANCE_TOL:g}")
     axes[1].set_title(r"$\|Z-\Pi_S Z\|_E/\|Z\|_E$ (rounding level)", fontsize=10)
     for ax in axes:
         ax.set_xlabel("iteration")
-    axes[0].legend(fontsize=8)
+    for ax in axes:
+        ax.legend(fontsize=7)
     fig.suptitle(f"GD on $R_e$ from {S} generic starts on $S$ per scale, C={config['C']}, N={config['N']}, "
                  f"p={config['p']}")
     return fig
