@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from nclab import theory as T
 from nclab.config import ListOf, Param, Real
+from nclab.experiments import rules
 from nclab.experiments.garrod2025._critical import critical_point_claims, rank_direction_claim
 from nclab.experiments.garrod2025._paper import PAPER, SRC
 from nclab.experiments.garrod2025._gd import (FULL_SEEDS, PAPER_SEEDS, check_experiment, check_unit, gd_unit,
@@ -57,7 +58,8 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
 
 
 def draw(table_rows: list[dict], K: int, n: int, L: int, d: int) -> Figure:
-    """P(DNC) and the mean rank against log2 lam."""
+    """P(DNC) (95% Wilson interval) and the mean rank (95% t interval) against log2 lam; ticks at the
+    grid, the DNC and low-rank ranks labelled."""
     es = [r["log2_lam"] for r in table_rows]
     fig = Figure(figsize=(11, 4))
     ax = fig.add_subplot(1, 2, 1)
@@ -67,9 +69,18 @@ def draw(table_rows: list[dict], K: int, n: int, L: int, d: int) -> Figure:
     ax.set_xlabel(r"$\log_2 \lambda$")
     ax.set_ylabel("P(DNC)")
     ax.set_ylim(-0.05, 1.05)
+    ax.set_xticks(es)
+    ax.legend()
     ax.set_title(f"$d={d}$, $L={L}$, $K={K}$, $n={n}$")
     ax = fig.add_subplot(1, 2, 2)
-    ax.plot(es, [r["mean_rank"] for r in table_rows], "o-", label="mean rank")
+    est = [rules.mean(r["ranks"]) if len(r.get("ranks") or []) > 1 else rules.exact(r["mean_rank"]) for r in table_rows]
+    means = np.array([e.value for e in est])
+    low = np.array([e.low if np.isfinite(e.low) else e.value for e in est])
+    high = np.array([e.high if np.isfinite(e.high) else e.value for e in est])
+    ax.errorbar(es, means, yerr=[means - low, high - means], fmt="o-", capsize=3, label="mean rank, 95% t")
+    ax.axhline(K - 1, color="k", ls="--", lw=0.8, label=f"rank K-1 = {K - 1} (DNC)")
+    ax.axhline(K // 2, color="k", ls=":", lw=0.8, label=f"rank K/2 = {K // 2} (low rank)")
+    ax.set_xticks(es)
     ax.set_xlabel(r"$\log_2 \lambda$")
     ax.set_ylabel("mean rank of the class-mean logits")
     ax.legend()
