@@ -27,21 +27,85 @@ DEFAULT_LR = {"gd": 0.1, "momentum": 0.1, "adam": 1e-3, "lbfgs": 1.0}
 
 
 class GD:
-    """p <- p - lr g for every tensor (in place)."""
+    """p <- p - lr g for every tensor (in place).
+
+    Parameters
+    ----------
+    lr : float
+        Step size, > 0.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not a finite number > 0 (names ``lr``).
+
+    Examples
+    --------
+    >>> p, g = [torch.tensor([1.0], dtype=torch.float64)], [torch.tensor([2.0], dtype=torch.float64)]
+    >>> GD(0.1).step(p, g)
+    >>> round(p[0].item(), 6)
+    0.8
+    """
 
     def __init__(self, lr: float) -> None:
         self.lr = check_real("lr", lr, minimum=0.0, strict=True)
 
     def step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        """One update p <- p - lr g.
+
+        Parameters
+        ----------
+        params : list of torch.Tensor
+            Parameters with a leading seed axis, updated in place.
+        grads : list of torch.Tensor
+            Their gradients.
+
+        Returns
+        -------
+        None
+        """
         for p, g in zip(params, grads):
             p.add_(g, alpha=-self.lr)
 
     def select(self, index: torch.Tensor) -> None:
+        """Keep the state of the seeds in ``index`` (none for plain GD).
+
+        Parameters
+        ----------
+        index : torch.Tensor
+            Indices (or a boolean mask) of the seeds that stay.
+
+        Returns
+        -------
+        None
+        """
         pass
 
 
 class Momentum(GD):
-    """Heavy ball: v <- mu v + g, p <- p - lr v (PyTorch SGD with momentum, no dampening)."""
+    """Heavy ball: v <- mu v + g, p <- p - lr v (PyTorch SGD with momentum, no dampening).
+
+    Parameters
+    ----------
+    lr : float
+        Step size, > 0.
+    momentum : float, optional
+        mu in [0, 1] (default 0.9).
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` or ``momentum`` is out of range.
+
+    Examples
+    --------
+    >>> opt = Momentum(0.1, 0.5)
+    >>> p = [torch.tensor([1.0], dtype=torch.float64)]
+    >>> for _ in range(2):
+    ...     opt.step(p, [torch.tensor([1.0], dtype=torch.float64)])
+    >>> round(p[0].item(), 6)  # 1 - 0.1 - 0.1 * 1.5
+    0.75
+    """
 
     def __init__(self, lr: float, momentum: float = 0.9) -> None:
         super().__init__(lr)
@@ -49,6 +113,19 @@ class Momentum(GD):
         self.v: list[torch.Tensor] | None = None
 
     def step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        """One heavy-ball update.
+
+        Parameters
+        ----------
+        params : list of torch.Tensor
+            Parameters with a leading seed axis, updated in place.
+        grads : list of torch.Tensor
+            Their gradients.
+
+        Returns
+        -------
+        None
+        """
         if self.v is None:
             self.v = [g.clone() for g in grads]
         else:
@@ -58,12 +135,49 @@ class Momentum(GD):
             p.add_(v, alpha=-self.lr)
 
     def select(self, index: torch.Tensor) -> None:
+        """Keep the velocity of the seeds in ``index``.
+
+        Parameters
+        ----------
+        index : torch.Tensor
+            Indices (or a boolean mask) of the seeds that stay.
+
+        Returns
+        -------
+        None
+        """
         if self.v is not None:
             self.v = [v[index] for v in self.v]
 
 
 class Adam(GD):
-    """Adam with bias correction; elementwise, hence exactly per seed."""
+    """Adam with bias correction; elementwise, hence exactly per seed.
+
+    Parameters
+    ----------
+    lr : float
+        Step size, > 0.
+    betas : tuple of float, optional
+        Moment decay rates in [0, 1] (default (0.9, 0.999)).
+    eps : float, optional
+        Denominator guard, > 0 (default 1e-8).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range (names ``lr``, ``betas[0]``, ``betas[1]`` or ``eps``).
+
+    References
+    ----------
+    Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015, arXiv:1412.6980.
+
+    Examples
+    --------
+    >>> p = [torch.tensor([1.0], dtype=torch.float64)]
+    >>> Adam(0.01).step(p, [torch.tensor([3.0], dtype=torch.float64)])
+    >>> round(p[0].item(), 6)  # the first step has length lr
+    0.99
+    """
 
     def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(lr)
@@ -75,6 +189,19 @@ class Adam(GD):
         self.v: list[torch.Tensor] | None = None
 
     def step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        """One Adam update.
+
+        Parameters
+        ----------
+        params : list of torch.Tensor
+            Parameters with a leading seed axis, updated in place.
+        grads : list of torch.Tensor
+            Their gradients.
+
+        Returns
+        -------
+        None
+        """
         if self.m is None:
             self.m = [torch.zeros_like(g) for g in grads]
             self.v = [torch.zeros_like(g) for g in grads]
@@ -88,6 +215,17 @@ class Adam(GD):
             p.addcdiv_(m, denom, value=-self.lr / c1)
 
     def select(self, index: torch.Tensor) -> None:
+        """Keep the moments of the seeds in ``index``.
+
+        Parameters
+        ----------
+        index : torch.Tensor
+            Indices (or a boolean mask) of the seeds that stay.
+
+        Returns
+        -------
+        None
+        """
         if self.m is not None:
             self.m = [m[index] for m in self.m]
             self.v = [v[index] for v in self.v]
@@ -95,7 +233,36 @@ class Adam(GD):
 
 def make_optimizer(name: str, lr: float | None, momentum: float = 0.9,
                    betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> GD:
-    """A first-order optimizer by name ("gd", "momentum", "adam")."""
+    """A first-order optimizer by name ("gd", "momentum", "adam").
+
+    Parameters
+    ----------
+    name : {"gd", "momentum", "adam"}
+        The optimizer.
+    lr : float or None
+        Step size; None takes the default of :data:`DEFAULT_LR`.
+    momentum : float, optional
+        For ``"momentum"``.
+    betas : tuple of float, optional
+        For ``"adam"``.
+    eps : float, optional
+        For ``"adam"``.
+
+    Returns
+    -------
+    GD
+        A :class:`GD`, :class:`Momentum` or :class:`Adam`.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown (names ``optimizer``) or a parameter is out of range.
+
+    Examples
+    --------
+    >>> type(make_optimizer("adam", None)).__name__, make_optimizer("gd", None).lr
+    ('Adam', 0.1)
+    """
     name = check_choice("optimizer", name, UFM_OPTIMIZERS[:3])
     lr = DEFAULT_LR[name] if lr is None else lr
     if name == "gd":
@@ -113,6 +280,37 @@ class LBFGS:
     """Batched L-BFGS with a per-seed Armijo backtracking line search (see module doc).
 
     ``evaluate(x) -> (f, g)`` maps flat parameters (S, P) to losses (S,) and gradients (S, P).
+
+    Parameters
+    ----------
+    history_size : int, optional
+        Curvature pairs kept, >= 1 (default 10).
+    c1 : float, optional
+        Armijo constant in (0, 0.5] (default 1e-4).
+    max_backtracks : int, optional
+        Line-search trials per step, >= 1 (default 40).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range.
+
+    References
+    ----------
+    Nocedal & Wright, "Numerical Optimization", 2nd ed., Springer 2006, Algorithm 7.4
+    (two-loop recursion), doi:10.1007/978-0-387-40065-5.
+
+    Examples
+    --------
+    >>> def evaluate(x):
+    ...     return 0.5 * (x * x).sum(1), x.clone()
+    >>> x = torch.tensor([[3.0, -1.0], [1.0, 2.0]], dtype=torch.float64)
+    >>> f, g = evaluate(x)
+    >>> opt = LBFGS()
+    >>> for _ in range(3):
+    ...     x, f, g, stalled = opt.step(x, f, g, evaluate)
+    >>> bool(f.max() < 1e-12), stalled.tolist()
+    (True, [False, False])
     """
 
     def __init__(self, history_size: int = 10, c1: float = 1e-4, max_backtracks: int = 40) -> None:
@@ -125,6 +323,17 @@ class LBFGS:
         self.failures: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor) -> None:
+        """Keep the history of the seeds in ``index``.
+
+        Parameters
+        ----------
+        index : torch.Tensor
+            Indices (or a boolean mask) of the seeds that stay.
+
+        Returns
+        -------
+        None
+        """
         self.s = [s[index] for s in self.s]
         self.y = [y[index] for y in self.y]
         self.rho = [r[index] for r in self.rho]
@@ -132,7 +341,18 @@ class LBFGS:
             self.failures = self.failures[index]
 
     def direction(self, g: torch.Tensor) -> torch.Tensor:
-        """-H g by the two-loop recursion with per-seed pairs."""
+        """-H g by the two-loop recursion with per-seed pairs.
+
+        Parameters
+        ----------
+        g : torch.Tensor, shape (S, P)
+            Gradients.
+
+        Returns
+        -------
+        torch.Tensor, shape (S, P)
+            The search directions.
+        """
         q = g.clone()
         alphas = []
         for s, y, rho in zip(reversed(self.s), reversed(self.y), reversed(self.rho)):
@@ -160,7 +380,26 @@ class LBFGS:
         g: torch.Tensor,
         evaluate: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One iteration for every seed: returns (x, f, g, stalled mask)."""
+        """One iteration for every seed: returns (x, f, g, stalled mask).
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (S, P)
+            Flat parameters.
+        f : torch.Tensor, shape (S,)
+            Losses at ``x``.
+        g : torch.Tensor, shape (S, P)
+            Gradients at ``x``.
+        evaluate : callable
+            ``evaluate(x) -> (f, g)``, batched over seeds.
+
+        Returns
+        -------
+        x, f, g : torch.Tensor
+            The new point, its losses and gradients (unchanged for a seed whose search failed).
+        stalled : torch.Tensor of bool, shape (S,)
+            Seeds whose line search failed twice in a row.
+        """
         S = x.shape[0]
         if self.failures is None:
             self.failures = torch.zeros(S, dtype=torch.long, device=x.device)

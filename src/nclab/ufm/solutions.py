@@ -18,7 +18,7 @@ Garrod & Keating experiments take theirs from here.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -26,6 +26,11 @@ from nclab._tensor import as_float_tensor, as_labels
 from nclab._validation import check_real, fail
 from nclab.config import Param, Real
 from nclab.geometry import center as _center, class_means, class_ordered_labels, etf_gram
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nclab.ufm.spec import UFMParams, UFMSpec
 
 __all__ = ["CLASSIFIER_TABLE", "DNC_NC_TOL", "DNC_RANK_RTOL", "classify_solution", "classify_params",
            "solution_table", "solution_counts", "format_counts"]
@@ -55,11 +60,47 @@ def classify_solution(
 ) -> list[dict]:
     """Label each run as ``"dnc"``, ``"low_rank"`` or ``"other"`` (module doc; GK Figs. 2, 5).
 
-    ``Z_or_means``: class-mean logits (K, K) or (S, K, K) when ``labels`` is None; else logits
-    Z (K, N) or (S, K, N) of samples with ``labels`` (N,). Returns one dict per run with keys
-    ``label``, ``rank``, ``etf_error`` (distance of normalised centred Zbar to P/||P||),
-    ``spread`` (relative within-class spread; 0 for means) and ``singular_values``. A run with
-    NaN/inf logits (diverged) is labelled ``"other"`` with rank 0 and NaN metrics.
+    A run with NaN/inf logits (diverged) is labelled ``"other"`` with rank 0 and NaN metrics.
+
+    Parameters
+    ----------
+    Z_or_means : array_like
+        Class-mean logits (K, K) or (S, K, K) when ``labels`` is None; else logits Z (K, N) or
+        (S, K, N) of samples with ``labels``.
+    labels : array_like, optional
+        Labels (N,) of the columns of Z.
+    rank_rtol : float, optional
+        Relative singular-value cut-off of the rank, in [0, 1] (default :data:`DNC_RANK_RTOL`).
+    nc_tol : float, optional
+        Largest ETF error and spread of a ``"dnc"`` run (default :data:`DNC_NC_TOL`).
+    center : bool, optional
+        Centre each column of the class-mean logits first (default True).
+
+    Returns
+    -------
+    list of dict
+        One dict per run with keys ``label``, ``rank``, ``etf_error`` (distance of normalised
+        centred Zbar to P/||P||), ``spread`` (relative within-class spread; 0 for means) and
+        ``singular_values``.
+
+    Raises
+    ------
+    ValueError
+        If a tolerance is out of range, fewer than 2 classes are given, means are not square, or
+        the labels do not fit Z.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Figures 1, 2 and 5 (the rule is our choice, docs/math.md §7.4).
+
+    Examples
+    --------
+    >>> from nclab.geometry import centering_matrix
+    >>> B = torch.block_diag(*[torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)] * 2)
+    >>> results = classify_solution(torch.stack([5 * centering_matrix(4), B]))
+    >>> [(r["label"], r["rank"]) for r in results]
+    [('dnc', 3), ('low_rank', 2)]
     """
     rank_rtol = check_real("rank_rtol", rank_rtol, minimum=0.0, maximum=1.0)
     nc_tol = check_real("nc_tol", nc_tol, minimum=0.0)
@@ -107,12 +148,46 @@ def classify_solution(
     return out
 
 
-def classify_params(spec, params, *, table: bool | str = False, **tolerances: Any):
+def classify_params(
+    spec: UFMSpec, params: UFMParams, *, table: bool | str = False, **tolerances: Any
+) -> list[dict] | pd.DataFrame:
     """:func:`classify_solution` of every seed of a UFM (``UFMSpec``, ``UFMParams``) via its logits.
 
-    ``table``: ``False`` (default) returns the list of dicts of :func:`classify_solution`;
-    ``"seeds"`` a DataFrame with one row per seed (:func:`solution_table`); ``"counts"`` a
-    DataFrame with the number of seeds per (label, rank) (:func:`solution_counts`).
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis.
+    table : {False, "seeds", "counts"}, optional
+        ``False`` (default) returns the list of dicts of :func:`classify_solution`; ``"seeds"`` a
+        DataFrame with one row per seed (:func:`solution_table`); ``"counts"`` a DataFrame with the
+        number of seeds per (label, rank) (:func:`solution_counts`).
+    **tolerances
+        ``rank_rtol``, ``nc_tol``, ``center`` of :func:`classify_solution`.
+
+    Returns
+    -------
+    list of dict or pandas.DataFrame
+        As chosen by ``table``.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` is not one of the choices, or a tolerance is out of range.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Figures 1, 2 and 5 (the rule is our choice, docs/math.md §7.4).
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMSpec
+    >>> from nclab.ufm.init import initialize
+    >>> spec = UFMSpec.garrod(3, 2, 4, 2, 0.01)
+    >>> len(classify_params(spec, initialize(spec, 2, dtype=torch.float64)))
+    2
     """
     from nclab.ufm.objective import forward
 
@@ -129,9 +204,35 @@ def classify_params(spec, params, *, table: bool | str = False, **tolerances: An
     return results
 
 
-def solution_table(results: list[dict], seeds: list[int] | None = None):
+def solution_table(results: list[dict], seeds: list[int] | None = None) -> pd.DataFrame:
     """One row per run of :func:`classify_solution`'s ``results``: ``seed``, ``label``, ``rank``,
-    ``etf_error``, ``spread`` (``seeds`` default to 0, 1, ...)."""
+    ``etf_error``, ``spread`` (``seeds`` default to 0, 1, ...).
+
+    Parameters
+    ----------
+    results : list of dict
+        The output of :func:`classify_solution`.
+    seeds : list of int, optional
+        One seed per result (default 0, 1, ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``seed``, ``label``, ``rank``, ``etf_error``, ``spread``.
+
+    Raises
+    ------
+    ValueError
+        If ``seeds`` does not have one entry per result.
+
+    Examples
+    --------
+    >>> from nclab.geometry import centering_matrix
+    >>> B = torch.block_diag(*[torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)] * 2)
+    >>> results = classify_solution(torch.stack([5 * centering_matrix(4), B]))
+    >>> solution_table(results, seeds=[7, 8])[["seed", "label"]].values.tolist()
+    [[7, 'dnc'], [8, 'low_rank']]
+    """
     import pandas as pd
 
     seeds = list(range(len(results))) if seeds is None else list(seeds)
@@ -142,9 +243,28 @@ def solution_table(results: list[dict], seeds: list[int] | None = None):
                         columns=["seed", "label", "rank", "etf_error", "spread"])
 
 
-def solution_counts(results: list[dict]):
+def solution_counts(results: list[dict]) -> pd.DataFrame:
     """The number and fraction of runs per (``label``, ``rank``), labels in the order dnc,
-    low_rank, other, ranks ascending."""
+    low_rank, other, ranks ascending.
+
+    Parameters
+    ----------
+    results : list of dict
+        The output of :func:`classify_solution`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``label``, ``rank``, ``count``, ``fraction``.
+
+    Examples
+    --------
+    >>> from nclab.geometry import centering_matrix
+    >>> B = torch.block_diag(*[torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)] * 2)
+    >>> results = classify_solution(torch.stack([5 * centering_matrix(4), B]))
+    >>> solution_counts(results)["fraction"].tolist()
+    [0.5, 0.5]
+    """
     import pandas as pd
 
     order = {"dnc": 0, "low_rank": 1, "other": 2}
@@ -158,6 +278,25 @@ def solution_counts(results: list[dict]):
 
 
 def format_counts(results: list[dict]) -> str:
-    """``"3 dnc (rank 9), 1 low_rank (rank 5)"``: :func:`solution_counts` on one line."""
+    """``"3 dnc (rank 9), 1 low_rank (rank 5)"``: :func:`solution_counts` on one line.
+
+    Parameters
+    ----------
+    results : list of dict
+        The output of :func:`classify_solution`.
+
+    Returns
+    -------
+    str
+        One line of counts.
+
+    Examples
+    --------
+    >>> from nclab.geometry import centering_matrix
+    >>> B = torch.block_diag(*[torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)] * 2)
+    >>> results = classify_solution(torch.stack([5 * centering_matrix(4), B]))
+    >>> format_counts(results)
+    '1 dnc (rank 3), 1 low_rank (rank 2)'
+    """
     frame = solution_counts(results)
     return ", ".join(f"{row.count} {row.label} (rank {row.rank})" for row in frame.itertuples())
