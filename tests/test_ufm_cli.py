@@ -177,6 +177,9 @@ def test_unknown_key_message_names_the_key_and_value(capsys):
     assert main(["train", "--preset", "garrod", "--set", "foo=1"]) == 2
     err = capsys.readouterr().err
     assert "setting 'foo'" in err and "got foo=1" in err
+    assert main(["run", "garrod2025-theorem1", "--set", "foo=1"]) == 2  # an experiment's table: the same message
+    err = capsys.readouterr().err
+    assert "setting 'foo'" in err and "got foo=1" in err and err.count("\n") == 1
 
 
 def test_classify_params_tables():
