@@ -231,7 +231,15 @@ def draw(config: dict, measured: dict) -> Figure:
     axes[0].set_title("error of the first-order prediction vs re-solving", fontsize=9)
     axes[1].set_xlabel(r"$\beta$")
     axes[1].set_title(r"$\|F - F_{\mathrm{Eq.5}}\|_2$ (slope -2 expected)", fontsize=9)
-    for ax in axes:
-        ax.legend(fontsize=7)
+    betas = [config["beta"] * f for f in config["beta_factors"]]
+    first = next(iter(measured.values()))["eq5_gaps"]
+    axes[1].loglog(betas, first[0] * (np.asarray(betas) / betas[0]) ** -2.0, "k:", lw=0.8, label="slope -2")
+    from matplotlib.ticker import NullLocator
+
+    for ax, ticks in ((axes[0], list(x)), (axes[1], betas)):
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.legend(fontsize=7, title=f"median over {len(config['seeds'])} seeds" if ax is axes[0] else None,
+                  title_fontsize=7)
     fig.suptitle(rf"THN Thm 4.1, K={config['K']}, d={config['d']}, n={config['n']}, $\lambda_W={config['lam_W']:.3g}$")
     return fig
