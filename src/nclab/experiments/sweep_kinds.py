@@ -31,7 +31,7 @@ def sweep_kind(name: str, *, quick: bool = False) -> SweepKind:
     if exp.grid is not None:
         if quick:
             base = exp.config(quick=True)
-            params = {k: Param(base.get(k, p.default), p.rule, p.help) for k, p in exp.grid.params.items()}
+            params = {k: Param(_unit_value(k, p, base), p.rule, p.help) for k, p in exp.grid.params.items()}
             return grid_kind(name, dataclasses.replace(exp.grid, params=params))
         return grid_kind(name, exp.grid)
     base = exp.config(quick=quick)
@@ -47,6 +47,22 @@ def sweep_kind(name: str, *, quick: bool = False) -> SweepKind:
     return SweepKind(name=name, run=functools.partial(run_experiment, name),
                      description=f"experiment {name!r}, one row per (config, seed)",
                      defaults={k: p.default for k, p in table.items()}, normalize=normalize, preload=(__name__,))
+
+
+def _unit_value(key: str, param: Param, base: dict) -> Any:
+    """The quick profile's value of a grid-unit key, if it is one the unit accepts.
+
+    An experiment may have a key of the same name that is not a unit value (garrod2025-width's
+    ``init_H`` is the list of starts its grid sweeps, the unit's one start): the unit's default
+    stays then, and the grid (``--grid``) sets it.
+    """
+    if key not in base:
+        return param.default
+    try:
+        validate({key: param}, {key: base[key]}, where="the quick profile")
+    except (ValueError, TypeError):
+        return param.default
+    return base[key]
 
 
 def run_experiment(name: str, config: dict, seeds: list, device: str) -> list[dict]:
