@@ -29,9 +29,26 @@ from nclab.ufm.spec import UFMParams, UFMSpec
 class Forward:
     """Everything a forward pass produces, batched over seeds.
 
-    ``Z`` (S, K, N) logits; ``layers`` the features entering each weight matrix:
-    [H_1, X_1, .., X_{L-1}] each (S, d, N) (X_l after the activation); ``pre`` the
-    pre-activations [A_1, .., A_{L-1}] (equal to ``layers[1:]`` for the linear model).
+    Parameters
+    ----------
+    Z : torch.Tensor, shape (S, K, N)
+        Logits.
+    layers : list of torch.Tensor
+        The features entering each weight matrix: [H_1, X_1, .., X_{L-1}] each (S, d, N)
+        (X_l after the activation).
+    pre : list of torch.Tensor
+        The pre-activations [A_1, .., A_{L-1}] (equal to ``layers[1:]`` for the linear model).
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> out = forward_all(spec, params)
+    >>> isinstance(out, Forward), tuple(out.Z.shape), len(out.layers), len(out.pre)
+    (True, (1, 3, 6), 1, 0)
     """
 
     Z: torch.Tensor
@@ -39,14 +56,66 @@ class Forward:
     pre: list[torch.Tensor]
 
 
-def targets(spec: UFMSpec, *, dtype: torch.dtype = torch.float64, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One-hot targets Y = I_K (x) 1_n^T (K, N) and class-ordered labels (N,)."""
+def targets(
+    spec: UFMSpec, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One-hot targets Y = I_K (x) 1_n^T (K, N) and class-ordered labels (N,).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model (gives K and n).
+    dtype : torch.dtype, optional
+        Element type of Y (default float64).
+    device : torch.device or str, optional
+        Device of both.
+
+    Returns
+    -------
+    Y : torch.Tensor, shape (K, N)
+    labels : torch.Tensor, shape (N,)
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMSpec
+    >>> Y, labels = targets(UFMSpec.tirer(3, 2, 4, 0.1, 0.1))
+    >>> tuple(Y.shape), labels.tolist()
+    ((3, 6), [0, 0, 1, 1, 2, 2])
+    """
     return (one_hot_targets(spec.K, spec.n, dtype=dtype, device=device),
             class_ordered_labels(spec.K, spec.n, device=device))
 
 
 def forward_all(spec: UFMSpec, params: UFMParams) -> Forward:
-    """Forward pass keeping every layer's features and pre-activations (GK's deep UFM)."""
+    """Forward pass keeping every layer's features and pre-activations (GK's deep UFM).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis S.
+
+    Returns
+    -------
+    Forward
+        Logits, features and pre-activations.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1-2; Garrod & Keating,
+    arXiv:2410.23169, Section 2 (the deep UFM); docs/math.md §7.1.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> tuple(forward_all(spec, params).Z.shape)
+    (1, 3, 6)
+    """
     X = params.H
     layers, pre = [X], []
     for W in params.W[:-1]:
@@ -62,13 +131,74 @@ def forward_all(spec: UFMSpec, params: UFMParams) -> Forward:
 
 def forward(spec: UFMSpec, params: UFMParams) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Logits Z (S, K, N) and the per-layer features [H_1, X_1, .., X_{L-1}] (each (S, d, N);
-    after the activation; pre-activations are in :func:`forward_all`)."""
+    after the activation; pre-activations are in :func:`forward_all`).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis S.
+
+    Returns
+    -------
+    Z : torch.Tensor, shape (S, K, N)
+        Logits.
+    layers : list of torch.Tensor
+        Features entering each weight matrix.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1-2; Garrod & Keating,
+    arXiv:2410.23169, Section 2 (the deep UFM); docs/math.md §7.1.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> Z, layers = forward(spec, params)
+    >>> tuple(Z.shape), len(layers)
+    ((1, 3, 6), 1)
+    """
     out = forward_all(spec, params)
     return out.Z, out.layers
 
 
 def fit_of_logits(spec: UFMSpec, Z: torch.Tensor) -> torch.Tensor:
-    """The data term per seed: mean CE or mean 1/2||z - y||^2 over the N samples; shape (S,)."""
+    """The data term per seed: mean CE or mean 1/2||z - y||^2 over the N samples; shape (S,).
+
+    With ``reduction="sum"`` the sum instead of the mean (:func:`fit_scale`).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model (loss, reduction, K, n).
+    Z : torch.Tensor, shape (S, K, N)
+        Class-ordered logits.
+
+    Returns
+    -------
+    torch.Tensor, shape (S,)
+        The fit term.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1-2; Garrod & Keating,
+    arXiv:2410.23169, Section 2 (the deep UFM); docs/math.md §7.1.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> [round(v, 6) for v in fit_of_logits(spec, forward(spec, params)[0]).tolist()]
+    [0.005]
+    """
     Y, labels = targets(spec, dtype=Z.dtype, device=Z.device)
     if spec.loss == "ce":
         true = Z[..., labels, torch.arange(spec.N, device=Z.device)]
@@ -77,7 +207,24 @@ def fit_of_logits(spec: UFMSpec, Z: torch.Tensor) -> torch.Tensor:
 
 
 def fit_scale(spec: UFMSpec) -> float:
-    """1/N for the mean loss (default), 1 for ``reduction="sum"``."""
+    """1/N for the mean loss (default), 1 for ``reduction="sum"``.
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+
+    Returns
+    -------
+    float
+        The factor of the summed fit term.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMSpec
+    >>> round(fit_scale(UFMSpec.tirer(3, 2, 4, 0.1, 0.1)), 6)
+    0.166667
+    """
     return 1.0 / spec.N if spec.reduction == "mean" else 1.0
 
 
@@ -86,7 +233,35 @@ def _sq(t: torch.Tensor) -> torch.Tensor:
 
 
 def regulariser(spec: UFMSpec, params: UFMParams) -> torch.Tensor:
-    """lam_H/2 ||H_1||^2 + sum_l lam_W[l]/2 ||W_l||^2 + lam_b/2 ||b||^2 per seed, shape (S,)."""
+    """lam_H/2 ||H_1||^2 + sum_l lam_W[l]/2 ||W_l||^2 + lam_b/2 ||b||^2 per seed, shape (S,).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis S.
+
+    Returns
+    -------
+    torch.Tensor, shape (S,)
+        The regulariser.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1-2; Garrod & Keating,
+    arXiv:2410.23169, Section 2 (the deep UFM); docs/math.md §7.1.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> [round(v, 6) for v in regulariser(spec, params).tolist()]
+    [0.09]
+    """
     reg = 0.5 * spec.lam_H * _sq(params.H)
     for lam, W in zip(spec.lam_W_layers, params.W):
         reg = reg + 0.5 * lam * _sq(W)
@@ -96,7 +271,34 @@ def regulariser(spec: UFMSpec, params: UFMParams) -> torch.Tensor:
 
 
 def anchor_term(spec: UFMSpec, params: UFMParams) -> torch.Tensor:
-    """beta/(2N) ||H_1 - H0||^2 per seed (THN Eq. 2), shape (S,); zeros when beta = 0."""
+    """beta/(2N) ||H_1 - H0||^2 per seed (THN Eq. 2), shape (S,); zeros when beta = 0.
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis S.
+
+    Returns
+    -------
+    torch.Tensor, shape (S,)
+        The anchor term.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 2 (docs/math.md §3.6).
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> anchor_term(spec, params).tolist()
+    [0.0]
+    """
     if not spec.anchored:
         return params.H.new_zeros(params.H.shape[0])
     H0 = 0.0 if spec.H0 is None else spec.H0.to(dtype=params.H.dtype, device=params.H.device)
@@ -107,6 +309,33 @@ def parts(spec: UFMSpec, params: UFMParams) -> dict[str, torch.Tensor]:
     """``{"loss", "fit", "reg", "anchor"}``, each of shape (S,); loss = fit + reg + anchor.
 
     Differentiable (autograd, ``torch.func``), e.g. for Hessians of ``parts(...)["loss"]``.
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis S.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        The objective and its three terms, each (S,).
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1-2; Garrod & Keating,
+    arXiv:2410.23169, Section 2 (the deep UFM); docs/math.md §7.1.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> {k: round(float(v), 6) for k, v in parts(spec, params).items()}  # THN's minimum c - c^2/2
+    {'loss': 0.095, 'fit': 0.005, 'reg': 0.09, 'anchor': 0.0}
     """
     Z = forward_all(spec, params).Z
     fit = fit_of_logits(spec, Z)
@@ -116,7 +345,35 @@ def parts(spec: UFMSpec, params: UFMParams) -> dict[str, torch.Tensor]:
 
 
 def loss(spec: UFMSpec, params: UFMParams) -> torch.Tensor:
-    """The objective per seed, shape (S,)."""
+    """The objective per seed, shape (S,).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis S.
+
+    Returns
+    -------
+    torch.Tensor, shape (S,)
+        ``parts(spec, params)["loss"]``.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1-2; Garrod & Keating,
+    arXiv:2410.23169, Section 2 (the deep UFM); docs/math.md §7.1.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> [round(v, 6) for v in loss(spec, params).tolist()]
+    [0.095]
+    """
     return parts(spec, params)["loss"]
 
 
@@ -134,9 +391,39 @@ class Objective:
     Q_l = G_Z H^T W_1^T ... W_{l-1}^T = G_Z X_{l-1}^T (K x d),
     Z = P_1 H, dW_l = P_{l+1}^T Q_l (l < L), dW_L = Q_L, dH = P_1^T G_Z:
     O(L K d^2 + K d N) flops per seed instead of O(L d^2 N) (the gradient has rank <= K).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    dtype : torch.dtype
+        Element type of the cached constants (that of the parameters).
+    device : torch.device or str or None
+        Their device.
+    product_form : bool, optional
+        Use the product form for deep linear models (default: when K < N).
+
+    References
+    ----------
+    Garrod & Keating, arXiv:2410.23169 (the deep UFM); docs/math.md §7.1.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> objective = Objective(spec, dtype=torch.float64, device="cpu")
+    >>> out, grads = objective.loss_and_grad(params)
+    >>> [round(v, 6) for v in out["loss"].tolist()], bool(grad_norm(grads).max() < 1e-12)
+    ([0.095], True)
     """
 
-    def __init__(self, spec: UFMSpec, *, dtype: torch.dtype, device, product_form: bool | None = None) -> None:
+    def __init__(
+        self, spec: UFMSpec, *, dtype: torch.dtype, device: torch.device | str | None,
+        product_form: bool | None = None,
+    ) -> None:
         self.spec = spec
         self.Y, self.labels = targets(spec, dtype=dtype, device=device)
         self.cols = torch.arange(spec.N, device=device)
@@ -213,7 +500,22 @@ class Objective:
     def loss_and_grad(
         self, params: UFMParams, need_parts: bool = True
     ) -> tuple[dict[str, torch.Tensor] | None, UFMParams]:
-        """(parts or None, gradient as UFMParams) for every seed at once."""
+        """(parts or None, gradient as UFMParams) for every seed at once.
+
+        Parameters
+        ----------
+        params : UFMParams
+            Parameters with a leading seed axis.
+        need_parts : bool, optional
+            Also return the loss and its terms (default True).
+
+        Returns
+        -------
+        parts : dict of str to torch.Tensor or None
+            As :func:`parts` when ``need_parts``.
+        grads : UFMParams
+            The gradient.
+        """
         spec = self.spec
         Z, cache = self._logits(params)
         G, fit = self._dZ(Z, need_parts)
@@ -244,6 +546,17 @@ class Objective:
         The same update as ``loss_and_grad`` + ``p -= lr * g`` (up to rounding) without
         materialising the largest weight gradients: W_l <- (1 - lr lam_l) W_l - lr (..)
         in one ``baddbmm_``, after every factor that needs the old weights is computed.
+
+        Parameters
+        ----------
+        params : UFMParams
+            Parameters, updated in place.
+        lr : float
+            Step size.
+
+        Returns
+        -------
+        None
         """
         spec = self.spec
         N = spec.N
@@ -290,14 +603,63 @@ class Objective:
 
 
 def loss_and_grad(spec: UFMSpec, params: UFMParams) -> tuple[dict[str, torch.Tensor], UFMParams]:
-    """Parts and hand-written gradient of the objective for every seed (see :class:`Objective`)."""
+    """Parts and hand-written gradient of the objective for every seed (see :class:`Objective`).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model.
+    params : UFMParams
+        Parameters with a leading seed axis S.
+
+    Returns
+    -------
+    parts : dict of str to torch.Tensor
+        As :func:`parts`.
+    grads : UFMParams
+        The gradient, shaped like ``params``.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1-2; Garrod & Keating,
+    arXiv:2410.23169, Section 2 (the deep UFM); docs/math.md §7.1.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams, UFMSpec
+    >>> from nclab.theory.shallow import mse_minimizer
+    >>> spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    >>> W, H = mse_minimizer(3, 2, 4, 0.1, 0.1)
+    >>> params = UFMParams(H[None].clone(), (W[None].clone(),), None)
+    >>> _, grads = loss_and_grad(spec, params)
+    >>> bool(grad_norm(grads).max() < 1e-12)  # THN's minimiser is stationary
+    True
+    """
     parts_, grads = Objective(spec, dtype=params.dtype, device=params.device).loss_and_grad(params, True)
     assert parts_ is not None
     return parts_, grads
 
 
 def grad_norm(grads: UFMParams) -> torch.Tensor:
-    """Euclidean norm of the whole gradient of each seed, shape (S,)."""
+    """Euclidean norm of the whole gradient of each seed, shape (S,).
+
+    Parameters
+    ----------
+    grads : UFMParams
+        A gradient with a leading seed axis.
+
+    Returns
+    -------
+    torch.Tensor, shape (S,)
+        The norms.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMParams
+    >>> ones = torch.ones(1, 2, 2, dtype=torch.float64)
+    >>> [round(v, 6) for v in grad_norm(UFMParams(ones, (ones,), None)).tolist()]
+    [2.828427]
+    """
     total = None
     for g in grads.tensors():
         sq = _sq(g)
