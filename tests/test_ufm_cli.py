@@ -195,3 +195,5 @@ def test_classify_params_tables():
     assert counts["fraction"].sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="table"):
         classify_params(spec, res.params, table="bogus")
+    from nclab.theory import classify_params as from_theory
+    assert from_theory is classify_params
