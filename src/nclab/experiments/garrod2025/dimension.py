@@ -197,11 +197,12 @@ def draw(curves: dict, measured: list[dict] | None = None) -> Figure:
     for i, ((K, r), c) in enumerate(curves.items()):
         ax.fill_between(c["ds"], c["low"], c["high"], color=f"C{i}", alpha=0.3)
         ax.plot(c["ds"], c["high"], color=f"C{i}", label=f"$K={K}$, $r={r}$ (formula)")
-        ax.axhline(c["limit"], color=f"C{i}", ls=":", lw=0.8)
+        ax.axhline(c["limit"], color=f"C{i}", ls=":", lw=0.8,
+                   label="limit $(K-1)/r$ as $d \\to \\infty$ (dotted, one per curve)" if i == 0 else None)
     for j, m in enumerate(measured or []):
         ax.plot([m["d"]], [m["ratio"]], "kx" if m["L"] == 2 else "k+", ms=6,
                 label="measured (Hessian), $L=2$ x, $L=3$ +" if j == 0 else None)
-    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(1.0, color="k", lw=0.8, label="$R = 1$: $D_{DNC} = D_{Z^*}$")
     ax.set_xscale("log")
     ax.set_xlabel("width $d$")
     ax.set_ylabel(r"$R(d) = D_{DNC} / D_{Z^*}$")
