@@ -49,9 +49,33 @@ def _number(key: str, text: str, part: str) -> int | float:
 def parse_range(key: str, text: str) -> list[int | float]:
     """Expand one range item (``start:stop[:step]`` or ``start:stop:*ratio``), stop included.
 
-    Integer start, stop and step give ints; otherwise floats. A step of the wrong sign, zero,
-    or a ratio <= 0 or == 1 raises ``ValueError``; a range that is empty (start past stop)
-    raises too, since an empty axis empties the whole grid.
+    Integer start, stop and step give ints; otherwise floats.
+
+    Parameters
+    ----------
+    key : str
+        The axis name (used in error messages).
+    text : str
+        The range item.
+
+    Returns
+    -------
+    list of int or float
+        The values of the range.
+
+    Raises
+    ------
+    ValueError
+        A step of the wrong sign, zero, or a ratio <= 0 or == 1; a range that is empty (start
+        past stop), since an empty axis empties the whole grid; more than
+        :data:`MAX_RANGE_VALUES` values. The message names the axis.
+
+    Examples
+    --------
+    >>> parse_range("d", "10:50:10")
+    [10, 20, 30, 40, 50]
+    >>> parse_range("lam", "2**-4:2**-2:*2")
+    [0.0625, 0.125, 0.25]
     """
     parts = text.split(":")
     if len(parts) not in (2, 3) or any(not p.strip() for p in parts):
@@ -96,7 +120,29 @@ def parse_range(key: str, text: str) -> list[int | float]:
 def parse_axis(key: str, text: str) -> list[Any]:
     """Parse the values of one grid axis: comma-separated values and ranges.
 
-    Commas inside brackets (``lam_W=[1,2],[3,4]``) do not split. An empty axis raises.
+    Commas inside brackets (``lam_W=[1,2],[3,4]``) do not split.
+
+    Parameters
+    ----------
+    key : str
+        The axis name.
+    text : str
+        The values, e.g. ``"1,3:5"``.
+
+    Returns
+    -------
+    list
+        The values in order.
+
+    Raises
+    ------
+    ValueError
+        If the axis is empty or an item is malformed (names the axis).
+
+    Examples
+    --------
+    >>> parse_axis("d", "1,3:5")
+    [1, 3, 4, 5]
     """
     items, depth, current = [], 0, []
     for ch in text:
@@ -125,7 +171,25 @@ def parse_axis(key: str, text: str) -> list[Any]:
 def parse_grid(items: Sequence[str] | None) -> dict[str, list[Any]]:
     """Parse ``["key=v1,v2", "d=10:200:10", ...]`` into ``{key: [values]}`` (axis order kept).
 
-    A malformed item, a repeated key or an empty axis raises ``ValueError``.
+    Parameters
+    ----------
+    items : sequence of str or None
+        The axes as CLI strings.
+
+    Returns
+    -------
+    dict of str to list
+        The values of each axis.
+
+    Raises
+    ------
+    ValueError
+        A malformed item, a repeated key or an empty axis.
+
+    Examples
+    --------
+    >>> parse_grid(["d=4,8", "lam=0.1"])
+    {'d': [4, 8], 'lam': [0.1]}
     """
     grid: dict[str, list[Any]] = {}
     for item in items or []:
@@ -140,7 +204,28 @@ def parse_grid(items: Sequence[str] | None) -> dict[str, list[Any]]:
 
 
 def as_grid(grid: Mapping[str, Any] | Sequence[str] | None) -> dict[str, list[Any]]:
-    """Accept a grid as CLI strings, or a mapping key -> list of values or an axis string."""
+    """Accept a grid as CLI strings, or a mapping key -> list of values or an axis string.
+
+    Parameters
+    ----------
+    grid : mapping, sequence of str or None
+        The grid; None gives ``{}``.
+
+    Returns
+    -------
+    dict of str to list
+        The values of each axis.
+
+    Raises
+    ------
+    ValueError
+        If an axis is malformed or empty.
+
+    Examples
+    --------
+    >>> as_grid({"d": [4, 8], "L": "1:3"})
+    {'d': [4, 8], 'L': [1, 2, 3]}
+    """
     if grid is None:
         return {}
     if isinstance(grid, Mapping):
@@ -164,7 +249,28 @@ def as_grid(grid: Mapping[str, Any] | Sequence[str] | None) -> dict[str, list[An
 
 
 def expand(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """The Cartesian product of the axes, first axis slowest; ``{}`` gives one empty point."""
+    """The Cartesian product of the axes, first axis slowest; ``{}`` gives one empty point.
+
+    Parameters
+    ----------
+    grid : mapping of str to sequence
+        The axes.
+
+    Returns
+    -------
+    list of dict
+        One config per grid point.
+
+    Raises
+    ------
+    ValueError
+        If an axis has no values or the grid has more than :data:`MAX_GRID_POINTS` points.
+
+    Examples
+    --------
+    >>> expand({"a": [1, 2], "b": [3]})
+    [{'a': 1, 'b': 3}, {'a': 2, 'b': 3}]
+    """
     for key, values in grid.items():
         if len(values) == 0:
             raise ValueError(f"grid axis {key!r} has no values: the grid would be empty")
@@ -181,8 +287,28 @@ def expand(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def parse_seeds(spec: Any) -> list[int]:
     """Seeds from ``"A:B"`` (B excluded), ``"A,B,C"``, a count ``N`` (0..N-1), a range or list.
 
-    Seeds must be distinct integers >= 0; an empty set raises ``ValueError``. This is
-    :func:`nclab.config.parse_seeds` (the one parser of seeds), kept here under its old name.
+    This is :func:`nclab.config.parse_seeds` (the one parser of seeds), kept here under its old
+    name.
+
+    Parameters
+    ----------
+    spec : str, int, sequence or iterable
+        The seeds.
+
+    Returns
+    -------
+    list of int
+        The seeds.
+
+    Raises
+    ------
+    ValueError
+        Seeds must be distinct integers >= 0; an empty set raises (names ``seeds``).
+
+    Examples
+    --------
+    >>> parse_seeds("0:3"), parse_seeds("2,5"), parse_seeds(2)
+    ([0, 1, 2], [2, 5], [0, 1])
     """
     if not isinstance(spec, (str, int, float, list, tuple, range)) and hasattr(spec, "__iter__"):
         spec = list(spec)  # a numpy array or a generator of seeds
@@ -204,17 +330,81 @@ def _jsonable(value: Any) -> Any:
 
 
 def canonical_json(config: Mapping[str, Any]) -> str:
-    """The canonical JSON text of a config: sorted keys, no spaces, floats as ``repr``."""
+    """The canonical JSON text of a config: sorted keys, no spaces, floats as ``repr``.
+
+    Parameters
+    ----------
+    config : mapping
+        A config of JSON-able values (numpy/torch scalars are unwrapped).
+
+    Returns
+    -------
+    str
+        The canonical JSON.
+
+    Raises
+    ------
+    ValueError
+        If a value is not finite or cannot be stored.
+
+    Examples
+    --------
+    >>> canonical_json({"b": 1.0, "a": [1, 2]})
+    '{"a":[1,2],"b":1.0}'
+    """
     return json.dumps(_jsonable(config), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def config_hash(config: Mapping[str, Any], kind: str = "") -> str:
-    """SHA-256 (first 16 hex digits) of the kind name and the canonical JSON of ``config``."""
+    """SHA-256 (first 16 hex digits) of the kind name and the canonical JSON of ``config``.
+
+    Parameters
+    ----------
+    config : mapping
+        The config.
+    kind : str, optional
+        The sweep kind's name.
+
+    Returns
+    -------
+    str
+        16 hex digits.
+
+    Raises
+    ------
+    ValueError
+        As :func:`canonical_json`.
+
+    Examples
+    --------
+    >>> config_hash({"a": 1}, "ufm")
+    '8393b51722240daf'
+    >>> config_hash({"x": 1, "y": 2}) == config_hash({"y": 2, "x": 1})
+    True
+    """
     text = kind + "\n" + canonical_json(config)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[list[Any]]:
-    """Consecutive chunks of at most ``size`` items."""
+    """Consecutive chunks of at most ``size`` items.
+
+    Parameters
+    ----------
+    items : sequence
+        The items.
+    size : int
+        Largest chunk, >= 1.
+
+    Returns
+    -------
+    iterable of list
+        The chunks, in order (a generator).
+
+    Examples
+    --------
+    >>> list(chunks([1, 2, 3, 4, 5], 2))
+    [[1, 2], [3, 4], [5]]
+    """
     for i in range(0, len(items), size):
         yield list(items[i : i + size])
