@@ -1,4 +1,4 @@
-"""The one naming convention of nclab's .npz files, shared by ``nclab metrics`` and ``nclab measure --data``.
+"""The one naming convention of nclab's .npz files, used by ``nclab metrics`` and ``nclab measure --data``.
 
 An .npz holds ``features`` (N, ...) and ``labels`` (N,), and for ``nclab metrics`` optionally
 ``weight`` (K, d) and ``bias`` (K,). ``features`` are what is measured (``nclab metrics``) or
