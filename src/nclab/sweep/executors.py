@@ -113,30 +113,97 @@ class _DoneFuture:
 
 
 class InlineExecutor:
-    """Runs each unit in the driver's process when its result is asked for."""
+    """Runs each unit in the driver's process when its result is asked for.
+
+    Examples
+    --------
+    >>> ex = InlineExecutor()
+    >>> [f.result() for f in ex.as_completed([ex.submit(pow, 2, 5)])]
+    [32]
+    >>> ex.close()
+    """
 
     name = "inline"
     workers = 1
 
     def submit(self, fn: Callable, *args: Any) -> _DoneFuture:
+        """Submit ``fn(*args)``.
+
+        Parameters
+        ----------
+        fn : callable
+            A module-level function (pickled for process pools).
+        *args
+            Its arguments.
+
+        Returns
+        -------
+        future
+            An object with ``result()`` and ``cancel()``.
+        """
         return _DoneFuture(fn, args)
 
     def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        """The futures in the order they finish.
+
+        Parameters
+        ----------
+        futures : iterable of future
+            Futures from :meth:`submit`.
+
+        Returns
+        -------
+        iterator of future
+            The same futures, finished ones first.
+        """
         yield from futures
 
     def cancel(self, futures: Iterable[Any]) -> None:
+        """Cancel the futures that have not started.
+
+        Parameters
+        ----------
+        futures : iterable of future
+            Futures from :meth:`submit`.
+
+        Returns
+        -------
+        None
+        """
         pass
 
     def close(self) -> None:
+        """Release the workers (waiting for running units).
+
+        Returns
+        -------
+        None
+        """
         pass
 
 
 class LocalExecutor:
     """A ``concurrent.futures`` process pool of ``workers`` spawned processes.
 
-    ``threads_per_worker``: torch threads of each worker (default: the count of an enclosing
-    ``nclab.threads(n)`` block, else 1; an inherited ``OMP_NUM_THREADS`` wins over the default
-    but not over an explicit count). Each worker exits when the driver dies (:func:`_watch_parent`).
+    Each worker exits when the driver dies (:func:`_watch_parent`).
+
+    Parameters
+    ----------
+    workers : int, optional
+        Number of processes (default: one per core).
+    threads_per_worker : int, optional
+        Torch threads of each worker (default: the count of an enclosing ``nclab.threads(n)``
+        block, else 1; an inherited ``OMP_NUM_THREADS`` wins over the default but not over an
+        explicit count).
+    preload : tuple of str, optional
+        Modules each worker imports when it starts.
+
+    Examples
+    --------
+    >>> ex = LocalExecutor(1)  # no process starts before the first submit
+    >>> ex.name, ex.threads_per_worker
+    ('local:1', 1)
+    >>> ex.close()
     """
 
     def __init__(self, workers: int | None = None, *, threads_per_worker: int | None = None,
@@ -156,24 +223,77 @@ class LocalExecutor:
         )
 
     def warm(self) -> None:
-        """Start every worker now (they import torch and the kind while the driver validates)."""
+        """Start every worker now (they import torch and the kind while the driver validates).
+
+        Returns
+        -------
+        None
+        """
         self._warm = [self._pool.submit(_ready) for _ in range(self.workers)]
 
     def submit(self, fn: Callable, *args: Any) -> cf.Future:
+        """Submit ``fn(*args)``.
+
+        Parameters
+        ----------
+        fn : callable
+            A module-level function (pickled for process pools).
+        *args
+            Its arguments.
+
+        Returns
+        -------
+        future
+            An object with ``result()`` and ``cancel()``.
+        """
         return self._pool.submit(fn, *args)
 
     def as_completed(self, futures: Iterable[cf.Future]) -> Iterator[cf.Future]:
+        """The futures in the order they finish.
+
+        Parameters
+        ----------
+        futures : iterable of future
+            Futures from :meth:`submit`.
+
+        Returns
+        -------
+        iterator of future
+            The same futures, finished ones first.
+        """
         return cf.as_completed(list(futures))
 
     def cancel(self, futures: Iterable[cf.Future]) -> None:
+        """Cancel the futures that have not started.
+
+        Parameters
+        ----------
+        futures : iterable of future
+            Futures from :meth:`submit`.
+
+        Returns
+        -------
+        None
+        """
         for f in futures:
             f.cancel()
 
     def close(self) -> None:
+        """Release the workers (waiting for running units).
+
+        Returns
+        -------
+        None
+        """
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def abort(self) -> None:
-        """Stop the workers without waiting (bad input found after they were started)."""
+        """Stop the workers without waiting (bad input found after they were started).
+
+        Returns
+        -------
+        None
+        """
         terminate = getattr(self._pool, "terminate_workers", None)  # Python >= 3.14
         if terminate is not None:
             terminate()
@@ -184,7 +304,24 @@ class LocalExecutor:
 
 
 class DaskExecutor:
-    """A Dask distributed client: to an existing scheduler, or to a LocalCluster it owns."""
+    """A Dask distributed client: to an existing scheduler, or to a LocalCluster it owns.
+
+    Parameters
+    ----------
+    client : distributed.Client
+        The client.
+    cluster : distributed.LocalCluster, optional
+        A cluster this executor owns and closes.
+    name : str, optional
+        Its name in summaries.
+
+    Examples
+    --------
+    >>> ex = DaskExecutor.local_cluster(1, processes=False)  # doctest: +SKIP
+    >>> ex.submit(pow, 2, 5).result()  # doctest: +SKIP
+    32
+    >>> ex.close()  # doctest: +SKIP
+    """
 
     def __init__(self, client: Any, cluster: Any = None, name: str = "dask"):
         self.client, self.cluster, self.name = client, cluster, name
@@ -197,7 +334,23 @@ class DaskExecutor:
     def connect(cls, address: str, timeout: float = DASK_CONNECT_TIMEOUT) -> "DaskExecutor":
         """Connect to the scheduler at ``address`` (``dask://`` or ``tcp://HOST:PORT``).
 
-        An unreachable scheduler raises ``ValueError`` after ``timeout`` seconds.
+        Parameters
+        ----------
+        address : str
+            The scheduler's address.
+        timeout : float, optional
+            Seconds to wait for it.
+
+        Returns
+        -------
+        DaskExecutor
+            The connected executor.
+
+        Raises
+        ------
+        ValueError
+            If the scheduler cannot be reached within ``timeout`` seconds, or dask.distributed is
+            not installed.
         """
         distributed = _import_distributed()
         target = "tcp://" + address.split("://", 1)[1] if "://" in address else "tcp://" + address
@@ -212,7 +365,27 @@ class DaskExecutor:
     @classmethod
     def local_cluster(cls, n_workers: int, *, processes: bool = True, threads_per_worker: int = 1) -> "DaskExecutor":
         """Start a ``LocalCluster`` (worker processes on 127.0.0.1, or threads in this process
-        with ``processes=False``; no dashboard) and connect to it."""
+        with ``processes=False``; no dashboard) and connect to it.
+
+        Parameters
+        ----------
+        n_workers : int
+            Number of workers.
+        processes : bool, optional
+            Worker processes (default) or threads.
+        threads_per_worker : int, optional
+            Threads of each worker.
+
+        Returns
+        -------
+        DaskExecutor
+            An executor owning the cluster.
+
+        Raises
+        ------
+        ValueError
+            If dask.distributed is not installed.
+        """
         distributed = _import_distributed()
         network = {"host": "127.0.0.1"} if processes else {}  # threads: in-process transport, no socket
         cluster = distributed.LocalCluster(
@@ -227,7 +400,17 @@ class DaskExecutor:
         return cls(client, cluster, f"dask-local:{n_workers}")
 
     def warm(self, preload: tuple[str, ...] = ()) -> None:
-        """Import the kind's modules on every worker now (not inside the first batch)."""
+        """Import the kind's modules on every worker now (not inside the first batch).
+
+        Parameters
+        ----------
+        preload : tuple of str, optional
+            Module names.
+
+        Returns
+        -------
+        None
+        """
         if preload:
             try:
                 self.client.run(_import_all, tuple(preload))
@@ -235,18 +418,61 @@ class DaskExecutor:
                 pass
 
     def submit(self, fn: Callable, *args: Any) -> Any:
+        """Submit ``fn(*args)``.
+
+        Parameters
+        ----------
+        fn : callable
+            A module-level function (pickled for process pools).
+        *args
+            Its arguments.
+
+        Returns
+        -------
+        future
+            An object with ``result()`` and ``cancel()``.
+        """
         return self.client.submit(fn, *args, pure=False)
 
     def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        """The futures in the order they finish.
+
+        Parameters
+        ----------
+        futures : iterable of future
+            Futures from :meth:`submit`.
+
+        Returns
+        -------
+        iterator of future
+            The same futures, finished ones first.
+        """
         distributed = _import_distributed()
         return iter(distributed.as_completed(list(futures), loop=self.client.loop))
 
     def cancel(self, futures: Iterable[Any]) -> None:
+        """Cancel the futures that have not started.
+
+        Parameters
+        ----------
+        futures : iterable of future
+            Futures from :meth:`submit`.
+
+        Returns
+        -------
+        None
+        """
         futures = list(futures)
         if futures:
             self.client.cancel(futures)
 
     def close(self) -> None:
+        """Release the workers (waiting for running units).
+
+        Returns
+        -------
+        None
+        """
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
@@ -263,8 +489,31 @@ def _import_distributed() -> Any:
 def parse_executor(spec: str) -> tuple[str, Any]:
     """Check an executor spec without starting anything: ``(type, argument)``.
 
-    Types: ``("local", N or None)``, ``("inline", None)``, ``("dask", address)``,
-    ``("dask-local", N or None)`` (None: one worker per core). A malformed spec raises ``ValueError``.
+    Parameters
+    ----------
+    spec : str
+        ``local``, ``local:N``, ``inline``, ``dask://HOST:PORT``, ``tcp://HOST:PORT``,
+        ``dask-local`` or ``dask-local:N``.
+
+    Returns
+    -------
+    tuple
+        ``("local", N or None)``, ``("inline", None)``, ``("dask", address)`` or
+        ``("dask-local", N or None)`` (None: one worker per core).
+
+    Raises
+    ------
+    ValueError
+        A malformed spec, or N outside 1..cores (names ``executor``).
+
+    Examples
+    --------
+    >>> parse_executor("inline"), parse_executor("local:1"), parse_executor("dask://10.0.0.1:8786")
+    (('inline', None), ('local', 1), ('dask', 'dask://10.0.0.1:8786'))
+    >>> parse_executor("local:0")
+    Traceback (most recent call last):
+    ...
+    ValueError: executor must be local:N with N an integer in 1..., got 'local:0'
     """
     allowed = "local, local:N, inline, dask://HOST:PORT, tcp://HOST:PORT, dask-local or dask-local:N"
     if not isinstance(spec, str):
@@ -294,7 +543,32 @@ def parse_executor(spec: str) -> tuple[str, Any]:
 def make_executor(spec: Any, *, dask_timeout: float = DASK_CONNECT_TIMEOUT, preload: tuple[str, ...] = ()) -> Any:
     """An executor from a spec string (see :func:`parse_executor`) or an executor object.
 
-    ``preload``: modules a local pool's workers import when they start."""
+    Parameters
+    ----------
+    spec : str or executor
+        A spec string, or an object with ``submit``, ``as_completed`` and ``close`` (returned
+        as is).
+    dask_timeout : float, optional
+        Seconds to wait for a Dask scheduler.
+    preload : tuple of str, optional
+        Modules a local pool's workers import when they start.
+
+    Returns
+    -------
+    InlineExecutor, LocalExecutor or DaskExecutor
+        The executor.
+
+    Raises
+    ------
+    ValueError
+        A malformed spec, an object that is not an executor, or an unreachable scheduler.
+
+    Examples
+    --------
+    >>> ex = make_executor("inline")
+    >>> ex.name, make_executor(ex) is ex
+    ('inline', True)
+    """
     if not isinstance(spec, str):
         if all(hasattr(spec, a) for a in ("submit", "as_completed", "close")):
             return spec
