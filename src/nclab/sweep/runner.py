@@ -33,7 +33,28 @@ MAX_DASK_TIMEOUT = 86_400.0
 
 @dataclass
 class SweepPlan:
-    """A validated sweep: the kind, its canonical configs (hash -> config) and the seeds."""
+    """A validated sweep: the kind, its canonical configs (hash -> config) and the seeds.
+
+    Parameters
+    ----------
+    kind : SweepKind
+        The kind.
+    preset : str or None
+        The preset.
+    configs : dict of str to dict
+        Canonical configs by hash.
+    seeds : list of int
+        The seeds.
+    grid : dict of str to list
+        The swept axes.
+    fixed : dict
+        The fixed settings.
+
+    Examples
+    --------
+    >>> plan("ufm", {"d": [4, 6]}, 3, fixed={"K": 3, "n": 2}).runs
+    6
+    """
 
     kind: SweepKind
     preset: str | None
@@ -44,12 +65,42 @@ class SweepPlan:
 
     @property
     def runs(self) -> int:
+        """Number of runs: configs x seeds.
+
+        Returns
+        -------
+        int
+            ``len(configs) * len(seeds)``.
+        """
         return len(self.configs) * len(self.seeds)
 
 
 @dataclass
 class SweepSummary:
-    """What one ``run`` did. ``done``/``diverged``/``error`` count the runs written now."""
+    """What one ``run`` did. ``done``/``diverged``/``error`` count the runs written now.
+
+    Parameters
+    ----------
+    store : str
+        The store's path.
+    kind : str
+        The kind's name.
+    executor : str
+        The executor's name.
+    configs, seeds, planned, skipped, submitted : int
+        Sizes of the sweep, and the runs skipped (already stored) and submitted.
+    done, diverged, error : int
+        Runs written now, by status.
+    seconds : float
+        Wall time.
+    errors : list of str
+        The first error messages.
+
+    Examples
+    --------
+    >>> SweepSummary("s.sqlite", "ufm", "inline", 1, 1, 1, 0, 1, done=1).to_dict()["done"]
+    1
+    """
 
     store: str
     kind: str
@@ -66,6 +117,13 @@ class SweepSummary:
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The summary as a plain dict (for JSON).
+
+        Returns
+        -------
+        dict
+            Every field by name.
+        """
         return asdict(self)
 
 
@@ -80,9 +138,39 @@ def plan(
 ) -> SweepPlan:
     """Validate a sweep and expand it into canonical configs; raises ``ValueError`` on bad input.
 
-    ``kind`` is a kind's name or a :class:`SweepKind` (an experiment's, see
-    :func:`nclab.experiments.sweep_kind`). ``points``: an explicit list of grid points (dicts of
-    settings) instead of the product of ``grid``'s axes.
+    Parameters
+    ----------
+    kind : str or SweepKind
+        A kind's name or a :class:`SweepKind` (an experiment's, see
+        :func:`nclab.experiments.sweep_kind`).
+    grid : mapping or sequence of str, optional
+        The axes: ``{key: [values] or "v1,v2" or "10:200:10"}`` or CLI strings.
+    seeds : int, str or sequence of int, optional
+        ``"A:B"``, a count or a list (default 10 seeds).
+    fixed : mapping, optional
+        Settings shared by every config (``--set``).
+    preset : str, optional
+        The kind's preset.
+    points : sequence of mapping, optional
+        An explicit list of grid points (dicts of settings) instead of the product of ``grid``'s
+        axes.
+
+    Returns
+    -------
+    SweepPlan
+        The kind, the canonical configs by hash and the seeds.
+
+    Raises
+    ------
+    ValueError
+        An unknown key (named), a key both fixed and swept, a missing required key, both
+        ``grid`` and ``points``, an empty grid, bad seeds, or more than :data:`MAX_RUNS` runs.
+
+    Examples
+    --------
+    >>> p = plan("ufm", {"d": [4, 6]}, 2, fixed={"K": 3, "n": 2, "steps": 5})
+    >>> p.runs, len(p.configs), p.seeds
+    (4, 2, [0, 1])
     """
     k = kind if isinstance(kind, SweepKind) else get_kind(kind)
     if points is not None and grid:
@@ -225,13 +313,60 @@ def run(
 ) -> SweepSummary:
     """Run a sweep of ``kind`` over ``grid`` x ``seeds`` into the SQLite ``store`` (resumable).
 
-    ``grid``: ``{key: [values] or "v1,v2" or "10:200:10"}`` or CLI strings ``["d=10:200:10"]``;
-    ``fixed``: settings shared by every config (``--set``); ``seeds``: ``"A:B"``, a count or a
-    list; ``executor``: ``local[:N]``, ``inline``, ``dask://HOST:PORT``, ``dask-local:N`` or an
-    executor object (not closed here); ``batch``: seeds per batched call; ``points``: explicit
-    grid points instead of ``grid`` (see :func:`plan`). Runs already in the
-    store as ``done``/``diverged`` are skipped, and ``error`` runs unless ``retry_errors``.
-    Bad input raises ``ValueError`` before anything is written.
+    Runs already in the store as ``done``/``diverged`` are skipped, and ``error`` runs unless
+    ``retry_errors``. See docs/sweeps.md.
+
+    Parameters
+    ----------
+    kind : str or SweepKind
+        A kind's name or a :class:`SweepKind`.
+    grid : mapping or sequence of str, optional
+        ``{key: [values] or "v1,v2" or "10:200:10"}`` or CLI strings ``["d=10:200:10"]``.
+    seeds : int, str or sequence of int, optional
+        ``"A:B"``, a count or a list (default 10 seeds).
+    store : str or os.PathLike, optional
+        The SQLite file (created, or resumed).
+    fixed : mapping, optional
+        Settings shared by every config (``--set``).
+    preset : str, optional
+        The kind's preset.
+    executor : str or executor, optional
+        ``local[:N]``, ``inline``, ``dask://HOST:PORT``, ``dask-local:N`` or an executor object
+        (not closed here).
+    batch : int, optional
+        Seeds per batched call, >= 1.
+    retry_errors : bool, optional
+        Run again the runs stored as ``error``.
+    device : str, optional
+        Torch device of the runs.
+    progress : bool, optional
+        Show a progress bar (default: when interactive).
+    dask_timeout : float, optional
+        Seconds to wait for a Dask scheduler.
+    points : sequence of mapping, optional
+        Explicit grid points instead of ``grid`` (see :func:`plan`).
+
+    Returns
+    -------
+    SweepSummary
+        What was planned, skipped, submitted and written.
+
+    Raises
+    ------
+    ValueError
+        Bad input (as :func:`plan`, or a bad ``batch``, ``executor``, ``device`` or store path)
+        raises before anything is written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
+    >>> fixed = {"K": 3, "n": 2, "d": 4, "steps": 5}
+    >>> summary = run("ufm", None, 1, path, fixed=fixed, executor="inline", progress=False)
+    >>> summary.planned, summary.done
+    (1, 1)
+    >>> run("ufm", None, 1, path, fixed=fixed, executor="inline", progress=False).skipped  # resumed
+    1
     """
     start = time.perf_counter()
     kind_obj = kind if isinstance(kind, SweepKind) else get_kind(kind)

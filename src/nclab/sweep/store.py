@@ -331,12 +331,37 @@ def _connect_ro(path: str | os.PathLike) -> sqlite3.Connection:
 def load(store: str | os.PathLike, *, history: bool = False, status: str | Sequence[str] | None = None) -> pd.DataFrame:
     """All runs of a sweep store as a DataFrame, one row per (config hash, seed).
 
-    Columns: ``config_hash``, ``seed``, ``status``, ``error``, every config key by its name,
-    every final metric by its name (a metric whose name is also a config key keeps the
-    ``m_`` prefix), then ``seconds``, ``batch_seconds``, ``batch_size``, ``finished_at``,
-    ``device``, ``worker``, ``nclab_version``, ``kind`` and ``config`` (JSON). With
-    ``history=True`` a column ``history`` holds each run's history DataFrame. ``status``
-    keeps only runs with that status (or statuses).
+    Parameters
+    ----------
+    store : str or os.PathLike
+        The SQLite file of :func:`nclab.sweep.run`.
+    history : bool, optional
+        Add a column ``history`` holding each run's history DataFrame.
+    status : str or sequence of str, optional
+        Keep only runs with that status (or statuses).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``config_hash``, ``seed``, ``status``, ``error``, every config key by its name,
+        every final metric by its name (a metric whose name is also a config key keeps the
+        ``m_`` prefix), then ``seconds``, ``batch_seconds``, ``batch_size``, ``finished_at``,
+        ``device``, ``worker``, ``nclab_version``, ``kind`` and ``config`` (JSON).
+
+    Raises
+    ------
+    ValueError
+        If ``store`` is not a readable sweep store.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nclab.sweep import run
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
+    >>> _ = run("ufm", {"d": [4]}, 2, path, fixed={"K": 3, "n": 2, "steps": 5}, executor="inline", progress=False)
+    >>> frame = load(path)
+    >>> frame["seed"].tolist(), frame["status"].tolist(), int(frame["d"].iloc[0])
+    ([0, 1], ['done', 'done'], 4)
     """
     with closing(_connect_ro(store)) as con:
         df = pd.read_sql_query("SELECT * FROM runs ORDER BY rowid", con)
