@@ -22,7 +22,35 @@ STATUSES = ("reproduced", "not reproduced", "not run", "not covered", "unknown")
 
 @dataclass(frozen=True)
 class Item:
-    """One numbered result or figure of a paper and the claims that cover it."""
+    """One numbered result or figure of a paper and the claims that cover it.
+
+    Parameters
+    ----------
+    ref : str
+        The paper's reference ("Theorem 5", "Figure 2 (left)").
+    statement : str
+        The statement in a line.
+    claims : tuple of str, optional
+        The claims that cover it, each ``"experiment/claim_id"``.
+    reason : str, optional
+        Why it is not covered (when there are no claims).
+    known : bool, optional
+        False for an item known only by reference.
+
+    Raises
+    ------
+    ValueError
+        If there are neither claims nor a reason, or a claim is not ``"experiment/claim_id"``.
+
+    Examples
+    --------
+    >>> Item("Theorem 1", "DNC is optimal.", claims=("exp/claim",)).claims
+    ('exp/claim',)
+    >>> Item("Figure 3", "CIFAR-10 curves.")
+    Traceback (most recent call last):
+    ...
+    ValueError: coverage item 'Figure 3' needs claims or a reason why it is not covered
+    """
 
     ref: str
     statement: str
@@ -39,13 +67,56 @@ class Item:
 
 
 def paper_coverage(paper: str) -> tuple[Item, ...]:
-    """The ``COVERAGE`` of paper package ``paper`` (``()`` for a paper that declares none)."""
+    """The ``COVERAGE`` of paper package ``paper`` (``()`` for a paper that declares none).
+
+    Parameters
+    ----------
+    paper : str
+        A package of :mod:`nclab.experiments` (e.g. ``"garrod2025"``).
+
+    Returns
+    -------
+    tuple of Item
+        The paper's items.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        If there is no such paper package.
+
+    Examples
+    --------
+    >>> paper_coverage("garrod2025")[0].ref
+    'Theorem 1'
+    """
     module = importlib.import_module(f"nclab.experiments.{paper}")
     return tuple(getattr(module, "COVERAGE", ()))
 
 
 def coverage_rows(items: Iterable[Item], entries: Iterable[Mapping]) -> list[dict]:
-    """Resolve ``items`` against result entries (``results.json``'s experiments): one row per item."""
+    """Resolve ``items`` against result entries (``results.json``'s experiments): one row per item.
+
+    Parameters
+    ----------
+    items : iterable of Item
+        The items.
+    entries : iterable of mapping
+        Result entries with ``experiment``, ``status`` and ``claims`` (each with ``id`` and
+        ``passed``).
+
+    Returns
+    -------
+    list of dict
+        Keys ``ref``, ``statement``, ``status`` (one of :data:`STATUSES`), ``claims``,
+        ``failed``, ``missing``, ``reason``.
+
+    Examples
+    --------
+    >>> items = [Item("Thm 1", "s", claims=("e/a",)), Item("Fig 2", "s", reason="needs a GPU")]
+    >>> entries = [{"experiment": "e", "claims": [{"id": "a", "passed": True}]}]
+    >>> [r["status"] for r in coverage_rows(items, entries)]
+    ['reproduced', 'not covered']
+    """
     verdicts: dict[str, bool] = {}
     ran: set[str] = set()
     for e in entries:
@@ -73,11 +144,46 @@ def coverage_rows(items: Iterable[Item], entries: Iterable[Mapping]) -> list[dic
 
 
 def coverage_report(papers: Iterable[str], entries: Iterable[Mapping]) -> dict[str, list[dict]]:
-    """``{paper: coverage rows}`` for every paper package in ``papers``."""
+    """``{paper: coverage rows}`` for every paper package in ``papers``.
+
+    Parameters
+    ----------
+    papers : iterable of str
+        Paper packages.
+    entries : iterable of mapping
+        Result entries, each with its ``paper``.
+
+    Returns
+    -------
+    dict of str to list of dict
+        :func:`coverage_rows` per paper.
+
+    Examples
+    --------
+    >>> rows = coverage_report(["garrod2025"], [])["garrod2025"]
+    >>> rows[0]["ref"], rows[0]["status"] in STATUSES
+    ('Theorem 1', True)
+    """
     entries = list(entries)
     return {p: coverage_rows(paper_coverage(p), [e for e in entries if e.get("paper") == p]) for p in papers}
 
 
 def uncovered_count(rows: Iterable[Mapping]) -> int:
-    """How many items of a paper are not covered by any claim (``not covered`` or ``unknown``)."""
+    """How many items of a paper are not covered by any claim (``not covered`` or ``unknown``).
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        Rows of :func:`coverage_rows`.
+
+    Returns
+    -------
+    int
+        The count.
+
+    Examples
+    --------
+    >>> uncovered_count([{"status": "not covered"}, {"status": "reproduced"}, {"status": "unknown"}])
+    2
+    """
     return sum(r["status"] in ("not covered", "unknown") for r in rows)

@@ -49,7 +49,26 @@ ALPHA = 0.05
 
 @dataclass(frozen=True)
 class Estimate:
-    """An estimate over ``n`` runs with its interval (``method``: wilson, t, fit, exact)."""
+    """An estimate over ``n`` runs with its interval (``method``: wilson, t, fit, exact).
+
+    Parameters
+    ----------
+    value : float
+        The estimate.
+    low, high : float
+        The interval.
+    n : int
+        Number of runs (points for a fit).
+    method : str
+        How the interval was made.
+    level : float, optional
+        Its confidence level (default :data:`LEVEL`).
+
+    Examples
+    --------
+    >>> exact(2.5)
+    Estimate(value=2.5, low=2.5, high=2.5, n=1, method='exact', level=0.95)
+    """
 
     value: float
     low: float
@@ -59,13 +78,43 @@ class Estimate:
     level: float = LEVEL
 
     def to_dict(self) -> dict:
+        """The estimate as the dict a claim reports.
+
+        Returns
+        -------
+        dict
+            ``estimate``, ``interval``, ``n``, ``method``, ``level``.
+
+        Examples
+        --------
+        >>> exact(1.0).to_dict()["interval"]
+        [1.0, 1.0]
+        """
         return {"estimate": self.value, "interval": [self.low, self.high], "n": self.n, "method": self.method,
                 "level": self.level}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """A rule's decision, the rule in words and the estimate it was decided on (if statistical)."""
+    """A rule's decision, the rule in words and the estimate it was decided on (if statistical).
+
+    Parameters
+    ----------
+    passed : bool
+        The decision.
+    expected : str
+        The rule in words (the claim's ``expected``).
+    estimate : Estimate, optional
+        What it was decided on.
+    rule : str, optional
+        The kind of rule (magnitude, direction, rate, universal, trend).
+
+    Examples
+    --------
+    >>> v = at_most(exact(0.01), 0.05)
+    >>> isinstance(v, Verdict), v.passed, v.expected
+    (True, True, 'value <= 0.05')
+    """
 
     passed: bool
     expected: str
@@ -74,7 +123,31 @@ class Verdict:
 
 
 def proportion(successes: int, n: int) -> Estimate:
-    """The proportion ``successes / n`` with its 95% Wilson interval."""
+    """The proportion ``successes / n`` with its 95% Wilson interval.
+
+    Parameters
+    ----------
+    successes : int
+        Runs where the event holds.
+    n : int
+        Runs; n <= 0 gives NaN with the interval [0, 1].
+
+    Returns
+    -------
+    Estimate
+        Method ``"wilson"``.
+
+    References
+    ----------
+    E. B. Wilson, "Probable inference, the law of succession, and statistical inference", JASA 22
+    (1927), doi:10.1080/01621459.1927.10502953.
+
+    Examples
+    --------
+    >>> e = proportion(95, 100)
+    >>> round(e.value, 3), round(e.low, 3), round(e.high, 3)
+    (0.95, 0.888, 0.978)
+    """
     if n <= 0:
         return Estimate(math.nan, 0.0, 1.0, 0, "wilson")
     ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=LEVEL, method="wilson")
@@ -82,7 +155,26 @@ def proportion(successes: int, n: int) -> Estimate:
 
 
 def mean(values: Sequence[float]) -> Estimate:
-    """The mean of ``values`` with its 95% Student t interval (one value: an infinite interval)."""
+    """The mean of ``values`` with its 95% Student t interval (one value: an infinite interval).
+
+    Non-finite values are dropped.
+
+    Parameters
+    ----------
+    values : sequence of float
+        One value per run.
+
+    Returns
+    -------
+    Estimate
+        Method ``"t"``.
+
+    Examples
+    --------
+    >>> e = mean([1.0, 2.0, 3.0])
+    >>> e.value, round(e.low, 3), round(e.high, 3)
+    (2.0, -0.484, 4.484)
+    """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
@@ -95,12 +187,47 @@ def mean(values: Sequence[float]) -> Estimate:
 
 
 def exact(value: float) -> Estimate:
-    """A deterministic value (no interval beyond itself)."""
+    """A deterministic value (no interval beyond itself).
+
+    Parameters
+    ----------
+    value : float
+        The value.
+
+    Returns
+    -------
+    Estimate
+        Method ``"exact"``, n = 1.
+
+    Examples
+    --------
+    >>> exact(3).low
+    3.0
+    """
     return Estimate(float(value), float(value), float(value), 1, "exact")
 
 
 def loglog_slope(x: Sequence[float], y: Sequence[float]) -> Estimate:
-    """The least-squares slope of log y against log x with its 95% t interval (``n`` points)."""
+    """The least-squares slope of log y against log x with its 95% t interval (``n`` points).
+
+    Non-finite logarithms are dropped; fewer than 3 points give an infinite interval.
+
+    Parameters
+    ----------
+    x, y : sequence of float
+        The points.
+
+    Returns
+    -------
+    Estimate
+        Method ``"fit"``.
+
+    Examples
+    --------
+    >>> e = loglog_slope([1, 2, 4, 8], [1, 4, 16, 64])
+    >>> round(e.value, 6), e.n
+    (2.0, 4)
+    """
     lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
     ok = np.isfinite(lx) & np.isfinite(ly)
     lx, ly = lx[ok], ly[ok]
@@ -117,7 +244,24 @@ def every(holds: Sequence[bool], what: str) -> Verdict:
     """A universal statement over runs: passes when it holds in every one of them (and there is one).
 
     The estimate is the proportion of runs where it holds, with its Wilson interval, so a
-    reader sees how many runs the "every" rests on. ``what`` is the statement in words.
+    reader sees how many runs the "every" rests on.
+
+    Parameters
+    ----------
+    holds : sequence of bool
+        Whether the statement holds, per run.
+    what : str
+        The statement in words.
+
+    Returns
+    -------
+    Verdict
+        Rule ``"universal"``.
+
+    References
+    ----------
+    E. B. Wilson, "Probable inference, the law of succession, and statistical inference", JASA 22
+    (1927), doi:10.1080/01621459.1927.10502953.
 
     Examples
     --------
@@ -133,25 +277,101 @@ def every(holds: Sequence[bool], what: str) -> Verdict:
 
 
 def at_least(est: Estimate, bound: float) -> Verdict:
-    """Passes when the whole interval lies at or above ``bound`` (its lower end >= bound)."""
+    """Passes when the whole interval lies at or above ``bound`` (its lower end >= bound).
+
+    Parameters
+    ----------
+    est : Estimate
+        The estimate.
+    bound : float
+        The paper's bound.
+
+    Returns
+    -------
+    Verdict
+        Rule ``"magnitude"``.
+
+    Examples
+    --------
+    >>> at_least(proportion(95, 100), 0.8).passed
+    True
+    """
     what = "lower end of the 95% interval" if est.method != "exact" else "value"
     return Verdict(bool(est.low >= bound), f"{what} >= {bound:g}", est, "magnitude")
 
 
 def at_most(est: Estimate, bound: float) -> Verdict:
-    """Passes when the whole interval lies at or below ``bound`` (its upper end <= bound)."""
+    """Passes when the whole interval lies at or below ``bound`` (its upper end <= bound).
+
+    Parameters
+    ----------
+    est : Estimate
+        The estimate.
+    bound : float
+        The paper's bound.
+
+    Returns
+    -------
+    Verdict
+        Rule ``"magnitude"``.
+
+    Examples
+    --------
+    >>> at_most(exact(0.01), 0.05).passed
+    True
+    """
     what = "upper end of the 95% interval" if est.method != "exact" else "value"
     return Verdict(bool(est.high <= bound), f"{what} <= {bound:g}", est, "magnitude")
 
 
 def within(est: Estimate, target: float, tol: float) -> Verdict:
-    """Passes when the estimate lies within ``tol`` of ``target``."""
+    """Passes when the estimate lies within ``tol`` of ``target``.
+
+    Parameters
+    ----------
+    est : Estimate
+        The estimate.
+    target : float
+        The paper's value.
+    tol : float
+        The stated tolerance.
+
+    Returns
+    -------
+    Verdict
+        Rule ``"magnitude"``.
+
+    Examples
+    --------
+    >>> within(exact(1.02), 1.0, 0.05).passed
+    True
+    """
     ok = bool(abs(est.value - target) <= tol)
     return Verdict(ok, f"|estimate - {target:g}| <= {tol:g}", est, "magnitude")
 
 
 def rate(est: Estimate, target: float, tol: float) -> Verdict:
-    """A fitted rate (a log-log slope) within ``tol`` of the paper's ``target`` exponent."""
+    """A fitted rate (a log-log slope) within ``tol`` of the paper's ``target`` exponent.
+
+    Parameters
+    ----------
+    est : Estimate
+        A fitted slope (:func:`loglog_slope`).
+    target : float
+        The paper's exponent.
+    tol : float
+        The stated tolerance.
+
+    Returns
+    -------
+    Verdict
+        Rule ``"rate"``.
+
+    Examples
+    --------
+    >>> rate(loglog_slope([1, 2, 4, 8], [1, 4, 16, 64]), 2.0, 0.1).passed
+    True
+    """
     ok = bool(abs(est.value - target) <= tol)
     return Verdict(ok, f"fitted log-log slope within {tol:g} of {target:g}", est, "rate")
 
@@ -162,6 +382,23 @@ def direction(before: Estimate, after: Estimate, *, increase: bool) -> Verdict:
     With intervals (seeds), it passes when the intervals do not overlap in the stated order
     (``after.low > before.high`` for an increase); for exact values, when the values differ in
     that order.
+
+    Parameters
+    ----------
+    before, after : Estimate
+        The two estimates.
+    increase : bool
+        The stated sign.
+
+    Returns
+    -------
+    Verdict
+        Rule ``"direction"``; the estimate is the difference with its conservative interval.
+
+    Examples
+    --------
+    >>> direction(exact(1.0), exact(2.0), increase=True).passed
+    True
     """
     if increase:
         ok = after.low > before.high
@@ -178,6 +415,33 @@ def trend(xs: Sequence[float], successes: Sequence[int], ns: Sequence[int], *, i
     """One-sided Cochran-Armitage test that a proportion grows (or falls) along ``xs``, level 0.05.
 
     The estimate reported is the test's z statistic with the one-sided p-value in ``rule``.
+
+    Parameters
+    ----------
+    xs : sequence of float
+        The grid values (scores).
+    successes : sequence of int
+        Successes at each grid value.
+    ns : sequence of int
+        Runs at each grid value.
+    increasing : bool, optional
+        Test for growth (default) or decrease.
+
+    Returns
+    -------
+    Verdict
+        Rule ``"trend p=..."``.
+
+    References
+    ----------
+    P. Armitage, "Tests for linear trends in proportions and frequencies", Biometrics 11 (1955),
+    doi:10.2307/3001775.
+
+    Examples
+    --------
+    >>> v = trend([1, 2, 3], [2, 5, 9], [10, 10, 10])
+    >>> v.passed, round(v.estimate.value, 3)
+    (True, 3.137)
     """
     x = np.asarray(xs, dtype=float)
     k = np.asarray(successes, dtype=float)
