@@ -88,3 +88,13 @@ def test_width_ticks_sit_at_the_data_and_every_reference_line_is_labelled():
         assert len(ax.xaxis.get_minor_locator().tick_values(10, 100)) == 0
         refs = _axhline_labels(ax)
         assert refs and all(not label.startswith("_") for label in refs)
+
+
+def test_captions_name_the_model_data_and_schedule_of_the_run_made():
+    from nclab.experiments import registry
+
+    head = registry.run("garrod2025-real-head", quick=True, epochs=20, track_every=20, n_per_class=10)
+    assert "backbone: MLP of width 64 and depth 2" in head.notes[0] and "digits" in head.notes[0]
+    assert "Here, by default: an MLP backbone" in head.description
+    pap = registry.run("papyan-terminal-phase", quick=True, epochs=4, track_every=2, width=16, losses=["ce"])
+    assert "constant schedule, 4 epochs" in pap.notes[0] and "the quick profile: 150 epochs at a constant rate" in pap.description
