@@ -31,8 +31,10 @@ def main_list(args: argparse.Namespace) -> int:
 QUICK_HELP = ("the quick profile (the default): each experiment's reduced sizes; measured 0.2-70 s per "
               "experiment, 3 min 08 s for all 21 of 'nclab reproduce' on 2 loaded CPU cores "
               "('nclab show EXPERIMENT' gives each one's time)")
-FULL_HELP = ("the papers' scale (each experiment's defaults): minutes to hours per experiment on 2 CPU cores "
-             "(a GPU helps); 'nclab reproduce --full --dry-run' prints the estimate per experiment")
+FULL_HELP = ("the papers' scale (each experiment's defaults): estimated up to ~15 min per experiment and ~1 h for "
+             "all of 'nclab reproduce' on 2 CPU cores, extrapolated from the quick times (garrod2025-fig1 measured "
+             "5 s against 19 s estimated); a GPU helps; 'nclab reproduce --full --dry-run' prints the estimate per "
+             "experiment")
 
 
 def add_profile(parser: argparse.ArgumentParser, *, default: bool | None = True,
