@@ -207,7 +207,7 @@ class LocalExecutor:
     """
 
     def __init__(self, workers: int | None = None, *, threads_per_worker: int | None = None,
-                 preload: tuple[str, ...] = ()):
+                 preload: tuple[str, ...] = ()) -> None:
         from nclab._threads import explicit
 
         cores = os.cpu_count() or 1
@@ -323,7 +323,7 @@ class DaskExecutor:
     >>> ex.close()  # doctest: +SKIP
     """
 
-    def __init__(self, client: Any, cluster: Any = None, name: str = "dask"):
+    def __init__(self, client: Any, cluster: Any = None, name: str = "dask") -> None:
         self.client, self.cluster, self.name = client, cluster, name
         try:
             self.workers = max(1, len(client.scheduler_info().get("workers", {})))
