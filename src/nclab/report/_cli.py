@@ -39,7 +39,8 @@ def print_reproduce_plan(args: argparse.Namespace) -> int:
                                                            if plan["unknown"] else ""))
     for row in plan["experiments"]:
         took = "?" if row["seconds"] is None else duration(row["seconds"])
-        print(f"  {row['experiment']:28s} {took:>12s}  {row['source']}: {row['detail']}")
+        runs = f"{row['runs']} runs" if row.get("runs") else "1 run"
+        print(f"  {row['experiment']:28s} {runs:>10s} {took:>12s}  {row['source']}: {row['detail']}")
     print(f"estimate: {plan['method']}")
     return 0
 

@@ -81,12 +81,28 @@ def estimate_experiment(exp: Any, profile: str, timings: dict) -> dict:
                       + (f" ({', '.join(factors)})" if factors else "")}
 
 
+def planned_runs(exp: Any, profile: str) -> int | None:
+    """The (grid point, seed) runs of a multi-seed experiment in ``profile``; ``None`` for the others."""
+    if exp.grid is None:
+        return None
+    try:
+        cfg = exp.config(quick=profile == "quick")
+        seeds = cfg[exp.grid.seeds_key]
+        return len(exp.grid.points(cfg)) * (len(seeds) if isinstance(seeds, (list, tuple)) else int(seeds))
+    except Exception:  # a plan is a courtesy: never fail the dry run on it
+        return None
+
+
 def reproduce_plan(chosen: list, profile: str, out: str | os.PathLike) -> dict:
     """The dry-run plan of ``nclab reproduce``: one estimate per experiment and the total."""
     from nclab.report.reproduce import previous_timings
 
     timings = previous_timings(Path(out) / "results.json")
-    rows = [estimate_experiment(e, profile, timings) for e in chosen]
+    rows = []
+    for e in chosen:
+        row = estimate_experiment(e, profile, timings)
+        row["runs"] = planned_runs(e, profile)
+        rows.append(row)
     known = [r["seconds"] for r in rows if r["seconds"] is not None]
     return {"profile": profile, "experiments": rows, "total_seconds": sum(known),
             "unknown": [r["experiment"] for r in rows if r["seconds"] is None],
