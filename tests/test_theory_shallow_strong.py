@@ -93,3 +93,16 @@ def test_errors_are_batched_and_distance_relative():
     assert all(v.shape == (3,) for v in errs.values())
     d = distance_to_S(H, W, b, N)
     assert d.shape == (3,) and bool((d > 0).all()) and bool((d <= 1).all())
+
+
+def test_flow_on_S_at_large_times_reaches_strong_nc_without_overflow():
+    import math
+
+    from nclab.theory.shallow.strong_collapse import flow_on_S
+
+    sigma, beta = flow_on_S(0.5, 0.0, 1e4, 3, 2)
+    assert float(sigma) == pytest.approx(2 ** 0.25, rel=1e-12) and float(beta) == pytest.approx(1 / 3, rel=1e-12)
+    s1, _ = flow_on_S(0.5, 0.0, 1.0, 3, 2)  # the logistic form at a small time, written out
+    a, u0 = 1 / (3 * math.sqrt(2)), 0.25 / math.sqrt(2)
+    u = u0 * math.exp(2 * a) / (1 - u0 + u0 * math.exp(2 * a))
+    assert float(s1) == pytest.approx(math.sqrt(u * math.sqrt(2)), rel=1e-13)

@@ -468,8 +468,7 @@ def flow_on_S(sigma0: torch.Tensor | float, beta0: float, t: torch.Tensor | floa
     t = torch.as_tensor(t, dtype=torch.float64)
     a = 1.0 / (C * math.sqrt(N))
     u0 = sigma0.square() / math.sqrt(N)
-    g = torch.exp(2 * a * t)
-    u = u0 * g / (1 - u0 + u0 * g)
+    u = u0 / (u0 + (1 - u0) * torch.exp(-2 * a * t))  # = u0 e^{2at} / (1 - u0 + u0 e^{2at}), without overflow
     sigma = torch.sqrt(u * math.sqrt(N))
     beta = 1.0 / C + (float(beta0) - 1.0 / C) * torch.exp(-t)
     return sigma, beta
