@@ -29,7 +29,7 @@ def main_list(args: argparse.Namespace) -> int:
 
 #: The profiles' help, shared by ``run``, ``reproduce`` and ``sweep`` (times measured on 2 CPU cores).
 QUICK_HELP = ("the quick profile (the default): each experiment's reduced sizes; measured 0.2-70 s per "
-              "experiment, 3 min 08 s for all 21 of 'nclab reproduce' on 2 loaded CPU cores "
+              "experiment, about 3 min 25 s for all 24 of 'nclab reproduce' on 2 loaded CPU cores "
               "('nclab show EXPERIMENT' gives each one's time)")
 FULL_HELP = ("the papers' scale (each experiment's defaults): estimated up to ~15 min per experiment and ~1 h for "
              "all of 'nclab reproduce' on 2 CPU cores, extrapolated from the quick times (garrod2025-fig1 measured "

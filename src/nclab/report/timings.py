@@ -10,7 +10,7 @@ about 4), so a quiet machine is faster. Re-measure with ``nclab reproduce --quic
 WHERE = "at release, quick profile, 2 CPU cores, 2026-12-02"
 
 #: Total of one ``nclab reproduce --quick`` at that measurement, seconds.
-QUICK_TOTAL_S = 188.5
+QUICK_TOTAL_S = 188.5 + 16.2  # the last three measured apart, the same day
 
 QUICK: dict[str, float] = {
     "mixon2022-fig1": 0.4, "mixon2022-fig2": 0.3, "mixon2022-subspace": 0.5,
@@ -20,5 +20,6 @@ QUICK: dict[str, float] = {
     "garrod2025-dimension": 0.5, "garrod2025-fig1": 1.1, "garrod2025-hessian": 0.8,
     "garrod2025-lambda": 4.1, "garrod2025-real-head": 20.0, "garrod2025-relu": 4.1,
     "garrod2025-sukenik": 13.1, "garrod2025-theorem1": 2.0, "garrod2025-width": 6.2,
+    "garrod2025-lambda-hessian": 3.8, "garrod2025-theorem2": 0.8, "garrod2025-theorem3": 10.6,
     "papyan-terminal-phase": 10.5,
 }
