@@ -1,6 +1,6 @@
 """The UFM objective, batched over a leading seed axis S (docs/math.md §7.1).
 
-For the spec's model (see :mod:`nclab.ufm.spec`), with X_0 = H_1,
+For the spec's model (see :mod:`nclab.ufm.spec`), with X_0 = H_1::
 
     A_l = W_l X_{l-1},  X_l = s(A_l)  (l = 1..L-1, s = identity or ReLU),
     Z = W_L X_{L-1} + b 1^T,

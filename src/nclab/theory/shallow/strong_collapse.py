@@ -11,8 +11,10 @@ b = 1/C 1_C; zero risk and ||W||_F^2 = ||H||_F^2 = sqrt(N)(C - 1).
 
 Invariant subspace (derived, docs/math.md §5.3): S = {H = (W (x) 1_N)^T/sqrt(N), 1^T W = 0, b in span(1)}, of
 dimension (C-1)p + 1, invariant under gradient descent on R_e. Orthogonal projection in the
-norm ||(H, W, b)||_E^2 = ||H||^2 + ||W||^2 + ||b||^2:
+norm ||(H, W, b)||_E^2 = ||H||^2 + ||W||^2 + ||b||^2::
+
     W' = (1/2) P (W + Y H^T/sqrt(N)),  H' = (W' (x) 1_N)^T/sqrt(N),  b' = mean(b) 1.
+
 On S with b = beta 1: R_e = 1/(2C) [sum_{i<=C-1} (sigma_i(W)^2/sqrt(N) - 1)^2 + (C beta - 1)^2],
 and gradient flow gives d sigma/dt = sigma (1 - sigma^2/sqrt(N)) / (C sqrt(N)),
 d beta/dt = -(beta - 1/C).
