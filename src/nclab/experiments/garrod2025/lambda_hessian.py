@@ -239,7 +239,7 @@ def draw(config: dict, sweeps: list[dict], t6: dict) -> Figure:
         pts = [(e, lo / hi) for e, lo, hi in zip(config["lams_log2"], s["min"], s["max"]) if lo is not None]
         if pts:
             ax.plot(*zip(*pts), f"C{i}o-", ms=3, label="K={}, n={}, d={}, L={}".format(*s["size"]))
-    ax.axhline(-REL_TOL, color="k", lw=0.5, ls="--")
+    ax.axhline(-REL_TOL, color="k", lw=0.5, ls="--", label=f"saddle below -{REL_TOL:g}")
     ax.set_yscale("symlog", linthresh=1e-8)
     ax.set_xlabel(r"$\log_2 \lambda$")
     ax.set_ylabel(r"$\mu_{\min} / \mu_{\max}$ at DNC")

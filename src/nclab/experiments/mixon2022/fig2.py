@@ -132,7 +132,7 @@ def draw(eps: list[float], run: dict, burn_in: int) -> Figure:
     ax = fig.subplots()
     for i, e in enumerate(eps):
         ax.loglog(t[1:], dist[i, 0, 1:], color=f"C{i}", label=rf"$\varepsilon={e:g}$")
-        ax.axhline(e, color=f"C{i}", ls=":", lw=0.8)
+        ax.axhline(e, color=f"C{i}", ls=":", lw=0.8, label=rf"level $\varepsilon={e:g}$ (dotted)")
     ax.axvspan(1, burn_in, color="0.9", zorder=0, label="burn-in")
     ax.set_xlabel("iteration")
     ax.set_ylabel(r"$\|Z-\Pi_S Z\|_E/\|Z\|_E$")

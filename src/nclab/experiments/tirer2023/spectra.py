@@ -144,8 +144,9 @@ def draw(config: dict, spectra: dict[tuple[float, float], np.ndarray]) -> Figure
         for lam_H in config["lam_Hs"]:
             s = spectra[(lam_W, lam_H)]
             line, = ax.plot(np.arange(1, s.size + 1), s, label=rf"$\lambda_H={lam_H:g}$")
-            for v, _ in intra_block_spectrum(K, n, d, lam_W, lam_H, beta):
-                ax.axhline(v, color=line.get_color(), ls=":", lw=0.6)
+            for j, (v, _) in enumerate(intra_block_spectrum(K, n, d, lam_W, lam_H, beta)):
+                ax.axhline(v, color=line.get_color(), ls=":", lw=0.6,
+                           label=rf"Eq. 5 prediction, $\lambda_H={lam_H:g}$ (dotted)" if j == 0 else None)
         ax.set_xlabel("index $i$")
         ax.set_ylabel(r"$\sigma_i(F_{kk})$")
         which = "THN Fig. 1" if lam_W == config["lam_W"] else "extra panel"

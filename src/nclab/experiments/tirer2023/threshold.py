@@ -206,7 +206,7 @@ def draw(config: dict, betas: np.ndarray, r: np.ndarray, pairs: list) -> Figure:
         for f, fam in enumerate(config["families"]):
             ax.semilogx(betas, r[f, :, p].max(0), color=f"C{f}", label=fam)
             ax.semilogx(betas, np.median(r[f, :, p], 0), color=f"C{f}", alpha=0.35, lw=0.8)
-        ax.axhline(1.0, color="k", ls=":", lw=0.8)
+        ax.axhline(1.0, color="k", ls=":", lw=0.8, label="ratio 1: NC1 unchanged" if p == 0 else None)
         ax.set_xlabel(r"$\beta$")
         ax.set_ylabel(r"$NC_1(H_{1/\beta})/NC_1(H_0)$")
         ax.set_title(pair_tag(*pairs[p]), fontsize=9)
