@@ -43,6 +43,9 @@ COVERAGE = (
          reason="not covered: its statement is not in our sources (the paper's full text was not read); the "
                 "per-layer collapse of DNC solutions (DNC1-2 at every layer) is checked on every trained DNC run by "
                 "garrod2025-{fig1,width,lambda}/dnc_runs_collapse_at_every_layer"),
+    Item("DNC at every layer", "A deep-neural-collapse solution is collapsed at every layer (DNC1-2 in H_1 and every "
+         "X_l), the critical point of Theorem 4.",
+         tuple(f"garrod2025-{e}/dnc_runs_collapse_at_every_layer" for e in ("fig1", "width", "lambda"))),
     Item("Theorems A1-A3", "Appendix: extensions to imbalanced classes.", known=False,
          reason="not covered: known by reference only (full text not read), so the theorems' statements and the "
                 "imbalanced closed forms they rest on are not available to build a claim from"),
