@@ -22,6 +22,7 @@ import torch
 from nclab.experiments.garrod2025._paper import SRC
 from nclab.experiments.registry import Claim
 from nclab.experiments.rules import every
+from nclab.geometry import class_ordered_labels
 
 #: Relative balance gap counted as balanced (the L-BFGS polish stops at gradient norm ~1e-9,
 #: which leaves gaps ~grad/lam ~1e-6 at lam = 2^-10); fixed before the first run.
@@ -56,7 +57,7 @@ def critical_point_stats(spec, params) -> dict[str, np.ndarray]:
         keep = torch.nonzero(finite).flatten()  # a diverged run keeps NaN
         if keep.numel() == 0:
             return out
-        labels = torch.arange(spec.K).repeat_interleave(spec.n)
+        labels = class_ordered_labels(spec.K, spec.n)
         nc1, nc2 = [], []
         for X in layers:
             m = collapse(X[keep].mT, labels, undefined="omit")

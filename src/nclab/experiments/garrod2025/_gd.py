@@ -106,9 +106,8 @@ def train_point(config: dict, seeds: list, device: str):
     from nclab.ufm.spec import UFMSpec
 
     K, d, steps, polish = config["K"], config["d"], config["steps"], config["polish_steps"]
-    spec = UFMSpec.garrod(K, config["n"], d, config["L"], config["lam"], activation=config["activation"])
-    if config.get("objective", "ce") == "mse":  # the Sukenik et al. setting (garrod2025-sukenik)
-        spec = UFMSpec.sukenik(K, config["n"], d, config["L"], config["lam"], activation=config["activation"])
+    make = UFMSpec.sukenik if config.get("objective", "ce") == "mse" else UFMSpec.garrod  # mse: garrod2025-sukenik
+    spec = make(K, config["n"], d, config["L"], config["lam"], activation=config["activation"])
     res = train(spec, seeds=list(seeds), steps=steps, optimizer="gd", lr=config["lr"], init="gaussian",
                 scale_H=scale_H(config["init_H"], d), metrics=False, record_every=max(1, steps // 60),
                 dtype=torch.float32, device=device)

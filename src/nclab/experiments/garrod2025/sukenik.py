@@ -71,7 +71,7 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
 
 def draw(width: list[dict], lams: list[dict], config: dict) -> Figure:
     """P(DNC) against the width (95% Wilson intervals) and the mean rank against log2 lam (95% t intervals)."""
-    from scipy import stats
+    from nclab.experiments.rules import mean
 
     fig = Figure(figsize=(11, 4), layout="constrained")
     axes = fig.subplots(1, 2)
@@ -88,9 +88,9 @@ def draw(width: list[dict], lams: list[dict], config: dict) -> Figure:
         axes[0].legend(fontsize=8)
     if lams:
         es = [r["log2_lam"] for r in lams]
-        m = np.array([np.mean(r["ranks"]) for r in lams])
-        half = np.array([stats.t.ppf(0.975, len(r["ranks"]) - 1) * np.std(r["ranks"], ddof=1) / math.sqrt(len(r["ranks"]))
-                         if len(r["ranks"]) > 1 else 0.0 for r in lams])
+        ests = [mean(r["ranks"]) for r in lams]
+        m = np.array([e.value for e in ests])
+        half = np.array([e.high - e.value if np.isfinite(e.high) else 0.0 for e in ests])  # one seed: no interval
         axes[1].errorbar(es, m, yerr=half, fmt="s-", capsize=3, label="mean rank, 95% t")
         axes[1].set_xticks(es)
         axes[1].set_xlabel(r"$\log_2 \lambda$")

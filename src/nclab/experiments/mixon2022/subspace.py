@@ -42,7 +42,7 @@ from nclab.config import Choice, Int, ListOf, Param, Real, Seeds
 from nclab.experiments.mixon2022._gd import PAPER, SOURCE, check_config, descend
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import every
-from nclab.geometry import center, one_hot_targets, repeat_columns
+from nclab.geometry import center, class_ordered_labels, one_hot_targets, repeat_columns
 
 NAME = "mixon2022-subspace"
 
@@ -153,7 +153,7 @@ def strong_state(C: int, N: int, p: int, seeds: list[int]) -> dict[str, np.ndarr
     from nclab.metrics import collapse
     from nclab.theory.shallow.strong_collapse import mixon_risk, strong_nc_point
 
-    labels = torch.arange(C).repeat_interleave(N)
+    labels = class_ordered_labels(C, N)
     out: dict[str, list] = {}
     for s in seeds:
         H, W, b = strong_nc_point(C, N, p, generator=torch.Generator().manual_seed(int(s)))

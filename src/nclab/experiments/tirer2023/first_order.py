@@ -30,8 +30,9 @@ from matplotlib.figure import Figure
 
 from nclab.config import Int, ListOf, Param, Real, Seeds, refuse
 from nclab.experiments.registry import Claim, Outcome, register
-from nclab.experiments.rules import Verdict, every, mean
+from nclab.experiments.rules import Verdict, every, loglog_slope, mean
 from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d
+from nclab.geometry import one_hot_targets
 
 NAME = "tirer2023-first-order"
 
@@ -81,7 +82,7 @@ def autograd_maps(W: torch.Tensor, H: torch.Tensor, n: int, lam_W: float, lam_H:
     """
     K, d = W.shape
     N = H.shape[1]
-    Y = torch.eye(K, dtype=H.dtype).repeat_interleave(n, dim=1)
+    Y = one_hot_targets(K, n, dtype=H.dtype)
 
     def f(z, h0):
         Wz = z[:K * d].reshape(d, K).mT
@@ -120,7 +121,7 @@ def measure(config: dict, lam_H: float) -> dict:
     for b in betas:
         Fb, _ = autograd_maps(W, H, n, lam_W, lam_H, b)
         gaps.append(float(torch.linalg.matrix_norm(Fb - perturbation_map_large_beta(W, H, n, lam_W, lam_H, b), ord=2)))
-    out["eq5_gaps"], out["eq5_slope"] = gaps, float(np.polyfit(np.log(betas), np.log(gaps), 1)[0])
+    out["eq5_gaps"], out["eq5_slope"] = gaps, loglog_slope(betas, gaps).value
     deltas = [config["delta"], *config["deltas"]]
     errs = {"H": np.zeros((len(seeds), len(deltas))), "W": np.zeros((len(seeds), len(deltas)))}
     rel = {"H": np.zeros(len(seeds)), "W": np.zeros(len(seeds))}
@@ -135,8 +136,7 @@ def measure(config: dict, lam_H: float) -> dict:
                 errs[key][i, j] = float((true - pred).norm())
                 if j == 0:
                     rel[key][i], size[key][i] = errs[key][i, j] / float(true.norm()), float(true.norm())
-    lx = np.log(config["deltas"])
-    out["slopes"] = {k: np.array([np.polyfit(lx, np.log(v[i, 1:]), 1)[0] for i in range(len(seeds))])
+    out["slopes"] = {k: np.array([loglog_slope(config["deltas"], v[i, 1:]).value for i in range(len(seeds))])
                      for k, v in errs.items()}
     out["rel"], out["errs"], out["dW_over_dH"] = rel, errs, float(np.median(size["W"] / size["H"]))
     return out
