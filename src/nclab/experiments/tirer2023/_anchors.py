@@ -47,8 +47,9 @@ def check_pairs(experiment: str, pairs: list) -> list[tuple[float, float]]:
 
 
 def pair_tag(lam_W: float, lam_H: float) -> str:
-    """The key of one pair in the claims' measured values and the metrics."""
-    return f"lam_W={lam_W:g},lam_H={lam_H:g}"
+    """The key of one pair in the claims' measured values and the metrics (4 significant digits:
+    the paper's lam_W = sqrt(2) reads ``lam_W=1.414``)."""
+    return f"lam_W={lam_W:.4g},lam_H={lam_H:.4g}"
 
 
 def clustered_features(K: int, n: int, d: int, seed: int, *, mean_scale: float = 1.0,

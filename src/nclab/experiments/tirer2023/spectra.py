@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from nclab.config import Int, ListOf, Param, Real, refuse
 from nclab.experiments.registry import Claim, Outcome, register
-from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d
+from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d, pair_tag
 
 NAME = "tirer2023-spectra"
 
@@ -65,16 +65,12 @@ def lam_Ws(config: dict) -> list[float]:
     return [config["lam_W"], *[w for w in config["extra_lam_Ws"] if w != config["lam_W"]]]
 
 
-def pair_key(lam_W: float, lam_H: float) -> str:
-    return f"lam_W={lam_W:.4g},lam_H={lam_H:g}"
-
-
 @register(NAME, paper=PAPER, title="Spectra of the perturbation blocks F_kk (THN Fig. 1, Thm 4.2)", description=DESC,
           defaults=PARAMS, seed_key="seed", check=check_config, quick={"lam_Hs": [0.01, 0.1, 0.5]})
 def spectra_experiment(config: dict) -> Outcome:
     g = torch.Generator().manual_seed(config["seed"])
     measured = {(w, h): measure(config, w, h, g) for w in lam_Ws(config) for h in config["lam_Hs"]}  # g is shared
-    err = {key: {pair_key(*p): m[key] for p, m in measured.items()} for key in _ERRORS}
+    err = {key: {pair_tag(*p): m[key] for p, m in measured.items()} for key in _ERRORS}
     metrics = {f"max_error[{key}]": max(v.values()) for key, v in err.items()}
     notes = [f"THN Fig. 1's setting: beta = {config['beta']:g}, K = {config['K']}, d = {config['d']}, n = {config['n']}, "
              f"lam_W = {config['lam_W']:.4g} (the paper's text); the lam_H grid {config['lam_Hs']} is ours. Extra "
