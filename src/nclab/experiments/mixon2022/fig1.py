@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from nclab.experiments.bands import geometric_band
 from nclab.experiments.mixon2022._gd import (ERROR_LABELS, PAPER, PARAMS, QUICK, RATE_TOL, SOURCE, check_config,
                                              rate_over_seeds, run_gradient_descent, seed_slopes)
 from nclab.experiments.registry import Claim, Outcome, register
@@ -104,18 +105,19 @@ def judge(eps: list[float], final: dict[str, np.ndarray], per_seed: dict[str, np
 
 
 def draw(config: dict, eps: list[float], run: dict) -> Figure:
-    """The three errors against the iteration, one colour per eps (first seed solid, others faint)."""
+    """The three errors against the iteration, one colour per eps: the geometric mean over the seeds
+    with its 95% t interval shaded."""
     t, seeds = run["steps"], config["seeds"]
     fig = Figure(figsize=(13, 3.8), layout="constrained")
     axes = fig.subplots(1, 3)
     for ax, (k, label) in zip(axes, ERROR_LABELS.items()):
         for i, e in enumerate(eps):
-            ax.loglog(t[1:], run["errors"][k][i, 0, 1:], color=f"C{i}", label=rf"$\varepsilon={e:g}$")
-            for s in range(1, len(seeds)):
-                ax.loglog(t[1:], run["errors"][k][i, s, 1:], color=f"C{i}", alpha=0.25, lw=0.8)
+            geometric_band(ax, t[1:], run["errors"][k][i, :, 1:], color=f"C{i}", label=rf"$\varepsilon={e:g}$")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_xlabel("iteration")
         ax.set_title(label, fontsize=10)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"GD on $R_e$, C={config['C']}, N={config['N']}, p={config['p']}, step {config['lr']:g} "
-                 f"(seed {seeds[0]} solid)")
+                 f"(geometric mean over {len(seeds)} seeds)")
     return fig

@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from nclab.config import Int, Param, refuse
+from nclab.experiments.bands import geometric_band
 from nclab.experiments.mixon2022._gd import (PAPER, PARAMS, QUICK, RATE_TOL, SOURCE, check_config, rate_over_seeds,
                                              run_gradient_descent, seed_slopes)
 from nclab.experiments.registry import Claim, Outcome, register
@@ -126,16 +127,20 @@ def explain(config: dict, stats: dict, metrics: dict) -> list[str]:
 
 
 def draw(eps: list[float], run: dict, burn_in: int) -> Figure:
-    """The relative distance to S against the iteration (first seed), eps dotted, the burn-in grey."""
+    """The relative distance to S against the iteration (geometric mean over the seeds, 95% t interval
+    shaded), eps dotted, the burn-in grey."""
     t, dist = run["steps"], run["distance"]
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     for i, e in enumerate(eps):
-        ax.loglog(t[1:], dist[i, 0, 1:], color=f"C{i}", label=rf"$\varepsilon={e:g}$")
+        geometric_band(ax, t[1:], dist[i, :, 1:], color=f"C{i}", label=rf"$\varepsilon={e:g}$")
         ax.axhline(e, color=f"C{i}", ls=":", lw=0.8, label=rf"level $\varepsilon={e:g}$ (dotted)")
     ax.axvspan(1, burn_in, color="0.9", zorder=0, label="burn-in")
     ax.set_xlabel("iteration")
     ax.set_ylabel(r"$\|Z-\Pi_S Z\|_E/\|Z\|_E$")
-    ax.set_title(r"Relative distance to $S$ (dotted: $\varepsilon$)")
+    ax.set_title(rf"Relative distance to $S$ (dotted: $\varepsilon$; geometric mean over {dist.shape[1]} seeds)",
+                 fontsize=10)
     ax.legend(fontsize=8)
     return fig

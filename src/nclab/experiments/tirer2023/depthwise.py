@@ -19,6 +19,7 @@ import torch
 from matplotlib.figure import Figure
 
 from nclab.config import Int, ListOf, Param, Real, Seeds
+from nclab.experiments.bands import geometric_band
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import Verdict, every, exact
 from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d, clustered_features, size_params
@@ -160,18 +161,25 @@ def below_threshold(config: dict, betas: list[float], ratio: np.ndarray) -> tupl
 
 
 def draw(config: dict, betas: list[float], ratio: np.ndarray, papyan: np.ndarray) -> Figure:
-    """Both NC1 measures against the layer, one line per beta (first seed)."""
+    """Both NC1 measures against the layer, one colour per beta: the geometric mean over the seeds with
+    its 95% t interval shaded (an exact zero, which a log axis cannot show, is left out of its layer's
+    mean and said so in the title)."""
     layers = config["layers"]
     fig = Figure(figsize=(11, 4), layout="constrained")
     axes = fig.subplots(1, 2)
+    for ax in axes:
+        ax.set_yscale("log")
     for i, b in enumerate(betas):
-        axes[0].semilogy(range(layers + 1), ratio[i, 0], marker="o", ms=3, label=rf"$\beta={b:g}$")
-        axes[1].semilogy(range(layers + 1), np.maximum(papyan[i, 0], 1e-300), marker="o", ms=3, label=rf"$\beta={b:g}$")
+        for ax, values in zip(axes, (ratio, papyan)):
+            geometric_band(ax, list(range(layers + 1)), values[i], color=f"C{i}", label=rf"$\beta={b:g}$",
+                           marker="o", ms=3)
+    zeros = int((papyan <= 0).sum() + (ratio <= 0).sum())
     axes[0].set_ylabel(r"$\widetilde{NC}_1=\mathrm{tr}\,\Sigma_W/\mathrm{tr}\,\Sigma_B$")
     axes[1].set_ylabel(r"$NC_1=\frac{1}{K}\mathrm{tr}(\Sigma_W\Sigma_B^\dagger)$")
     for ax in axes:
         ax.set_xlabel("layer $l$ ($H_l$ = minimiser anchored at $H_{l-1}$)")
     axes[0].legend(fontsize=8)
     fig.suptitle(rf"Iterated anchored minimiser, K={config['K']}, n={config['n']}, d={config['d']}, "
-                 rf"$\lambda_W={config['lam_W']:g}$, $\lambda_H={config['lam_H']:g}$ (seed {config['seeds'][0]})")
+                 rf"$\lambda_W={config['lam_W']:g}$, $\lambda_H={config['lam_H']:g}$ (geometric mean over "
+                 f"{len(config['seeds'])} seeds" + (f"; {zeros} exact zeros not drawn)" if zeros else ")"))
     return fig

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from nclab.config import Int, ListOf, Param, Real, Seeds, refuse
 from nclab.experiments.registry import Claim, Outcome, register
+from nclab.experiments.bands import geometric_band
 from nclab.experiments.rules import Verdict, every, loglog_slope, mean
 from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d
 from nclab.geometry import one_hot_targets
@@ -224,10 +225,12 @@ def draw(config: dict, measured: dict) -> Figure:
     x = np.asarray(config["deltas"])
     for i, (h, m) in enumerate(measured.items()):
         for key, ls in (("H", "-"), ("W", "--")):
-            axes[0].loglog(x, np.median(m["errs"][key][:, 1:], 0), ls, color=f"C{i}", marker="o", ms=3,
+            geometric_band(axes[0], x, m["errs"][key][:, 1:], color=f"C{i}", unit="directions", ls=ls, marker="o", ms=3,
                            label=rf"d{key}, $\lambda_H={h:g}$")
         axes[1].loglog([config["beta"] * f for f in config["beta_factors"]], m["eq5_gaps"], "o-", color=f"C{i}",
                        label=rf"$\lambda_H={h:g}$")
+    axes[0].set_xscale("log")
+    axes[0].set_yscale("log")
     axes[0].loglog(x, x**2 * np.median(measured[next(iter(measured))]["errs"]["H"][:, -1]) / x[-1] ** 2, "k:", lw=0.8,
                    label="slope 2")
     axes[0].set_xlabel(r"$\|\delta H_0\|/\|H^*\|$")
@@ -242,7 +245,7 @@ def draw(config: dict, measured: dict) -> Figure:
     for ax, ticks in ((axes[0], list(x)), (axes[1], betas)):
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.legend(fontsize=7, title=f"median over {len(config['seeds'])} seeds" if ax is axes[0] else None,
+        ax.legend(fontsize=7, title=f"geometric mean over {len(config['seeds'])} directions" if ax is axes[0] else None,
                   title_fontsize=7)
     fig.suptitle(rf"THN Thm 4.1, K={config['K']}, d={config['d']}, n={config['n']}, $\lambda_W={config['lam_W']:.3g}$")
     return fig

@@ -13,6 +13,7 @@ import torch
 from nclab.config import Int, Param
 from nclab.experiments._networks import (NC_LABELS, backbone, figure, load_data, network_params, penultimate_metrics,
                                          seeds_param, source_note, train)
+from nclab.experiments.bands import geometric_band
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import Verdict, mean
 
@@ -127,13 +128,7 @@ def draw(rows: list[dict]):
         values = np.array([[r[key] for r in rows if r["seed"] == s] for s in seeds])
         for v in values:
             ax.plot(depths, v, color=colour, lw=0.6, alpha=0.5)
-        ax.plot(depths, np.exp(np.log(values).mean(axis=0)), marker=marker, color=colour, label=NC_LABELS[key])
-        if len(seeds) > 1:  # the 95% t interval of the mean log over the seeds, exponentiated
-            from nclab.experiments.rules import mean as t_mean
-
-            est = [t_mean(np.log(values[:, j])) for j in range(values.shape[1])]
-            ax.fill_between(depths, [np.exp(e.low) for e in est], [np.exp(e.high) for e in est], color=colour,
-                            alpha=0.2, lw=0, label=f"95% t interval ({len(seeds)} seeds)" if key == KEYS[0] else None)
+        geometric_band(ax, depths, values, color=colour, marker=marker, label=NC_LABELS[key])
     ax.set_yscale("log")
     ax.set_xlabel("number of hidden layers (earlier ones frozen)")
     ax.set_ylabel("NC1 of the deepest features")
