@@ -23,7 +23,7 @@ a { color:#0b5cad; }
 .meta { margin:0 0 10px; }
 .cite { font-style:italic; color:var(--muted); margin-top:-6px; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; font-weight:700;
-         color:#fff; vertical-align:middle; letter-spacing:.02em; }
+         color:#fff; vertical-align:middle; letter-spacing:.02em; white-space:nowrap; }
 .badge.pass { background:var(--pass); } .badge.fail { background:var(--fail); }
 .badge.crash { background:var(--crash); } .badge.pending { background:var(--pend); }
 .boxes { display:flex; flex-wrap:wrap; gap:12px; margin:12px 0 18px; }
@@ -39,6 +39,7 @@ table.summary tr.pass td:first-child { border-left:4px solid var(--pass); }
 table.claims { width:100%; }
 table.claims td:nth-child(3), table.claims td:nth-child(4) { max-width:340px; overflow-wrap:anywhere; }
 table.claims td:nth-child(2) { max-width:220px; }
+table.coverage td:nth-child(2) { max-width:420px; overflow-wrap:anywhere; }
 table.claims tr.fail { background:#fdecea; }
 table.claims tr.fail td:first-child { border-left:4px solid var(--fail); }
 table.claims tr.pass td:first-child { border-left:4px solid var(--pass); }

@@ -111,7 +111,7 @@ def _coverage_table(rows: Sequence[Mapping]) -> str:
             what += f'<br><span class="muted">{escape(str(r["reason"]))}</span>'
         body.append(f'<tr><td><b>{escape(str(r["ref"]))}</b><br>{escape(str(r["statement"]))}</td><td>{what}</td>'
                     f'<td>{_badge(_COVERAGE_BADGE.get(r["status"], "pending"), r["status"].upper())}</td></tr>')
-    return ('<h3>Coverage of the paper</h3><table class="claims"><thead><tr><th>item</th><th>claims (or why none)</th>'
+    return ('<h3>Coverage of the paper</h3><table class="claims coverage"><thead><tr><th>item</th><th>claims (or why none)</th>'
             f'<th>status</th></tr></thead><tbody>{"".join(body)}</tbody></table>')
 
 
