@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from nclab.geometry import one_hot_targets
+from nclab.layout import one_hot_targets
 from nclab.theory import anchored_minimizer, mse_ufm_gradients, mse_ufm_loss, optimal_classifier
 
 TOL = 1e-10

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from scipy.optimize import minimize
 
-from nclab.geometry import one_hot_targets
+from nclab.layout import one_hot_targets
 from nclab.theory import (
     anchored_hessian_blocks,
     anchored_layers,
@@ -199,7 +199,8 @@ def test_flow_theorem_31_quantities_and_accuracy(lam_W, lam_H):
 
 
 def test_trace_covariances_match_geometry():
-    from nclab.geometry import between_class_covariance, class_ordered_labels, within_class_covariance
+    from nclab.classwise import between_class_covariance, within_class_covariance
+    from nclab.layout import class_ordered_labels
 
     H, K, n, d = _problem(8)
     labels = class_ordered_labels(K, n)

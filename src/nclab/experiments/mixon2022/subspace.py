@@ -42,7 +42,8 @@ from nclab.config import Choice, Int, ListOf, Param, Real, Seeds
 from nclab.experiments.mixon2022._gd import PAPER, SOURCE, check_config, descend
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import every
-from nclab.geometry import center, class_ordered_labels, one_hot_targets, repeat_columns
+from nclab.geometry import center
+from nclab.layout import class_ordered_labels, one_hot_targets, repeat_columns
 
 NAME = "mixon2022-subspace"
 

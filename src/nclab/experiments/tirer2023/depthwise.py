@@ -94,7 +94,7 @@ def small_beta_notes(config: dict, betas: list[float], ratio: np.ndarray, decrea
 
 def iterate(config: dict, betas: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Trace ratio and Papyan's NC1 (betas x seeds x layers+1) and the gradient norms (x layers)."""
-    from nclab.geometry import class_ordered_labels
+    from nclab.layout import class_ordered_labels
     from nclab.metrics import nc1
     from nclab.theory.shallow.anchored import anchored_layers
     from nclab.theory.shallow.flow import trace_covariances

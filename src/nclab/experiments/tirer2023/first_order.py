@@ -33,7 +33,7 @@ from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.bands import geometric_band
 from nclab.experiments.rules import Verdict, every, loglog_slope, mean
 from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d
-from nclab.geometry import one_hot_targets
+from nclab.layout import one_hot_targets
 
 NAME = "tirer2023-first-order"
 

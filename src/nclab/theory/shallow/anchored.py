@@ -24,7 +24,7 @@ import torch
 
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, check_real, fail
-from nclab.geometry import one_hot_targets
+from nclab.layout import one_hot_targets
 from nclab.theory.shallow.tirer_bruna import mse_ufm_gradients, mse_ufm_loss, optimal_classifier
 
 __all__ = [

@@ -23,7 +23,8 @@ from scipy.integrate import solve_ivp
 
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, check_real, fail
-from nclab.geometry import center, class_ordered_means, one_hot_targets
+from nclab.geometry import center
+from nclab.layout import class_ordered_means, one_hot_targets
 from nclab.theory.shallow.tirer_bruna import mse_ufm_loss, optimal_classifier
 
 __all__ = ["FlowResult", "feature_flow_rhs", "trace_covariances", "integrate_feature_flow"]

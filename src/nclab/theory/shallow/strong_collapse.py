@@ -28,7 +28,8 @@ import torch
 
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, fail
-from nclab.geometry import center, centering_matrix, class_ordered_sums, one_hot_targets, random_frame, repeat_columns, simplex_basis
+from nclab.geometry import center, centering_matrix, random_frame, simplex_basis
+from nclab.layout import class_ordered_sums, one_hot_targets, repeat_columns
 
 __all__ = [
     "strong_nc_point",

@@ -22,7 +22,8 @@ import torch
 
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, check_real, fail
-from nclab.geometry import class_ordered_sums, one_hot_targets, random_frame, repeat_columns
+from nclab.geometry import random_frame
+from nclab.layout import class_ordered_sums, one_hot_targets, repeat_columns
 
 __all__ = [
     "mse_ufm_loss",
