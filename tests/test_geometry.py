@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nclab import classwise, layout
 from nclab import geometry as geo
 
 
@@ -72,14 +73,14 @@ def test_random_orthogonal():
 
 def test_targets_and_labels():
     K, n = 3, 4
-    Y = geo.one_hot_targets(K, n)
-    y = geo.class_ordered_labels(K, n)
+    Y = layout.one_hot_targets(K, n)
+    y = layout.class_ordered_labels(K, n)
     assert Y.shape == (K, K * n)
     for i in range(K * n):
         for k in range(K):
             assert float(Y[k, i]) == (1.0 if int(y[i]) == k else 0.0)
     M = torch.arange(6.0).reshape(2, 3)
-    R = geo.repeat_columns(M, 2)
+    R = layout.repeat_columns(M, 2)
     torch.testing.assert_close(R, torch.kron(M, torch.ones(1, 2)))
 
 
@@ -99,34 +100,34 @@ def test_class_statistics_against_loops(weighting):
     X = g.normal(size=(10, d))
     counts, means, Sw = loops(X, y, K)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    np.testing.assert_array_equal(geo.class_counts(yt, K).numpy(), counts)
-    np.testing.assert_allclose(geo.class_sums(Xt, yt, K).numpy(), means * counts[:, None])
-    np.testing.assert_allclose(geo.class_means(Xt, yt, K).numpy(), means)
+    np.testing.assert_array_equal(classwise.class_counts(yt, K).numpy(), counts)
+    np.testing.assert_allclose(classwise.class_sums(Xt, yt, K).numpy(), means * counts[:, None])
+    np.testing.assert_allclose(classwise.class_means(Xt, yt, K).numpy(), means)
     mu = means.mean(0) if weighting == "classes" else X.mean(0)
-    got_mu = geo.global_mean(geo.class_means(Xt, yt, K), geo.class_counts(yt, K), weighting)
+    got_mu = classwise.global_mean(classwise.class_means(Xt, yt, K), classwise.class_counts(yt, K), weighting)
     np.testing.assert_allclose(got_mu.numpy(), mu)
-    np.testing.assert_allclose(geo.within_class_covariance(Xt, yt, K).numpy(), Sw)
+    np.testing.assert_allclose(classwise.within_class_covariance(Xt, yt, K).numpy(), Sw)
     Sb = sum(np.outer(m - mu, m - mu) for m in means) / K
-    np.testing.assert_allclose(geo.between_class_covariance(Xt, yt, K, weighting).numpy(), Sb)
+    np.testing.assert_allclose(classwise.between_class_covariance(Xt, yt, K, weighting).numpy(), Sb)
 
 
 def test_class_statistics_batched():
     g = np.random.default_rng(1)
     X = g.normal(size=(2, 9, 3))
     y = np.arange(9) % 3
-    means = geo.class_means(torch.from_numpy(X), torch.from_numpy(y), 3)
+    means = classwise.class_means(torch.from_numpy(X), torch.from_numpy(y), 3)
     for s in range(2):
         np.testing.assert_allclose(means[s].numpy(), loops(X[s], y, 3)[1])
-    Sw = geo.within_class_covariance(torch.from_numpy(X), torch.from_numpy(y), 3)
+    Sw = classwise.within_class_covariance(torch.from_numpy(X), torch.from_numpy(y), 3)
     np.testing.assert_allclose(Sw[1].numpy(), loops(X[1], y, 3)[2])
 
 
 def test_balanced_weightings_agree_and_bad_weighting():
     means = torch.randn(3, 2, dtype=torch.float64)
     counts = torch.tensor([5, 5, 5])
-    torch.testing.assert_close(geo.global_mean(means, counts, "classes"), geo.global_mean(means, counts, "samples"))
+    torch.testing.assert_close(classwise.global_mean(means, counts, "classes"), classwise.global_mean(means, counts, "samples"))
     with pytest.raises(ValueError, match="global_mean"):
-        geo.global_mean(means, counts, "median")
+        classwise.global_mean(means, counts, "median")
 
 
 # ---------------------------------------------------------------- helpers that are the one home of a formula
@@ -155,22 +156,22 @@ def test_random_frame_orthonormal_deterministic_float64(d, k):
 def test_class_ordered_sums_and_means_are_h_y_transpose_float64():
     K, n, d = 3, 4, 2
     H = torch.randn(2, d, K * n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    Y = geo.one_hot_targets(K, n)
-    torch.testing.assert_close(geo.class_ordered_sums(H, n), H @ Y.T, rtol=0, atol=1e-13)
-    torch.testing.assert_close(geo.class_ordered_means(H, n), H @ Y.T / n, rtol=0, atol=1e-13)
-    y = geo.class_ordered_labels(K, n)
-    torch.testing.assert_close(geo.class_ordered_means(H, n), geo.class_means(H.mT, y, K).mT, rtol=0, atol=1e-14)
+    Y = layout.one_hot_targets(K, n)
+    torch.testing.assert_close(layout.class_ordered_sums(H, n), H @ Y.T, rtol=0, atol=1e-13)
+    torch.testing.assert_close(layout.class_ordered_means(H, n), H @ Y.T / n, rtol=0, atol=1e-13)
+    y = layout.class_ordered_labels(K, n)
+    torch.testing.assert_close(layout.class_ordered_means(H, n), classwise.class_means(H.mT, y, K).mT, rtol=0, atol=1e-14)
     with pytest.raises(ValueError, match="n must be a divisor"):
-        geo.class_ordered_sums(H, 5)
+        layout.class_ordered_sums(H, 5)
 
 
 def test_global_mean_weights_float64():
     counts = torch.tensor([1, 3])
-    torch.testing.assert_close(geo.global_mean_weights(counts, "classes"), torch.tensor([0.5, 0.5], dtype=torch.float64))
-    torch.testing.assert_close(geo.global_mean_weights(counts, "samples"), torch.tensor([0.25, 0.75], dtype=torch.float64))
+    torch.testing.assert_close(classwise.global_mean_weights(counts, "classes"), torch.tensor([0.5, 0.5], dtype=torch.float64))
+    torch.testing.assert_close(classwise.global_mean_weights(counts, "samples"), torch.tensor([0.25, 0.75], dtype=torch.float64))
     from nclab.metrics._core import mean_weights
 
-    assert mean_weights is geo.global_mean_weights
+    assert mean_weights is classwise.global_mean_weights
 
 
 def test_etf_error_target_is_etf_gram():

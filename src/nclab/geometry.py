@@ -9,18 +9,13 @@ This module is the one home of these formulas: metrics, theory and the UFM engin
 instead of rebuilding P or the ETF; :func:`center` applies P along an axis (as ``x - mean``).
 The class-ordered layout of the UFMs (Y, labels, column-block means) lives in
 :mod:`nclab.layout`, the statistics of labelled features (class means, Sigma_W, Sigma_B) in
-:mod:`nclab.classwise`; their names are importable from here as well, for the callers written
-before the split.
+:mod:`nclab.classwise`.
 """
 from __future__ import annotations
 
 import torch
 
 from nclab._validation import check_int, check_real, fail
-from nclab.classwise import (GLOBAL_MEAN_WEIGHTINGS, between_class_covariance, class_counts,  # noqa: F401 (re-exports)
-                             class_means, class_sums, global_mean, global_mean_weights, within_class_covariance)
-from nclab.layout import (class_ordered_labels, class_ordered_means, class_ordered_sums,  # noqa: F401 (re-exports)
-                          one_hot_targets, repeat_columns)
 
 
 def centering_matrix(K: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> torch.Tensor:

@@ -21,7 +21,8 @@ import torch
 
 from nclab._tensor import to_python
 from nclab._validation import fail
-from nclab.geometry import center, class_means, etf_gram, global_mean_weights
+from nclab.classwise import class_means, global_mean_weights
+from nclab.geometry import center, etf_gram
 from nclab.metrics._checks import ETF_KEYS
 
 
@@ -65,7 +66,7 @@ def default_rtol(K: int, d: int, dtype: torch.dtype) -> float:
 # ----------------------------------------------------------------------------- statistics
 
 
-#: Weights w (K,) with h_bar_G = sum_k w_k h_bar_k (:func:`nclab.geometry.global_mean_weights`).
+#: Weights w (K,) with h_bar_G = sum_k w_k h_bar_k (:func:`nclab.classwise.global_mean_weights`).
 mean_weights = global_mean_weights
 
 

@@ -36,7 +36,7 @@ import torch
 
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_choice, fail
-from nclab.geometry import GLOBAL_MEAN_WEIGHTINGS
+from nclab.classwise import GLOBAL_MEAN_WEIGHTINGS
 from nclab.metrics import _checks, _core
 from nclab.metrics._core import ClassStatistics
 from nclab.metrics import extra as _extra

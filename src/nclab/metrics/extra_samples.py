@@ -14,7 +14,7 @@ import torch
 
 from nclab._tensor import as_float_tensor, to_python
 from nclab._validation import check_choice, fail
-from nclab.geometry import class_means
+from nclab.classwise import class_means
 from nclab.metrics import _checks
 from nclab.metrics._core import ClassStatistics
 

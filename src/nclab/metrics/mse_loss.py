@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from nclab._tensor import to_python
-from nclab.geometry import class_means
+from nclab.classwise import class_means
 from nclab.metrics import _checks, extra_samples
 
 #: Keys of :func:`mse_decomposition`.

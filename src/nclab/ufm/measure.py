@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from nclab.geometry import class_ordered_labels, class_ordered_means
+from nclab.layout import class_ordered_labels, class_ordered_means
 from nclab.metrics import collapse as nc_collapse
 from nclab.ufm.objective import forward_all
 from nclab.ufm.spec import UFMParams, UFMSpec

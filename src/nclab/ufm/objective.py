@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nclab.geometry import class_ordered_labels, one_hot_targets
+from nclab.layout import class_ordered_labels, one_hot_targets
 from nclab.ufm.spec import UFMParams, UFMSpec
 
 

@@ -25,7 +25,9 @@ import torch
 from nclab._tensor import as_float_tensor, as_labels
 from nclab._validation import check_real, fail
 from nclab.config import Param, Real
-from nclab.geometry import center as _center, class_means, class_ordered_labels, etf_gram
+from nclab.classwise import class_means
+from nclab.geometry import center as _center, etf_gram
+from nclab.layout import class_ordered_labels
 
 if TYPE_CHECKING:
     import pandas as pd

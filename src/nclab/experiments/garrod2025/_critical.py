@@ -22,7 +22,7 @@ import torch
 from nclab.experiments.garrod2025._paper import SRC
 from nclab.experiments.registry import Claim
 from nclab.experiments.rules import every
-from nclab.geometry import class_ordered_labels
+from nclab.layout import class_ordered_labels
 
 #: Relative balance gap counted as balanced (the L-BFGS polish stops at gradient norm ~1e-9,
 #: which leaves gaps ~grad/lam ~1e-6 at lam = 2^-10); fixed before the first run.

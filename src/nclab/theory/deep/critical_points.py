@@ -21,7 +21,8 @@ from typing import Sequence
 import torch
 
 from nclab._validation import check_choice, check_int, check_real, fail
-from nclab.geometry import centering_matrix, random_orthogonal, repeat_columns
+from nclab.geometry import centering_matrix, random_orthogonal
+from nclab.layout import repeat_columns
 from nclab.theory.deep.low_rank import dnc_loss, dnc_optimum, effective_lambda, low_rank_optimum
 
 __all__ = ["CriticalPoint", "block_matrix", "balanced_factors", "dnc_critical_point", "low_rank_critical_point"]
