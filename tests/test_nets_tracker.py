@@ -1,4 +1,6 @@
 """nets.Tracker: metrics from the forward passes of a user's loop equal nets.measure / collapse on the same features."""
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -86,3 +88,155 @@ def test_tracker_statistics_are_the_reference_of_a_held_out_set():
     assert np.isfinite(held["nc1"])
     with pytest.raises(ValueError, match="layer"):
         tracker.statistics("nope")
+
+
+
+# ---------------------------------------------------------------- per-epoch table, held-out, adapters
+
+@functools.lru_cache(maxsize=None)
+def _digits_loop(epochs=3, test=False):
+    """A plain training loop on digits with tracker.epoch_end(...) after each epoch, and the
+    features collected by hand after each epoch with the same weights."""
+    from nclab.nets import digits
+
+    data = digits(n_per_class=20, dtype=torch.float64)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 24), nn.ReLU(), nn.Linear(24, 16), nn.ReLU(), nn.Linear(16, 10)).double()
+    train, test_loader = data.loaders(batch_size=50, seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    tracker = Tracker(model, num_classes=10, layers=["1"])
+    by_hand = []
+    for _epoch in range(epochs):
+        model.train()
+        for xb, yb in train:
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+        tracker.epoch_end(train, test_loader=test_loader if test else None)
+        with torch.no_grad():
+            h1, h1_test = model[1](model[0](data.x_train)), model[1](model[0](data.x_test))
+            pen, pen_test = model[3](model[2](h1)), model[3](model[2](h1_test))
+        by_hand.append((h1, pen, h1_test, pen_test, model[4].weight.detach().clone(), model[4].bias.detach().clone()))
+    return tracker, data, by_hand
+
+
+def _assert_row(row, want):
+    for key, value in want.items():
+        assert row[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+def test_three_epochs_on_digits_give_rows_equal_to_collapse_by_hand():
+    tracker, data, by_hand = _digits_loop()
+    table = tracker.table
+    assert table["epoch"].tolist() == [0, 0, 1, 1, 2, 2]
+    assert table["layer"].tolist() == ["penultimate", "1"] * 3 and set(table["split"]) == {"train"}
+    y = data.y_train
+    for epoch, (h1, pen, _h1t, _pent, W, b) in enumerate(by_hand):
+        rows = table[table["epoch"] == epoch].set_index("layer")
+        _assert_row(rows.loc["penultimate"], collapse(pen, y, weight=W, bias=b))
+        _assert_row(rows.loc["1"], collapse(h1, y))
+        assert rows.loc["penultimate", "samples"] == len(y) and rows.loc["1", "dim"] == 24
+    nc1 = table[table["layer"] == "penultimate"]["nc1"].to_numpy()
+    assert len(set(np.round(nc1, 12))) == 3  # training moves the features between epochs
+
+
+def test_held_out_rows_are_the_test_set_against_the_training_statistics():
+    from nclab.metrics import class_statistics
+
+    tracker, data, by_hand = _digits_loop(epochs=2, test=True)
+    table = tracker.table
+    assert table["split"].tolist() == ["train", "train", "test", "test"] * 2
+    for epoch, (h1, pen, h1_test, pen_test, W, b) in enumerate(by_hand):
+        rows = table[(table["epoch"] == epoch) & (table["split"] == "test")].set_index("layer")
+        ref_pen, ref_h1 = class_statistics(pen, data.y_train), class_statistics(h1, data.y_train)
+        _assert_row(rows.loc["penultimate"], collapse(pen_test, data.y_test, weight=W, bias=b, reference=ref_pen))
+        _assert_row(rows.loc["1"], collapse(h1_test, data.y_test, reference=ref_h1))
+        assert rows.loc["penultimate", "samples"] == len(data.y_test)
+
+
+def test_the_train_loader_as_test_loader_gives_the_train_metrics():
+    model, x, y = _model_and_data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    for mode in ("measure", "hooks"):
+        tracker = Tracker(model, num_classes=4, layers=["1"])
+        if mode == "measure":
+            frame = tracker.epoch_end(loader, test_loader=loader)
+        else:
+            with tracker, torch.no_grad():
+                for xb, yb in loader:
+                    with tracker.batch(yb):
+                        model(xb)
+            frame = tracker.epoch_end(test_loader=loader)
+        train = frame[frame["split"] == "train"].drop(columns="split").reset_index(drop=True)
+        test = frame[frame["split"] == "test"].drop(columns="split").reset_index(drop=True)
+        assert list(train["layer"]) == list(test["layer"]) == ["penultimate", "1"]
+        for key in train.columns:
+            if train[key].dtype.kind == "f":
+                np.testing.assert_allclose(test[key], train[key], rtol=1e-10, atol=1e-13, err_msg=f"{mode} {key}")
+        assert ("nc4_ncc_mismatch" in frame.columns) == (mode == "measure")
+        assert tracker.stats == {}  # epoch_end starts the next epoch
+
+
+def test_measure_test_loader_on_a_conv_net_with_projected_layers():
+    from nclab.nets import measure
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 9), nn.ReLU(), nn.Linear(9, 4)).double()
+    x, y = torch.randn(80, 1, 8, 8, dtype=torch.float64), torch.arange(80) % 4
+    noisy = x + 0.5 * torch.randn_like(x)
+    dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    dl_noisy = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(noisy, y), batch_size=16)
+    same = measure(model, dl, test_loader=dl, max_dim=100)  # layer "0" (144 features) is projected
+    assert list(same.columns[:2]) == ["layer", "split"] and same["split"].tolist() == ["train"] * 3 + ["test"] * 3
+    cols = [c for c in same.columns if same[c].dtype.kind == "f"]
+    np.testing.assert_allclose(same[cols].iloc[3:].to_numpy(), same[cols].iloc[:3].to_numpy(), rtol=1e-10)
+    held = measure(model, dl, test_loader=dl_noisy).set_index(["layer", "split"])
+    with torch.no_grad():
+        h0, h0n = model[0](x).flatten(1), model[0](noisy).flatten(1)
+    from nclab.metrics import class_statistics
+    want = collapse(h0n, y, reference=class_statistics(h0, y))
+    _assert_row(held.loc[("0", "test")], want)
+    assert "split" not in measure(model, dl).columns  # unchanged without a test loader
+
+
+def test_plot_and_tensorboard_writer():
+    tracker, _data, _ = _digits_loop(epochs=2, test=True)
+    fig = tracker.plot(["nc1", "nc3_duality"])
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4  # (2 layers) x (train, test)
+    with pytest.raises(ValueError, match="metrics"):
+        tracker.plot(["nope"])
+
+    class Writer:
+        def __init__(self):
+            self.scalars = {}
+
+        def add_scalar(self, tag, value, step):
+            self.scalars[tag] = (value, step)
+
+    w = Writer()
+    n = tracker.log_to(w)
+    last = tracker.table[tracker.table["epoch"] == 1].set_index(["split", "layer"])
+    assert n == len(w.scalars) and w.scalars["nc/test/1/nc1"] == (pytest.approx(last.loc[("test", "1"), "nc1"]), 1)
+    with pytest.raises(ValueError, match="tracker"):
+        Tracker(nn.Sequential(nn.Linear(3, 2)), 2).plot()
+
+
+def test_optional_packages_missing_give_a_clear_message(monkeypatch):
+    import sys
+
+    from nclab.nets import lightning_callback
+
+    model, x, y = _model_and_data()
+    tracker = Tracker(model, 4)
+    tracker.epoch_end(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=40))
+    for name in ("lightning", "lightning.pytorch", "pytorch_lightning"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match="pip install lightning"):
+        lightning_callback(tracker)
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        tracker.log_to("runs/x")
+    with pytest.raises(ValueError, match="tracker"):
+        lightning_callback(object())
+    with pytest.raises(ValueError, match="option"):
+        tracker.epoch_end(foo=1)

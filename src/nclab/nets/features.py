@@ -87,6 +87,7 @@ def measure(
     stats_dtype: torch.dtype = torch.float64,
     method: str = "auto",
     max_dim: int = 1024,
+    test_loader: Iterable | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Neural collapse metrics of every requested layer of ``model`` on ``loader``.
@@ -104,8 +105,15 @@ def measure(
     order, then ``penultimate``: columns ``layer``, ``module``, ``measured_at``, ``activation``,
     ``dim``, ``samples``, the keys of :func:`nclab.metrics.collapse` (NaN where undefined),
     ``nc1_post_act`` and ``nc1_trace_ratio_post_act``.
+
+    ``test_loader``: a second (held-out) loader, measured in one more pass against the
+    statistics of ``loader`` (its class means, global mean and Sigma_B; the test residuals and
+    NC4 are the test set's, as :func:`nclab.metrics.collapse` with ``reference=``). Then the
+    frame has a ``split`` column (``"train"`` rows, then ``"test"`` rows of the same layers);
+    measured with the training loader as ``test_loader`` the test rows equal the train rows.
     """
     from nclab.metrics import KEYS, ProjectedStats, StreamingStats
+    from nclab.nets._heldout import HeldOutStats
 
     if not isinstance(model, nn.Module):
         fail("model", type(model).__name__, "a torch.nn.Module")
@@ -263,6 +271,29 @@ def measure(
                 if any(c != expected for c in seen):
                     fail("loader", f"a second pass of {min(seen)} samples after {expected}",
                          "a re-iterable loader yielding the same samples each pass (not a generator)")
+
+            # ---- pass 3 (test_loader): the held-out set against the statistics of passes 1-2
+            held: dict[str, tuple[Any, Any]] = {}
+            if test_loader is not None:
+                gm = options.get("global_mean", "classes")
+                for layer in plan:
+                    w_b = (weight, bias) if layer is pen else (None, None)
+                    held[layer.name] = (HeldOutStats(layer.stats.statistics(gm), *w_b),
+                                        None if layer.post is None else HeldOutStats(layer.post.statistics(gm)))
+
+                def held_out_pass(layer, h, post, y):
+                    main, after = held[layer.name]
+                    main.update(h, y)
+                    if after is not None:
+                        after.update(post, y)
+
+                try:
+                    test_items = iter(test_loader)
+                except TypeError:
+                    fail("test_loader", type(test_loader).__name__, "an iterable of (inputs, labels) pairs")
+                run_pass(held_out_pass, test_items)
+                if plan and held[plan[0].name][0].num_samples == 0:
+                    fail("test_loader", "an empty loader", "at least one (inputs, labels) batch")
     finally:
         for h in handles:
             h.remove()
@@ -287,7 +318,28 @@ def measure(
         row.update(values)
         row.update(post)
         rows.append(row)
+    if test_loader is not None:
+        for row in rows:
+            row["split"] = "train"
+        for layer, train_row in zip(plan, list(rows)):
+            main, after = held[layer.name]
+            values = dict.fromkeys(KEYS, math.nan)
+            values.update(_held_out_values(main, layer.name == PENULTIMATE and nc4, options))
+            post = {"nc1_post_act": math.nan, "nc1_trace_ratio_post_act": math.nan}
+            if after is not None:
+                pv = _held_out_values(after, False, options)
+                post = {"nc1_post_act": pv["nc1"], "nc1_trace_ratio_post_act": pv["nc1_trace_ratio"]}
+            rows.append({**train_row, "samples": main.num_samples, **values, **post, "split": "test"})
+        columns = ["layer", "split", *[c for c in rows[0] if c not in ("layer", "split")]]
+        return pd.DataFrame(rows)[columns]
     return pd.DataFrame(rows)
+
+
+def _held_out_values(acc: Any, with_nc4: bool, options: dict) -> dict:
+    values = acc.collapse(rtol=options.get("rtol"), center_weight=options.get("center_weight", True))
+    if not with_nc4:
+        values.pop("nc4_ncc_mismatch", None)
+    return values
 
 
 def _chain(first: Any, rest: Any):

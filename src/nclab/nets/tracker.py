@@ -41,9 +41,10 @@ from torch import nn
 from nclab._tensor import as_labels
 from nclab._validation import check_int, fail
 from nclab.metrics.streaming import StreamingStats
+from nclab.nets._heldout import HeldOutStats
 from nclab.nets._layers import find_classifier
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "lightning_callback"]
 
 PENULTIMATE = "penultimate"
 
@@ -94,8 +95,11 @@ class Tracker:
             fail("layers", unknown[0], f"submodule names of the model ({', '.join(list(modules)[1:6])}, ...)")
         self.layers = {name: modules[name] for name in layers}
         self.stats: dict[str, StreamingStats] = {}
+        self.rows: list[dict[str, Any]] = []
         self._labels: torch.Tensor | None = None
         self._handles: list[Any] = []
+        self._epoch = 0
+        self._sink: dict[str, HeldOutStats] | None = None
 
     # ------------------------------------------------------------------ hooks
     def attach(self) -> "Tracker":
@@ -137,6 +141,10 @@ class Tracker:
         x = features.detach().reshape(features.shape[0], -1)
         if x.shape[0] != self._labels.shape[0]:
             fail("labels", f"{self._labels.shape[0]} labels", f"one per sample of the batch ({x.shape[0]} at {name!r})")
+        if self._sink is not None:  # a held-out pass of epoch_end(test_loader=...)
+            if name in self._sink:
+                self._sink[name].update(x, self._labels)
+            return
         if name not in self.stats:
             self.stats[name] = StreamingStats(self.num_classes, x.shape[1], dtype=self.dtype)
         self.stats[name].update(x, self._labels.to(x.device))
@@ -180,3 +188,313 @@ class Tracker:
             values = acc.collapse(**kwargs, **options)
             rows.append({"layer": name, "dim": acc.dim, "samples": acc.num_samples, **values})
         return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------ per epoch
+    def epoch_end(self, loader: Any = None, *, test_loader: Any = None, epoch: int | None = None,
+                  **options: Any) -> pd.DataFrame:
+        """Record this epoch's metrics as rows of :attr:`table` and start the next epoch.
+
+        Parameters
+        ----------
+        loader : iterable of (inputs, labels), optional
+            If given, the metrics are those of the model as it is now: one pass over ``loader``
+            in ``model.eval()`` under ``torch.no_grad()`` (training flags restored), with NC4 of
+            the classifier, exactly :func:`nclab.nets.measure` on the tracked layers. If not,
+            the rows come from the forward passes recorded during the epoch (:meth:`compute`,
+            a running estimate without NC4).
+        test_loader : iterable of (inputs, labels), optional
+            A held-out set, measured against the training statistics of this epoch (class
+            means, global mean, Sigma_B; :func:`nclab.metrics.collapse` with ``reference=``):
+            rows with ``split == "test"``.
+        epoch : int, optional
+            The epoch number of the rows; default: 0, 1, 2, ... per call.
+        **options
+            ``global_mean``, ``center_weight``, ``rtol`` of the metrics.
+
+        Returns
+        -------
+        pandas.DataFrame
+            This epoch's rows: ``epoch``, ``split``, ``layer``, ``dim``, ``samples`` and the
+            metric keys of :func:`nclab.metrics.collapse`.
+
+        Raises
+        ------
+        ValueError
+            If nothing was recorded (without ``loader``), a class is missing, or an option is unknown.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> data = torch.utils.data.TensorDataset(torch.randn(60, 5), torch.arange(60) % 3)
+        >>> loader = torch.utils.data.DataLoader(data, batch_size=20)
+        >>> tracker = Tracker(model, 3)
+        >>> for epoch in range(2):
+        ...     pass  # train one epoch here
+        ...     _ = tracker.epoch_end(loader, test_loader=loader)
+        >>> tracker.table[["epoch", "split", "layer"]].values.tolist()[:2]
+        [[0, 'train', 'penultimate'], [0, 'test', 'penultimate']]
+        """
+        unknown = set(options) - {"global_mean", "center_weight", "rtol"}
+        if unknown:
+            fail("option", sorted(unknown)[0], "one of global_mean, center_weight, rtol")
+        number = self._epoch if epoch is None else check_int("epoch", epoch, minimum=0)
+        if loader is not None:
+            from nclab.nets.features import measure
+
+            frame = measure(self.model, loader, layers=list(self.layers), classifier=self.classifier_name,
+                            num_classes=self.num_classes, test_loader=test_loader, method="moment",
+                            max_dim=1 << 62, stats_dtype=self.dtype, **options)
+            if "split" not in frame.columns:
+                frame.insert(1, "split", "train")
+            frame = frame.drop(columns=["module", "measured_at", "activation", "nc1_post_act",
+                                        "nc1_trace_ratio_post_act"])
+        else:
+            frame = self.compute(**options)
+            frame.insert(1, "split", "train")
+            if test_loader is not None:
+                frame = pd.concat([frame, self._held_out(test_loader, options)], ignore_index=True)
+        order = {name: i for i, name in enumerate([PENULTIMATE, *self.layers])}
+        frame["_order"] = frame["split"].map({"train": 0, "test": 1}) * len(order) + frame["layer"].map(order)
+        frame = frame.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
+        frame.insert(0, "epoch", number)
+        self.rows.extend(frame.to_dict("records"))
+        self._epoch = number + 1
+        self.reset()
+        return frame
+
+    def _held_out(self, test_loader: Any, options: dict) -> pd.DataFrame:
+        """Rows of ``test_loader`` against the statistics recorded so far (hooked passes, eval, no_grad)."""
+        gm = options.get("global_mean", "classes")
+        sink: dict[str, HeldOutStats] = {}
+        for name, acc in self.stats.items():
+            w_b = (None, None)
+            if name == PENULTIMATE and isinstance(getattr(self.classifier, "weight", None), torch.Tensor):
+                w_b = (self.classifier.weight.detach().to(self.dtype),
+                       None if self.classifier.bias is None else self.classifier.bias.detach().to(self.dtype))
+            sink[name] = HeldOutStats(acc.statistics(gm), *w_b)
+        states = {m: m.training for m in self.model.modules()}
+        attached = bool(self._handles)
+        self._sink = sink
+        try:
+            self.attach()
+            self.model.eval()
+            with torch.no_grad():
+                for index, item in enumerate(test_loader):
+                    if not isinstance(item, (tuple, list)) or len(item) < 2:
+                        fail("test_loader", f"a batch {index} of type {type(item).__name__}",
+                             "an iterable of (inputs, labels) pairs")
+                    with self.batch(item[1]):
+                        self.model(item[0])
+        finally:
+            self._sink = None
+            if not attached:
+                self.detach()
+            for m, flag in states.items():
+                m.training = flag
+        rows = []
+        for name, acc in sink.items():
+            if acc.num_samples == 0:
+                fail("test_loader", "an empty loader", "at least one (inputs, labels) batch")
+            values = acc.collapse(rtol=options.get("rtol"), center_weight=options.get("center_weight", True))
+            values.pop("nc4_ncc_mismatch", None)  # as the train rows of compute(): no NC4
+            rows.append({"layer": name, "split": "test", "dim": acc.reference.dim, "samples": acc.num_samples,
+                         **values})
+        return pd.DataFrame(rows)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Every row recorded by :meth:`epoch_end`: a tidy frame, one row per (epoch, split, layer)."""
+        return pd.DataFrame(self.rows)
+
+    def plot(self, metrics: Sequence[str] = ("nc1", "nc2_etf_features", "nc3_duality"), *, ax: Any = None) -> Any:
+        """The recorded metrics against the epoch, one panel per metric, one line per (layer, split).
+
+        Parameters
+        ----------
+        metrics : sequence of str, default ("nc1", "nc2_etf_features", "nc3_duality")
+            Columns of :attr:`table`; those absent from it are skipped.
+        ax : sequence of matplotlib Axes, optional
+            One axes per metric; default: a new figure.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure (no pyplot state).
+
+        Raises
+        ------
+        ValueError
+            If :meth:`epoch_end` recorded nothing yet or no metric is a column of the table.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> data = torch.utils.data.TensorDataset(torch.randn(60, 5), torch.arange(60) % 3)
+        >>> tracker = Tracker(model, 3)
+        >>> for epoch in range(2):
+        ...     _ = tracker.epoch_end(torch.utils.data.DataLoader(data, batch_size=30))
+        >>> len(tracker.plot(["nc1"]).axes)
+        1
+        """
+        table = self.table
+        if table.empty:
+            fail("tracker", "no recorded epoch", "tracker.epoch_end(...) called at least once before plot()")
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        shown = [m for m in metrics if m in table.columns]
+        if not shown:
+            fail("metrics", list(metrics), f"columns of tracker.table ({', '.join(c for c in table.columns if c.startswith('nc'))})")
+        if ax is None:
+            from matplotlib.figure import Figure
+
+            fig = Figure(figsize=(3.4 * len(shown), 3.0), layout="constrained")
+            axes = fig.subplots(1, len(shown), squeeze=False)[0]
+        else:
+            axes = list(ax) if isinstance(ax, (list, tuple)) else [ax]
+            if len(axes) != len(shown):
+                fail("ax", f"{len(axes)} axes", f"one per shown metric ({len(shown)})")
+            fig = axes[0].figure
+        for a, metric in zip(axes, shown):
+            for (layer, split), part in table.groupby(["layer", "split"], sort=False):
+                a.plot(part["epoch"], part[metric], marker="o", ls="-" if split == "train" else "--",
+                       label=f"{layer} ({split})")
+            a.set_xlabel("epoch")
+            a.set_ylabel(metric)
+            if metric.startswith("nc1") and bool((table[metric] > 0).all()):
+                a.set_yscale("log")
+        axes[0].legend(fontsize="small")
+        return fig
+
+    def log_to(self, writer: Any, *, prefix: str = "nc") -> int:
+        """Write the last recorded epoch's metrics as scalars to a TensorBoard ``SummaryWriter``.
+
+        Parameters
+        ----------
+        writer : torch.utils.tensorboard.SummaryWriter or str
+            A writer (anything with ``add_scalar(tag, value, step)``), or a log directory for a
+            new ``SummaryWriter`` (needs the optional ``tensorboard`` package).
+        prefix : str, default "nc"
+            Tags are ``{prefix}/{split}/{layer}/{metric}``.
+
+        Returns
+        -------
+        int
+            The number of scalars written.
+
+        Raises
+        ------
+        ImportError
+            If ``writer`` is a path and tensorboard is not installed (``pip install tensorboard``).
+        ValueError
+            If :meth:`epoch_end` recorded nothing yet.
+
+        Examples
+        --------
+        >>> class Writer:  # stands in for SummaryWriter
+        ...     def __init__(self): self.tags = []
+        ...     def add_scalar(self, tag, value, step): self.tags.append(tag)
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> data = torch.utils.data.TensorDataset(torch.randn(60, 5), torch.arange(60) % 3)
+        >>> tracker = Tracker(model, 3)
+        >>> _ = tracker.epoch_end(torch.utils.data.DataLoader(data, batch_size=30))
+        >>> w = Writer(); n = tracker.log_to(w); w.tags[0]
+        'nc/train/penultimate/nc1'
+        """
+        if not self.rows:
+            fail("tracker", "no recorded epoch", "tracker.epoch_end(...) called before log_to()")
+        if isinstance(writer, (str, bytes)) or hasattr(writer, "__fspath__"):
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as exc:
+                raise ImportError("Tracker.log_to(path) needs TensorBoard, an optional package: "
+                                  "pip install tensorboard (or pass your own SummaryWriter)") from exc
+            writer = SummaryWriter(writer)
+        last = self.rows[-1]["epoch"]
+        count = 0
+        for row in self.rows:
+            if row["epoch"] != last:
+                continue
+            for key, value in row.items():
+                if key in ("epoch", "split", "layer", "dim", "samples") or not isinstance(value, (int, float)):
+                    continue
+                writer.add_scalar(f"{prefix}/{row['split']}/{row['layer']}/{key}", float(value), int(last))
+                count += 1
+        return count
+
+
+def lightning_callback(tracker: Tracker, *, loader: Any = None, test_loader: Any = None, writer: Any = None) -> Any:
+    """A PyTorch Lightning callback that records ``tracker`` during ``trainer.fit``.
+
+    Each training batch's forward pass is recorded under its labels (``batch[1]``), and at the
+    end of every training epoch :meth:`Tracker.epoch_end` runs (with ``loader`` /
+    ``test_loader`` if given) and, with ``writer``, :meth:`Tracker.log_to`.
+
+    Parameters
+    ----------
+    tracker : Tracker
+        The tracker of the LightningModule's network.
+    loader, test_loader : iterable of (inputs, labels), optional
+        Passed to :meth:`Tracker.epoch_end`.
+    writer : SummaryWriter or str, optional
+        Passed to :meth:`Tracker.log_to` after every epoch.
+
+    Returns
+    -------
+    lightning.pytorch.Callback
+        The callback (``Trainer(callbacks=[...])``).
+
+    Raises
+    ------
+    ImportError
+        If neither ``lightning`` nor ``pytorch_lightning`` is installed (an optional package,
+        never required by nclab: ``pip install lightning``).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> tracker = Tracker(nn.Sequential(nn.Linear(4, 3)), 3)
+    >>> try:
+    ...     callback = lightning_callback(tracker)
+    ... except ImportError as exc:
+    ...     print("pip install lightning" in str(exc))
+    ... else:
+    ...     print(True)
+    True
+    """
+    if not isinstance(tracker, Tracker):
+        fail("tracker", type(tracker).__name__, "an nclab.nets.Tracker")
+    try:
+        from lightning.pytorch import Callback
+    except ImportError:
+        try:
+            from pytorch_lightning import Callback
+        except ImportError as exc:
+            raise ImportError("lightning_callback needs PyTorch Lightning, an optional package: "
+                              "pip install lightning") from exc
+
+    class NeuralCollapseCallback(Callback):
+        def on_train_start(self, trainer, pl_module):
+            tracker.attach()
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            tracker._labels = as_labels(batch[1], "labels", num_classes=tracker.num_classes,
+                                        require_all_classes=False)[0]
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            tracker._labels = None
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            tracker.epoch_end(loader, test_loader=test_loader, epoch=int(trainer.current_epoch))
+            if writer is not None:
+                tracker.log_to(writer)
+
+        def on_train_end(self, trainer, pl_module):
+            tracker.detach()
+
+    return NeuralCollapseCallback()
