@@ -164,6 +164,9 @@ def main_sweep(args: argparse.Namespace) -> int:
         print(f"nclab sweep: interrupted; finished batches are in {args.store}; "
               "run the same command again to resume", file=sys.stderr)
         raise
+    except runner.SweepIncomplete as exc:  # an infrastructure failure: exit 1, runs left pending
+        print(f"nclab sweep: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(dumps(summary.to_dict(), indent=2))
         return 0

@@ -31,6 +31,22 @@ MAX_RUNS = 10_000_000
 MAX_DASK_TIMEOUT = 86_400.0
 
 
+class SweepIncomplete(RuntimeError):
+    """Raised by :func:`run` after the last batch when workers failed (an infrastructure
+    failure: a killed worker, a lost scheduler or node). The runs they held are left pending,
+    never stored as ``error``; every other result is written. ``summary`` is the
+    :class:`SweepSummary` of the call (``summary.lost`` counts the pending runs)."""
+
+    def __init__(self, summary: "SweepSummary"):
+        self.summary = summary
+        first = summary.lost_errors[0] if summary.lost_errors else "unknown failure"
+        super().__init__(
+            f"{summary.lost} of {summary.submitted} runs were not finished because their worker "
+            f"failed ({first}); they are still pending in {summary.store}: run the same command "
+            "again to run them"
+        )
+
+
 @dataclass
 class SweepPlan:
     """A validated sweep: the kind, its canonical configs (hash -> config) and the seeds.
@@ -95,6 +111,11 @@ class SweepSummary:
         Wall time.
     errors : list of str
         The first error messages.
+    lost : int
+        Runs whose worker failed (an infrastructure failure, not a result of the run): they
+        are not written and stay pending, so the same call again runs them.
+    lost_errors : list of str
+        The first messages of those failures.
 
     Examples
     --------
@@ -115,6 +136,8 @@ class SweepSummary:
     error: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    lost: int = 0
+    lost_errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """The summary as a plain dict (for JSON).
@@ -356,6 +379,9 @@ def run(
     ValueError
         Bad input (as :func:`plan`, or a bad ``batch``, ``executor``, ``device`` or store path)
         raises before anything is written.
+    SweepIncomplete
+        After the last batch, when workers failed (see :class:`SweepIncomplete`): every result
+        that came back is written, the failed workers' runs stay pending.
 
     Examples
     --------
@@ -427,6 +453,8 @@ def run(
         if owned and ex is not None:
             ex.close()
     summary.seconds = time.perf_counter() - start
+    if summary.lost:
+        raise SweepIncomplete(summary)
     return summary
 
 
@@ -447,10 +475,14 @@ def _dispatch(ex: Any, kind: SweepKind, units: list, device: str, st: Store, sum
             h, cfg, seeds = futures[fut]
             try:
                 out = fut.result()
-            except Exception as exc:  # the worker itself failed (killed, out of memory, lost node)
-                out = {"results": None, "seconds": 0.0, "worker": "?",
-                       "error": f"{type(exc).__name__}: {exc} (the worker running this batch failed)",
-                       "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            except Exception as exc:  # the worker itself failed (killed, lost node): not a result
+                pending.discard(fut)
+                summary.lost += len(seeds)
+                message = f"{type(exc).__name__}: {exc}".strip()
+                if len(summary.lost_errors) < 5 and message not in summary.lost_errors:
+                    summary.lost_errors.append(message)
+                bar.update(len(seeds))
+                continue
             rows = _rows(kind.name, h, cfg, seeds, device, out)
             st.write(rows)
             pending.discard(fut)

@@ -12,7 +12,11 @@ Tables
   ``nclab sweep-status`` can count what is still pending.
 
 Only the sweep driver writes; each batch of results is one transaction, so a killed sweep
-loses at most the batches in flight and never leaves a partial or duplicate row.
+loses at most the batches in flight and never leaves a partial or duplicate row. A driver
+holds an exclusive lock on ``<store>.lock`` (``flock``) while its store is open: a second
+sweep on the same store is refused at once with a clear message, so nothing runs twice and
+no schema change races another. The lock dies with its process (a killed driver leaves no
+stale lock), and a clean close removes the file.
 """
 from __future__ import annotations
 
@@ -166,25 +170,27 @@ class Store:
 
     def __init__(self, path: str | os.PathLike, kind: str, config_keys: Sequence[str]):
         self.path = Path(path)
-        meta = read_meta(self.path)
-        if meta is not None and meta.get("kind") != kind:
-            raise ValueError(f"store {str(self.path)!r} holds a sweep of kind {meta.get('kind')!r}, not {kind!r}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.kind = kind
-        if meta is None:
-            self._create_atomically()
+        self.con = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = _DriverLock(self.path)  # before anything is read: no other driver can create or alter
         try:
-            self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self.con.execute("PRAGMA journal_mode=WAL")
-            self.con.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.OperationalError as exc:
-            raise ValueError(f"store {str(self.path)!r} cannot be opened for writing ({exc})") from None
-        meta = read_meta(self.path)
-        if meta is not None and meta.get("kind") != kind:  # another sweep created it meanwhile
-            self.con.close()
-            raise ValueError(f"store {str(self.path)!r} holds a sweep of kind {meta.get('kind')!r}, not {kind!r}")
-        self._columns = {r[1] for r in self.con.execute("PRAGMA table_info(runs)")}
-        self.add_columns([f"c_{k}" for k in config_keys])
+            meta = read_meta(self.path)
+            if meta is not None and meta.get("kind") != kind:
+                raise ValueError(f"store {str(self.path)!r} holds a sweep of kind {meta.get('kind')!r}, not {kind!r}")
+            if meta is None:
+                self._create_atomically()
+            try:
+                self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+                self.con.execute("PRAGMA journal_mode=WAL")
+                self.con.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.OperationalError as exc:
+                raise ValueError(f"store {str(self.path)!r} cannot be opened for writing ({exc})") from None
+            self._columns = {r[1] for r in self.con.execute("PRAGMA table_info(runs)")}
+            self.add_columns([f"c_{k}" for k in config_keys])
+        except BaseException:
+            self.close()
+            raise
 
     def _create_atomically(self) -> None:
         """Create the store with all its tables under a temporary name, then give it its name:
@@ -290,13 +296,70 @@ class Store:
             raise
 
     def close(self) -> None:
-        self.con.close()
+        """Close the connection and release the driver lock (safe to call twice)."""
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> "Store":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class _DriverLock:
+    """An exclusive, non-blocking ``flock`` on ``<store>.lock`` holding the owner's pid.
+
+    Raises ``ValueError`` (naming the store and the holder's pid) when another driver holds
+    it. ``release`` unlinks the file while still holding the lock; a waiter that opened the
+    old file notices (its inode is no longer the path's) and retries on the new one.
+    """
+
+    def __init__(self, store: Path):
+        self.path = store.with_name(store.name + ".lock")
+        self.fd = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - no flock (Windows): no coordination
+            return
+        for _ in range(100):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise ValueError(f"store {str(store)!r} cannot be locked ({exc.strerror}: {str(self.path)!r})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise ValueError(
+                    f"store {str(store)!r} is in use by another sweep (process {holder}); wait until it "
+                    "ends, or give another --store; nothing was run"
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+                self.fd = fd
+                return
+            os.close(fd)  # the holder released and removed that file meanwhile: lock the new one
+        raise ValueError(f"store {str(store)!r} cannot be locked (its lock file keeps changing)")
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)  # closing the descriptor releases the flock
+            self.fd = None
 
 
 def _is_blank(path: Path) -> bool:
