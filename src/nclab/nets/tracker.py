@@ -358,10 +358,11 @@ class Tracker:
             if len(axes) != len(shown):
                 fail("ax", f"{len(axes)} axes", f"one per shown metric ({len(shown)})")
             fig = axes[0].figure
+        colours = {layer: f"C{i}" for i, layer in enumerate(dict.fromkeys(table["layer"]))}
         for a, metric in zip(axes, shown):
             for (layer, split), part in table.groupby(["layer", "split"], sort=False):
-                a.plot(part["epoch"], part[metric], marker="o", ls="-" if split == "train" else "--",
-                       label=f"{layer} ({split})")
+                a.plot(part["epoch"], part[metric], marker="o", ms=3, color=colours[layer],
+                       ls="-" if split == "train" else "--", label=f"{layer} ({split})")
             a.set_xlabel("epoch")
             a.set_ylabel(metric)
             if metric.startswith("nc1") and bool((table[metric] > 0).all()):
