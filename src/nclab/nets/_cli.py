@@ -66,6 +66,11 @@ def configure_measure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", choices=("train", "test", "all"), default="train",
                         help="which split to measure: train (default; digits holds out a stratified 25%% as "
                         "test, seed 0), test, or all (both); an .npz file is one split")
+    parser.add_argument("--held-out", nargs="?", const="test", metavar="SPEC",
+                        help="also measure a held-out set against the statistics of the measured split "
+                        "(class means, global mean, Sigma_B; rows with split=test): bare --held-out is the test "
+                        "split of --data; --held-out SPEC is another data spec (its test split, or the whole "
+                        "file for an .npz)")
     parser.add_argument("--layers", metavar="A,B,...", help="module names (default: every Linear/Conv; "
                         "'none' for the penultimate features only)")
     parser.add_argument("--classifier", metavar="NAME", help="the classifier module (default: the last nn.Linear; "
@@ -295,15 +300,28 @@ def main_measure(args: argparse.Namespace) -> int:
     if args.classifier is not None:
         classifier = False if args.classifier.strip().lower() == "none" else args.classifier
     loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
+    test_loader, held_note = None, ""
+    if args.held_out is not None:
+        if args.held_out == "test":
+            if one_split or args.split != "train":
+                fail("--held-out", "the test split", "a data set with a train/test split measured with --split train "
+                     f"(here {'one split' if one_split else '--split ' + args.split}); or pass --held-out SPEC")
+            held = (dataset.x_test, dataset.y_test)
+            held_note = f"; held out: its test split ({len(dataset.y_test)} samples)"
+        else:
+            other = data_mod.load(args.held_out, standardize=bool(args.standardize))
+            held = (other.x_test, other.y_test)
+            held_note = f"; held out: {other.name} ({len(other.y_test)} samples)"
+        test_loader = DataLoader(TensorDataset(*held), batch_size=batch_size, shuffle=False)
     frame = measure(model, loader, layers=layers, classifier=classifier, num_classes=args.num_classes,
-                    pool=args.pool, max_dim=max_dim)
+                    pool=args.pool, max_dim=max_dim, test_loader=test_loader)
     if args.csv:
         with atomic_path(args.csv) as tmp:  # a crash or a full disk leaves no partial CSV
             frame.to_csv(tmp, index=False)
     if args.json:
         print(dumps(frame.to_dict(orient="records"), indent=2))  # undefined metrics (NaN) are null
     else:
-        cols = ["layer", "dim", "activation", "nc1", "nc1_post_act", "nc1_trace_ratio", "cdnv", "nc2_etf_features",
+        cols = ["layer", *(["split"] if "split" in frame.columns else []), "dim", "activation", "nc1", "nc1_post_act", "nc1_trace_ratio", "cdnv", "nc2_etf_features",
                 "nc2_etf_weight", "nc3_duality", "nc4_ncc_mismatch"]
         with pd.option_context("display.width", 200, "display.max_columns", 20,
                                "display.float_format", "{:.4g}".format):
@@ -312,9 +330,9 @@ def main_measure(args: argparse.Namespace) -> int:
     split = "the whole file" if one_split else f"split {args.split} ({total} of {whole} samples)"
     sub = f", {args.n_per_class} per class" if args.n_per_class is not None else ""
     inputs = "inputs standardised (--standardize)" if args.standardize else "inputs as given (no --standardize)"
-    print(f"measured {dataset.name}, {split}: {int(frame['samples'].iloc[0])} samples{sub}; {inputs}",
+    print(f"measured {dataset.name}, {split}: {int(frame['samples'].iloc[0])} samples{sub}{held_note}; {inputs}",
           file=sys.stderr)
-    functional = [r.layer for r in frame.itertuples() if r.activation == "functional"]
+    functional = list(dict.fromkeys(r.layer for r in frame.itertuples() if r.activation == "functional"))
     if functional:
         print(f"note: {', '.join(functional)} feed(s) an activation called as a function (e.g. F.relu), which "
               "forward hooks cannot see: nc1_post_act is NaN there; use activation modules (nn.ReLU) to "
