@@ -40,7 +40,7 @@ def test_heartbeat_beats_while_the_block_runs_and_stops_after():
     with heartbeat("exp", file=log, every_s=0.05, expected_s=90):
         time.sleep(0.3)
     n = len(log.getvalue().splitlines())
-    assert n >= 1 and "exp: still running" in log.getvalue() and "the last run took 1 min 30 s" in log.getvalue()
+    assert n >= 1 and "exp: still running" in log.getvalue() and "about 1 min 30 s left (expected 1 min 30 s: the last run)" in log.getvalue()
     time.sleep(0.15)
     assert len(log.getvalue().splitlines()) == n
     quiet = io.StringIO()
@@ -66,3 +66,24 @@ def test_train_progress_false_is_silent(monkeypatch, capsys):
     monkeypatch.setattr(_progress, "EVERY_S", 0.0)
     nclab.train(UFMSpec.garrod(K=3, n=2, d=4, L=2, lam=1e-3), seeds=2, steps=200, metrics=False, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_single_shot_run_without_a_terminal_beats_with_an_estimate(monkeypatch, capsys):
+    from nclab.experiments import registry
+    from nclab.experiments.registry import Outcome
+    from nclab.report import timings
+
+    name = "test-toy-progress"
+    registry.register(name, paper="mixon2022", title="t", description="d", defaults={"s": 0.4})(
+        lambda config: (time.sleep(config["s"]), Outcome(claims=[]))[1])
+    monkeypatch.setitem(timings.QUICK, name, 60.0)
+    monkeypatch.setattr(_progress, "EVERY_S", 0.05)
+    try:
+        registry.run(name)
+        err = capsys.readouterr().err
+        assert re.search(rf"{name}: still running, \d+ s elapsed, about 1 min 00 s left \(expected 1 min 00 s: "
+                         r"the quick run measured at release\)", err), err
+        registry.run(name, progress=False)
+        assert capsys.readouterr().err == ""
+    finally:
+        registry._REGISTRY.pop(name, None)

@@ -40,7 +40,8 @@ def toy_experiment():
 
 def test_config_merging_and_unknown_keys(toy_experiment):
     exp = registry.get(toy_experiment)
-    assert exp.config() == {"device": "cpu", "steps": 10, "eps": 0.1}
+    assert exp.config() == {"device": "cpu", "steps": 2, "eps": 0.1}  # the quick profile is the default
+    assert exp.config(quick=False) == {"device": "cpu", "steps": 10, "eps": 0.1}  # the full profile on request
     assert exp.config(quick=True)["steps"] == 2
     assert exp.config(quick=True, steps=7)["steps"] == 7
     with pytest.raises(ValueError, match="setting 'stepz' of experiment 'test-toy-registry'.*steps"):
@@ -66,8 +67,9 @@ def test_run_saves_json_and_figures(toy_experiment, tmp_path):
 
 
 def test_failed_claim_is_kept(toy_experiment):
-    result = registry.run(toy_experiment)
+    result = registry.run(toy_experiment, quick=False)
     assert [c.passed for c in result.claims] == [False] and not result.passed
+    assert registry.run(toy_experiment).config["steps"] == 2  # run's default profile is quick, as the CLI's
 
 
 def test_cli_run_json_and_bad_input(toy_experiment, tmp_path, capsys):

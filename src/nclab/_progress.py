@@ -95,7 +95,7 @@ class Progress:
             self.lines = True
 
     def line(self) -> str:
-        """The log line for the current state."""
+        """The log line for the current state: count, percentage, elapsed time, estimate left."""
         elapsed = time.perf_counter() - self.start
         text = f"{self.desc}: {self.done}/{self.total}"
         if self.total > 0:
@@ -129,6 +129,7 @@ class Progress:
             print(message, file=sys.stderr if self.file is None else self.file, flush=True)
 
     def close(self) -> None:
+        """Close the bar (log lines need no closing)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -136,11 +137,38 @@ class Progress:
 
 @contextmanager
 def heartbeat(desc: str, *, file: IO[str] | None = None, every_s: float = 30.0,
-              expected_s: float | None = None, enabled: bool = True) -> Iterator[None]:
+              expected_s: float | None = None, enabled: bool = True,
+              expected_from: str = "the last run") -> Iterator[None]:
     """A line every ``every_s`` seconds while the block runs (none if it ends sooner).
 
-    ``expected_s`` (e.g. the last run's time) is shown beside the elapsed time. Nothing is
-    written where ``enabled`` is false or ``file`` is interactive (a bar is there).
+    For a job that reports no steps (one experiment): each line gives the elapsed time and,
+    with ``expected_s``, an estimate of the time left.
+
+    Parameters
+    ----------
+    desc : str
+        The job's name, first on every line.
+    file : file, optional
+        Where to write (default stderr). Nothing is written where it is interactive (a bar is
+        there) or where ``enabled`` is false.
+    every_s : float
+        Seconds between two lines.
+    expected_s : float, optional
+        The job's expected run time (e.g. its last run's): the line says about how long is
+        left, or that the job has run past it.
+    enabled : bool
+        ``False``: nothing is written.
+    expected_from : str
+        Where ``expected_s`` comes from, named on the line.
+
+    Examples
+    --------
+    >>> import io, time
+    >>> log = io.StringIO()
+    >>> with heartbeat("exp", file=log, every_s=0.05, expected_s=60, expected_from="the last run"):
+    ...     time.sleep(0.2)
+    >>> log.getvalue().splitlines()[0]
+    'exp: still running, ... s elapsed, about ... left (expected 1 min 00 s: the last run)'
     """
     if not enabled or interactive(file):
         yield
@@ -151,9 +179,14 @@ def heartbeat(desc: str, *, file: IO[str] | None = None, every_s: float = 30.0,
 
     def beat() -> None:
         while not stop.wait(every_s):
-            text = f"{desc}: still running, {duration(time.perf_counter() - start)} elapsed"
+            elapsed = time.perf_counter() - start
+            text = f"{desc}: still running, {duration(elapsed)} elapsed"
             if expected_s:
-                text += f" (the last run took {duration(expected_s)})"
+                if elapsed < expected_s:
+                    text += f", about {duration(expected_s - elapsed)} left"
+                else:
+                    text += ", longer than expected"
+                text += f" (expected {duration(expected_s)}: {expected_from})"
             print(text, file=out, flush=True)
 
     thread = threading.Thread(target=beat, name="nclab-heartbeat", daemon=True)

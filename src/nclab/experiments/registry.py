@@ -1,7 +1,7 @@
 """The experiment registry: every paper reproduction is a registered function of a config.
 
 An experiment is a function ``func(config: dict) -> Outcome``. The registry merges the
-config (defaults <- profile (``quick``) <- user overrides), rejects unknown keys, times the
+config (defaults <- quick profile unless ``quick=False`` <- user overrides), rejects unknown keys, times the
 run, and wraps the outcome into an :class:`ExperimentResult`, whose JSON form is the stable
 interface described in docs/design.md: ``experiment``, ``config``, ``claims``, ``figures``, ``metrics``,
 ``seconds``. A claim that does not reproduce is kept with ``passed: false``, never dropped.
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from nclab._json import dumps, non_finite, to_jsonable
+from nclab import _progress
 from nclab._validation import fail
 from nclab.config import Param, Text, as_table, validate
 
@@ -223,7 +224,8 @@ class Experiment:
     """A registered experiment: its function, paper, description, config table and quick profile.
 
     ``params`` is the config table (:mod:`nclab.config`): every key with its default (the
-    paper-scale profile) and what it allows. ``quick`` overrides some defaults for ``--quick``.
+    paper-scale profile, ``--full``) and what it allows. ``quick`` overrides some defaults: the quick
+    profile, the default of :meth:`config`, :func:`run` and the CLI.
     ``grid`` (a :class:`nclab.experiments.sweeps.Grid`) is set for the multi-seed experiments,
     which run their grid of (config, seed) units through the sweep engine; ``seed_key`` names the
     key through which a sweep's seed reaches a single-shot experiment (``None``: deterministic);
@@ -246,11 +248,30 @@ class Experiment:
         """``{key: default}`` of the full profile (``device`` excluded)."""
         return {k: p.default for k, p in self.params.items() if k != "device"}
 
-    def config(self, quick: bool = False, **overrides: Any) -> dict:
-        """The full validated config: defaults <- quick profile (if ``quick``) <- overrides.
+    def config(self, quick: bool = True, **overrides: Any) -> dict:
+        """The full validated config: defaults <- quick profile (unless ``quick=False``) <- overrides.
 
-        A wrong type raises :class:`nclab.config.ParameterTypeError` (a ``TypeError``), a value
-        outside what the key allows raises ``ValueError``; both name the key.
+        Parameters
+        ----------
+        quick : bool, default True
+            Start from the quick profile (the default everywhere in nclab: ``nclab run``,
+            ``nclab reproduce``, ``nclab sweep``, :func:`run`); ``False`` starts from the
+            table's defaults, the papers' scale (``--full``).
+        **overrides
+            Config keys to change.
+
+        Returns
+        -------
+        dict
+            Every key of the table (``device`` included) with its validated value.
+
+        Raises
+        ------
+        nclab.config.ParameterTypeError
+            A value of the wrong type (a ``TypeError``), naming the key.
+        ValueError
+            An unknown key, a value outside what the key allows, or a failed cross-key check,
+            naming the key and the value.
         """
         base = {k: p.default for k, p in self.params.items()}
         if quick:
@@ -348,15 +369,64 @@ def get(name: str) -> Experiment:
     return _REGISTRY[name]
 
 
-def run(name: str, *, quick: bool = False, out: str | Path | None = None, store: str | Path | None = None,
+def _expected_seconds(exp: Experiment, quick: bool) -> tuple[float | None, str]:
+    """The run time measured at release for the quick profile (``None`` for the full one)."""
+    from nclab.report.timings import QUICK
+
+    if not quick or exp.name not in QUICK:
+        return None, ""
+    return QUICK[exp.name], "the quick run measured at release"
+
+
+def run(name: str, *, quick: bool = True, out: str | Path | None = None, store: str | Path | None = None,
         executor: Any = "inline", progress: bool | None = None, **overrides: Any) -> ExperimentResult:
     """Run experiment ``name`` and return its :class:`ExperimentResult`.
 
-    ``overrides`` change config keys (unknown keys raise ``ValueError``); ``quick`` selects
-    the quick profile; ``out`` writes ``out/result.json`` and the figures beside it. A
-    multi-seed experiment runs its (grid point, seed) units through the sweep engine:
-    ``store`` keeps them in an SQLite store (resumed when run again; a temporary store
-    otherwise) and ``executor`` runs them (``inline``, ``local:N``, ``dask://HOST:PORT``).
+    A multi-seed experiment runs its (grid point, seed) units through the sweep engine; a
+    single-shot experiment runs its function once.
+
+    Parameters
+    ----------
+    name : str
+        A registered experiment (``nclab list`` names them).
+    quick : bool, default True
+        The quick profile (minutes on 2 CPU cores), as ``nclab run`` and ``nclab reproduce``
+        run by default; ``False`` runs the papers' scale (``--full``).
+    out : str or Path, optional
+        Folder to write ``result.json`` and the figures (PNG) into.
+    store : str or Path, optional
+        SQLite store of a multi-seed experiment's units, resumed when run again (a temporary
+        store otherwise). Single-shot experiments refuse it.
+    executor : str, default "inline"
+        How a multi-seed experiment's units run: ``inline``, ``local:N``, ``dask://HOST:PORT``.
+    progress : bool, optional
+        ``None`` (default) or ``True``: a multi-seed experiment shows a bar in a terminal or
+        Jupyter and log lines with the elapsed time and an estimate of the time left
+        otherwise; a single-shot one writes such a line every 10 s on stderr without a
+        terminal (the estimate from the quick run time measured at release). ``False``:
+        nothing.
+    **overrides
+        Config keys to change (``nclab show NAME`` lists them).
+
+    Returns
+    -------
+    ExperimentResult
+        Its config, claims, checks, metrics, tables, notes, figures and run time.
+
+    Raises
+    ------
+    ValueError
+        An unknown experiment or key, a value outside what its key allows, or ``store`` /
+        ``executor`` given to a single-shot experiment; each names the parameter and the value.
+
+    Examples
+    --------
+    >>> from nclab import experiments
+    >>> quick = experiments.run("mixon2022-fig2")  # the quick profile
+    >>> quick.config["steps"], [c.id for c in quick.claims]
+    (1500, ['distance_is_O_eps', 'final_distance_is_O_eps'])
+    >>> experiments.get("mixon2022-fig2").config(quick=False)["steps"] > quick.config["steps"]
+    True
     """
     exp = get(name)
     cfg = exp.config(quick=quick, **overrides)
@@ -370,7 +440,10 @@ def run(name: str, *, quick: bool = False, out: str | Path | None = None, store:
 
         outcome = run_grid(exp.name, exp.grid, dict(cfg), store=store, executor=executor, progress=progress)
     else:
-        outcome = exp.func(dict(cfg))
+        expected, where = _expected_seconds(exp, quick)
+        with _progress.heartbeat(exp.name, every_s=_progress.EVERY_S, expected_s=expected, expected_from=where,
+                       enabled=progress is not False):
+            outcome = exp.func(dict(cfg))
     seconds = time.perf_counter() - start
     result = ExperimentResult(
         experiment=exp.name,

@@ -125,7 +125,7 @@ def _entry_stub(exp: Any, status: str, config: dict | None = None) -> dict:
             "seconds": 0.0, "status": status, "folder": exp.name}
 
 
-def _run_one(exp: Any, *, quick: bool, out: Path, device: str) -> dict:
+def _run_one(exp: Any, *, quick: bool, out: Path, device: str, progress: bool | None = None) -> dict:
     from nclab.experiments import registry
 
     folder = out / exp.name
@@ -134,7 +134,9 @@ def _run_one(exp: Any, *, quick: bool, out: Path, device: str) -> dict:
         stale.unlink()
     start = time.perf_counter()
     try:
-        result = registry.run(exp.name, quick=quick, out=folder, device=device)
+        # the heartbeat of reproduce covers a single-shot experiment; a multi-seed one shows its runs
+        shown = False if exp.grid is None or progress is False else None
+        result = registry.run(exp.name, quick=quick, out=folder, device=device, progress=shown)
     except Exception as exc:  # noqa: BLE001 - a crash is recorded, the others go on
         entry = _entry_stub(exp, "crashed", to_jsonable(exp.config(quick=quick, device=device)))
         entry["seconds"] = time.perf_counter() - start
@@ -166,6 +168,7 @@ def reproduce(
     ``log`` (default stderr).
     """
     from nclab._progress import Progress, duration, heartbeat
+    from nclab.report.estimate import estimate_experiment
 
     log = sys.stderr if log is None else log
     device = str(resolve_device(device))
@@ -202,9 +205,11 @@ def reproduce(
     try:
         for i, exp in enumerate(chosen):
             bar.update(0, exp.name)
-            expected = report["timings"].get(exp.name, {}).get(profile, {}).get("seconds")
-            with heartbeat(exp.name, file=log, expected_s=expected, enabled=progress is not False):
-                entry = _run_one(exp, quick=quick, out=out, device=device)
+            known = estimate_experiment(exp, profile, report["timings"])
+            where = "the last run here" if known["source"] == "recorded" else known["detail"]
+            with heartbeat(exp.name, file=log, expected_s=known["seconds"], expected_from=where,
+                           enabled=progress is not False):
+                entry = _run_one(exp, quick=quick, out=out, device=device, progress=progress)
             report["experiments"][i] = entry
             if entry["status"] == "ok":
                 report["timings"].setdefault(exp.name, {})[profile] = {
