@@ -35,15 +35,15 @@ def test_registered_with_paper_seed_key_and_data_root_default_none(name):
 
 def test_multi_seed_profiles():
     """>= 5 seeds at full scale (the papers show one run per setting); the weight-decay claims need 5 in both."""
-    assert get("tirer2023-layerwise").config()["seeds"] == list(range(10))
+    assert get("tirer2023-layerwise").config(quick=False)["seeds"] == list(range(10))
     assert get("tirer2023-layerwise").config(quick=True)["seeds"] == [0, 1, 2]
-    assert get("tirer2023-layerwise").config()["max_depth"] == 10  # THN Fig. 2 goes to 10 hidden layers
+    assert get("tirer2023-layerwise").config(quick=False)["max_depth"] == 10  # THN Fig. 2 goes to 10 hidden layers
     wd = get("tirer2023-weight-decay")
     assert wd.config()["seeds"] == wd.config(quick=True)["seeds"] == list(range(5))
 
 
 def test_weight_decay_follows_the_papers_design():
-    cfg = get("tirer2023-weight-decay").config()
+    cfg = get("tirer2023-weight-decay").config(quick=False)
     assert (cfg["weight_decay"], cfg["momentum"], cfg["lr"], cfg["schedule"], cfg["step_every"]) == (
         5e-4, 0.9, 0.05, "step", 40)
     assert cfg["arms"] == ["mse", "ce"] and cfg["factors"] == [0.0, 2.0] and cfg["model"] == "cnn"
@@ -72,7 +72,7 @@ def test_experiment_keys_are_declared():
         get("tirer2023-weight-decay").config(metrics=["nc9"])
     with pytest.raises(ValueError, match="lam_H"):
         get("garrod2025-real-head").config(lam_H=0.0)
-    assert get("papyan-terminal-phase").config()["losses"] == ["ce", "mse"]
+    assert get("papyan-terminal-phase").config(quick=False)["losses"] == ["ce", "mse"]
 
 
 def test_files_on_disk_only_when_a_root_is_given(tmp_path):

@@ -34,7 +34,7 @@ KNOWN_FAILURES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(KNOWN_FAILURES))
 def test_full_profile_findings_stay_as_found(name, tmp_path):
-    result = registry.run(name, out=tmp_path)
+    result = registry.run(name, quick=False, out=tmp_path)
     failed = {c.id for c in result.claims if not c.passed}
     assert failed == KNOWN_FAILURES[name], failed
     assert all(c.passed for c in result.checks), [c.id for c in result.checks if not c.passed]
@@ -54,7 +54,7 @@ PAPER_SCALE_FINDINGS = {"tirer2023-weight-decay": {"ce-features-decay-moves-nc-m
 @pytest.mark.paper
 @pytest.mark.parametrize("name", PAPER_SCALE)
 def test_paper_scale_network_claims_pass(name, tmp_path):
-    result = registry.run(name, out=tmp_path)
+    result = registry.run(name, quick=False, out=tmp_path)
     failed = {c.id for c in result.claims if not c.passed}
     assert result.claims and failed == PAPER_SCALE_FINDINGS.get(name, set()), failed
 
@@ -62,7 +62,7 @@ def test_paper_scale_network_claims_pass(name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MUST_PASS)
 def test_full_profile_claims_pass(name, tmp_path):
-    result = registry.run(name, out=tmp_path)
+    result = registry.run(name, quick=False, out=tmp_path)
     assert result.claims, "an experiment must check at least one claim"
     failed = {c.id: (c.expected, c.measured) for c in result.claims if not c.passed}
     assert not failed, failed
@@ -74,7 +74,7 @@ def test_full_terminal_phase_verdicts_follow_the_factor_ten_rule(tmp_path):
     """Papyan et al.'s terminal phase at full scale (one run per loss; not timed by us): the zero-error checks
     pass and every claim's verdict is the paper's rule (a fall by a factor >= 10 over the terminal phase)
     applied to its measured values. Whether the small MLP on digits reaches that fall is the finding."""
-    result = registry.run("papyan-terminal-phase", out=tmp_path)
+    result = registry.run("papyan-terminal-phase", quick=False, out=tmp_path)
     assert result.checks and all(c.passed for c in result.checks)
     assert len(result.claims) == 10
     for c in result.claims:
@@ -91,7 +91,7 @@ def test_full_gd_sweeps_at_ten_times_the_papers_seeds(name, tmp_path):
     init choice). Measured cost: see the width/lambda reports (not yet within the CI's budget)."""
     from test_experiments_garrod import _same_verdicts_as_tables
 
-    result = registry.run(name, out=tmp_path)
+    result = registry.run(name, quick=False, out=tmp_path)
     assert result.claims and all(c.n_seeds is not None and c.n_seeds >= 100 for c in result.claims)
     _same_verdicts_as_tables(result)
     reference = [c for c in result.claims if not c.id.endswith("_fan_in")]

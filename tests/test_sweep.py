@@ -377,13 +377,16 @@ class _LosingExecutor:
         raise AssertionError("an executor object passed in is not closed by the sweep")
 
 
-def test_a_lost_worker_gives_error_rows_and_the_sweep_goes_on(tmp_path):
+def test_a_lost_worker_leaves_its_runs_pending_and_the_sweep_goes_on(tmp_path):
+    from nclab.sweep.runner import SweepIncomplete
+
     store = tmp_path / "l.sqlite"
-    s = sweep.run("toy", {"x": [1, 2, 3]}, "0:4", store, executor=_LosingExecutor(), batch=2, progress=False)
-    assert (s.done, s.error) == (8, 4)
+    with pytest.raises(SweepIncomplete, match="ConnectionError: worker lost") as info:
+        sweep.run("toy", {"x": [1, 2, 3]}, "0:4", store, executor=_LosingExecutor(), batch=2, progress=False)
+    s = info.value.summary
+    assert (s.done, s.error, s.lost) == (8, 0, 4)
     df = sweep.load(store)
-    lost = df[df["status"] == "error"]
-    assert (lost["x"] == 2.0).all() and lost["error"].str.contains("ConnectionError: worker lost").all()
-    retry = sweep.run("toy", {"x": [1, 2, 3]}, "0:4", store, executor="inline", retry_errors=True, progress=False)
-    assert (retry.submitted, retry.done) == (4, 4)
+    assert set(df["status"]) == {"done"} and not (df["x"] == 2.0).any()  # the lost runs are not rows
+    again = sweep.run("toy", {"x": [1, 2, 3]}, "0:4", store, executor="inline", progress=False)  # no --retry-errors
+    assert (again.submitted, again.done) == (4, 4)
     assert set(sweep.load(store)["status"]) == {"done"}

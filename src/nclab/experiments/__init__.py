@@ -1,6 +1,7 @@
 """Paper reproductions: one module per paper, each experiment a registered function.
 
-``nclab.experiments.run(name, quick=False, out=None, **overrides)`` runs one;
+``nclab.experiments.run(name, quick=True, out=None, **overrides)`` runs one (the quick profile;
+``quick=False`` runs the papers' scale);
 ``nclab.experiments.experiments()`` lists them. See :mod:`nclab.experiments.registry`.
 """
 from nclab.experiments.grid import Grid

@@ -10,7 +10,8 @@
   of the batch gets the same row.
 
 The config keys are the experiment's table (``device`` excluded: the sweep's ``--device`` sets
-it), with the full profile's defaults, or the quick profile's with ``quick=True``.
+it), with the quick profile's defaults (as everywhere in nclab), or the full profile's with
+``quick=False``.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from nclab.experiments.grid import grid_kind
 from nclab.sweep.kinds import SweepKind
 
 
-def sweep_kind(name: str, *, quick: bool = False) -> SweepKind:
+def sweep_kind(name: str, *, quick: bool = True) -> SweepKind:
     """The sweep kind of experiment ``name`` (``ValueError`` for an unknown name)."""
     exp = registry.get(name)
     if exp.grid is not None:
