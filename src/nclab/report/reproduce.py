@@ -168,7 +168,6 @@ def reproduce(
     ``log`` (default stderr).
     """
     from nclab._progress import Progress, duration, heartbeat
-    from nclab.report.estimate import estimate_experiment
 
     log = sys.stderr if log is None else log
     device = str(resolve_device(device))
@@ -205,9 +204,8 @@ def reproduce(
     try:
         for i, exp in enumerate(chosen):
             bar.update(0, exp.name)
-            known = estimate_experiment(exp, profile, report["timings"])
-            where = "the last run here" if known["source"] == "recorded" else known["detail"]
-            with heartbeat(exp.name, file=log, expected_s=known["seconds"], expected_from=where,
+            expected = report["timings"].get(exp.name, {}).get(profile, {}).get("seconds")
+            with heartbeat(exp.name, file=log, expected_s=expected, expected_from="the last run here",
                            enabled=progress is not False):
                 entry = _run_one(exp, quick=quick, out=out, device=device, progress=progress)
             report["experiments"][i] = entry
