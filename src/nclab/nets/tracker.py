@@ -149,6 +149,15 @@ class Tracker:
             self.stats[name] = StreamingStats(self.num_classes, x.shape[1], dtype=self.dtype)
         self.stats[name].update(x, self._labels.to(x.device))
 
+    def _classifier_params(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The classifier's detached (weight, bias) for NC2-NC4 of the penultimate layer;
+        (None, None) when it has no weight tensor, bias None when it has none."""
+        weight = getattr(self.classifier, "weight", None)
+        if not isinstance(weight, torch.Tensor):
+            return None, None
+        bias = getattr(self.classifier, "bias", None)
+        return weight.detach(), None if bias is None else bias.detach()
+
     # ------------------------------------------------------------------ results
     def reset(self) -> None:
         """Forget the statistics (e.g. at the start of an epoch)."""
@@ -181,10 +190,9 @@ class Tracker:
                 fail("tracker", f"no sample of class {missing[0]} at layer {name!r}",
                      "every class seen at least once before compute()")
             kwargs = {}
-            if name == PENULTIMATE and isinstance(getattr(self.classifier, "weight", None), torch.Tensor):
-                kwargs["weight"] = self.classifier.weight.detach()
-                if getattr(self.classifier, "bias", None) is not None:
-                    kwargs["bias"] = self.classifier.bias.detach()
+            if name == PENULTIMATE:
+                weight, bias = self._classifier_params()
+                kwargs = {k: v for k, v in (("weight", weight), ("bias", bias)) if v is not None}
             values = acc.collapse(**kwargs, **options)
             rows.append({"layer": name, "dim": acc.dim, "samples": acc.num_samples, **values})
         return pd.DataFrame(rows)
@@ -270,9 +278,8 @@ class Tracker:
         sink: dict[str, HeldOutStats] = {}
         for name, acc in self.stats.items():
             w_b = (None, None)
-            if name == PENULTIMATE and isinstance(getattr(self.classifier, "weight", None), torch.Tensor):
-                w_b = (self.classifier.weight.detach().to(self.dtype),
-                       None if self.classifier.bias is None else self.classifier.bias.detach().to(self.dtype))
+            if name == PENULTIMATE:
+                w_b = tuple(None if t is None else t.to(self.dtype) for t in self._classifier_params())
             sink[name] = HeldOutStats(acc.statistics(gm), *w_b)
         states = {m: m.training for m in self.model.modules()}
         attached = bool(self._handles)
@@ -480,15 +487,17 @@ def lightning_callback(tracker: Tracker, *, loader: Any = None, test_loader: Any
                               "pip install lightning") from exc
 
     class NeuralCollapseCallback(Callback):
+        def __init__(self):
+            self._batch = contextlib.ExitStack()  # the open tracker.batch(labels) of the current step
+
         def on_train_start(self, trainer, pl_module):
             tracker.attach()
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            tracker._labels = as_labels(batch[1], "labels", num_classes=tracker.num_classes,
-                                        require_all_classes=False)[0]
+            self._batch.enter_context(tracker.batch(batch[1]))
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            tracker._labels = None
+            self._batch.close()
 
         def on_train_epoch_end(self, trainer, pl_module):
             tracker.epoch_end(loader, test_loader=test_loader, epoch=int(trainer.current_epoch))
