@@ -1,7 +1,9 @@
 """Conversion of user arrays (numpy or torch, CPU or CUDA) to torch tensors, and back.
 
 Metrics and theory compute in torch in the dtype of their input: float64 in, float64 out;
-integer or boolean features are promoted to the default float dtype. :func:`resolve_dtype`
+integer or boolean features are promoted to the default float dtype, and half-precision
+features (float16, bfloat16) are computed in float32 (:func:`promote_float`): torch's CPU
+linear algebra has no half kernels, and sums of squares overflow float16 at 65504. :func:`resolve_dtype`
 and :func:`resolve_device` are the one reading of a user's ``dtype``/``device`` setting
 (UFM engine, sweeps).
 """
@@ -13,6 +15,22 @@ import numpy as np
 import torch
 
 from nclab._validation import fail
+
+
+#: Floating dtypes too narrow to compute in: promoted to float32 by :func:`promote_float`.
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def promote_float(tensor: torch.Tensor) -> torch.Tensor:
+    """The dtype to compute in: integer/bool to the default float, float16/bfloat16 to float32.
+
+    Other floating tensors are returned as they are (autograd kept: ``.to`` is differentiable).
+    """
+    if tensor.dtype in HALF_DTYPES:
+        return tensor.to(torch.float32)
+    if not tensor.is_floating_point() and not tensor.is_complex():
+        return tensor.to(torch.get_default_dtype())
+    return tensor
 
 
 def as_float_tensor(
@@ -27,7 +45,8 @@ def as_float_tensor(
     """Return ``value`` as a floating torch tensor, checking dimensions and finiteness.
 
     A torch tensor keeps its device and (floating) dtype unless ``dtype``/``device`` are given;
-    a numpy array keeps its floating dtype. ``ndim`` is the allowed number of dimensions (an
+    a numpy array keeps its floating dtype. Without ``dtype``, integers become the default float
+    dtype and float16/bfloat16 become float32 (:func:`promote_float`). ``ndim`` is the allowed number of dimensions (an
     int, or a tuple of allowed ints). NaN or inf raises ``ValueError`` when ``finite``.
     """
     if isinstance(value, torch.Tensor):
@@ -44,8 +63,8 @@ def as_float_tensor(
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if tensor.is_complex():
         fail(name, f"tensor of dtype {tensor.dtype}", "a real-valued array")
-    if not tensor.is_floating_point():
-        tensor = tensor.to(torch.get_default_dtype())
+    if dtype is None:
+        tensor = promote_float(tensor)
     tensor = tensor.to(dtype=dtype or tensor.dtype, device=device or tensor.device)
     if tensor.device.type == "meta":
         fail(name, "a tensor on the meta device (shapes without values)", "a tensor with values (cpu or cuda)")

@@ -21,7 +21,27 @@ def check_features(features: Any, name: str = "features") -> torch.Tensor:
         fail(name, f"an array of shape {tuple(x.shape)}", "an array of shape (N, d) or (..., N, d)")
     if x.shape[-1] < 1:
         fail(name, f"an array of shape {tuple(x.shape)}", "a feature dimension d >= 1")
+    check_magnitude(x, name)
     return x
+
+
+def check_magnitude(x: torch.Tensor, name: str) -> None:
+    """Refuse entries so large that the metrics' sums of squares overflow ``x``'s dtype.
+
+    A matrix (n, d) whose entries are at most ``a`` in magnitude has squared distances and sums
+    of squares at most ``4 a^2 n d``; above the dtype's largest number every metric would come
+    out NaN or inf (e.g. float64 features times 1e300), so this is a ValueError naming the
+    overflow instead.
+    """
+    if x.numel() == 0 or x.ndim < 2:
+        return
+    amax = float(x.detach().abs().max())
+    largest = float(torch.finfo(x.dtype).max)
+    limit = (largest / (4.0 * x.shape[-2] * x.shape[-1])) ** 0.5
+    if amax > limit:
+        fail(name, f"values up to {amax:.3g} in magnitude",
+             f"at most {limit:.3g} in magnitude: larger values overflow {x.dtype} (max {largest:.3g}) in the "
+             "metrics' sums of squares; rescale them (most collapse metrics are scale-invariant)")
 
 
 def check_labels(labels: Any, num_samples: int, num_classes: int | None, device) -> tuple[torch.Tensor, int]:
@@ -40,6 +60,7 @@ def check_weight(weight: Any, like: torch.Tensor, K: int, lead: torch.Size, name
     d = like.shape[-1]
     if w.ndim < 2 or tuple(w.shape[-2:]) != (K, d):
         fail(name, f"an array of shape {tuple(w.shape)}", f"shape (K, d) = ({K}, {d}) or (..., {K}, {d})")
+    check_magnitude(w, name)
     _check_lead(name, w.shape[:-2], lead)
     return w
 
