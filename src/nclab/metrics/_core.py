@@ -248,10 +248,16 @@ def cdnv_from(stats: ClassStatistics) -> torch.Tensor:
     return (num / (2.0 * D[..., i, j])).mean(dim=-1)
 
 
+def _unit_frobenius(v: torch.Tensor) -> torch.Tensor:
+    """V/||V||_F per matrix of (..., K, d)."""
+    return v / torch.linalg.matrix_norm(v).unsqueeze(-1).unsqueeze(-1)
+
+
 def etf_error(vectors: torch.Tensor) -> torch.Tensor:
     """||G/||G||_F - P/sqrt(K-1)||_F with G = V V^T for rows V (..., K, d) (THN, Zhu et al.)."""
     K = vectors.shape[-2]
-    G = vectors @ vectors.mT
+    v = _unit_frobenius(vectors)  # G/||G||_F is scale-invariant: V V^T of huge V would overflow
+    G = v @ v.mT
     G = G / torch.linalg.matrix_norm(G).unsqueeze(-1).unsqueeze(-1)
     return torch.linalg.matrix_norm(G - etf_gram(K, dtype=G.dtype, device=G.device))
 
@@ -281,7 +287,7 @@ def duality_from(weight: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
 def structure_from(weight: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
     """||W M~^T/||W M~^T||_F - P/sqrt(K-1)||_F (Zhu et al.'s NC3; K x K matrix W M~ of docs/math.md §2.8)."""
     K = weight.shape[-2]
-    A = weight @ centred.mT
+    A = _unit_frobenius(weight) @ _unit_frobenius(centred).mT  # scale-invariant, as in etf_error
     A = A / torch.linalg.matrix_norm(A).unsqueeze(-1).unsqueeze(-1)
     return torch.linalg.matrix_norm(A - etf_gram(K, dtype=A.dtype, device=A.device))
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from nclab._tensor import as_float_tensor
+from nclab._tensor import as_float_tensor, promote_float
 from nclab._validation import check_real, fail
 
 #: Default relative tolerance of :func:`numerical_rank`: singular values above
@@ -27,10 +27,9 @@ def _matrix(x: Any, name: str = "x") -> tuple[torch.Tensor, bool]:
     is_numpy = not isinstance(x, torch.Tensor)
     t = x if not is_numpy else as_float_tensor(x, name)
     if not is_numpy:
-        if not t.is_floating_point():
-            t = t.to(torch.get_default_dtype())
         if t.is_complex():
             fail(name, f"tensor of dtype {t.dtype}", "a real-valued array")
+        t = promote_float(t)
     if t.ndim < 2:
         fail(name, f"an array of shape {tuple(t.shape)}", "a matrix (m, n) or a batch (..., m, n)")
     if t.numel() and not bool(torch.isfinite(t.detach()).all()):
