@@ -6,13 +6,15 @@
   :func:`load_history`, :func:`status_counts` (``nclab sweep-status``).
 - :func:`store_figures`: P(DNC) with Wilson intervals and mean rank vs the swept key.
 - :func:`register_kind`, :func:`get_kind`, :func:`kinds`: the sweep kinds.
+- :class:`SweepIncomplete`: raised by :func:`run` when workers were lost; their runs stay
+  pending and the same call resumes them.
 """
 from __future__ import annotations
 
 from nclab.sweep.grid import canonical_json, config_hash, parse_grid, parse_seeds
 from nclab.sweep.kinds import REQUIRED, SweepKind
 from nclab.sweep.registry import get_kind, kinds, register_kind
-from nclab.sweep.runner import SweepPlan, SweepSummary, execute_unit, plan, run
+from nclab.sweep.runner import SweepIncomplete, SweepPlan, SweepSummary, execute_unit, plan, run
 from nclab.sweep.store import SCHEMA_VERSION, integrity_check, load, load_history, status_counts
 
 
@@ -26,6 +28,6 @@ store_figures.__doc__ = "Figures of a sweep store; see :func:`nclab.sweep.plots.
 
 __all__ = [
     "run", "plan", "load", "load_history", "status_counts", "integrity_check", "store_figures",
-    "register_kind", "get_kind", "kinds", "SweepKind", "SweepPlan", "SweepSummary", "REQUIRED",
+    "register_kind", "get_kind", "kinds", "SweepKind", "SweepPlan", "SweepSummary", "SweepIncomplete", "REQUIRED",
     "parse_grid", "parse_seeds", "config_hash", "canonical_json", "execute_unit", "SCHEMA_VERSION",
 ]
