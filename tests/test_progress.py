@@ -5,6 +5,8 @@ import io
 import re
 import time
 
+import pytest
+
 from nclab import _progress
 from nclab._progress import Progress, duration, heartbeat, interactive
 
@@ -87,3 +89,67 @@ def test_single_shot_run_without_a_terminal_beats_with_an_estimate(monkeypatch, 
         assert capsys.readouterr().err == ""
     finally:
         registry._REGISTRY.pop(name, None)
+
+
+def _first_progress_line(args: list[str], pattern: str, limit_s: float = 180.0) -> tuple[str, str]:
+    """Run ``nclab ARGS`` with stderr a pipe (not a terminal) until a stderr line matches
+    ``pattern``, then interrupt it (Ctrl-C). Returns (the matching line, all stderr read)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "nclab", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
+    seen: list[str] = []
+    found: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        for line in proc.stderr:
+            seen.append(line)
+            if re.search(pattern, line):
+                found.append(line.strip())
+                done.set()
+        done.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        done.wait(limit_s)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # the CLI stops its workers on Ctrl-C
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        reader.join(10)
+    return (found[0] if found else ""), "".join(seen)
+
+
+ESTIMATE = r"\d+/\d+ \(\d+%\), \d+ s elapsed, about (\d+ s|\d+ min \d+ s|\d+ h \d+ min) left"
+
+
+@pytest.mark.slow
+def test_nclab_train_without_a_terminal_logs_an_estimate():
+    # more steps than the test waits for: the first line comes after EVERY_S (10 s) of training
+    line, err = _first_progress_line(["train", "--preset", "garrod", "--set", "K=4", "--set", "n=4",
+                                      "--set", "d=20", "--set", "L=3", "--set", "steps=10**7",
+                                      "--set", "metrics=False", "--seeds", "0:8"], "ufm train: " + ESTIMATE)
+    assert line, err[-2000:]
+    assert "\r" not in err and "it/s" not in err  # log lines, not a tqdm bar
+
+
+@pytest.mark.slow
+def test_nclab_sweep_without_a_terminal_logs_an_estimate(tmp_path):
+    # 400 configs of 2 seeds, each a short UFM training: the sweep lasts well past EVERY_S
+    line, err = _first_progress_line(["sweep", "ufm", "--preset", "garrod", "--set", "K=3", "--set", "n=2",
+                                      "--set", "L=2", "--set", "steps=2000", "--set", "metrics=False",
+                                      "--grid", "d=4:403", "--seeds", "0:2", "--workers", "1",
+                                      "--store", str(tmp_path / "s.sqlite")], "sweep ufm: " + ESTIMATE)
+    assert line, err[-2000:]
+    assert "\r" not in err
