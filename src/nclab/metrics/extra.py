@@ -230,22 +230,42 @@ def needs_predictions(names: tuple[str, ...]) -> bool:
     return "ncc_accuracy" in names or "agreement_per_class" in names
 
 
-def extra_metrics(
+#: Where each name of :data:`EXTRA_KEYS` comes from, which decides how it streams:
+#: ``"statistics"`` needs only the class counts and means (O(K d), every accumulator),
+#: ``"sigma_w"`` also the d x d within-class covariance (:class:`nclab.metrics.StreamingStats`,
+#: O(K d + d^2)), ``"pass2"`` the nearest-class-mean labels of a second pass
+#: (:class:`nclab.metrics.NCCCounter`, O(K d)), ``"class_moments"`` the K per-class covariances
+#: (K d^2; ``StreamingStats(class_projection=P)`` keeps them projected, K r^2).
+EXTRA_SOURCES: dict[str, str] = {
+    "cdnv_matrix": "statistics",
+    "kernel_distance": "statistics",
+    "kernel_log": "statistics",
+    "kernel_riesz": "statistics",
+    "cosine_std": "statistics",
+    "uniform_duality": "statistics",
+    "duality_per_class": "statistics",
+    "principal_angles": "statistics",
+    "nc5_ood_orthogonality": "statistics",
+    "within_stable_rank": "sigma_w",
+    "mse_decomposition": "sigma_w",
+    "ncc_accuracy": "pass2",
+    "agreement_per_class": "pass2",
+    "class_covariance_spectra": "class_moments",
+}
+
+
+def statistics_metrics(
     names: tuple[str, ...],
     stats: ClassStatistics,
-    x: torch.Tensor,
-    labels: torch.Tensor,
     weight: torch.Tensor | None = None,
     bias: torch.Tensor | None = None,
     ood: torch.Tensor | None = None,
     rtol: float | None = None,
-    predictions: list | None = None,
+    sigma_w: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Tensors of the checked ``names`` (:func:`check_extra`) for features x (..., N, d).
-
-    ``predictions``: the chunks (NCC labels, classifier labels) that
-    ``_core.full_batch_statistics(..., predictions=[])`` collected (else computed here).
-    """
+    """Tensors of the ``"statistics"`` and ``"sigma_w"`` names among ``names`` (:data:`EXTRA_SOURCES`):
+    what the full-batch and the streaming paths share. ``sigma_w`` (..., d, d) is needed for
+    the latter."""
     M, lead = stats.centred_means, stats.centred_means.shape[:-2]
     out: dict[str, torch.Tensor] = {}
     W = None if weight is None else weight.expand(*lead, *weight.shape[-2:])
@@ -266,14 +286,37 @@ def extra_metrics(
             out[name] = principal_angles_from(W, M, rtol)
         elif name == "nc5_ood_orthogonality":
             out[name] = ood_orthogonality_from(ood, M, stats.global_mean)
+        elif name == "within_stable_rank":
+            out[name] = extra_samples.stable_rank_from(sigma_w)
+        elif name == "mse_decomposition":
+            parts = mse_loss.mse_decomposition_from(stats.counts, stats.means, sigma_w, W, bias, rtol)
+            out.update({f"mse_{k}" if k != "mse_loss" else k: v for k, v in parts.items()})
+    return out
+
+
+def extra_metrics(
+    names: tuple[str, ...],
+    stats: ClassStatistics,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    ood: torch.Tensor | None = None,
+    rtol: float | None = None,
+    predictions: list | None = None,
+) -> dict[str, torch.Tensor]:
+    """Tensors of the checked ``names`` (:func:`check_extra`) for features x (..., N, d).
+
+    ``predictions``: the chunks (NCC labels, classifier labels) that
+    ``_core.full_batch_statistics(..., predictions=[])`` collected (else computed here).
+    """
+    lead = stats.centred_means.shape[:-2]
+    W = None if weight is None else weight.expand(*lead, *weight.shape[-2:])
     sigma_w = None
-    if "within_stable_rank" in names or "mse_decomposition" in names:
+    if any(EXTRA_SOURCES[n] == "sigma_w" for n in names):
         sigma_w = extra_samples.within_covariance_from(x, labels, stats.means)
-    if "mse_decomposition" in names:
-        parts = mse_loss.mse_decomposition_from(stats.counts, stats.means, sigma_w, W, bias, rtol)
-        out.update({f"mse_{k}" if k != "mse_loss" else k: v for k, v in parts.items()})
-    sample_names = [n for n in names if n in ("ncc_accuracy", "agreement_per_class", "within_stable_rank",
-                                               "class_covariance_spectra")]
+    out = statistics_metrics(names, stats, W, bias, ood, rtol, sigma_w)
+    sample_names = [n for n in names if EXTRA_SOURCES[n] in ("pass2", "class_moments")]
     if sample_names:
         preds = None
         if predictions:

@@ -25,6 +25,7 @@ import torch
 from nclab._tensor import as_float_tensor, as_labels
 from nclab._validation import check_int, fail
 from nclab.metrics import _checks, _core
+from nclab.metrics import extra as _extra
 from nclab.metrics.collapse import KEYS
 
 
@@ -100,17 +101,63 @@ class StreamingStats(_ClassSums):
     the concatenated data (``nc4_ncc_mismatch`` only with an :class:`NCCCounter` from pass 2).
     """
 
-    def __init__(self, num_classes: int, dim: int, dtype: torch.dtype = torch.float64, device=None) -> None:
+    def __init__(self, num_classes: int, dim: int, dtype: torch.dtype = torch.float64, device=None,
+                 class_projection: Any = None) -> None:
         super().__init__(num_classes, dim, dtype, device)
         self.second = torch.zeros(self.dim, self.dim, dtype=dtype, device=self.device)  # sum (h - c)(h - c)^T
+        #: The per-class moments' projection P (d, r), None for the identity (r = d).
+        self.class_projection: torch.Tensor | None = None
+        #: Per-class scatter sum_{i in k} (z_i - z_bar_k)(z_i - z_bar_k)^T of z = h P (K, r, r), or None.
+        self.class_scatter: torch.Tensor | None = None
+        if class_projection is not None:
+            r = self.dim
+            if isinstance(class_projection, str):
+                if class_projection != "identity":
+                    fail("class_projection", class_projection, "None, 'identity' or a (d, r) matrix")
+            else:
+                P = as_float_tensor(class_projection, "class_projection", dtype=dtype, device=self.device)
+                if P.ndim != 2 or P.shape[0] != self.dim or P.shape[1] < 1:
+                    fail("class_projection", f"an array of shape {tuple(P.shape)}", f"None, 'identity' or shape ({self.dim}, r)")
+                self.class_projection, r = P, int(P.shape[1])
+            self.class_scatter = torch.zeros(self.num_classes, r, r, dtype=dtype, device=self.device)
+
+    def _project(self, z: torch.Tensor) -> torch.Tensor:
+        return z if self.class_projection is None else z @ self.class_projection
+
+    @property
+    def class_moment_bytes(self) -> int:
+        """Memory of the per-class moments: K r^2 elements (r = d without a projection), 0 if not kept."""
+        return 0 if self.class_scatter is None else self.class_scatter.numel() * self.class_scatter.element_size()
 
     def update(self, features: Any, labels: Any) -> "StreamingStats":
         """Add a batch: features (B, d), labels (B,) in 0..K-1 (classes may be missing from it)."""
+        prior = None
+        if self.class_scatter is not None:
+            prior = (self.counts.clone(), self._project(self.sums).clone())  # before this batch
         added = self._add(features, labels)
         if added is not None:
-            xc = added[0]
+            xc, y = added
             self.second.addmm_(xc.mT, xc)
+            if prior is not None:
+                self._add_class_moments(xc, y, *prior)
         return self
+
+    def _add_class_moments(self, xc: torch.Tensor, y: torch.Tensor, n_a: torch.Tensor, sums_a: torch.Tensor) -> None:
+        """Chan et al.'s pairwise update of each class's scatter of z = (h - c) P by a batch."""
+        K = self.num_classes
+        z = self._project(xc)
+        n_b = torch.bincount(y, minlength=K)
+        mean_b = torch.zeros(K, z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, y, z)
+        mean_b /= n_b.clamp_min(1).to(z.dtype).unsqueeze(-1)
+        zc = z - mean_b[y]
+        order = torch.argsort(y, stable=True)
+        for k, part in enumerate(torch.split(zc[order], n_b.tolist())):
+            if part.shape[0]:
+                self.class_scatter[k].addmm_(part.mT, part)
+        na, nb = n_a.to(z.dtype), n_b.to(z.dtype)
+        delta = mean_b - sums_a / na.clamp_min(1.0).unsqueeze(-1)
+        coef = na * nb / (na + nb).clamp_min(1.0)
+        self.class_scatter += coef[:, None, None] * delta.unsqueeze(-1) * delta.unsqueeze(-2)
 
     def _shifted_to(self, shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(sums, sq, second) re-expressed around another shift (exact algebra)."""
@@ -129,10 +176,31 @@ class StreamingStats(_ClassSums):
         if (other.num_classes, other.dim) != (self.num_classes, self.dim):
             fail("other", f"statistics of (K, d) = ({other.num_classes}, {other.dim})",
                  f"(K, d) = ({self.num_classes}, {self.dim}) as this one")
+        mine, theirs = self.class_projection, other.class_projection
+        same = (self.class_scatter is None) == (other.class_scatter is None) and (
+            (mine is None and theirs is None)
+            or (mine is not None and theirs is not None and torch.equal(mine, theirs.to(mine))))
+        if not same:
+            fail("other", "statistics with other per-class moments", "the same class_projection as this one")
         out = StreamingStats(self.num_classes, self.dim, self.dtype, self.device)
+        if self.class_scatter is not None:
+            out.class_projection = mine
+            out.class_scatter = torch.zeros_like(self.class_scatter)
         parts = [s for s in (self, other) if s._shift_set]
         if not parts:
             return out
+        if self.class_scatter is not None:  # Chan et al.: scatters add, plus the spread of the two means
+            z_means, ns = [], []
+            for part in parts:
+                n = part.counts.to(device=self.device, dtype=self.dtype)
+                mean = part.sums.to(device=self.device, dtype=self.dtype) / n.clamp_min(1.0).unsqueeze(-1)
+                z_means.append(out._project(mean + part.shift.to(device=self.device, dtype=self.dtype)))
+                ns.append(n)
+                out.class_scatter += part.class_scatter.to(device=self.device, dtype=self.dtype)
+            if len(parts) == 2:
+                coef = ns[0] * ns[1] / (ns[0] + ns[1]).clamp_min(1.0)
+                delta = z_means[0] - z_means[1]
+                out.class_scatter += coef[:, None, None] * delta.unsqueeze(-1) * delta.unsqueeze(-2)
         out.shift = parts[0].shift.to(device=self.device, dtype=self.dtype).clone()
         out._shift_set = True
         for part in parts:
@@ -155,8 +223,26 @@ class StreamingStats(_ClassSums):
             within_projected.clamp_min(0.0),
         )
 
-    def ncc_counter(self, weight: Any, bias: Any | None = None) -> "NCCCounter":
-        """Pass 2 for NC4: a counter holding the current class means and the classifier (W, b)."""
+    def within_covariance(self) -> torch.Tensor:
+        """Sigma_W (d, d) from the second moment: N Sigma_W = sum_i (h_i - c)(h_i - c)^T -
+        sum_k n_k (h_bar_k - c)(h_bar_k - c)^T (every class needs a sample)."""
+        n, shifted_means = self._class_moments("classes")[:2]
+        N = n.sum()
+        return (self.second - shifted_means.mT @ (n.unsqueeze(-1) * shifted_means)) / N
+
+    def class_covariance_spectra(self) -> torch.Tensor:
+        """Eigenvalues (K, r), descending, of each class's covariance P^T Sigma_k P (Sigma_k with
+        ``class_projection="identity"``, r = d), as :func:`nclab.metrics.class_covariance_spectra`."""
+        if self.class_scatter is None:
+            fail("class_covariance_spectra", "statistics without per-class moments",
+                 _CLASS_MOMENTS_HINT.format(K=self.num_classes, d=self.dim,
+                                            mib=self.num_classes * self.dim**2 * self.sums.element_size() / 2**20))
+        n = self._class_moments("classes")[0]
+        return torch.linalg.eigvalsh(self.class_scatter / n[:, None, None]).flip(-1).clamp_min(0.0)
+
+    def ncc_counter(self, weight: Any = None, bias: Any | None = None) -> "NCCCounter":
+        """Pass 2: a counter holding the current class means and the classifier (W, b) (NC4,
+        per-class agreement) or none (nearest-class-mean accuracy only)."""
         return NCCCounter(self, weight, bias)
 
     def collapse(
@@ -169,20 +255,65 @@ class StreamingStats(_ClassSums):
         center_weight: bool = True,
         rtol: float | None = None,
         undefined: str = "raise",
+        extra: Any = None,
+        ood_features: Any = None,
     ) -> dict[str, float]:
         """The metrics of :func:`nclab.metrics.collapse` from the accumulated statistics.
 
         ``nc4_ncc_mismatch`` appears only with ``ncc`` (a pass-2 counter of these statistics
         that has seen every sample once); its classifier must be ``weight``/``bias`` if given.
         ``undefined``: as in :func:`nclab.metrics.collapse` (d < K - 1).
+
+        ``extra`` / ``ood_features``: as in :func:`nclab.metrics.collapse`, from the accumulated
+        statistics (:data:`nclab.metrics.extra.EXTRA_SOURCES`): the class-statistics names and
+        ``within_stable_rank`` / ``mse_decomposition`` (Sigma_W from the d x d moment) always;
+        ``ncc_accuracy`` and ``agreement_per_class`` with ``ncc`` (the latter with its classifier);
+        ``class_covariance_spectra`` when built with ``class_projection`` (K r^2 memory).
+        ``extra="all"`` is every name whose inputs are there.
         """
         rtol = _checks.check_rtol(rtol)
         _checks.check_undefined(undefined, self.dim, self.num_classes)
-        return _collapse(self, weight, bias, ncc, global_mean, center_weight, rtol)
+        return _collapse(self, weight, bias, ncc, global_mean, center_weight, rtol, extra, ood_features)
+
+
+#: What a streamed ``class_covariance_spectra`` needs (formatted with K, d and the MiB of K d^2).
+_CLASS_MOMENTS_HINT = (
+    "a StreamingStats built with class_projection='identity' (K d^2 = {K} x {d}^2 elements, {mib:.0f} MiB) "
+    "or class_projection=P of shape (d, r) (the spectra of P^T Sigma_k P in K r^2 elements)"
+)
+
+
+def _streaming_names(extra: Any, acc: Any, w: Any, ncc: Any, has_ood: bool) -> tuple[str, ...]:
+    """The ``extra`` names an accumulator can give; ``"all"``: those whose inputs are there."""
+    names = _extra.check_extra(extra, w is not None, has_ood)
+    has_sigma = isinstance(acc, StreamingStats)
+    has_moments = getattr(acc, "class_scatter", None) is not None
+    has_net = ncc is not None and ncc.weight is not None
+
+    def available(n: str) -> str | None:  # None, or what is missing
+        source = _extra.EXTRA_SOURCES[n]
+        if source == "sigma_w" and not has_sigma:
+            return "the d x d within-class covariance: a StreamingStats (O(K d + d^2)), not a ProjectedStats"
+        if source == "pass2" and ncc is None:
+            return "a pass-2 counter: ncc=acc.ncc_counter(...) fed every sample once"
+        if n == "agreement_per_class" and not has_net:
+            return "a pass-2 counter of the classifier: ncc=acc.ncc_counter(weight, bias)"
+        if source == "class_moments" and not has_moments:
+            mib = acc.num_classes * acc.dim**2 * acc.sums.element_size() / 2**20
+            return _CLASS_MOMENTS_HINT.format(K=acc.num_classes, d=acc.dim, mib=mib)
+        return None
+
+    if isinstance(extra, str) and extra == "all":
+        return tuple(n for n in names if available(n) is None)
+    for n in names:
+        missing = available(n)
+        if missing is not None:
+            fail("extra", n, f"a name this {type(acc).__name__} can give; {n!r} needs {missing}")
+    return names
 
 
 def _collapse(acc: Any, weight: Any, bias: Any, ncc: Any, global_mean: str, center_weight: bool,
-              rtol: float | None) -> dict[str, float]:
+              rtol: float | None, extra: Any = None, ood_features: Any = None) -> dict[str, float]:
     """The shared end of ``collapse`` of both accumulators (``rtol``/``undefined`` checked)."""
     K, name = acc.num_classes, type(acc).__name__
     like = acc.sums
@@ -190,18 +321,38 @@ def _collapse(acc: Any, weight: Any, bias: Any, ncc: Any, global_mean: str, cent
     b = None if bias is None else _checks.check_bias(bias, like, K, torch.Size())
     if b is not None and w is None:
         fail("bias", "a bias without a weight", "given together with weight")
+    if ncc is not None and not isinstance(ncc, NCCCounter):
+        fail("ncc", type(ncc).__name__, f"an NCCCounter from this {name}.ncc_counter()")
+    ood = None
+    if ood_features is not None:
+        ood = _checks.check_features(ood_features, "ood_features").to(dtype=acc.dtype, device=acc.device)
+        if ood.ndim != 2 or ood.shape[-1] != acc.dim:
+            fail("ood_features", f"an array of shape {tuple(ood.shape)}", f"shape (N_ood, {acc.dim})")
+    names = _streaming_names(extra, acc, w, ncc, ood is not None)
     stats = acc.statistics(global_mean)
     values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
     if ncc is not None:
-        if not isinstance(ncc, NCCCounter):
-            fail("ncc", type(ncc).__name__, f"an NCCCounter from this {name}.ncc_counter()")
         if not torch.equal(ncc.means, stats.means.to(ncc.means.dtype)) or ncc.count != stats.num_samples:
             fail("ncc", f"a counter of {ncc.count} samples with other class means",
                  f"a counter made by this {name} after pass 1 that saw all {stats.num_samples} samples")
-        if w is not None and (not torch.equal(w, ncc.weight) or (b is not None and not torch.equal(b, ncc.bias))):
+        if w is not None and ncc.weight is not None and (
+            not torch.equal(w, ncc.weight) or (b is not None and (ncc.bias is None or not torch.equal(b, ncc.bias)))
+        ):
             fail("ncc", "a counter of another classifier", "the counter of the given weight/bias")
-        values["nc4_ncc_mismatch"] = torch.tensor(ncc.mismatches / ncc.count, dtype=acc.dtype)
-    return _core.to_output({k: values[k] for k in KEYS if k in values})
+        if ncc.weight is not None:
+            values["nc4_ncc_mismatch"] = torch.tensor(ncc.mismatches / ncc.count, dtype=acc.dtype)
+    out = {k: values[k] for k in KEYS if k in values}
+    if names:
+        sigma_w = acc.within_covariance() if any(_extra.EXTRA_SOURCES[n] == "sigma_w" for n in names) else None
+        found = _extra.statistics_metrics(names, stats, w, b, ood, rtol, sigma_w)
+        if "ncc_accuracy" in names:
+            found["ncc_accuracy"] = ncc.hits.sum().to(acc.dtype) / ncc.count
+        if "agreement_per_class" in names:
+            found["agreement_per_class"] = ncc.agreements.to(acc.dtype) / stats.counts.to(acc.dtype)
+        if "class_covariance_spectra" in names:
+            found["class_covariance_spectra"] = acc.class_covariance_spectra()
+        out.update({k: found[k] for n in names for k in _extra.EXTRA_KEYS[n]})
+    return _core.to_output(out)
 
 
 #: Elements of the (rows x 2K) score block of one NC4 chunk (bounds pass-2 memory).
@@ -216,50 +367,64 @@ class NCCCounter:
     counters of the same means and classifier.
     """
 
-    def __init__(self, stats: "StreamingStats | ProjectedStats", weight: Any, bias: Any | None = None) -> None:
+    def __init__(self, stats: "StreamingStats | ProjectedStats", weight: Any = None, bias: Any | None = None) -> None:
         st = stats.statistics("classes")
         K, d = stats.num_classes, stats.dim
         like = stats.sums
         self.num_classes, self.dim, self.dtype, self.device = K, d, stats.dtype, stats.device
-        self.weight = _checks.check_weight(weight, like, K, torch.Size())
+        self.weight = None if weight is None else _checks.check_weight(weight, like, K, torch.Size())
         self.bias = None if bias is None else _checks.check_bias(bias, like, K, torch.Size())
+        if self.bias is not None and self.weight is None:
+            fail("bias", "a bias without a weight", "given together with weight")
         self.means = st.means
         self.shift = stats.shift
         shifted = st.means - stats.shift
         self._sq_means = shifted.square().sum(dim=-1)
-        # one product per batch: (h - c) @ [W; m_k - c]^T; W h + b = W (h - c) + (W c + b)
-        self._stacked = torch.cat([self.weight, shifted])
-        self._offset = self.weight @ stats.shift + (0.0 if self.bias is None else self.bias)
+        # one product per batch: (h - c) @ [m_k - c; W]^T; W h + b = W (h - c) + (W c + b)
+        self._stacked = shifted if self.weight is None else torch.cat([shifted, self.weight])
+        self._offset = None if self.weight is None else self.weight @ stats.shift + (0.0 if self.bias is None else self.bias)
         self.mismatches = 0
         self.count = 0
+        #: Per class (by label): samples whose nearest class mean is their label (K,).
+        self.hits = torch.zeros(K, dtype=torch.int64, device=self.device)
+        #: Per class (by label): samples where the classifier agrees with the nearest class mean (K,).
+        self.agreements = torch.zeros(K, dtype=torch.int64, device=self.device)
 
     def update(self, features: Any, labels: Any) -> "NCCCounter":
-        """Count the mismatches of a batch (B, d) (labels are checked, not used by NC4)."""
-        x, _ = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
+        """Count the mismatches (NC4), per-class NCC hits and agreements of a batch (B, d)."""
+        x, y = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
         if x.shape[0] == 0:
             return self
         K = self.num_classes
         step = max(1, _NCC_CHUNK_ELEMENTS // (2 * K))  # bounded B x 2K temporaries
         mismatches = torch.zeros((), dtype=torch.int64, device=x.device)
         for start in range(0, x.shape[0], step):
+            yc = y[start : start + step]
             scores = (x[start : start + step] - self.shift) @ self._stacked.mT
-            net = (scores[:, :K] + self._offset).max(dim=-1).indices
-            ncc = (self._sq_means - 2.0 * scores[:, K:]).min(dim=-1).indices
-            mismatches += (ncc != net).sum()
+            ncc = (self._sq_means - 2.0 * scores[:, :K]).min(dim=-1).indices
+            self.hits.index_add_(0, yc, (ncc == yc).to(torch.int64))
+            if self.weight is not None:
+                net = (scores[:, K:] + self._offset).max(dim=-1).indices
+                agree = ncc == net
+                mismatches += (~agree).sum()
+                self.agreements.index_add_(0, yc, agree.to(torch.int64))
         self.mismatches += int(mismatches)
         self.count += int(x.shape[0])
         return self
 
     def merge(self, other: "NCCCounter") -> "NCCCounter":
         """A new counter with both counts (same means and classifier required)."""
-        if not isinstance(other, NCCCounter) or not torch.equal(self.means, other.means.to(self.means)) or not (
-            torch.equal(self.weight, other.weight.to(self.weight))
-        ):
+        same = isinstance(other, NCCCounter) and torch.equal(self.means, other.means.to(self.means)) and (
+            (self.weight is None and other.weight is None)
+            or (self.weight is not None and other.weight is not None and torch.equal(self.weight, other.weight.to(self.weight))))
+        if not same:
             fail("other", "a counter of other means or classifier", "an NCCCounter of the same statistics and weight")
         out = object.__new__(NCCCounter)
         out.__dict__.update(self.__dict__)
         out.mismatches = self.mismatches + other.mismatches
         out.count = self.count + other.count
+        out.hits = self.hits + other.hits.to(self.hits.device)
+        out.agreements = self.agreements + other.agreements.to(self.agreements.device)
         return out
 
 
@@ -333,8 +498,8 @@ class ProjectedStats(_ClassSums):
         self.count2 += int(x.shape[0])
         return self
 
-    def ncc_counter(self, weight: Any, bias: Any | None = None) -> NCCCounter:
-        """NC4: a counter of the pass-1 class means and the classifier (W, b), fed in pass 2."""
+    def ncc_counter(self, weight: Any = None, bias: Any | None = None) -> NCCCounter:
+        """NC4 (and NCC accuracy): a counter of the pass-1 class means and the classifier (W, b), fed in pass 2."""
         return NCCCounter(self, weight, bias)
 
     def collapse(
@@ -347,9 +512,12 @@ class ProjectedStats(_ClassSums):
         center_weight: bool = True,
         rtol: float | None = None,
         undefined: str = "raise",
+        extra: Any = None,
+        ood_features: Any = None,
     ) -> dict[str, float]:
         """The metrics of :func:`nclab.metrics.collapse`, as :meth:`StreamingStats.collapse`,
-        after a complete pass 2 begun with the same ``global_mean``."""
+        after a complete pass 2 begun with the same ``global_mean``; ``extra`` as there, but
+        for the names that need Sigma_W (d x d) or the per-class covariances."""
         rtol = _checks.check_rtol(rtol)
         _checks.check_undefined(undefined, self.dim, self.num_classes)
         if self.within is None or global_mean != self._global_mean or self.count2 != self.num_samples:
@@ -357,4 +525,4 @@ class ProjectedStats(_ClassSums):
                  f"global_mean={global_mean!r} after a pass 2 of {self.count2} of {self.num_samples} samples "
                  f"with global_mean={self._global_mean!r}",
                  "a completed pass 2 (begin_pass2, update_residuals over every sample) with the same global_mean")
-        return _collapse(self, weight, bias, ncc, global_mean, center_weight, rtol)
+        return _collapse(self, weight, bias, ncc, global_mean, center_weight, rtol, extra, ood_features)
