@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from nclab._validation import fail
+from nclab.nets._passes import to_model as _to
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
@@ -73,14 +74,6 @@ def _flat(t: torch.Tensor, pool: str) -> torch.Tensor:
 
 def _output_tensor(out: Any) -> torch.Tensor | None:
     return out if isinstance(out, torch.Tensor) else None
-
-
-def _to(x: Any, device, dtype) -> Any:
-    if isinstance(x, torch.Tensor):
-        return x.to(device=device, dtype=dtype) if x.is_floating_point() else x.to(device)
-    if isinstance(x, (tuple, list)):
-        return type(x)(_to(v, device, dtype) for v in x)
-    return x
 
 
 def _probe(model, x0, wanted, explicit, clf, clf_name, clf_default, names, device, dtype, pool) -> list[_Layer]:

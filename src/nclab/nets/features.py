@@ -46,31 +46,13 @@ import torch
 from torch import nn
 
 from nclab._validation import check_choice, check_int, fail
-from nclab.nets._layers import PENULTIMATE, _flat, _Layer, _probe, _to, available_layers, default_layers, find_classifier
+from nclab.nets._layers import PENULTIMATE, _flat, _probe, available_layers, default_layers, find_classifier
+from nclab.nets._passes import Taps, as_batch, evaluating, feed, model_device_dtype
 
 __all__ = ["measure", "available_layers", "default_layers", "find_classifier"]
 
 POOLS = ("flatten", "avg")
 METHODS = ("auto", "moment", "projected")
-
-
-def _as_batch(item: Any, index: int) -> tuple[Any, torch.Tensor]:
-    if not isinstance(item, (tuple, list)) or len(item) < 2:
-        got = type(item).__name__ + (f" of length {len(item)}" if isinstance(item, (tuple, list)) else "")
-        fail("loader", f"a batch {index} that is a {got}", "an iterable of (inputs, labels) pairs")
-    x, y = item[0], item[1]
-    if not isinstance(y, torch.Tensor):
-        try:
-            y = torch.as_tensor(y)
-        except Exception:
-            fail("loader", f"labels of type {type(y).__name__} in batch {index}", "integer label tensors (B,)")
-    if y.ndim != 1 or y.is_floating_point() or y.dtype == torch.bool or y.is_complex():
-        fail("loader", f"labels of shape {tuple(y.shape)} and dtype {y.dtype} in batch {index}",
-             "(inputs, labels) pairs with integer labels of shape (B,)")
-    if isinstance(x, torch.Tensor) and x.shape[0] != y.shape[0]:
-        fail("loader", f"{x.shape[0]} inputs and {y.shape[0]} labels in batch {index}",
-             "(inputs, labels) pairs of equal batch size")
-    return x, y
 
 
 def measure(
@@ -126,15 +108,12 @@ def measure(
     unknown_opts = set(options) - {"global_mean", "center_weight", "rtol"}
     if unknown_opts:
         fail("option", sorted(unknown_opts)[0], "one of global_mean, center_weight, rtol")
-    params = list(model.parameters())
-    model_device = params[0].device if params else torch.device("cpu")
+    model_device, model_dtype = model_device_dtype(model)
     if device is not None and torch.device(device) != model_device:
         if not (torch.device(device).type == model_device.type and torch.device(device).index is None):
             fail("device", str(device), f"the model's device {model_device} (move the model with model.to(device))")
     device = model_device
-    if dtype is None:
-        floating = [p.dtype for p in params if p.is_floating_point()]
-        dtype = floating[0] if floating else torch.get_default_dtype()
+    dtype = model_dtype if dtype is None else dtype
     names = dict(model.named_modules())
     modules_to_names = {id(m): n for n, m in model.named_modules()}
 
@@ -179,126 +158,103 @@ def measure(
     if len(set(wanted)) != len(wanted):
         fail("layers", wanted, "distinct module names")
 
-    states = {m: m.training for m in model.modules()}
-    handles: list[Any] = []
-    current: dict[str, Any] = {}
-    try:
-        model.eval()
-        with torch.no_grad():
+    with evaluating(model):
+        try:
+            iterator = iter(loader)
+            first = next(iterator)
+        except StopIteration:
+            fail("loader", "an empty loader", "at least one (inputs, labels) batch")
+        except TypeError:
+            fail("loader", type(loader).__name__, "an iterable of (inputs, labels) pairs")
+        x0, y0 = as_batch(first, 0)
+        plan = _probe(model, x0, wanted, explicit, clf, clf_name, classifier is None, names, device, dtype, pool)
+        for layer in plan:
+            if layer.calls > 1:
+                fail("layers", f"{layer.name}, which runs {layer.calls} times per forward pass",
+                     "modules that run once per forward pass")
+            wide = method == "projected" or (method == "auto" and layer.dim > max_dim)
+            if method == "moment" and layer.dim > max_dim:
+                fail("layers", f"{layer.name} with {layer.dim} features after pool={pool!r}",
+                     f"at most max_dim = {max_dim} features for method='moment' (use method='auto', "
+                     "pool='avg' or fewer layers)")
+            kind = ProjectedStats if wide else StreamingStats
+            layer.stats = kind(K, layer.dim, dtype=stats_dtype, device=device)
+            if layer.activation is not None:
+                layer.post = kind(K, layer.dim, dtype=stats_dtype, device=device)
+        by_name = {layer.name: layer for layer in plan}
+        points = [(layer.name, names[layer.measured_at], layer.name == PENULTIMATE) for layer in plan]
+
+        def run_pass(update, items, parameter: str = "loader") -> int:
+            """One pass of :func:`feed` with ``update(layer, h, post_h_or_None, y)`` on every layer."""
+            def record(name: str, t: torch.Tensor, y: torch.Tensor) -> None:
+                layer = by_name[name]
+                post = None if layer.post is None else _flat(layer.activation(t.clone()), pool)
+                update(layer, _flat(t, pool), post, y)
+
+            return feed(model, items, Taps(points, record), K, device, dtype, parameter=parameter)
+
+        # ---- pass 1: class sums (and the d x d moment of StreamingStats layers)
+        def first_pass(layer, h, post, y):
+            layer.stats.update(h, y)
+            if post is not None:
+                layer.post.update(post, y)
+
+        run_pass(first_pass, _chain(first, iterator))
+        for layer in plan:
+            for st in (layer.stats, layer.post):
+                if st is not None and bool((st.counts == 0).any()):
+                    missing = int(torch.nonzero(st.counts == 0)[0])
+                    fail("loader", f"no sample of class {missing}", f"at least one sample of every class 0..{K - 1}")
+
+        # ---- pass 2: residual projections of wide layers, NC4 of the classifier
+        pen = next((layer for layer in plan if layer.name == PENULTIMATE), None)
+        ncc = None
+        weight = bias = None
+        if pen is not None:
+            weight = clf.weight.detach().to(stats_dtype)
+            bias = None if clf.bias is None else clf.bias.detach().to(stats_dtype)
+            if nc4:
+                ncc = pen.stats.ncc_counter(weight, bias)
+        projected = [st for layer in plan for st in (layer.stats, layer.post) if isinstance(st, ProjectedStats)]
+        for st in projected:
+            st.begin_pass2(options.get("global_mean", "classes"))
+        if projected or ncc is not None:
+            def second_pass(layer, h, post, y):
+                if isinstance(layer.stats, ProjectedStats):
+                    layer.stats.update_residuals(h, y)
+                    if post is not None:
+                        layer.post.update_residuals(post, y)
+                if layer is pen and ncc is not None:
+                    ncc.update(h, y)
+
+            run_pass(second_pass, loader)
+            seen = [st.count2 for st in projected] + ([ncc.count] if ncc is not None else [])
+            expected = plan[0].stats.num_samples
+            if any(c != expected for c in seen):
+                fail("loader", f"a second pass of {min(seen)} samples after {expected}",
+                     "a re-iterable loader yielding the same samples each pass (not a generator)")
+
+        # ---- pass 3 (test_loader): the held-out set against the statistics of passes 1-2
+        held: dict[str, tuple[Any, Any]] = {}
+        if test_loader is not None:
+            gm = options.get("global_mean", "classes")
+            for layer in plan:
+                w_b = (weight, bias) if layer is pen else (None, None)
+                held[layer.name] = (HeldOutStats(layer.stats.statistics(gm), *w_b),
+                                    None if layer.post is None else HeldOutStats(layer.post.statistics(gm)))
+
+            def held_out_pass(layer, h, post, y):
+                main, after = held[layer.name]
+                main.update(h, y)
+                if after is not None:
+                    after.update(post, y)
+
             try:
-                iterator = iter(loader)
-                first = next(iterator)
-            except StopIteration:
-                fail("loader", "an empty loader", "at least one (inputs, labels) batch")
+                test_items = iter(test_loader)
             except TypeError:
-                fail("loader", type(loader).__name__, "an iterable of (inputs, labels) pairs")
-            x0, y0 = _as_batch(first, 0)
-            plan = _probe(model, x0, wanted, explicit, clf, clf_name, classifier is None, names, device, dtype, pool)
-            for layer in plan:
-                if layer.calls > 1:
-                    fail("layers", f"{layer.name}, which runs {layer.calls} times per forward pass",
-                         "modules that run once per forward pass")
-                wide = method == "projected" or (method == "auto" and layer.dim > max_dim)
-                if method == "moment" and layer.dim > max_dim:
-                    fail("layers", f"{layer.name} with {layer.dim} features after pool={pool!r}",
-                         f"at most max_dim = {max_dim} features for method='moment' (use method='auto', "
-                         "pool='avg' or fewer layers)")
-                kind = ProjectedStats if wide else StreamingStats
-                layer.stats = kind(K, layer.dim, dtype=stats_dtype, device=device)
-                if layer.activation is not None:
-                    layer.post = kind(K, layer.dim, dtype=stats_dtype, device=device)
-
-            def run_pass(update, items) -> None:
-                """One pass over ``items`` with ``update(layer, h, post_h_or_None, y)`` on every layer."""
-                def make_hook(layer: _Layer, pre: bool):
-                    def hook(_module, inputs, output=None):
-                        t = inputs[0] if pre else output
-                        post = None if layer.post is None else _flat(layer.activation(t.clone()), pool)
-                        update(layer, _flat(t, pool), post, current["y"])  # returns None: nothing altered
-                    return hook
-
-                for layer in plan:
-                    target = names[layer.measured_at]
-                    if layer.name == PENULTIMATE:
-                        handles.append(target.register_forward_pre_hook(make_hook(layer, True)))
-                    else:
-                        handles.append(target.register_forward_hook(make_hook(layer, False)))
-                for index, item in enumerate(items):
-                    x, y = _as_batch(item, index)
-                    current["y"] = _check_labels(y, K, index, device)
-                    model(_to(x, device, dtype))
-                for h in handles:
-                    h.remove()
-                handles.clear()
-
-            # ---- pass 1: class sums (and the d x d moment of StreamingStats layers)
-            def first_pass(layer, h, post, y):
-                layer.stats.update(h, y)
-                if post is not None:
-                    layer.post.update(post, y)
-
-            run_pass(first_pass, _chain(first, iterator))
-            for layer in plan:
-                for st in (layer.stats, layer.post):
-                    if st is not None and bool((st.counts == 0).any()):
-                        missing = int(torch.nonzero(st.counts == 0)[0])
-                        fail("loader", f"no sample of class {missing}", f"at least one sample of every class 0..{K - 1}")
-
-            # ---- pass 2: residual projections of wide layers, NC4 of the classifier
-            pen = next((layer for layer in plan if layer.name == PENULTIMATE), None)
-            ncc = None
-            weight = bias = None
-            if pen is not None:
-                weight = clf.weight.detach().to(stats_dtype)
-                bias = None if clf.bias is None else clf.bias.detach().to(stats_dtype)
-                if nc4:
-                    ncc = pen.stats.ncc_counter(weight, bias)
-            projected = [st for layer in plan for st in (layer.stats, layer.post) if isinstance(st, ProjectedStats)]
-            for st in projected:
-                st.begin_pass2(options.get("global_mean", "classes"))
-            if projected or ncc is not None:
-                def second_pass(layer, h, post, y):
-                    if isinstance(layer.stats, ProjectedStats):
-                        layer.stats.update_residuals(h, y)
-                        if post is not None:
-                            layer.post.update_residuals(post, y)
-                    if layer is pen and ncc is not None:
-                        ncc.update(h, y)
-
-                run_pass(second_pass, loader)
-                seen = [st.count2 for st in projected] + ([ncc.count] if ncc is not None else [])
-                expected = plan[0].stats.num_samples
-                if any(c != expected for c in seen):
-                    fail("loader", f"a second pass of {min(seen)} samples after {expected}",
-                         "a re-iterable loader yielding the same samples each pass (not a generator)")
-
-            # ---- pass 3 (test_loader): the held-out set against the statistics of passes 1-2
-            held: dict[str, tuple[Any, Any]] = {}
-            if test_loader is not None:
-                gm = options.get("global_mean", "classes")
-                for layer in plan:
-                    w_b = (weight, bias) if layer is pen else (None, None)
-                    held[layer.name] = (HeldOutStats(layer.stats.statistics(gm), *w_b),
-                                        None if layer.post is None else HeldOutStats(layer.post.statistics(gm)))
-
-                def held_out_pass(layer, h, post, y):
-                    main, after = held[layer.name]
-                    main.update(h, y)
-                    if after is not None:
-                        after.update(post, y)
-
-                try:
-                    test_items = iter(test_loader)
-                except TypeError:
-                    fail("test_loader", type(test_loader).__name__, "an iterable of (inputs, labels) pairs")
-                run_pass(held_out_pass, test_items)
-                if plan and held[plan[0].name][0].num_samples == 0:
-                    fail("test_loader", "an empty loader", "at least one (inputs, labels) batch")
-    finally:
-        for h in handles:
-            h.remove()
-        for m, flag in states.items():
-            m.training = flag
+                fail("test_loader", type(test_loader).__name__, "an iterable of (inputs, labels) pairs")
+            if run_pass(held_out_pass, test_items, "test_loader") == 0:
+                fail("test_loader", "an empty loader", "at least one (inputs, labels) batch")
 
     rows = []
     for layer in plan:
@@ -345,13 +301,3 @@ def _held_out_values(acc: Any, with_nc4: bool, options: dict) -> dict:
 def _chain(first: Any, rest: Any):
     yield first
     yield from rest
-
-
-def _check_labels(y: torch.Tensor, K: int, index: int, device) -> torch.Tensor:
-    y = y.to(device=device, dtype=torch.int64)
-    if y.numel():
-        low, high = int(y.min()), int(y.max())
-        if low < 0 or high >= K:
-            fail("labels", f"a label {low if low < 0 else high} in batch {index}",
-                 f"integer class labels in 0..{K - 1} (K = {K} classes)")
-    return y

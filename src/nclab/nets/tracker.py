@@ -43,6 +43,7 @@ from nclab._validation import check_int, fail
 from nclab.metrics.streaming import StreamingStats
 from nclab.nets._heldout import HeldOutStats
 from nclab.nets._layers import find_classifier
+from nclab.nets._passes import Taps, evaluating, feed, model_device_dtype
 
 __all__ = ["Tracker", "lightning_callback"]
 
@@ -96,28 +97,19 @@ class Tracker:
         self.layers = {name: modules[name] for name in layers}
         self.stats: dict[str, StreamingStats] = {}
         self.rows: list[dict[str, Any]] = []
-        self._labels: torch.Tensor | None = None
-        self._handles: list[Any] = []
+        self._points = [(PENULTIMATE, self.classifier, True), *((n, m, False) for n, m in self.layers.items())]
+        self._taps = Taps(self._points, self._record)
         self._epoch = 0
-        self._sink: dict[str, HeldOutStats] | None = None
 
     # ------------------------------------------------------------------ hooks
     def attach(self) -> "Tracker":
         """Register the forward hooks (idempotent); returns ``self``."""
-        if self._handles:
-            return self
-        self._handles.append(self.classifier.register_forward_pre_hook(
-            lambda _m, inputs: self._record(PENULTIMATE, inputs[0])))
-        for name, module in self.layers.items():
-            self._handles.append(module.register_forward_hook(
-                lambda _m, _inputs, output, name=name: self._record(name, output)))
+        self._taps.attach()
         return self
 
     def detach(self) -> None:
         """Remove the hooks (the statistics stay)."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+        self._taps.detach()
 
     def __enter__(self) -> "Tracker":
         return self.attach()
@@ -129,25 +121,14 @@ class Tracker:
     def batch(self, labels: Any) -> Iterator["Tracker"]:
         """Within this block, forward passes are recorded under ``labels`` (B,) of their batch."""
         y, _ = as_labels(labels, "labels", num_classes=self.num_classes, require_all_classes=False)
-        self._labels = y
-        try:
+        with self._taps.batch(y):  # a forward pass outside tracker.batch(...) is not recorded
             yield self
-        finally:
-            self._labels = None
 
-    def _record(self, name: str, features: Any) -> None:
-        if self._labels is None or not isinstance(features, torch.Tensor):
-            return  # a forward pass outside tracker.batch(...) is not recorded
-        x = features.detach().reshape(features.shape[0], -1)
-        if x.shape[0] != self._labels.shape[0]:
-            fail("labels", f"{self._labels.shape[0]} labels", f"one per sample of the batch ({x.shape[0]} at {name!r})")
-        if self._sink is not None:  # a held-out pass of epoch_end(test_loader=...)
-            if name in self._sink:
-                self._sink[name].update(x, self._labels)
-            return
+    def _record(self, name: str, features: torch.Tensor, labels: torch.Tensor) -> None:
+        x = _flat_batch(name, features, labels)
         if name not in self.stats:
             self.stats[name] = StreamingStats(self.num_classes, x.shape[1], dtype=self.dtype)
-        self.stats[name].update(x, self._labels.to(x.device))
+        self.stats[name].update(x, labels.to(x.device))
 
     def _classifier_params(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The classifier's detached (weight, bias) for NC2-NC4 of the penultimate layer;
@@ -281,29 +262,22 @@ class Tracker:
             if name == PENULTIMATE:
                 w_b = tuple(None if t is None else t.to(self.dtype) for t in self._classifier_params())
             sink[name] = HeldOutStats(acc.statistics(gm), *w_b)
-        states = {m: m.training for m in self.model.modules()}
-        attached = bool(self._handles)
-        self._sink = sink
+        def record(name: str, features: torch.Tensor, labels: torch.Tensor) -> None:
+            if name in sink:
+                sink[name].update(_flat_batch(name, features, labels), labels)
+
         try:
-            self.attach()
-            self.model.eval()
-            with torch.no_grad():
-                for index, item in enumerate(test_loader):
-                    if not isinstance(item, (tuple, list)) or len(item) < 2:
-                        fail("test_loader", f"a batch {index} of type {type(item).__name__}",
-                             "an iterable of (inputs, labels) pairs")
-                    with self.batch(item[1]):
-                        self.model(item[0])
-        finally:
-            self._sink = None
-            if not attached:
-                self.detach()
-            for m, flag in states.items():
-                m.training = flag
+            items = iter(test_loader)
+        except TypeError:
+            fail("test_loader", type(test_loader).__name__, "an iterable of (inputs, labels) pairs")
+        device, dtype = model_device_dtype(self.model)
+        with evaluating(self.model):
+            count = feed(self.model, items, Taps(self._points, record), self.num_classes, device, dtype,
+                         parameter="test_loader")
+        if count == 0:
+            fail("test_loader", "an empty loader", "at least one (inputs, labels) batch")
         rows = []
         for name, acc in sink.items():
-            if acc.num_samples == 0:
-                fail("test_loader", "an empty loader", "at least one (inputs, labels) batch")
             values = acc.collapse(rtol=options.get("rtol"), center_weight=options.get("center_weight", True))
             values.pop("nc4_ncc_mismatch", None)  # as the train rows of compute(): no NC4
             rows.append({"layer": name, "split": "test", "dim": acc.reference.dim, "samples": acc.num_samples,
@@ -434,6 +408,14 @@ class Tracker:
                 writer.add_scalar(f"{prefix}/{row['split']}/{row['layer']}/{key}", float(value), int(last))
                 count += 1
         return count
+
+
+def _flat_batch(name: str, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Detached features (B, d) of one batch, one label per sample; else a ValueError."""
+    x = features.detach().reshape(features.shape[0], -1)
+    if x.shape[0] != labels.shape[0]:
+        fail("labels", f"{labels.shape[0]} labels", f"one per sample of the batch ({x.shape[0]} at {name!r})")
+    return x
 
 
 def lightning_callback(tracker: Tracker, *, loader: Any = None, test_loader: Any = None, writer: Any = None) -> Any:
