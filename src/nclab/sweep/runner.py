@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -363,7 +362,8 @@ def run(
     device : str, optional
         Torch device of the runs.
     progress : bool, optional
-        Show a progress bar (default: when interactive).
+        ``False``: nothing is shown; default: a bar in a terminal or notebook, log lines with
+        the elapsed time and an estimate of the time left elsewhere (:mod:`nclab._progress`).
     dask_timeout : float, optional
         Seconds to wait for a Dask scheduler.
     points : sequence of mapping, optional
@@ -418,8 +418,6 @@ def run(
                 ex.abort()
                 ex = None
             raise
-        if progress is None:
-            progress = sys.stderr.isatty()
         if ex is None:  # a Dask scheduler is reached only once the input is known to be good
             ex = _executors.make_executor(executor, dask_timeout=dask_timeout, preload=kind_obj.preload)
             if isinstance(ex, _executors.DaskExecutor):
@@ -459,16 +457,16 @@ def run(
 
 
 def _dispatch(ex: Any, kind: SweepKind, units: list, device: str, st: Store, summary: SweepSummary,
-              progress: bool) -> None:
+              progress: bool | None) -> None:
     if not units:
         return
-    from tqdm.auto import tqdm
+    from nclab._progress import Progress
 
     futures = {}
     for h, cfg, seeds in units:
         futures[ex.submit(execute_unit, kind.run, cfg, seeds, device)] = (h, cfg, seeds)
-    bar = tqdm(total=summary.submitted, unit="run", disable=not progress, dynamic_ncols=True,
-               desc=f"sweep {kind.name}", smoothing=0.1)
+    # a bar in a terminal or notebook, log lines with an estimate elsewhere (nclab._progress)
+    bar = Progress(summary.submitted, f"sweep {kind.name}", enabled=progress, unit="run")
     pending = set(futures)
     try:
         for fut in ex.as_completed(list(futures)):
@@ -490,8 +488,7 @@ def _dispatch(ex: Any, kind: SweepKind, units: list, device: str, st: Store, sum
                 setattr(summary, r["status"], getattr(summary, r["status"]) + 1)
                 if r["status"] == "error" and len(summary.errors) < 5 and r["error"] not in summary.errors:
                     summary.errors.append(r["error"])
-            bar.update(len(rows))
-            bar.set_postfix(done=summary.done, diverged=summary.diverged, failed=summary.error, refresh=False)
+            bar.update(len(rows), f"done={summary.done}, diverged={summary.diverged}, failed={summary.error}")
     except BaseException:
         ex.cancel(pending)
         raise
