@@ -199,3 +199,17 @@ def test_cli_measure_json_nan_is_null(tmp_path, capsys):
     assert main(["measure", str(path), "--data", "digits", "--json", "--n-per-class", "5"]) == 0
     rows = json.loads(capsys.readouterr().out, parse_constant=lambda token: pytest.fail(token))
     assert rows[0]["dim"] == 3 and rows[0]["nc2_etf_features"] is None and rows[0]["nc1"] is not None
+
+
+def test_evaluate_restores_each_modules_own_training_flag():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from nclab.nets.train import evaluate
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Dropout(0.5), torch.nn.Linear(4, 2))
+    model.train()
+    model[1].eval()  # a frozen dropout inside a training model
+    loader = DataLoader(TensorDataset(torch.randn(6, 3), torch.tensor([0, 1] * 3)), batch_size=3)
+    out = evaluate(model, loader)
+    assert set(out) == {"loss", "error"}
+    assert model.training and model[0].training and not model[1].training and model[2].training

@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from nclab._validation import check_choice, check_int, check_real, fail
+from nclab.nets._passes import evaluating
 from nclab.nets.data import ClassificationData
 
 __all__ = ["train_classifier", "ClassifierResult", "evaluate", "head_of", "CLASSIFIER_LOSSES", "CLASSIFIER_OPTIMIZERS"]
@@ -96,14 +97,11 @@ def _loaders(data, batch_size: int | None, seed: int, device) -> tuple[DataLoade
     raise AssertionError  # pragma: no cover
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, loader: DataLoader, *, loss: str = "ce", num_classes: int | None = None,
              device=None, dtype: torch.dtype | None = None) -> dict[str, float]:
-    """Mean loss and error rate of ``model`` on ``loader`` (eval mode; the mode is restored)."""
-    was_training = model.training
-    model.eval()
+    """Mean loss and error rate of ``model`` on ``loader`` (eval mode; every module's mode is restored)."""
     total, wrong, loss_sum = 0, 0, 0.0
-    try:
+    with evaluating(model):
         for x, y in loader:
             x = x.to(device=device, dtype=dtype) if dtype is not None else x.to(device)
             y = y.to(device)
@@ -112,8 +110,6 @@ def evaluate(model: nn.Module, loader: DataLoader, *, loss: str = "ce", num_clas
             loss_sum += float(_loss_fn(loss, K)(z, y)) * y.shape[0]
             wrong += int((z.argmax(dim=1) != y).sum())
             total += y.shape[0]
-    finally:
-        model.train(was_training)
     return {"loss": loss_sum / total, "error": wrong / total}
 
 
@@ -284,10 +280,8 @@ def penalised_head_loss(
     head = head_of(model)
     feats: list[torch.Tensor] = []
     hook = head.register_forward_pre_hook(lambda _m, inp: feats.append(inp[0].detach().flatten(1)))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with evaluating(model):
             ce_sum, total = 0.0, 0
             loader = DataLoader(TensorDataset(data.x_train, data.y_train), batch_size=1024, shuffle=False)
             for x, y in loader:
@@ -297,7 +291,6 @@ def penalised_head_loss(
                 total += y.shape[0]
     finally:
         hook.remove()
-        model.train(was_training)
     H = torch.cat(feats)
     w_sq = sum(float((m.weight.detach() ** 2).sum()) for m in head.modules() if isinstance(m, nn.Linear))
     fit, reg_W, reg_H = ce_sum / total, 0.5 * lam_W * w_sq, 0.5 * lam_H * float((H.double() ** 2).sum())
