@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 __version__ = "0.1.0"
 
@@ -26,7 +25,7 @@ _SUBMODULES = ("geometry", "metrics", "ufm", "theory", "experiments", "nets", "s
 __all__ = ["__version__", *_LAZY, *_SUBMODULES]
 
 
-def __getattr__(name: str) -> Any:  # lazy: `import nclab` stays cheap
+def __getattr__(name: str) -> object:  # lazy: `import nclab` stays cheap (not even typing)
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)

@@ -1,5 +1,6 @@
+"""``python -m nclab``: the same entry point as the ``nclab`` command (:mod:`nclab._entry`)."""
 import sys
 
-from nclab.cli import main
+from nclab._entry import main
 
 sys.exit(main())
