@@ -15,6 +15,10 @@ Both merge (``merge``), so partial statistics from workers combine exactly.
 
 :class:`ProjectedStats` trades the d x d moment for a second pass over the data: memory
 O(K d), for wide layers (flattened conv maps) where d^2 does not fit.
+
+This module holds the accumulators' state and its exact updates and merges; what is computed
+from that state (statistics, Sigma_W, spectra, the ``collapse`` dict) is in
+:mod:`nclab.metrics.streaming_metrics`.
 """
 from __future__ import annotations
 
@@ -25,8 +29,7 @@ import torch
 from nclab._tensor import as_float_tensor, as_labels
 from nclab._validation import check_int, fail
 from nclab.metrics import _checks, _core
-from nclab.metrics import extra as _extra
-from nclab.metrics.collapse import KEYS
+from nclab.metrics import streaming_metrics as _metrics
 
 
 def _batch(features: Any, labels: Any, K: int, d: int, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,20 +79,12 @@ class _ClassSums:
         self.sq.index_add_(0, y, xc.square().sum(dim=-1))
         return xc, y
 
-    def _class_moments(self, global_mean: str) -> tuple:
-        """(n, means - c, weights of mu_G, mu_G - c, centred means, within sq, basis, svals)."""
-        K, counts = self.num_classes, self.counts
-        if bool((counts == 0).any()):
-            missing = int(torch.nonzero(counts == 0)[0])
-            fail("labels", f"no sample of class {missing}", f"at least one sample in every class 0..{K - 1}")
-        n = counts.to(self.dtype)
-        shifted_means = self.sums / n.unsqueeze(-1)  # h_bar_k - c
-        w = _core.mean_weights(counts, global_mean, self.dtype)
-        mu_shifted = (w.unsqueeze(-1) * shifted_means).sum(dim=0)
-        centred = shifted_means - mu_shifted
-        within_sq = (self.sq - n * shifted_means.square().sum(dim=-1)).clamp_min(0.0)
-        basis, svals = _core.spectral_basis(centred, w)
-        return n, shifted_means, w, mu_shifted, centred, within_sq, basis, svals
+    def _collapse(self, weight: Any, bias: Any, ncc: Any, global_mean: str, center_weight: bool,
+                  rtol: float | None, extra: Any, ood_features: Any) -> dict[str, float]:
+        """The shared end of ``collapse`` of both accumulators (``rtol``/``undefined`` checked)."""
+        if ncc is not None and not isinstance(ncc, NCCCounter):
+            fail("ncc", type(ncc).__name__, f"an NCCCounter from this {type(self).__name__}.ncc_counter()")
+        return _metrics.collapse(self, weight, bias, ncc, global_mean, center_weight, rtol, extra, ood_features)
 
 
 class StreamingStats(_ClassSums):
@@ -213,32 +208,17 @@ class StreamingStats(_ClassSums):
 
     def statistics(self, global_mean: str = "classes") -> _core.ClassStatistics:
         """The :class:`ClassStatistics` of everything seen so far (every class needs a sample)."""
-        n, shifted_means, w, mu_shifted, centred, within_sq, basis, svals = self._class_moments(global_mean)
-        counts, means = self.counts, shifted_means + self.shift
-        # v^T (N Sigma_W) v = v^T S v - sum_k n_k ((h_bar_k - c) . v)^2
-        proj_means = shifted_means @ basis
-        within_projected = ((self.second @ basis) * basis).sum(dim=0) - (n.unsqueeze(-1) * proj_means.square()).sum(dim=0)
-        return _core.ClassStatistics(
-            counts, means, mu_shifted + self.shift, centred, within_sq, int(counts.sum()), basis, svals,
-            within_projected.clamp_min(0.0),
-        )
+        return _metrics.statistics(self, global_mean)
 
     def within_covariance(self) -> torch.Tensor:
         """Sigma_W (d, d) from the second moment: N Sigma_W = sum_i (h_i - c)(h_i - c)^T -
         sum_k n_k (h_bar_k - c)(h_bar_k - c)^T (every class needs a sample)."""
-        n, shifted_means = self._class_moments("classes")[:2]
-        N = n.sum()
-        return (self.second - shifted_means.mT @ (n.unsqueeze(-1) * shifted_means)) / N
+        return _metrics.within_covariance(self)
 
     def class_covariance_spectra(self) -> torch.Tensor:
         """Eigenvalues (K, r), descending, of each class's covariance P^T Sigma_k P (Sigma_k with
         ``class_projection="identity"``, r = d), as :func:`nclab.metrics.class_covariance_spectra`."""
-        if self.class_scatter is None:
-            fail("class_covariance_spectra", "statistics without per-class moments",
-                 _CLASS_MOMENTS_HINT.format(K=self.num_classes, d=self.dim,
-                                            mib=self.num_classes * self.dim**2 * self.sums.element_size() / 2**20))
-        n = self._class_moments("classes")[0]
-        return torch.linalg.eigvalsh(self.class_scatter / n[:, None, None]).flip(-1).clamp_min(0.0)
+        return _metrics.class_covariance_spectra(self)
 
     def ncc_counter(self, weight: Any = None, bias: Any | None = None) -> "NCCCounter":
         """Pass 2: a counter holding the current class means and the classifier (W, b) (NC4,
@@ -273,86 +253,7 @@ class StreamingStats(_ClassSums):
         """
         rtol = _checks.check_rtol(rtol)
         _checks.check_undefined(undefined, self.dim, self.num_classes)
-        return _collapse(self, weight, bias, ncc, global_mean, center_weight, rtol, extra, ood_features)
-
-
-#: What a streamed ``class_covariance_spectra`` needs (formatted with K, d and the MiB of K d^2).
-_CLASS_MOMENTS_HINT = (
-    "a StreamingStats built with class_projection='identity' (K d^2 = {K} x {d}^2 elements, {mib:.0f} MiB) "
-    "or class_projection=P of shape (d, r) (the spectra of P^T Sigma_k P in K r^2 elements)"
-)
-
-
-def _streaming_names(extra: Any, acc: Any, w: Any, ncc: Any, has_ood: bool) -> tuple[str, ...]:
-    """The ``extra`` names an accumulator can give; ``"all"``: those whose inputs are there."""
-    names = _extra.check_extra(extra, w is not None, has_ood)
-    has_sigma = isinstance(acc, StreamingStats)
-    has_moments = getattr(acc, "class_scatter", None) is not None
-    has_net = ncc is not None and ncc.weight is not None
-
-    def available(n: str) -> str | None:  # None, or what is missing
-        source = _extra.EXTRA_SOURCES[n]
-        if source == "sigma_w" and not has_sigma:
-            return "the d x d within-class covariance: a StreamingStats (O(K d + d^2)), not a ProjectedStats"
-        if source == "pass2" and ncc is None:
-            return "a pass-2 counter: ncc=acc.ncc_counter(...) fed every sample once"
-        if n == "agreement_per_class" and not has_net:
-            return "a pass-2 counter of the classifier: ncc=acc.ncc_counter(weight, bias)"
-        if source == "class_moments" and not has_moments:
-            mib = acc.num_classes * acc.dim**2 * acc.sums.element_size() / 2**20
-            return _CLASS_MOMENTS_HINT.format(K=acc.num_classes, d=acc.dim, mib=mib)
-        return None
-
-    if isinstance(extra, str) and extra == "all":
-        return tuple(n for n in names if available(n) is None)
-    for n in names:
-        missing = available(n)
-        if missing is not None:
-            fail("extra", n, f"a name this {type(acc).__name__} can give; {n!r} needs {missing}")
-    return names
-
-
-def _collapse(acc: Any, weight: Any, bias: Any, ncc: Any, global_mean: str, center_weight: bool,
-              rtol: float | None, extra: Any = None, ood_features: Any = None) -> dict[str, float]:
-    """The shared end of ``collapse`` of both accumulators (``rtol``/``undefined`` checked)."""
-    K, name = acc.num_classes, type(acc).__name__
-    like = acc.sums
-    w = None if weight is None else _checks.check_weight(weight, like, K, torch.Size())
-    b = None if bias is None else _checks.check_bias(bias, like, K, torch.Size())
-    if b is not None and w is None:
-        fail("bias", "a bias without a weight", "given together with weight")
-    if ncc is not None and not isinstance(ncc, NCCCounter):
-        fail("ncc", type(ncc).__name__, f"an NCCCounter from this {name}.ncc_counter()")
-    ood = None
-    if ood_features is not None:
-        ood = _checks.check_features(ood_features, "ood_features").to(dtype=acc.dtype, device=acc.device)
-        if ood.ndim != 2 or ood.shape[-1] != acc.dim:
-            fail("ood_features", f"an array of shape {tuple(ood.shape)}", f"shape (N_ood, {acc.dim})")
-    names = _streaming_names(extra, acc, w, ncc, ood is not None)
-    stats = acc.statistics(global_mean)
-    values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
-    if ncc is not None:
-        if not torch.equal(ncc.means, stats.means.to(ncc.means.dtype)) or ncc.count != stats.num_samples:
-            fail("ncc", f"a counter of {ncc.count} samples with other class means",
-                 f"a counter made by this {name} after pass 1 that saw all {stats.num_samples} samples")
-        if w is not None and ncc.weight is not None and (
-            not torch.equal(w, ncc.weight) or (b is not None and (ncc.bias is None or not torch.equal(b, ncc.bias)))
-        ):
-            fail("ncc", "a counter of another classifier", "the counter of the given weight/bias")
-        if ncc.weight is not None:
-            values["nc4_ncc_mismatch"] = torch.tensor(ncc.mismatches / ncc.count, dtype=acc.dtype)
-    out = {k: values[k] for k in KEYS if k in values}
-    if names:
-        sigma_w = acc.within_covariance() if any(_extra.EXTRA_SOURCES[n] == "sigma_w" for n in names) else None
-        found = _extra.statistics_metrics(names, stats, w, b, ood, rtol, sigma_w)
-        if "ncc_accuracy" in names:
-            found["ncc_accuracy"] = ncc.hits.sum().to(acc.dtype) / ncc.count
-        if "agreement_per_class" in names:
-            found["agreement_per_class"] = ncc.agreements.to(acc.dtype) / stats.counts.to(acc.dtype)
-        if "class_covariance_spectra" in names:
-            found["class_covariance_spectra"] = acc.class_covariance_spectra()
-        out.update({k: found[k] for n in names for k in _extra.EXTRA_KEYS[n]})
-    return _core.to_output(out)
+        return self._collapse(weight, bias, ncc, global_mean, center_weight, rtol, extra, ood_features)
 
 
 #: Elements of the (rows x 2K) score block of one NC4 chunk (bounds pass-2 memory).
@@ -472,11 +373,8 @@ class ProjectedStats(_ClassSums):
     def statistics(self, global_mean: str = "classes") -> _core.ClassStatistics:
         """The :class:`ClassStatistics` of pass 1; ``within_projected`` only after a pass 2
         with this ``global_mean`` (the basis v_j depends on it)."""
-        n, shifted_means, w, mu_shifted, centred, within_sq, basis, svals = self._class_moments(global_mean)
-        counts = self.counts
         within = self.within if (self.within is not None and global_mean == self._global_mean) else None
-        return _core.ClassStatistics(counts, shifted_means + self.shift, mu_shifted + self.shift, centred,
-                                     within_sq, self.num_samples, basis, svals, within)
+        return _metrics.statistics(self, global_mean, within)
 
     def begin_pass2(self, global_mean: str = "classes") -> "ProjectedStats":
         """End pass 1: fix the class means and the singular directions v_j for ``global_mean``."""
@@ -525,4 +423,4 @@ class ProjectedStats(_ClassSums):
                  f"global_mean={global_mean!r} after a pass 2 of {self.count2} of {self.num_samples} samples "
                  f"with global_mean={self._global_mean!r}",
                  "a completed pass 2 (begin_pass2, update_residuals over every sample) with the same global_mean")
-        return _collapse(self, weight, bias, ncc, global_mean, center_weight, rtol, extra, ood_features)
+        return self._collapse(weight, bias, ncc, global_mean, center_weight, rtol, extra, ood_features)
