@@ -18,6 +18,7 @@ Nothing here downloads anything. Sources:
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import zipfile
 import zlib
@@ -49,7 +50,27 @@ DATA_SPECS = "digits, gaussian, mnist:ROOT, fashionmnist:ROOT, cifar10:ROOT or F
 
 @dataclass
 class ClassificationData:
-    """Train and test tensors of one classification data set (inputs float, labels int64)."""
+    """Train and test tensors of one classification data set (inputs float, labels int64).
+
+    Parameters
+    ----------
+    name : str
+        The data set's name (``"digits"``, ``"mnist"``, the stem of an .npz file, ...).
+    x_train, x_test : torch.Tensor of shape (N, ...) and (N_test, ...)
+        Inputs, one sample per row (flat vectors or images C x H x W).
+    y_train, y_test : torch.Tensor of shape (N,) and (N_test,)
+        Integer labels in 0..K-1.
+    num_classes : int
+        K.
+
+    Examples
+    --------
+    >>> import torch
+    >>> data = ClassificationData("toy", torch.randn(6, 2), torch.arange(6) % 3,
+    ...                           torch.randn(3, 2), torch.arange(3), 3)
+    >>> data.input_shape, data.subsample(1).x_train.shape[0]
+    ((2,), 3)
+    """
 
     name: str
     x_train: torch.Tensor
@@ -60,12 +81,39 @@ class ClassificationData:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The shape of one sample, ``x_train.shape[1:]``."""
         return tuple(self.x_train.shape[1:])
 
     def loaders(
         self, batch_size: int = 128, *, shuffle: bool = True, seed: int = 0
     ) -> tuple[DataLoader, DataLoader]:
-        """(train, test) DataLoaders; the train loader shuffles with a seeded generator."""
+        """(train, test) DataLoaders of the two splits.
+
+        Parameters
+        ----------
+        batch_size : int, default 128
+            Samples per batch (the last batch may be smaller).
+        shuffle : bool, default True
+            Shuffle the training set every epoch, with a generator seeded by ``seed``.
+        seed : int, default 0
+            Seed of the shuffling generator (the same seed gives the same batches).
+
+        Returns
+        -------
+        (torch.utils.data.DataLoader, torch.utils.data.DataLoader)
+            The train loader and the test loader (never shuffled).
+
+        Raises
+        ------
+        ValueError
+            If ``batch_size`` is not a positive integer.
+
+        Examples
+        --------
+        >>> train, test = digits(n_per_class=5).loaders(batch_size=16)
+        >>> [len(x) for x, _ in train]
+        [16, 16, 16, 2]
+        """
         batch_size = check_int("batch_size", batch_size, minimum=1)
         gen = torch.Generator().manual_seed(int(seed))
         train = DataLoader(TensorDataset(self.x_train, self.y_train), batch_size=batch_size,
@@ -74,7 +122,31 @@ class ClassificationData:
         return train, test
 
     def subsample(self, n_per_class: int | None, *, seed: int = 0) -> "ClassificationData":
-        """The same data with the training set cut to ``n_per_class`` samples per class."""
+        """The same data with the training set cut to ``n_per_class`` samples per class.
+
+        Parameters
+        ----------
+        n_per_class : int or None
+            Samples per class kept in the training set (:func:`balanced_subsample`); ``None``
+            returns ``self`` unchanged. The test set is kept whole.
+        seed : int, default 0
+            Seed of the draw.
+
+        Returns
+        -------
+        ClassificationData
+
+        Raises
+        ------
+        ValueError
+            If a class has fewer than ``n_per_class`` training samples.
+
+        Examples
+        --------
+        >>> data = gaussian_mixture(3, 10, 4)
+        >>> data.subsample(2).y_train.tolist()
+        [0, 0, 1, 1, 2, 2]
+        """
         if n_per_class is None:
             return self
         x, y = balanced_subsample(self.x_train, self.y_train, n_per_class, seed=seed)
@@ -86,7 +158,35 @@ def balanced_subsample(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exactly ``n_per_class`` samples of every class, drawn without replacement, class-ordered.
 
-    Raises ``ValueError`` when a class has fewer than ``n_per_class`` samples.
+    Parameters
+    ----------
+    x : torch.Tensor of shape (N, ...)
+        Inputs.
+    y : array_like of shape (N,)
+        Integer labels in 0..K-1.
+    n_per_class : int
+        Samples kept per class.
+    seed : int, default 0
+        Seed of the draw (within each class, the kept samples stay in their original order).
+
+    Returns
+    -------
+    x_sub : torch.Tensor of shape (K * n_per_class, ...)
+    y_sub : torch.Tensor of shape (K * n_per_class,)
+        Class 0's samples first, then class 1's, ...
+
+    Raises
+    ------
+    ValueError
+        If a class has fewer than ``n_per_class`` samples, or the labels are not 0..K-1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x, y = torch.arange(8.0), torch.tensor([0, 1, 0, 1, 0, 1, 0, 1])
+    >>> xs, ys = balanced_subsample(x, y, 2)
+    >>> ys.tolist(), len(set(xs.tolist()))
+    ([0, 0, 1, 1], 4)
     """
     n_per_class = check_int("n_per_class", n_per_class, minimum=1)
     y, K = as_labels(y, "labels", num_samples=x.shape[0])
@@ -132,9 +232,40 @@ def digits(
 ) -> ClassificationData:
     """scikit-learn's bundled digits (8x8 images as 64-vectors, K = 10), split and standardised.
 
-    ``test_fraction`` of every class goes to the test set (stratified, seeded); inputs are
-    standardised with the training mean and std (``standardize=False``: the raw pixel values
-    0..16); ``n_per_class`` subsamples the training set.
+    Parameters
+    ----------
+    test_fraction : float, default 0.25
+        The fraction of every class that goes to the test set (stratified, seeded), in [0, 0.9].
+    seed : int, default 0
+        Seed of the split and of the subsample.
+    n_per_class : int, optional
+        Subsample the training set to this many samples per class.
+    dtype : torch.dtype, default torch.float32
+        Dtype of the inputs.
+    standardize : bool, default True
+        Standardise every pixel with the training mean and std (pixels constant on the training
+        set are only centred); ``False`` gives the raw values 0..16.
+
+    Returns
+    -------
+    ClassificationData
+        Inputs (N, 64); 1,797 images in all, before subsampling.
+
+    Raises
+    ------
+    ValueError
+        If ``test_fraction`` is outside [0, 0.9], or scikit-learn is not installed.
+
+    References
+    ----------
+    E. Alpaydin, C. Kaynak, "Optical recognition of handwritten digits", UCI Machine Learning
+    Repository (1998), doi:10.24432/C50P49 (the data set scikit-learn bundles).
+
+    Examples
+    --------
+    >>> data = digits(n_per_class=20)
+    >>> tuple(data.x_train.shape), tuple(data.x_test.shape), data.num_classes
+    ((200, 64), (450, 64), 10)
     """
     test_fraction = check_real("test_fraction", test_fraction, minimum=0.0, maximum=0.9)
     try:
@@ -166,8 +297,42 @@ def gaussian_mixture(
 
     Class means are a simplex ETF with pairwise distance ``separation`` (times ``noise``,
     so the separation is in units of the noise std), randomly rotated in R^D, D = prod(shape);
-    samples are mean + ``noise`` * N(0, I). ``shape`` gives each sample's shape, e.g.
-    ``(3, 32, 32)`` for image-like inputs. Needs D >= K - 1.
+    samples are mean + ``noise`` * N(0, I).
+
+    Parameters
+    ----------
+    K : int, default 10
+        Number of classes, at least 2.
+    n : int, default 100
+        Training samples per class.
+    shape : int or tuple of int, default 32
+        Each sample's shape, e.g. ``(3, 32, 32)`` for image-like inputs; D = prod(shape) >= K - 1.
+    separation : float, default 3.0
+        Distance between any two class means, in units of ``noise``.
+    noise : float, default 1.0
+        Standard deviation of the isotropic noise, > 0.
+    n_test : int, optional
+        Test samples per class (default ``n``).
+    seed : int, default 0
+        Seed of the rotation and the noise.
+    dtype : torch.dtype, default torch.float32
+        Dtype of the inputs.
+
+    Returns
+    -------
+    ClassificationData
+
+    Raises
+    ------
+    ValueError
+        If a count is not a positive integer, D < K - 1, ``separation`` < 0 or ``noise`` <= 0.
+
+    Examples
+    --------
+    >>> data = gaussian_mixture(3, 200, 5, separation=4.0, seed=1)
+    >>> m = [data.x_train[data.y_train == k].double().mean(0) for k in range(3)]
+    >>> tuple(data.x_train.shape), round(float((m[0] - m[1]).norm()), 0)
+    ((600, 5), 4.0)
     """
     from nclab.geometry import simplex_etf
 
@@ -271,23 +436,159 @@ def _mnist_like(root, folder: str, cls: str, train: bool, test: bool, normalise:
     return cast(x_train), y_train, cast(x_test), y_test
 
 
-def mnist(root, *, n_per_class: int | None = None, seed: int = 0, normalise: bool = True,
+def mnist(root: str | os.PathLike | None, *, n_per_class: int | None = None, seed: int = 0, normalise: bool = True,
           dtype: torch.dtype = torch.float32) -> ClassificationData:
-    """MNIST (N x 1 x 28 x 28 in [0, 1], then standardised globally) from ``root/MNIST/raw``."""
+    """MNIST from the files under ``root`` (torchvision's layout); nothing is downloaded.
+
+    Parameters
+    ----------
+    root : str or path
+        The folder holding ``MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`` (or
+        the four files directly).
+    n_per_class : int, optional
+        Subsample the training set to this many samples per class.
+    seed : int, default 0
+        Seed of the subsample.
+    normalise : bool, default True
+        Standardise with the global mean and std of the training pixels; ``False``: values in [0, 1].
+    dtype : torch.dtype, default torch.float32
+        Dtype of the inputs.
+
+    Returns
+    -------
+    ClassificationData
+        Inputs (N, 1, 28, 28), 60,000 training and 10,000 test images.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` or a file is missing (the message says how to obtain the files).
+    ValueError
+        If ``root`` is None or a file is not an IDX file of the right size.
+
+    References
+    ----------
+    Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning applied to document
+    recognition", Proc. IEEE 86 (1998), doi:10.1109/5.726791.
+
+    Examples
+    --------
+    Four tiny files in the IDX format stand in for the real ones:
+
+    >>> import pathlib, tempfile, numpy as np
+    >>> raw = pathlib.Path(tempfile.mkdtemp()) / "MNIST" / "raw"
+    >>> raw.mkdir(parents=True)
+    >>> def idx(name, a):
+    ...     head = bytes([0, 0, 8, a.ndim]) + np.array(a.shape, ">i4").tobytes()
+    ...     _ = (raw / name).write_bytes(head + a.astype(np.uint8).tobytes())
+    >>> for split, n in (("train", 20), ("t10k", 10)):
+    ...     idx(f"{split}-images-idx3-ubyte", np.random.default_rng(0).integers(0, 256, (n, 28, 28)))
+    ...     idx(f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+    >>> data = mnist(raw.parent.parent)
+    >>> tuple(data.x_train.shape), tuple(data.x_test.shape)
+    ((20, 1, 28, 28), (10, 1, 28, 28))
+    """
     x_tr, y_tr, x_te, y_te = _mnist_like(root, "MNIST", "MNIST", True, True, normalise, dtype)
     return ClassificationData("mnist", x_tr, y_tr, x_te, y_te, 10).subsample(n_per_class, seed=seed)
 
 
-def fashion_mnist(root, *, n_per_class: int | None = None, seed: int = 0, normalise: bool = True,
+def fashion_mnist(root: str | os.PathLike | None, *, n_per_class: int | None = None, seed: int = 0, normalise: bool = True,
                   dtype: torch.dtype = torch.float32) -> ClassificationData:
-    """FashionMNIST from ``root/FashionMNIST/raw`` (same format as :func:`mnist`)."""
+    """FashionMNIST from ``root/FashionMNIST/raw`` (the IDX format of :func:`mnist`); nothing is downloaded.
+
+    Parameters
+    ----------
+    root : str or path
+        The folder holding ``FashionMNIST/raw/*-ubyte[.gz]`` (or the four files directly).
+    n_per_class : int, optional
+        Subsample the training set to this many samples per class.
+    seed : int, default 0
+        Seed of the subsample.
+    normalise : bool, default True
+        Standardise with the global mean and std of the training pixels; ``False``: values in [0, 1].
+    dtype : torch.dtype, default torch.float32
+        Dtype of the inputs.
+
+    Returns
+    -------
+    ClassificationData
+        Inputs (N, 1, 28, 28), 60,000 training and 10,000 test images.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` or a file is missing (the message says how to obtain the files).
+    ValueError
+        If ``root`` is None or a file is not an IDX file of the right size.
+
+    References
+    ----------
+    H. Xiao, K. Rasul, R. Vollgraf, "Fashion-MNIST: a novel image dataset for benchmarking
+    machine learning algorithms" (2017), arXiv:1708.07747.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> try:
+    ...     fashion_mnist(tempfile.mkdtemp())
+    ... except FileNotFoundError as exc:
+    ...     print("nclab never downloads data" in str(exc))
+    True
+    """
     x_tr, y_tr, x_te, y_te = _mnist_like(root, "FashionMNIST", "FashionMNIST", True, True, normalise, dtype)
     return ClassificationData("fashionmnist", x_tr, y_tr, x_te, y_te, 10).subsample(n_per_class, seed=seed)
 
 
-def cifar10(root, *, n_per_class: int | None = None, seed: int = 0, normalise: bool = True,
+def cifar10(root: str | os.PathLike | None, *, n_per_class: int | None = None, seed: int = 0, normalise: bool = True,
             dtype: torch.dtype = torch.float32) -> ClassificationData:
-    """CIFAR-10 (N x 3 x 32 x 32, standardised per channel) from ``root/cifar-10-batches-py``."""
+    """CIFAR-10 from the python-pickle batches under ``root``; nothing is downloaded.
+
+    Parameters
+    ----------
+    root : str or path
+        The folder holding ``cifar-10-batches-py/`` (``data_batch_1`` .. ``data_batch_5`` and
+        ``test_batch``), or that folder itself.
+    n_per_class : int, optional
+        Subsample the training set to this many samples per class.
+    seed : int, default 0
+        Seed of the subsample.
+    normalise : bool, default True
+        Standardise every channel with the training mean and std; ``False``: values in [0, 1].
+    dtype : torch.dtype, default torch.float32
+        Dtype of the inputs.
+
+    Returns
+    -------
+    ClassificationData
+        Inputs (N, 3, 32, 32), 50,000 training and 10,000 test images.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` or a batch file is missing (the message says how to obtain the files).
+    ValueError
+        If ``root`` is None.
+
+    References
+    ----------
+    A. Krizhevsky, "Learning multiple layers of features from tiny images", technical report,
+    University of Toronto (2009).
+
+    Examples
+    --------
+    Six tiny batch files in the official format stand in for the real ones:
+
+    >>> import pathlib, pickle, tempfile, numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "cifar-10-batches-py"
+    >>> folder.mkdir()
+    >>> rng = np.random.default_rng(0)
+    >>> for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+    ...     batch = {"data": rng.integers(0, 256, (10, 3072), dtype=np.uint8), "labels": list(range(10))}
+    ...     _ = (folder / name).write_bytes(pickle.dumps(batch))
+    >>> data = cifar10(folder.parent)
+    >>> tuple(data.x_train.shape), tuple(data.x_test.shape)
+    ((50, 3, 32, 32), (10, 3, 32, 32))
+    """
     path = _check_root(root, "CIFAR10")
     folder = path / "cifar-10-batches-py" if (path / "cifar-10-batches-py").is_dir() else path
 
@@ -316,11 +617,39 @@ def cifar10(root, *, n_per_class: int | None = None, seed: int = 0, normalise: b
     return data.subsample(n_per_class, seed=seed)
 
 
-def from_npz(path, *, dtype: torch.dtype = torch.float32) -> ClassificationData:
-    """Arrays ``features`` (the inputs) and ``labels`` of an .npz file (:mod:`nclab._npz`: ``x``,
-    ``X``, ``inputs`` and ``y``, ``Y``, ``targets`` are accepted too).
+def from_npz(path: str | os.PathLike, *, dtype: torch.dtype = torch.float32) -> ClassificationData:
+    """Arrays ``features`` (the inputs) and ``labels`` of an .npz file.
 
     The same arrays serve as train and test set (measurement needs only one).
+
+    Parameters
+    ----------
+    path : str or path
+        An .npz archive; the inputs may also be named ``x``, ``X`` or ``inputs`` and the labels
+        ``y``, ``Y`` or ``targets`` (the convention of :mod:`nclab._npz`).
+    dtype : torch.dtype, default torch.float32
+        Dtype of the inputs.
+
+    Returns
+    -------
+    ClassificationData
+        Named by the file's stem; K is the number of distinct labels.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not an .npz of arrays, lacks the two arrays, or the labels are not integers.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "toy.npz")
+    >>> np.savez(path, features=np.ones((4, 3)), labels=np.array([0, 1, 0, 1]))
+    >>> data = from_npz(path)
+    >>> data.name, tuple(data.x_train.shape), data.num_classes
+    ('toy', (4, 3), 2)
     """
     path = Path(path)
     if not path.is_file():
@@ -351,15 +680,48 @@ _UNREADABLE = (EOFError, zipfile.BadZipFile, pickle.UnpicklingError, gzip.BadGzi
 
 def load(spec: str, *, n_per_class: int | None = None, seed: int = 0,
          standardize: bool | None = None) -> ClassificationData:
-    """A data set from a spec string: ``digits``, ``gaussian``, ``mnist:ROOT``,
-    ``fashionmnist:ROOT``, ``cifar10:ROOT`` or a path ``FILE.npz``.
+    """A data set from a spec string, as the CLI's ``--data`` takes it.
 
     This is the one loader of data files: a missing file raises ``FileNotFoundError``; an
     unreadable, corrupt, truncated or wrong-format one raises ``ValueError`` naming the spec and
-    the reason (the CLI's exit 2), never the reader's own exception. ``standardize``: ``None``
-    (default) keeps each reader's own default (digits, MNIST, CIFAR-10 standardised; gaussian
-    and .npz as given); ``False`` gives the inputs as stored (digits 0..16, images in [0, 1]);
-    ``True`` standardises (an .npz or gaussian per coordinate with its own statistics).
+    the reason (the CLI's exit 2), never the reader's own exception.
+
+    Parameters
+    ----------
+    spec : str
+        ``digits``, ``gaussian``, ``mnist:ROOT``, ``fashionmnist:ROOT``, ``cifar10:ROOT`` or a
+        path ``FILE.npz`` (:func:`digits`, :func:`gaussian_mixture`, :func:`mnist`,
+        :func:`fashion_mnist`, :func:`cifar10`, :func:`from_npz`).
+    n_per_class : int, optional
+        Subsample the training set to this many samples per class.
+    seed : int, default 0
+        Seed of the split (digits), the draw (gaussian) and the subsample.
+    standardize : bool, optional
+        ``None`` (default) keeps each reader's own default (digits, MNIST, CIFAR-10
+        standardised; gaussian and .npz as given); ``False`` gives the inputs as stored (digits
+        0..16, images in [0, 1]); ``True`` standardises (an .npz or gaussian per coordinate with
+        its own statistics).
+
+    Returns
+    -------
+    ClassificationData
+
+    Raises
+    ------
+    FileNotFoundError
+        If a named file or folder does not exist.
+    ValueError
+        If the spec is none of the above, or a file cannot be read.
+
+    Examples
+    --------
+    >>> load("digits", n_per_class=3).y_train.tolist()[:4]
+    [0, 0, 0, 1]
+    >>> try:
+    ...     load("imagenet")
+    ... except ValueError as exc:
+    ...     print("digits, gaussian" in str(exc))
+    True
     """
     try:
         return _load(spec, n_per_class=n_per_class, seed=seed, standardize=standardize)
