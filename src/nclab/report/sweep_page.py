@@ -120,14 +120,36 @@ def sweep_warnings(df: Any) -> list[str]:
     return out
 
 
-def judge_store(kind: str | None, df: Any) -> Any:
-    """The ``Outcome`` of experiment ``kind``'s judge on a store's finished rows (``None`` when
-    ``kind`` is not a multi-seed experiment or no row finished).
+def judge_store(kind: str | None, df: Any, profile: str | None = None) -> Any:
+    """The ``Outcome`` of experiment ``kind``'s judge on a store's finished rows.
 
-    The judge gets the experiment's full-profile config (for keys the rows do not hold, such as
-    a tolerance) and the rows grouped by grid point (first appearance), seeds in order."""
+    Parameters
+    ----------
+    kind : str or None
+        The store's kind (its meta ``kind``).
+    df : pandas.DataFrame
+        The store's rows (``nclab.sweep.load(store, history=True)``).
+    profile : {"quick", "full"} or None
+        The profile the store was made with (its meta ``profile``); the judge gets that
+        profile's experiment config for the keys the rows do not hold (a tolerance, the
+        order of the initialisations). ``None`` (a store of an older nclab): the quick
+        profile, nclab's default.
+
+    Returns
+    -------
+    Outcome or None
+        ``None`` when ``kind`` is not a multi-seed experiment or no row finished. The rows are
+        grouped by grid point (in order of first appearance), seeds in order.
+
+    Raises
+    ------
+    ValueError
+        ``profile`` is neither ``"quick"``, ``"full"`` nor ``None``.
+    """
     from nclab.experiments import registry
 
+    if profile not in (None, "quick", "full"):
+        raise ValueError(f"profile must be 'quick', 'full' or None, got {profile!r}")
     names = {e.name for e in registry.experiments() if e.grid is not None}
     if kind not in names:
         return None
@@ -137,7 +159,7 @@ def judge_store(kind: str | None, df: Any) -> Any:
     order = {h: i for i, h in enumerate(dict.fromkeys(rows["config_hash"]))}
     rows = rows.assign(_point=rows["config_hash"].map(order)).sort_values(["_point", "seed"], kind="stable")
     exp = registry.get(kind)
-    return exp.grid.judge(exp.config(), rows.drop(columns="_point").reset_index(drop=True))
+    return exp.grid.judge(exp.config(quick=profile != "full"), rows.drop(columns="_point").reset_index(drop=True))
 
 
 def render_store(path: str | os.PathLike) -> str:
@@ -148,10 +170,12 @@ def render_store(path: str | os.PathLike) -> str:
     path = Path(path)
     counts = sweep.status_counts(path)
     df = sweep.load(path, history=True).reset_index(drop=True)
-    outcome = judge_store(counts.get("kind"), df)
+    profile = (counts.get("meta") or {}).get("profile")
+    outcome = judge_store(counts.get("kind"), df, profile)
     figures = {**(outcome.figures if outcome is not None else {}), **sweep_plots.store_figures(path)}
     info = {"store": str(path.resolve()), "kind": counts.get("kind"), "configs": counts.get("configs"),
-            "runs": counts.get("runs"), "done": counts.get("done"), "diverged": counts.get("diverged"),
+            **({"profile": profile} if profile else {}), "runs": counts.get("runs"), "done": counts.get("done"),
+            "diverged": counts.get("diverged"),
             "error": counts.get("error"), "pending": counts.get("pending"),
             "total run time (s)": round(float(counts.get("seconds") or 0.0), 2)}
     for item in counts.get("errors") or []:
@@ -161,6 +185,9 @@ def render_store(path: str | os.PathLike) -> str:
         tables[f"Claims of experiment {counts.get('kind')} (judged on the stored rows)"] = [
             c.to_dict() for c in outcome.claims]
         tables.update({f"Table {name}": rows for name, rows in outcome.tables.items()})
+        if profile is None:
+            info["judged with"] = ("the quick profile's experiment settings (the store does not record the profile "
+                                   "it was made with: made by an older nclab)")
         for i, note in enumerate(outcome.notes):
             info[f"note {i + 1}"] = note
     summary = config_summary(df)
