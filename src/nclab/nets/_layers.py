@@ -27,12 +27,50 @@ FUNCTIONAL = "functional"
 
 
 def available_layers(model: nn.Module) -> list[str]:
-    """Names of every submodule of ``model`` (what ``layers=`` accepts)."""
+    """Names of every submodule of ``model``: what ``layers=`` of :func:`measure` accepts.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    list of str
+        ``model.named_modules()`` names in module order, the model itself (``""``) left out.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> available_layers(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)))
+    ['0', '1', '2']
+    """
     return [name for name, _ in model.named_modules() if name]
 
 
 def find_classifier(model: nn.Module) -> tuple[str, nn.Linear]:
-    """The model's last ``nn.Linear`` (by module order) and its name."""
+    """The model's classifier: its last ``nn.Linear`` in module order, and its name.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    name : str
+    module : torch.nn.Linear
+
+    Raises
+    ------
+    ValueError
+        If the model has no ``nn.Linear``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> name, linear = find_classifier(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)))
+    >>> name, linear.out_features
+    ('2', 2)
+    """
     found = None
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
@@ -44,7 +82,26 @@ def find_classifier(model: nn.Module) -> tuple[str, nn.Linear]:
 
 
 def default_layers(model: nn.Module, classifier: nn.Module | None = None) -> list[str]:
-    """Every Linear/Conv module except ``classifier``, in module order."""
+    """The layers :func:`measure` takes by default: every Linear/Conv module except ``classifier``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    classifier : torch.nn.Module, optional
+        The module left out (the classifier, whose input is the ``penultimate`` row).
+
+    Returns
+    -------
+    list of str
+        Module names in module order.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))
+    >>> default_layers(model, model[3]), default_layers(model)
+    (['0'], ['0', '3'])
+    """
     return [name for name, m in model.named_modules()
             if name and isinstance(m, (nn.Linear, *_CONVS)) and m is not classifier]
 

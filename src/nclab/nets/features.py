@@ -74,25 +74,86 @@ def measure(
 ) -> pd.DataFrame:
     """Neural collapse metrics of every requested layer of ``model`` on ``loader``.
 
-    ``loader`` yields ``(inputs, labels)`` batches (any sizes). ``layers``: module names
-    (see :func:`available_layers`), ``None`` for the defaults (module docstring), ``[]`` for
-    the penultimate features only. ``classifier``: a module name, an ``nn.Linear`` of the
-    model, ``None`` for the last ``nn.Linear``, or ``False`` for none (no weight metrics, no
-    penultimate row; then ``num_classes`` is needed). ``num_classes`` defaults to the
-    classifier's ``out_features``. ``dtype`` casts the inputs (default: the model's parameter
-    dtype); statistics accumulate in ``stats_dtype`` on ``device`` (default: the model's device;
-    the model itself is not moved). ``method``/``max_dim``: the accumulator per layer (module
-    docstring); ``nc4=False`` skips the NC4 pass. ``options`` go to ``StreamingStats.collapse``
-    (``global_mean``, ``center_weight``, ``rtol``). Returns one row per layer in execution
-    order, then ``penultimate``: columns ``layer``, ``module``, ``measured_at``, ``activation``,
-    ``dim``, ``samples``, the keys of :func:`nclab.metrics.collapse` (NaN where undefined),
-    ``nc1_post_act`` and ``nc1_trace_ratio_post_act``.
+    Streams the features of each layer into an accumulator (module docstring), so no N x d
+    matrix is ever held; the values are those of :func:`nclab.metrics.collapse` on the stacked
+    features (docs/math.md §2). The model runs in eval mode under ``torch.no_grad``; training
+    flags and hooks are restored afterwards, also on error.
 
-    ``test_loader``: a second (held-out) loader, measured in one more pass against the
-    statistics of ``loader`` (its class means, global mean and Sigma_B; the test residuals and
-    NC4 are the test set's, as :func:`nclab.metrics.collapse` with ``reference=``). Then the
-    frame has a ``split`` column (``"train"`` rows, then ``"test"`` rows of the same layers);
-    measured with the training loader as ``test_loader`` the test rows equal the train rows.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        An eager module (TorchScript runs no hooks); it is not moved.
+    loader : iterable of (inputs, labels)
+        Batches of any sizes, integer labels (B,) in 0..K-1; iterated twice (NC4 and projected
+        layers need a second pass), so a DataLoader or a list, not a generator.
+    layers : iterable of str, optional
+        Module names (see :func:`available_layers`); ``None`` for the defaults (every Linear/Conv
+        but the classifier, after a directly consuming normalisation), ``[]`` for the
+        penultimate features only.
+    classifier : str or torch.nn.Linear or False, optional
+        A module name or an ``nn.Linear`` of the model; ``None`` for the last ``nn.Linear``;
+        ``False`` for none (no weight metrics, no ``penultimate`` row; then ``num_classes`` is needed).
+    device : torch.device or str, optional
+        Must be the model's device (the default); statistics accumulate there.
+    num_classes : int, optional
+        K; default the classifier's ``out_features``.
+    pool : {"flatten", "avg"}, default "flatten"
+        Feature maps (B, C, H, W) as B x (C H W), or averaged over the spatial axes (B x C).
+    nc4 : bool, default True
+        Run the pass for NC4 (nearest-class-mean agreement of the classifier).
+    dtype : torch.dtype, optional
+        Dtype the inputs are cast to (default: the model's parameter dtype).
+    stats_dtype : torch.dtype, default torch.float64
+        Dtype of the accumulators.
+    method : {"auto", "moment", "projected"}, default "auto"
+        :class:`nclab.metrics.StreamingStats` (one pass, O(d^2) memory), or
+        :class:`nclab.metrics.ProjectedStats` (two passes, O(K d)); ``auto``: moment for
+        d <= ``max_dim``, projected above.
+    max_dim : int, default 1024
+        The widest layer measured with the d x d moment.
+    test_loader : iterable of (inputs, labels), optional
+        A held-out set, measured in one more pass against the statistics of ``loader`` (its
+        class means, global mean and Sigma_B; the residuals and NC4 are the test set's, as
+        :func:`nclab.metrics.collapse` with ``reference=``). Then the frame has a ``split``
+        column: ``"train"`` rows, then ``"test"`` rows of the same layers.
+    **options
+        ``global_mean``, ``center_weight``, ``rtol`` of :func:`nclab.metrics.collapse`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer in execution order, then ``penultimate`` (the classifier's input,
+        the only row with the weight metrics): columns ``layer``, ``module``, ``measured_at``,
+        ``activation``, ``dim``, ``samples``, the keys of :func:`nclab.metrics.collapse` (NaN
+        where undefined, e.g. the ETF metrics when d < K - 1), ``nc1_post_act`` and
+        ``nc1_trace_ratio_post_act`` (NC1 after the activation module that consumes the layer's
+        output, NaN without one).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is invalid (named in the message), the loader is empty, yields bad
+        batches or misses a class, a second pass differs from the first, or the model fails on
+        the inputs.
+
+    References
+    ----------
+    V. Papyan, X. Y. Han, D. L. Donoho, "Prevalence of neural collapse during the terminal phase
+    of deep learning training", PNAS 117 (2020), doi:10.1073/pnas.2015509117 (NC1-NC4).
+    T. Tirer, H. Huang, J. Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658 (the trace ratio).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> data = torch.utils.data.TensorDataset(torch.randn(60, 5), torch.arange(60) % 3)
+    >>> frame = measure(model, torch.utils.data.DataLoader(data, batch_size=16))
+    >>> frame[["layer", "activation", "dim", "samples"]].values.tolist()
+    [['0', '1', 8, 60], ['penultimate', '', 8, 60]]
+    >>> bool(frame["nc1"].notna().all())
+    True
     """
     from nclab.metrics import KEYS, ProjectedStats, StreamingStats
     from nclab.nets._heldout import HeldOutStats
