@@ -84,3 +84,14 @@ def test_judge_store_rejects_an_unknown_profile(tmp_path):
               progress=False)
     assert "profile" not in sweep.status_counts(store)["meta"]  # a built-in kind has no profile
     assert "<th>profile</th>" not in sweep_page.render_store(store)
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_nclab_run_store_records_the_profile(tmp_path, quick):
+    store = tmp_path / "run.sqlite"
+    res = registry.run("garrod2025-fig1", quick=quick, store=store, seeds=2, steps=30, polish_steps=0, K=3, d=4,
+                       n=2, progress=False)
+    assert sweep.status_counts(store)["meta"]["profile"] == ("quick" if quick else "full")
+    outcome = sweep_page.judge_store("garrod2025-fig1", sweep.load(store, history=True),
+                                     "quick" if quick else "full")
+    assert [c.to_dict() for c in outcome.claims] == [c.to_dict() for c in res.claims]
