@@ -258,3 +258,52 @@ def test_projected_is_exported_from_both_modules():
     from nclab.metrics import streaming
 
     assert streaming.ProjectedStats is ProjectedStats
+
+
+def _huge(N=20, d=3, over=1.2, seed=0):
+    """Features whose entries exceed the overflow limit of N samples by ``over`` but stay under
+    the limit of N / 2 (sqrt(2) larger): each half passes, the concatenation does not."""
+    limit = (torch.finfo(torch.float64).max / (4.0 * N * d)) ** 0.5
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(N, d, generator=g, dtype=torch.float64) * 0.5 * limit
+    X[N - 1, 0] = over * limit  # the largest entry, in the second half
+    return X, torch.arange(N) % 2
+
+
+def test_update_refuses_batches_that_overflow_like_collapse():
+    X, y = _huge()
+    with pytest.raises(ValueError) as full:
+        collapse(X, y)
+    collapse(X[:10], y[:10]), collapse(X[10:], y[10:])  # each half alone is fine
+    acc = StreamingStats(2, 3).update(X[:10], y[:10])
+    before = (acc.counts.clone(), acc.sums.clone(), acc.sq.clone(), acc.second.clone())
+    with pytest.raises(ValueError) as streamed:
+        acc.update(X[10:], y[10:])
+    assert str(streamed.value) == str(full.value) and "overflow torch.float64" in str(full.value)
+    for old, new in zip(before, (acc.counts, acc.sums, acc.sq, acc.second)):
+        assert torch.equal(old, new)  # the refused batch left nothing behind
+    # the largest entry first, then small batches: refused once the count makes the sums overflow
+    order = torch.arange(19, -1, -1)
+    acc = StreamingStats(2, 3)
+    for i in range(0, 12, 2):  # 12 samples: 1.2 limit(20) < limit(12) = 1.29 limit(20)
+        acc.update(X[order[i:i + 2]], y[order[i:i + 2]])
+    with pytest.raises(ValueError, match="overflow"):
+        for i in range(12, 20, 2):
+            acc.update(X[order[i:i + 2]], y[order[i:i + 2]])
+    assert acc.num_samples < 20
+
+
+def test_merge_and_pass_two_refuse_overflow():
+    X, y = _huge()
+    a = StreamingStats(2, 3).update(X[:10], y[:10])
+    b = StreamingStats(2, 3).update(X[10:], y[10:])
+    with pytest.raises(ValueError, match="other must be at most .* overflow"):
+        a.merge(b)
+    small = StreamingStats(2, 3).update(X[:10] * 1e-200, y[:10])
+    with pytest.raises(ValueError, match="features must be at most .* overflow"):
+        small.ncc_counter().update(torch.full((2, 3), 1e300, dtype=torch.float64), torch.tensor([0, 1]))
+    proj = ProjectedStats(2, 3).update(X[:10], y[:10]).begin_pass2()
+    with pytest.raises(ValueError, match="features must be at most .* overflow"):
+        proj.update_residuals(torch.full((2, 3), 1e300, dtype=torch.float64), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="overflow"):
+        ProjectedStats(2, 3).update(X, y)

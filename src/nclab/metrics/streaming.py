@@ -61,6 +61,8 @@ class _ClassSums:
         self.sums = torch.zeros(K, d, dtype=dtype, device=self.device)  # sum (h - c)
         self.sq = torch.zeros(K, dtype=dtype, device=self.device)  # sum ||h - c||^2
         self._shift_set = False
+        #: Largest |entry| seen (the overflow check of collapse() on the concatenated batches).
+        self._amax = 0.0
 
     @property
     def num_samples(self) -> int:
@@ -71,6 +73,8 @@ class _ClassSums:
         x, y = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
         if x.shape[0] == 0:
             return None
+        # the check collapse() makes on all the samples so far, before anything changes
+        self._amax = _checks.check_magnitude(x, "features", num_samples=self.num_samples + x.shape[0], seen=self._amax)
         if not self._shift_set:
             self.shift, self._shift_set = x.mean(dim=0), True
         xc = x - self.shift
@@ -125,7 +129,11 @@ class StreamingStats(_ClassSums):
         return 0 if self.class_scatter is None else self.class_scatter.numel() * self.class_scatter.element_size()
 
     def update(self, features: Any, labels: Any) -> "StreamingStats":
-        """Add a batch: features (B, d), labels (B,) in 0..K-1 (classes may be missing from it)."""
+        """Add a batch: features (B, d), labels (B,) in 0..K-1 (classes may be missing from it).
+
+        A batch whose entries would overflow the sums of squares of everything seen so far is
+        the ValueError :func:`nclab.metrics.collapse` raises on the concatenated features, and
+        leaves the accumulator unchanged."""
         prior = None
         if self.class_scatter is not None:
             prior = (self.counts.clone(), self._project(self.sums).clone())  # before this batch
@@ -177,7 +185,12 @@ class StreamingStats(_ClassSums):
             or (mine is not None and theirs is not None and torch.equal(mine, theirs.to(mine))))
         if not same:
             fail("other", "statistics with other per-class moments", "the same class_projection as this one")
+        # both parts passed their checks; together their sums of squares may still overflow
+        amax = _checks.check_magnitude(torch.zeros(1, self.dim, dtype=self.dtype), "other",
+                                       num_samples=max(1, self.num_samples + other.num_samples),
+                                       seen=max(self._amax, other._amax))
         out = StreamingStats(self.num_classes, self.dim, self.dtype, self.device)
+        out._amax = amax
         if self.class_scatter is not None:
             out.class_projection = mine
             out.class_scatter = torch.zeros_like(self.class_scatter)
@@ -296,6 +309,7 @@ class NCCCounter:
         x, y = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
         if x.shape[0] == 0:
             return self
+        _checks.check_magnitude(x, "features")
         K = self.num_classes
         step = max(1, _NCC_CHUNK_ELEMENTS // (2 * K))  # bounded B x 2K temporaries
         mismatches = torch.zeros((), dtype=torch.int64, device=x.device)
@@ -391,6 +405,7 @@ class ProjectedStats(_ClassSums):
         if self.within is None:
             fail("update_residuals", "a pass-2 batch before begin_pass2()", "begin_pass2() after pass 1")
         x, y = _batch(features, labels, self.num_classes, self.dim, self.dtype, self.device)
+        _checks.check_magnitude(x, "features", num_samples=max(1, self.count2 + x.shape[0]))
         residual = (x - self.shift) - self._shifted_means[y]
         self.within += (residual @ self._basis).square().sum(dim=0)
         self.count2 += int(x.shape[0])
