@@ -118,3 +118,31 @@ def test_bad_class_projection():
     for bad in ("full", torch.zeros(3, 2), torch.zeros(8)):
         with pytest.raises(ValueError, match="class_projection"):
             StreamingStats(5, 8, class_projection=bad)
+
+
+def _scatter_loop(X, y, K):
+    """Per-class scatter sum_{i in k} (h_i - h_bar_k)(h_i - h_bar_k)^T, one sample at a time."""
+    X, d = X.tolist(), X.shape[1]
+    out = np.zeros((K, d, d))
+    for k in range(K):
+        rows = [np.array(X[i]) for i in range(len(X)) if int(y[i]) == k]
+        mean = sum(rows) / len(rows)
+        for r in rows:
+            out[k] += np.outer(r - mean, r - mean)
+    return out
+
+
+def test_class_scatter_update_and_merge_equal_the_loop():
+    """docs/math.md §9.1: Chan, Golub & LeVeque's pairwise update, per batch and per merge, with
+    a class missing from a batch, one-sample batches, an empty part and far-apart shifts."""
+    X, y, _, _, _ = data(seed=6, K=4, d=5, N=60, offset=1e3)
+    X[30:] += 7.0  # the second worker's shift is far from the first's
+    y[10:14] = 0  # class 3 absent from the batch 10:14 below
+    expected = _scatter_loop(X, y, 4)
+    one, _ = streamed(X, y, cuts=[0, 1, 10, 14, 15, 60], class_projection="identity")
+    np.testing.assert_allclose(one.class_scatter, expected, rtol=1e-9, atol=1e-9)
+    a, _ = streamed(X[:30], y[:30], cuts=[0, 4, 30], class_projection="identity")
+    b, _ = streamed(X[30:], y[30:], cuts=[0, 1, 30], class_projection="identity")
+    empty = StreamingStats(4, 5, class_projection="identity")
+    for merged in (a.merge(b), b.merge(a), a.merge(empty).merge(b), empty.merge(a.merge(b))):
+        np.testing.assert_allclose(merged.class_scatter, expected, rtol=1e-9, atol=1e-9)
