@@ -59,7 +59,20 @@ EXIT_PIPE = 141
 
 
 def version() -> str:
-    """The installed nclab version (``importlib.metadata``), or ``unknown`` from a bare source tree."""
+    """The installed nclab version, as ``nclab --version`` prints it.
+
+    Returns
+    -------
+    str
+        The version of the installed distribution (``importlib.metadata``), or ``"unknown"``
+        when nclab runs from a source tree that was never installed.
+
+    Examples
+    --------
+    >>> from nclab.cli import version
+    >>> isinstance(version(), str) and version() != ""
+    True
+    """
     from importlib.metadata import PackageNotFoundError, version as _version
 
     try:
@@ -69,7 +82,23 @@ def version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``nclab`` parser with every subcommand of :data:`COMMANDS`."""
+    """The ``nclab`` parser with every subcommand of :data:`COMMANDS`.
+
+    Each subcommand's module is imported to add its arguments; the computing ones
+    (:data:`THREADED`) get ``--threads``, every one gets ``--debug``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; ``parse_args`` sets ``command`` and ``_command`` (module, prefix).
+
+    Examples
+    --------
+    >>> from nclab.cli import build_parser
+    >>> args = build_parser().parse_args(["list", "--json"])
+    >>> args.command, args.json, args._command
+    ('list', True, ('nclab.experiments._cli', 'list'))
+    """
     parser = argparse.ArgumentParser(
         prog="nclab",
         description="nclab: neural collapse toolkit. Reproduce the UFM papers, train UFMs "
@@ -98,19 +127,84 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def one_line(text: str) -> str:
-    """``text`` on one line: its non-blank lines joined by a space."""
+    """``text`` on one line: its non-blank lines, stripped, joined by a space.
+
+    Parameters
+    ----------
+    text : str
+        Any text (converted with ``str``).
+
+    Returns
+    -------
+    str
+        The one-line text (empty for a blank ``text``).
+
+    Examples
+    --------
+    >>> from nclab.cli import one_line
+    >>> one_line("  first\\n\\n  second  ")
+    'first second'
+    """
     return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
 def bad_input_message(exc: BaseException) -> str:
-    """The one-line message of a bad-input exception (an ``OSError`` reads ``reason: path``)."""
+    """The one-line message ``nclab`` prints for a bad-input exception (exit 2).
+
+    Parameters
+    ----------
+    exc : BaseException
+        One of :data:`BAD_INPUT`.
+
+    Returns
+    -------
+    str
+        ``reason: path`` for an ``OSError`` with a file name, else the exception's message on
+        one line, or its type's name when the message is empty.
+
+    Examples
+    --------
+    >>> from nclab.cli import bad_input_message
+    >>> bad_input_message(FileNotFoundError(2, "No such file or directory", "a.npz"))
+    'No such file or directory: a.npz'
+    >>> bad_input_message(ValueError("steps must be an integer >= 1,\\n got 0"))
+    'steps must be an integer >= 1, got 0'
+    """
     if isinstance(exc, OSError) and exc.filename:
         return one_line(f"{exc.strerror or exc}: {exc.filename}")
     return one_line(str(exc)) or type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``nclab ARGV``; returns the exit code (see the module docstring)."""
+    """Run ``nclab ARGV`` and return its exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``nclab`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success (bare ``nclab`` prints the commands and returns 0), 2 bad input (one line on
+        stderr naming the parameter and the value), 1 internal error, 130 interrupted, 141 the
+        reader of stdout went away (see the module docstring).
+
+    Raises
+    ------
+    SystemExit
+        From argparse: ``--help`` and ``--version`` (code 0) and arguments it cannot parse
+        (code 2).
+
+    Examples
+    --------
+    >>> from nclab.cli import main
+    >>> main(["show", "mixon2022-fig2", "--json"]) == 0  # doctest: +ELLIPSIS
+    {...}
+    True
+    >>> main(["run", "no-such-experiment"])
+    2
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):  # bare `nclab`: the verbs, and success
