@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import pandas as pd
 import torch
@@ -42,7 +42,31 @@ FEATURE_PENALTIES = ("mean", "sum")
 
 @dataclass
 class ClassifierResult:
-    """A trained model, its per-epoch history and the first epoch with zero training error."""
+    """What :func:`train_classifier` returns.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained model (left in eval mode).
+    history : pandas.DataFrame
+        One row per recorded epoch: ``epoch``, ``lr``, ``train_loss``, ``train_error``,
+        ``test_error`` (with test data) and the collapse metrics of the penultimate features.
+    epoch_zero_error : int or None
+        The first epoch with zero training error (the start of the terminal phase), or None.
+    seconds : float
+        Wall time of the training.
+    config : dict
+        The training settings.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from nclab.nets import gaussian_mixture
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> result = train_classifier(model, gaussian_mixture(3, 10, 4), epochs=2)
+    >>> result.history["epoch"].tolist(), result.config["loss"], result.model is model
+    ([1, 2], 'ce', True)
+    """
 
     model: nn.Module
     history: pd.DataFrame
@@ -52,7 +76,29 @@ class ClassifierResult:
 
 
 def head_of(model: nn.Module) -> nn.Module:
-    """The head of ``model``: its ``head`` attribute, else its last ``nn.Linear``."""
+    """The head of ``model``: its ``head`` attribute, else its last ``nn.Linear``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    torch.nn.Module
+        The module whose input is the penultimate features and whose weights get
+        ``head_weight_decay`` in :func:`train_classifier`.
+
+    Raises
+    ------
+    ValueError
+        If the model has neither a ``head`` module nor an ``nn.Linear``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> head_of(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)))
+    Linear(in_features=6, out_features=2, bias=True)
+    """
     head = getattr(model, "head", None)
     if isinstance(head, nn.Module):
         return head
@@ -97,9 +143,41 @@ def _loaders(data, batch_size: int | None, seed: int, device) -> tuple[DataLoade
     raise AssertionError  # pragma: no cover
 
 
-def evaluate(model: nn.Module, loader: DataLoader, *, loss: str = "ce", num_classes: int | None = None,
-             device=None, dtype: torch.dtype | None = None) -> dict[str, float]:
-    """Mean loss and error rate of ``model`` on ``loader`` (eval mode; every module's mode is restored)."""
+def evaluate(model: nn.Module, loader: Iterable, *, loss: str = "ce", num_classes: int | None = None,
+             device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> dict[str, float]:
+    """Mean loss and error rate of ``model`` on ``loader``.
+
+    Runs in eval mode under ``torch.no_grad``; every module's training flag is restored.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    loader : iterable of (inputs, labels)
+        Batches with integer labels (B,).
+    loss : {"ce", "mse"}, default "ce"
+        Mean cross-entropy, or the mean of (1/2)||z - onehot(y)||^2.
+    num_classes : int, optional
+        K of the one-hot targets (default: the number of outputs).
+    device : torch.device or str, optional
+        Where the batches are moved (the model's device).
+    dtype : torch.dtype, optional
+        Dtype the inputs are cast to.
+
+    Returns
+    -------
+    dict
+        ``{"loss": mean loss, "error": fraction misclassified}``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Linear(2, 2)
+    >>> with torch.no_grad():
+    ...     _ = model.weight.copy_(torch.eye(2)), model.bias.zero_()
+    >>> evaluate(model, [(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]))])["error"]
+    0.5
+    """
     total, wrong, loss_sum = 0, 0, 0.0
     with evaluating(model):
         for x, y in loader:
@@ -139,18 +217,90 @@ def train_classifier(
 ) -> ClassifierResult:
     """Train ``model`` for ``epochs`` epochs and track neural collapse (Papyan et al. 2020).
 
-    ``weight_decay`` applies to the feature extractor, ``head_weight_decay`` (default: the
-    same) to the head (``model.head``, else the last Linear); ``lam_H`` is the UFM feature
-    penalty (see the module docstring; ``feature_penalty`` picks its normalisation). The
-    learning rate follows ``schedule``: ``constant``, ``step`` (divided by 10 at 1/3 and 2/3 of
-    the epochs, as Papyan et al., or every ``step_every`` epochs when given, as Tirer et al.'s
-    weight-decay study: every 40) or ``cosine``. ``batch_size=None`` is full-batch training.
-    Every ``track_every`` epochs (and at the last; only the last when ``track=False``, without
-    the collapse metrics) a row goes into ``history``: epoch, lr,
-    train loss/error (of the objective's data term, measured in eval mode), test error when
-    test data exist, and the collapse metrics of the penultimate features on the training set
-    (:func:`nclab.nets.measure`, ``layers=[]``). ``progress`` shows a tqdm bar (default: only
-    when stderr is a terminal). The model is moved to ``device``/``dtype`` and left in eval mode.
+    The objective is the module docstring's; training runs past zero training error, into the
+    terminal phase. The model is moved to ``device``/``dtype`` and left in eval mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier ``backbone -> head`` (the head: ``model.head``, else the last ``nn.Linear``).
+    data : ClassificationData or torch.utils.data.DataLoader
+        The training (and test) data; a DataLoader is used as it is, without test data.
+    epochs : int, default 100
+    loss : {"ce", "mse"}, default "ce"
+        Mean cross-entropy, or the mean of (1/2)||z - onehot(y)||^2.
+    optimizer : {"sgd", "adam"}, default "sgd"
+    lr : float, default 0.05
+        The initial learning rate, > 0.
+    momentum : float, default 0.9
+        SGD momentum, in [0, 1].
+    batch_size : int or None, default 128
+        ``None`` is full-batch training.
+    weight_decay : float, default 5e-4
+        Weight decay of the feature extractor (PyTorch's: the gradient of (wd/2)||w||^2).
+    head_weight_decay : float, optional
+        Weight decay of the head (default ``weight_decay``).
+    lam_H : float, default 0.0
+        The UFM feature penalty on the head's input H.
+    feature_penalty : {"mean", "sum"}, default "mean"
+        (lam_H/2) mean_i ||h_i||^2, or (lam_H/2) ||H||_F^2 over the training set (estimated per
+        batch as (N/B)(lam_H/2) sum_batch ||h_i||^2).
+    schedule : {"step", "constant", "cosine"}, default "step"
+        ``step``: the rate divided by 10 at 1/3 and 2/3 of the epochs (Papyan et al.), or every
+        ``step_every`` epochs when given (Tirer et al.'s weight-decay study: every 40).
+    step_every : int, optional
+    track_every : int, default 1
+        Record a row of ``history`` every this many epochs, and at the last.
+    track : bool, default True
+        ``False``: only the last epoch's row, without the collapse metrics.
+    metric_options : dict, optional
+        Options of :func:`nclab.nets.measure` (``global_mean``, ``center_weight``, ``rtol``).
+    device : torch.device or str, optional
+        Default: the model's device.
+    dtype : torch.dtype, optional
+        Default: the model's floating dtype.
+    seed : int, default 0
+        Seed of the batch shuffling.
+    progress : bool, optional
+        A tqdm bar; default only when stderr is a terminal.
+
+    Returns
+    -------
+    ClassifierResult
+        The model and ``history``: per recorded epoch ``epoch``, ``lr``, ``train_loss`` and
+        ``train_error`` (of the data term, in eval mode), ``test_error`` when test data exist,
+        and the collapse metrics of the penultimate features on the training set
+        (:func:`nclab.nets.measure` with ``layers=[]``).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is invalid (named in the message) or the model has nothing to train.
+    FloatingPointError
+        If the objective becomes non-finite (lower ``lr``).
+
+    References
+    ----------
+    V. Papyan, X. Y. Han, D. L. Donoho, "Prevalence of neural collapse during the terminal phase
+    of deep learning training", PNAS 117 (2020), doi:10.1073/pnas.2015509117.
+    T. Tirer, H. Huang, J. Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658 (the MSE loss, Eq. 1).
+    C. Garrod, J. P. Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169 (the summed feature penalty of the deep UFM, Sec. 3).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from nclab.nets import gaussian_mixture
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> data = gaussian_mixture(3, 20, 4, separation=8.0)
+    >>> result = train_classifier(model, data, epochs=3, batch_size=20, track_every=3)
+    >>> result.history["epoch"].tolist()
+    [3]
+    >>> {"train_loss", "train_error", "test_error", "nc1", "nc4_ncc_mismatch"} <= set(result.history.columns)
+    True
     """
     epochs = check_int("epochs", epochs, minimum=1)
     check_choice("loss", loss, CLASSIFIER_LOSSES)
@@ -269,13 +419,48 @@ def train_classifier(
 
 def penalised_head_loss(
     model: nn.Module, data: ClassificationData, *, lam_W: float, lam_H: float,
-    device=None, dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None, dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """The deep-UFM objective of the head on the whole training set (Garrod & Keating, Sec. 3).
 
-    mean CE(Z) + (lam_W/2) sum_l ||W_l||_F^2 + (lam_H/2) ||H_1||_F^2, H_1 the head's input for
-    all N training samples (a sum, not a mean), W_l the head's Linear weights (biases ignored).
-    Returns the three terms and their total.
+    mean CE(Z) + (lam_W/2) sum_l ||W_l||_F^2 + (lam_H/2) ||H_1||_F^2, with H_1 the head's input for
+    all N training samples (a sum, not a mean) and W_l the head's Linear weights (biases ignored).
+    Evaluated in eval mode under ``torch.no_grad`` (training flags restored).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network ``backbone -> head`` (``model.head``, else its last ``nn.Linear``).
+    data : ClassificationData
+        Its training split is used.
+    lam_W, lam_H : float
+        The weight and feature penalties.
+    device : torch.device or str, optional
+        Where the inputs are moved (the model's device).
+    dtype : torch.dtype, optional
+        Dtype the inputs are cast to.
+
+    Returns
+    -------
+    dict
+        ``fit`` (the mean cross-entropy), ``reg_W``, ``reg_H`` and their sum ``total``.
+
+    References
+    ----------
+    C. Garrod, J. P. Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Sec. 3 (the deep UFM objective).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from nclab.nets import gaussian_mixture
+    >>> model = nn.Linear(4, 3)
+    >>> with torch.no_grad():
+    ...     _ = model.weight.fill_(1.0)
+    >>> terms = penalised_head_loss(model, gaussian_mixture(3, 5, 4), lam_W=0.1, lam_H=0.0)
+    >>> round(terms["reg_W"], 12), terms["reg_H"]
+    (0.6, 0.0)
     """
     head = head_of(model)
     feats: list[torch.Tensor] = []
