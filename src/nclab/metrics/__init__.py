@@ -6,6 +6,8 @@
   NCC accuracy, per-class agreement, stable rank, per-class spectra and the MSE-loss
   decomposition (:mod:`nclab.metrics.extra`, :mod:`nclab.metrics.extra_samples`,
   :mod:`nclab.metrics.subspaces`, :mod:`nclab.metrics.uniformity`, :mod:`nclab.metrics.mse_loss`).
+- ``collapse(..., classes=[...])``: every metric of a subset of the classes
+  (:mod:`nclab.metrics.class_subset`).
 - :mod:`nclab.metrics.spectrum`: singular values, numerical rank, Schatten quasi-norms.
 - :class:`StreamingStats`: one-pass accumulators for feature sets that do not fit in memory;
   :class:`ProjectedStats`: two passes in O(K d) memory, for wide layers.

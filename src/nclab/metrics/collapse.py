@@ -37,7 +37,7 @@ import torch
 from nclab._tensor import as_float_tensor
 from nclab._validation import check_choice, fail
 from nclab.classwise import GLOBAL_MEAN_WEIGHTINGS
-from nclab.metrics import _checks, _core
+from nclab.metrics import _checks, _core, class_subset
 from nclab.metrics._core import ClassStatistics
 from nclab.metrics import extra as _extra
 
@@ -105,6 +105,7 @@ def collapse(
     extra: Any = None,
     ood_features: Array | None = None,
     reference: ClassStatistics | None = None,
+    classes: Any = None,
 ) -> dict[str, Any]:
     """Every neural collapse metric of docs/math.md §2, in two passes over the features.
 
@@ -129,6 +130,12 @@ def collapse(
     features' (test-set collapse; docs/math.md §2). Measured against its own statistics a set
     gives the plain metrics.
 
+    ``classes``: a list of m >= 2 distinct class indices; every metric is then that of the
+    m-class problem (the samples of those classes, class ``classes[j]`` relabelled j, the
+    rows ``classes`` of ``weight`` and ``bias``, and of ``reference`` whose global mean and
+    centred means are recomputed for the subset), as :func:`collapse` on the filtered arrays;
+    per-class outputs follow the order of ``classes`` (:mod:`nclab.metrics.class_subset`).
+
     Examples
     --------
     >>> import torch
@@ -146,12 +153,18 @@ def collapse(
     check_choice("global_mean", global_mean, GLOBAL_MEAN_WEIGHTINGS)
     x, y, K = _prepare(features, labels, num_classes)
     rtol = _checks.check_rtol(rtol)
-    _checks.check_undefined(undefined, x.shape[-1], K)
     lead = x.shape[:-2]
     w = None if weight is None else _checks.check_weight(weight, x, K, lead)
     b = None if bias is None else _checks.check_bias(bias, x, K, lead)
     if b is not None and w is None:
         fail("bias", "a bias without a weight", "given together with weight")
+    ref = None if reference is None else _check_reference(reference, K, x.shape[-1])
+    if classes is not None:
+        subset = class_subset.check_classes(classes, K)
+        x, y, w, b = class_subset.restrict(subset, x, y, K, w, b)
+        ref = None if ref is None else class_subset.restrict_statistics(ref, subset, global_mean)
+        K = len(subset)
+    _checks.check_undefined(undefined, x.shape[-1], K)  # d >= K - 1 of the (sub)problem measured
     names = _extra.check_extra(extra, w is not None, ood_features is not None)
     ood = None
     if ood_features is not None:
@@ -160,7 +173,6 @@ def collapse(
             fail("ood_features", f"an array of shape {tuple(ood.shape)}", f"shape (..., N_ood, {x.shape[-1]})")
     with torch.no_grad():
         preds = [] if _extra.needs_predictions(names) else None  # NCC labels from the residual pass
-        ref = None if reference is None else _check_reference(reference, K, x.shape[-1])
         stats, mismatches = _core.full_batch_statistics(x, y, K, global_mean, weight=w, bias=b, predictions=preds,
                                                         reference=ref)
         values = _core.metrics_from_statistics(stats, w, b, rtol=rtol, center_weight=bool(center_weight))
