@@ -28,8 +28,33 @@ def _configs(df: Any) -> list[dict]:
 
 
 def config_summary(df: Any) -> list[dict]:
-    """One row per config of a sweep table (``nclab.sweep.load``): the keys that vary across
-    configs, seeds per status, and mean/min/max of each numeric metric over finished seeds."""
+    """One summary row per config of a sweep table.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or None
+        The rows of a store (:func:`nclab.sweep.load`).
+
+    Returns
+    -------
+    list of dict
+        One dict per config (in order of first appearance): the config keys that vary across
+        configs, ``seeds``, the runs per status (``done``, ``diverged``, ``error``), the runs
+        per outcome (:func:`outcome_counts`, for a kind that labels its runs), ``M mean``
+        (and ``M min`` / ``M max`` with more than one seed) of every numeric metric ``M``
+        over the seeds that did not fail, and the first 12 characters of ``config_hash``.
+        Empty for an empty or missing table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from nclab.report.sweep_page import config_summary
+    >>> df = pd.DataFrame({"config_hash": ["a", "a", "b"], "seed": [0, 1, 0],
+    ...                    "status": ["done", "done", "error"], "config": ['{"d": 4}', '{"d": 4}', '{"d": 8}'],
+    ...                    "loss": [1.0, 3.0, None]})
+    >>> [(r["d"], r["seeds"], r["done"], r["error"], r.get("loss mean")) for r in config_summary(df)]
+    [(4, 2, 2, 0, 2.0), (8, 1, 0, 1, None)]
+    """
     import pandas as pd
 
     if df is None or len(df) == 0:
@@ -70,8 +95,30 @@ def outcome_counts(group: Any) -> dict[str, int]:
 
     A finished run with a ``label`` counts under its label; one whose ``train_status`` is
     ``max_steps`` while a tolerance ``tol`` was set counts as ``not converged`` instead (its
-    label is only that of its last iterate). Rows without a ``label`` column count only as
-    diverged / error. Empty when the kind labels nothing.
+    label is only that of its last iterate).
+
+    Parameters
+    ----------
+    group : pandas.DataFrame
+        Rows of a store (``status``, ``config`` and, for a labelling kind, ``label`` and
+        ``train_status``).
+
+    Returns
+    -------
+    dict of str to int
+        Every name of :data:`OUTCOMES` with its count; empty when the rows have no ``label``
+        column (the kind labels nothing).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from nclab.report.sweep_page import outcome_counts
+    >>> rows = pd.DataFrame({"status": ["done", "done", "done", "diverged"],
+    ...                      "label": ["dnc", "other", "dnc", None],
+    ...                      "train_status": ["converged", "max_steps", "max_steps", None],
+    ...                      "config": ['{"tol": 1e-6}', '{"tol": 1e-6}', '{"tol": null}', '{"tol": 1e-6}']})
+    >>> outcome_counts(rows)
+    {'dnc': 2, 'low_rank': 0, 'other': 0, 'not converged': 1, 'diverged': 1, 'error': 0}
     """
     if "label" not in group.columns:
         return {}
@@ -86,7 +133,29 @@ def outcome_counts(group: Any) -> dict[str, int]:
 
 
 def not_converged(df: Any) -> Any:
-    """Per row: finished, a tolerance was asked (config ``tol``) and training stopped at max steps."""
+    """Which rows stopped before their convergence test passed.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of a store.
+
+    Returns
+    -------
+    pandas.Series of bool
+        Per row: finished (``done``), a tolerance was asked (config ``tol`` set) and training
+        stopped at its step limit (``train_status == "max_steps"``). All ``False`` when the
+        rows have no ``train_status``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from nclab.report.sweep_page import not_converged
+    >>> rows = pd.DataFrame({"status": ["done", "done"], "train_status": ["max_steps", "max_steps"],
+    ...                      "config": ['{"tol": 1e-6}', '{}']})
+    >>> not_converged(rows).tolist()
+    [True, False]
+    """
     import pandas as pd
 
     if "train_status" not in df.columns:
@@ -96,8 +165,31 @@ def not_converged(df: Any) -> Any:
 
 
 def sweep_warnings(df: Any) -> list[str]:
-    """What a reader of the page must know before reading a frequency: unconverged runs,
-    runs without a convergence test, diverged and failed runs."""
+    """What a reader of the sweep page must know before reading a frequency.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or None
+        Rows of a store.
+
+    Returns
+    -------
+    list of str
+        One sentence each for the runs that stopped at max steps before reaching ``tol``, the
+        runs that ran all their steps without a convergence test, and the diverged and the
+        failed runs; empty when there is nothing to say.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from nclab.report.sweep_page import sweep_warnings
+    >>> rows = pd.DataFrame({"status": ["done", "diverged"], "label": ["other", None],
+    ...                      "train_status": ["max_steps", None], "config": ['{"tol": 1e-6}', '{"tol": 1e-6}']})
+    >>> for line in sweep_warnings(rows):
+    ...     print(line[:60])
+    1 of 2 runs stopped at max steps before reaching tol: they a
+    1 of 2 runs ended 'diverged'.
+    """
     out = []
     if df is None or len(df) == 0:
         return out
@@ -163,7 +255,38 @@ def judge_store(kind: str | None, df: Any, profile: str | None = None) -> Any:
 
 
 def render_store(path: str | os.PathLike) -> str:
-    """The HTML page of sweep store ``path`` (figures embedded, per-config summary table)."""
+    """The HTML page of a sweep store.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An existing sweep store.
+
+    Returns
+    -------
+    str
+        A self-contained page: the store's counts (and profile), the warnings of
+        :func:`sweep_warnings`, for a multi-seed experiment's store its judgement
+        (:func:`judge_store`: claims, tables, notes, figures), the outcomes panel, the kind's
+        figures (embedded PNGs) and :func:`config_summary`'s table.
+
+    Raises
+    ------
+    ValueError
+        ``path`` is not an nclab sweep store (or has another schema version).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nclab import sweep
+    >>> from nclab.report.sweep_page import render_store
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.sqlite")
+    >>> _ = sweep.run("ufm", None, 1, path, fixed={"K": 3, "n": 2, "d": 4, "steps": 5}, executor="inline",
+    ...               progress=False)
+    >>> page = render_store(path)
+    >>> page.startswith("<!DOCTYPE html>") and "s.sqlite" in page
+    True
+    """
     from nclab import sweep
     from nclab.sweep import plots as sweep_plots
 
@@ -200,7 +323,38 @@ def render_store(path: str | os.PathLike) -> str:
 
 
 def write_store_page(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Render sweep store ``path`` to ``out`` (default ``STORE.html`` beside it)."""
+    """Write the page of sweep store ``path`` (:func:`render_store`), atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An existing sweep store.
+    out : str or os.PathLike, optional
+        The HTML file to write (default: ``STORE.html`` beside the store).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is not a file.
+    ValueError
+        ``path`` is not an nclab sweep store.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nclab import sweep
+    >>> from nclab.report.sweep_page import write_store_page
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.sqlite")
+    >>> _ = sweep.run("ufm", None, 1, path, fixed={"K": 3, "n": 2, "d": 4, "steps": 5}, executor="inline",
+    ...               progress=False)
+    >>> write_store_page(path).name
+    's.html'
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(2, "No such file or directory", str(path))
