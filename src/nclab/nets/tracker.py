@@ -74,8 +74,28 @@ class Tracker:
 
     References
     ----------
-    Papyan, Han, Donoho (2020), *Prevalence of neural collapse during the terminal phase of deep
-    learning training*, PNAS, doi:10.1073/pnas.2015509117 (the metrics).
+    V. Papyan, X. Y. Han, D. L. Donoho, "Prevalence of neural collapse during the terminal phase
+    of deep learning training", PNAS 117 (2020), doi:10.1073/pnas.2015509117 (the metrics).
+
+    Examples
+    --------
+    Inside a plain training loop, one table row per (epoch, split, layer):
+
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> x, y = torch.randn(60, 5), torch.arange(60) % 3
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> tracker = Tracker(model, num_classes=3, layers=["1"])
+    >>> with tracker:
+    ...     for epoch in range(2):
+    ...         for i in range(0, 60, 20):
+    ...             with tracker.batch(y[i:i + 20]):
+    ...                 loss = nn.functional.cross_entropy(model(x[i:i + 20]), y[i:i + 20])
+    ...             opt.zero_grad(); loss.backward(); opt.step()
+    ...         _ = tracker.epoch_end()
+    >>> tracker.table[["epoch", "layer", "samples"]].values.tolist()
+    [[0, 'penultimate', 60], [0, '1', 60], [1, 'penultimate', 60], [1, '1', 60]]
     """
 
     def __init__(self, model: nn.Module, num_classes: int, *, layers: Sequence[str] = (),
@@ -103,12 +123,44 @@ class Tracker:
 
     # ------------------------------------------------------------------ hooks
     def attach(self) -> "Tracker":
-        """Register the forward hooks (idempotent); returns ``self``."""
+        """Register the forward hooks (idempotent).
+
+        Returns
+        -------
+        Tracker
+            ``self``; ``with tracker:`` attaches for the block and detaches after it.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> x, y = torch.randn(60, 5), torch.arange(60) % 3
+        >>> tracker = Tracker(model, 3).attach()
+        >>> with tracker.batch(y):
+        ...     _ = model(x)
+        >>> tracker.detach(); int(tracker.compute()["samples"].iloc[0])
+        60
+        """
         self._taps.attach()
         return self
 
     def detach(self) -> None:
-        """Remove the hooks (the statistics stay)."""
+        """Remove the hooks; the statistics recorded so far stay.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> x, y = torch.randn(60, 5), torch.arange(60) % 3
+        >>> tracker = Tracker(model, 3).attach()
+        >>> tracker.detach()
+        >>> with tracker.batch(y):  # detached: not recorded
+        ...     _ = model(x)
+        >>> tracker.stats
+        {}
+        """
         self._taps.detach()
 
     def __enter__(self) -> "Tracker":
@@ -119,7 +171,40 @@ class Tracker:
 
     @contextlib.contextmanager
     def batch(self, labels: Any) -> Iterator["Tracker"]:
-        """Within this block, forward passes are recorded under ``labels`` (B,) of their batch."""
+        """Within this block, forward passes are recorded under the labels of their batch.
+
+        A forward pass outside a ``tracker.batch(...)`` block (or while detached) is not recorded.
+
+        Parameters
+        ----------
+        labels : array_like of shape (B,)
+            The integer labels (0..K-1) of the batch the block's forward passes see.
+
+        Returns
+        -------
+        context manager
+            Yields the tracker.
+
+        Raises
+        ------
+        ValueError
+            If a label is outside 0..K-1 or not an integer, or (at the forward pass) the batch
+            has another number of samples.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> x, y = torch.randn(60, 5), torch.arange(60) % 3
+        >>> tracker = Tracker(model, 3)
+        >>> with tracker:
+        ...     _ = model(x)  # no labels: not recorded
+        ...     with tracker.batch(y[:30]):
+        ...         _ = model(x[:30])
+        >>> int(tracker.stats["penultimate"].num_samples)
+        30
+        """
         y, _ = as_labels(labels, "labels", num_classes=self.num_classes, require_all_classes=False)
         with self._taps.batch(y):  # a forward pass outside tracker.batch(...) is not recorded
             yield self
@@ -141,23 +226,96 @@ class Tracker:
 
     # ------------------------------------------------------------------ results
     def reset(self) -> None:
-        """Forget the statistics (e.g. at the start of an epoch)."""
+        """Forget the statistics (e.g. at the start of an epoch; :meth:`epoch_end` does it).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> x, y = torch.randn(60, 5), torch.arange(60) % 3
+        >>> tracker = Tracker(model, 3)
+        >>> with tracker, tracker.batch(y):
+        ...     _ = model(x)
+        >>> tracker.reset(); tracker.stats
+        {}
+        """
         self.stats = {}
 
     def statistics(self, layer: str = PENULTIMATE, global_mean: str = "classes") -> Any:
-        """The :class:`nclab.metrics.ClassStatistics` of ``layer`` so far: the ``reference`` of a held-out
-        measurement (``nclab.metrics.collapse(test_features, test_labels, reference=tracker.statistics())``)."""
+        """The class statistics of ``layer`` recorded so far.
+
+        They are the ``reference`` of a held-out measurement:
+        ``nclab.metrics.collapse(test_features, test_labels, reference=tracker.statistics())``.
+
+        Parameters
+        ----------
+        layer : str, default "penultimate"
+            A tracked layer with recorded passes.
+        global_mean : {"classes", "samples"}, default "classes"
+            The global mean: the mean of the class means, or of the samples.
+
+        Returns
+        -------
+        nclab.metrics.ClassStatistics
+
+        Raises
+        ------
+        ValueError
+            If ``layer`` has no recorded pass.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> x, y = torch.randn(60, 5), torch.arange(60) % 3
+        >>> tracker = Tracker(model, 3)
+        >>> with tracker, tracker.batch(y):
+        ...     _ = model(x)
+        >>> stats = tracker.statistics()
+        >>> stats.num_samples, tuple(stats.means.shape)
+        (60, (3, 8))
+        """
         if layer not in self.stats:
             fail("layer", layer, f"a tracked layer with recorded passes ({', '.join(self.stats) or 'none yet'})")
         return self.stats[layer].statistics(global_mean)
 
     def compute(self, **options: Any) -> pd.DataFrame:
-        """The metrics of every tracked layer: a frame with ``layer``, ``dim``, ``samples`` and the
-        keys of :func:`nclab.metrics.collapse` (NC4 left out; see the module doc).
+        """The metrics of every tracked layer from the passes recorded so far.
 
-        ``options`` go to :meth:`nclab.metrics.StreamingStats.collapse` (``global_mean``,
-        ``center_weight``, ``rtol``, ``undefined``). Raises ``ValueError`` if nothing was recorded
-        or a class was never seen.
+        Parameters
+        ----------
+        **options
+            ``global_mean``, ``center_weight``, ``rtol``, ``undefined`` of
+            :meth:`nclab.metrics.StreamingStats.collapse`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per layer (``penultimate`` first, with the classifier's current weight and
+            bias): ``layer``, ``dim``, ``samples`` and the keys of :func:`nclab.metrics.collapse`
+            but NC4 (it needs a second pass; see the module docstring).
+
+        Raises
+        ------
+        ValueError
+            If nothing was recorded or a class was never seen.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch import nn
+        >>> model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> x, y = torch.randn(60, 5), torch.arange(60) % 3
+        >>> tracker = Tracker(model, 3)
+        >>> with tracker, torch.no_grad(), tracker.batch(y):
+        ...     _ = model(x)
+        >>> from nclab.metrics import collapse
+        >>> h = model[1](model[0](x))
+        >>> want = collapse(h, y, weight=model[2].weight, bias=model[2].bias)["nc1"]
+        >>> bool(abs(tracker.compute()["nc1"].iloc[0] - want) < 1e-6 * want)
+        True
         """
         if not self.stats:
             fail("tracker", "no recorded forward pass", "forward passes inside tracker.batch(labels) while attached")
@@ -286,7 +444,20 @@ class Tracker:
 
     @property
     def table(self) -> pd.DataFrame:
-        """Every row recorded by :meth:`epoch_end`: a tidy frame, one row per (epoch, split, layer)."""
+        """Every row recorded by :meth:`epoch_end`: a tidy frame, one row per (epoch, split, layer).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``epoch``, ``split``, ``layer``, ``dim``, ``samples`` and the metrics; empty
+            before the first :meth:`epoch_end`.
+
+        Examples
+        --------
+        >>> from torch import nn
+        >>> Tracker(nn.Sequential(nn.Linear(4, 3)), 3).table.empty
+        True
+        """
         return pd.DataFrame(self.rows)
 
     def plot(self, metrics: Sequence[str] = ("nc1", "nc2_etf_features", "nc3_duality"), *, ax: Any = None) -> Any:
