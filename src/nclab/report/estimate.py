@@ -42,8 +42,30 @@ def _size(value: Any) -> float | None:
 
 
 def work_ratio(exp: Any) -> tuple[float, list[str]]:
-    """``(ratio, factors)``: full-profile work over quick-profile work of experiment ``exp``, and the
-    sizes it multiplied (``"steps 20000/3000"``); see the module docstring."""
+    """How much more work the full profile of an experiment is than its quick one.
+
+    Parameters
+    ----------
+    exp : nclab.experiments.registry.Experiment
+        A registered experiment.
+
+    Returns
+    -------
+    ratio : float
+        The product, over the sizes the quick profile changes (steps, epochs, seed counts,
+        grid lengths, K, n, d; not sampling keys such as ``every``), of full / quick: an order
+        of magnitude (see the module docstring).
+    factors : list of str
+        The sizes multiplied, e.g. ``"steps 20000/3000"``.
+
+    Examples
+    --------
+    >>> from nclab.experiments import registry
+    >>> from nclab.report.estimate import work_ratio
+    >>> ratio, factors = work_ratio(registry.get("mixon2022-fig2"))
+    >>> ratio > 1, any(f.startswith("steps ") for f in factors)
+    (True, True)
+    """
     ratio, factors = 1.0, []
     full = exp.defaults
     for key, quick in exp.quick.items():
@@ -58,8 +80,34 @@ def work_ratio(exp: Any) -> tuple[float, list[str]]:
 
 
 def estimate_experiment(exp: Any, profile: str, timings: dict) -> dict:
-    """``{"experiment", "seconds", "source", "detail"}`` for ``exp`` in ``profile`` (quick/full);
-    ``timings`` are :func:`nclab.report.reproduce.previous_timings` of the output folder."""
+    """The run-time estimate of one experiment, best source first (see the module docstring).
+
+    Parameters
+    ----------
+    exp : nclab.experiments.registry.Experiment
+        A registered experiment.
+    profile : {"quick", "full"}
+        The profile to estimate.
+    timings : dict
+        :func:`nclab.report.reproduce.previous_timings` of the output folder (``{}``: none).
+
+    Returns
+    -------
+    dict
+        ``experiment``, ``seconds`` (``None`` when nothing is known), ``source``
+        (``recorded``, ``shipped``, ``extrapolated`` or ``unknown``) and ``detail`` (where
+        the number comes from, in words).
+
+    Examples
+    --------
+    >>> from nclab.experiments import registry
+    >>> from nclab.report.estimate import estimate_experiment
+    >>> exp = registry.get("mixon2022-fig2")
+    >>> estimate_experiment(exp, "quick", {})["source"], estimate_experiment(exp, "full", {})["source"]
+    ('shipped', 'extrapolated')
+    >>> estimate_experiment(exp, "quick", {"mixon2022-fig2": {"quick": {"seconds": 2.5}}})["seconds"]
+    2.5
+    """
     from nclab.report.timings import QUICK, WHERE
 
     recorded = (timings.get(exp.name) or {}).get(profile) or {}
@@ -82,7 +130,29 @@ def estimate_experiment(exp: Any, profile: str, timings: dict) -> dict:
 
 
 def planned_runs(exp: Any, profile: str) -> int | None:
-    """The (grid point, seed) runs of a multi-seed experiment in ``profile``; ``None`` for the others."""
+    """The number of (grid point, seed) runs of a multi-seed experiment.
+
+    Parameters
+    ----------
+    exp : nclab.experiments.registry.Experiment
+        A registered experiment.
+    profile : {"quick", "full"}
+        The profile whose config counts.
+
+    Returns
+    -------
+    int or None
+        Grid points x seeds; ``None`` for a single-shot experiment (and, rather than an
+        error, when the count cannot be made: a plan is a courtesy).
+
+    Examples
+    --------
+    >>> from nclab.experiments import registry
+    >>> from nclab.report.estimate import planned_runs
+    >>> exp = registry.get("garrod2025-fig1")
+    >>> planned_runs(exp, "quick") == len(exp.config()["seeds"]), planned_runs(registry.get("mixon2022-fig2"), "quick")
+    (True, None)
+    """
     if exp.grid is None:
         return None
     try:
@@ -94,7 +164,33 @@ def planned_runs(exp: Any, profile: str) -> int | None:
 
 
 def reproduce_plan(chosen: list, profile: str, out: str | os.PathLike) -> dict:
-    """The dry-run plan of ``nclab reproduce``: one estimate per experiment and the total."""
+    """The dry-run plan of ``nclab reproduce``: one estimate per experiment and the total.
+
+    Parameters
+    ----------
+    chosen : list of Experiment
+        The experiments to run (:func:`nclab.report.reproduce.select_experiments`).
+    profile : {"quick", "full"}
+        The profile to estimate.
+    out : str or os.PathLike
+        The output folder, whose ``results.json`` (if any) holds the recorded times.
+
+    Returns
+    -------
+    dict
+        ``profile``, ``experiments`` (:func:`estimate_experiment`'s dicts with ``runs`` from
+        :func:`planned_runs`), ``total_seconds`` (over the known estimates), ``unknown`` (the
+        experiments without one) and ``method`` (in words).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from nclab.experiments import registry
+    >>> from nclab.report.estimate import reproduce_plan
+    >>> plan = reproduce_plan([registry.get("mixon2022-fig2")], "quick", tempfile.mkdtemp())
+    >>> plan["profile"], [r["experiment"] for r in plan["experiments"]], plan["unknown"]
+    ('quick', ['mixon2022-fig2'], [])
+    """
     from nclab.report.reproduce import previous_timings
 
     timings = previous_timings(Path(out) / "results.json")
@@ -113,10 +209,38 @@ def reproduce_plan(chosen: list, profile: str, out: str | os.PathLike) -> dict:
 
 
 def calibrate_sweep(sweep: Any, *, batch: int, workers: int, device: str = "cpu") -> dict:
-    """Time one batch of ``sweep`` (a :class:`nclab.sweep.runner.SweepPlan`) and scale it to the sweep.
+    """Estimate a sweep's run time from one timed batch; nothing is written.
 
-    Returns ``{"seconds", "calibration_seconds", "calibration_seeds", "calibration_steps",
-    "steps", "batches", "workers", "method"}``; nothing is written.
+    The first config's first batch runs with ``steps`` cut to :data:`CALIBRATION_STEPS`
+    (the full steps if the kind refuses the shorter run), and its time is scaled by steps
+    and by the number of batches, divided by the workers.
+
+    Parameters
+    ----------
+    sweep : nclab.sweep.runner.SweepPlan
+        The planned sweep (:func:`nclab.sweep.runner.plan`).
+    batch : int
+        Seeds per batched call.
+    workers : int
+        Workers running batches side by side.
+    device : str, optional
+        Torch device of the calibration run.
+
+    Returns
+    -------
+    dict
+        ``seconds`` (the estimate), ``calibration_seconds``, ``calibration_seeds``,
+        ``calibration_steps``, ``steps``, ``batches``, ``workers``, ``error`` (the message of a
+        calibration run that failed, else ``None``) and ``method`` (in words).
+
+    Examples
+    --------
+    >>> from nclab.sweep.runner import plan
+    >>> from nclab.report.estimate import calibrate_sweep
+    >>> sweep = plan("ufm", {"d": [4, 6]}, 2, fixed={"K": 3, "n": 2, "steps": 500})
+    >>> est = calibrate_sweep(sweep, batch=2, workers=1)
+    >>> est["batches"], est["calibration_steps"], est["error"], est["seconds"] > 0
+    (2, 100, None, True)
     """
     from nclab.sweep.runner import execute_unit
 
