@@ -31,8 +31,27 @@ REPORT_FORMAT = "nclab-reproduce/1"
 
 # ----------------------------------------------------------------------------- counting
 def claim_counts(entries: Iterable[Mapping]) -> dict[str, dict[str, int]]:
-    """Per paper key: numbers of experiments (``experiments``, ``ok``, ``crashed``,
-    ``pending``) and of claims (``passed``, ``failed``), papers in order of first appearance."""
+    """Experiments and claims per paper of a report's entries.
+
+    Parameters
+    ----------
+    entries : iterable of mapping
+        The ``experiments`` of a report dictionary (each with ``paper``, ``status`` and
+        ``claims``); a status other than ok / crashed / pending counts as crashed.
+
+    Returns
+    -------
+    dict of str to dict
+        Per paper key, in order of first appearance: ``experiments``, ``ok``, ``crashed``,
+        ``pending`` (experiments) and ``passed``, ``failed`` (claims).
+
+    Examples
+    --------
+    >>> from nclab.report.html import claim_counts
+    >>> claim_counts([{"paper": "p", "status": "ok", "claims": [{"passed": True}, {"passed": False}]},
+    ...               {"paper": "p", "status": "crashed"}])
+    {'p': {'experiments': 2, 'ok': 1, 'crashed': 1, 'pending': 0, 'passed': 1, 'failed': 1}}
+    """
     counts: dict[str, dict[str, int]] = {}
     for e in entries:
         c = counts.setdefault(e.get("paper", ""), dict.fromkeys(
@@ -250,8 +269,29 @@ def _environment(report: Mapping) -> str:
 def render_report(report: Mapping, *, base_dir: str | os.PathLike = ".") -> str:
     """The HTML page of a report dictionary (the ``results.json`` of ``nclab reproduce``).
 
-    Figures are read from ``base_dir / entry["folder"] / name`` and embedded as base64 PNG;
-    a missing file is shown as such rather than failing.
+    Parameters
+    ----------
+    report : mapping
+        The report dictionary (see the module docstring).
+    base_dir : str or os.PathLike, optional
+        Where the entries' figure folders lie: figures are read from
+        ``base_dir / entry["folder"] / name`` and embedded as base64 PNG; a missing file is
+        shown as such rather than failing.
+
+    Returns
+    -------
+    str
+        The self-contained page: summary, a section per paper (coverage, experiments with
+        their figures, claims, tables, notes, configuration and timing), environment.
+
+    Examples
+    --------
+    >>> from nclab.report.html import render_report
+    >>> entry = {"experiment": "demo", "paper": "mixon2022", "title": "A demo", "status": "ok",
+    ...          "claims": [{"id": "c1", "text": "tr$\\Sigma_W$ falls", "passed": True}]}
+    >>> page = render_report({"title": "demo report", "profile": "quick", "experiments": [entry]})
+    >>> "<h1>demo report</h1>" in page, "trΣ<sub>W</sub> falls" in page
+    (True, True)
     """
     from nclab.experiments.registry import PAPERS
 
@@ -295,8 +335,29 @@ def _page(title: str, body: str) -> str:
 
 
 def write_report(report: Mapping, path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path:
-    """Render ``report`` and write it to ``path``; figures are looked up under ``base_dir``
-    (default: beside the page). Returns the path."""
+    """Render a report dictionary (:func:`render_report`) and write it atomically.
+
+    Parameters
+    ----------
+    report : mapping
+        The report dictionary.
+    path : str or os.PathLike
+        The HTML file to write.
+    base_dir : str or os.PathLike, optional
+        Where the figure folders lie (default: the page's folder).
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nclab.report.html import write_report
+    >>> write_report({"experiments": []}, os.path.join(tempfile.mkdtemp(), "index.html")).name
+    'index.html'
+    """
     path = Path(path)
     return write_atomic(path, render_report(report, base_dir=path.parent if base_dir is None else base_dir))
 
@@ -308,9 +369,34 @@ def render_sweep(
     info: Mapping[str, Any],
     warnings: Sequence[str] = (),
 ) -> str:
-    """The HTML page of a sweep store: its figures (``Figure`` objects, embedded as PNG),
-    summary tables (lists of row dicts), a key/value block ``info`` (store, counts) and
-    ``warnings`` shown above everything (e.g. runs that did not converge)."""
+    """The HTML page of a sweep store (see :func:`nclab.report.sweep_page.render_store`).
+
+    Parameters
+    ----------
+    title : str
+        The page's title.
+    figures : mapping of str to matplotlib.figure.Figure
+        Figures embedded as PNG, in order, named by their keys.
+    tables : mapping of str to sequence of mapping
+        Tables (lists of row dicts) under their names as headings.
+    info : mapping
+        A key/value block (store, counts, notes).
+    warnings : sequence of str, optional
+        Shown above everything (e.g. runs that did not converge).
+
+    Returns
+    -------
+    str
+        The self-contained page.
+
+    Examples
+    --------
+    >>> from nclab.report.html import render_sweep
+    >>> page = render_sweep("s", {}, {"configs": [{"d": 4, "done": 2}]}, {"runs": 2},
+    ...                     warnings=["1 of 2 runs ended 'diverged'."])
+    >>> 'class="warning"' in page and "<h2>configs</h2>" in page
+    True
+    """
     from nclab.report.plots import figure_png
 
     figs = "".join(_figure(figure_png(fig), name, None) for name, fig in figures.items())

@@ -18,7 +18,29 @@ _FONT = {"label": 11.0, "tick": 9.5, "legend": 9.0}
 
 
 def figure_png(fig: Figure, *, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes (the same settings as the saved experiment figures)."""
+    """A figure as PNG bytes, with the settings of the saved experiment figures.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (never closed or changed).
+    dpi : int, optional
+        Resolution (default 110); the bounding box is tight.
+
+    Returns
+    -------
+    bytes
+        The PNG file.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from nclab.report.plots import figure_png
+    >>> fig = Figure(figsize=(2, 1))
+    >>> _ = fig.add_subplot().plot([0, 1], [1, 0])
+    >>> figure_png(fig)[1:4]
+    b'PNG'
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
@@ -31,9 +53,28 @@ def claims_summary_figure(
 ) -> Figure:
     """Horizontal stacked bars of claims passed / failed and experiments crashed per paper.
 
-    ``counts`` maps a paper key to ``{"passed": p, "failed": f, "crashed": c}`` (missing
-    entries count 0); ``labels`` gives the bar labels (default: the keys). Papers are drawn
-    top to bottom in the order given.
+    Parameters
+    ----------
+    counts : mapping of str to mapping
+        A paper key to ``{"passed": p, "failed": f, "crashed": c}`` (missing entries count
+        0), as :func:`nclab.report.html.claim_counts` gives. Papers are drawn top to bottom
+        in the order given.
+    labels : mapping of str to str, optional
+        The bar labels (default: the keys).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axis; a segment per non-zero count, its number written on it, a legend of the
+        series drawn, the count axis from 0.
+
+    Examples
+    --------
+    >>> from nclab.report.plots import claims_summary_figure
+    >>> fig = claims_summary_figure({"mixon2022": {"passed": 5, "failed": 1}, "tirer2023": {"passed": 3}})
+    >>> ax = fig.axes[0]
+    >>> [t.get_text() for t in ax.get_yticklabels()], float(ax.get_xlim()[0])
+    (['mixon2022', 'tirer2023'], 0.0)
     """
     keys: Sequence[str] = list(counts)
     labels = dict(labels or {})
@@ -66,8 +107,30 @@ def claims_summary_figure(
 
 def outcome_figure(rows: Sequence[Mapping], outcomes: Sequence[str] = ("dnc", "low_rank", "other", "not converged",
                                                                      "diverged", "error")) -> Figure:
-    """Stacked bars: per config (a row of the sweep page's summary), the fraction of its runs
-    with each outcome, so that no outcome class is hidden behind a frequency of one label."""
+    """Stacked bars of every outcome class per config, so that none hides behind one label's frequency.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Rows of the sweep page's summary (:func:`nclab.report.sweep_page.config_summary`):
+        the outcome counts and the config keys that vary (the bar labels).
+    outcomes : sequence of str, optional
+        The outcome classes, stacked in this order (those with no run are left out).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The fraction of each config's runs per outcome, on a linear axis from 0 to 1, with a
+        legend of the outcomes drawn.
+
+    Examples
+    --------
+    >>> from nclab.report.plots import outcome_figure
+    >>> rows = [{"d": 10, "dnc": 1, "other": 1, "not converged": 2}, {"d": 20, "dnc": 4}]
+    >>> ax = outcome_figure(rows).axes[0]
+    >>> [t.get_text() for t in ax.get_legend().get_texts()], tuple(map(float, ax.get_ylim()))
+    (['dnc', 'other', 'not converged'], (0.0, 1.0))
+    """
     colours = {"dnc": "tab:green", "low_rank": "tab:blue", "other": "tab:gray", "not converged": "tab:orange",
                "diverged": "tab:red", "error": "black"}
     fig = Figure(figsize=(max(5.0, 0.45 * len(rows) + 2.5), 3.6), layout="constrained")
