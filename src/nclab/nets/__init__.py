@@ -1,7 +1,9 @@
 """Neural collapse in real PyTorch networks.
 
 - :func:`measure`: layer-wise collapse metrics of any model on a data loader (streaming).
-- :class:`Tracker`: the same metrics from the forward passes of your own training loop (hooks).
+- :class:`Tracker`: the same metrics from the forward passes of your own training loop (hooks);
+  :func:`lightning_callback` and :meth:`Tracker.log_to` connect it to Lightning and TensorBoard
+  (:mod:`nclab.nets.adapters`).
 - :mod:`nclab.nets.data`: digits, Gaussian mixtures, MNIST/FashionMNIST/CIFAR-10 from disk.
 - :mod:`nclab.nets.models`: :class:`MLP`, :class:`SmallCNN`, :class:`ResNet`, :func:`resnet18` (backbone + possibly deep
   linear head).
@@ -13,7 +15,8 @@ from __future__ import annotations
 from nclab.nets.data import ClassificationData, balanced_subsample, cifar10, digits, fashion_mnist, gaussian_mixture, load, mnist
 from nclab.nets.features import available_layers, default_layers, find_classifier, measure
 from nclab.nets.models import MLP, ResNet, SmallCNN, resnet18
-from nclab.nets.tracker import Tracker, lightning_callback
+from nclab.nets.adapters import lightning_callback
+from nclab.nets.tracker import Tracker
 from nclab.nets.train import ClassifierResult, evaluate, penalised_head_loss, train_classifier
 
 __all__ = [

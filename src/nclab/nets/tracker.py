@@ -13,6 +13,10 @@ The statistics of an epoch gather features computed while the weights moved, a r
 one pass in ``model.eval()`` under ``torch.no_grad()``, or use :func:`nclab.nets.measure`. NC4 needs
 the class means before it can count (a second pass) and is left out.
 
+:meth:`Tracker.plot` draws the table (:mod:`nclab.nets._plot`); :meth:`Tracker.log_to` and
+:func:`nclab.nets.adapters.lightning_callback` connect it to TensorBoard and PyTorch Lightning
+(:mod:`nclab.nets.adapters`, optional packages).
+
 Examples
 --------
 >>> import torch
@@ -44,8 +48,10 @@ from nclab.metrics.streaming import StreamingStats
 from nclab.nets._heldout import HeldOutStats
 from nclab.nets._layers import find_classifier
 from nclab.nets._passes import Taps, evaluating, feed, model_device_dtype
+from nclab.nets._plot import plot_table
+from nclab.nets.adapters import write_scalars
 
-__all__ = ["Tracker", "lightning_callback"]
+__all__ = ["Tracker"]
 
 PENULTIMATE = "penultimate"
 
@@ -492,35 +498,7 @@ class Tracker:
         >>> len(tracker.plot(["nc1"]).axes)
         1
         """
-        table = self.table
-        if table.empty:
-            fail("tracker", "no recorded epoch", "tracker.epoch_end(...) called at least once before plot()")
-        if isinstance(metrics, str):
-            metrics = [metrics]
-        shown = [m for m in metrics if m in table.columns]
-        if not shown:
-            fail("metrics", list(metrics), f"columns of tracker.table ({', '.join(c for c in table.columns if c.startswith('nc'))})")
-        if ax is None:
-            from matplotlib.figure import Figure
-
-            fig = Figure(figsize=(3.4 * len(shown), 3.0), layout="constrained")
-            axes = fig.subplots(1, len(shown), squeeze=False)[0]
-        else:
-            axes = list(ax) if isinstance(ax, (list, tuple)) else [ax]
-            if len(axes) != len(shown):
-                fail("ax", f"{len(axes)} axes", f"one per shown metric ({len(shown)})")
-            fig = axes[0].figure
-        colours = {layer: f"C{i}" for i, layer in enumerate(dict.fromkeys(table["layer"]))}
-        for a, metric in zip(axes, shown):
-            for (layer, split), part in table.groupby(["layer", "split"], sort=False):
-                a.plot(part["epoch"], part[metric], marker="o", ms=3, color=colours[layer],
-                       ls="-" if split == "train" else "--", label=f"{layer} ({split})")
-            a.set_xlabel("epoch")
-            a.set_ylabel(metric)
-            if metric.startswith("nc1") and bool((table[metric] > 0).all()):
-                a.set_yscale("log")
-        axes[0].legend(fontsize="small")
-        return fig
+        return plot_table(self.table, metrics, ax=ax)
 
     def log_to(self, writer: Any, *, prefix: str = "nc") -> int:
         """Write the last recorded epoch's metrics as scalars to a TensorBoard ``SummaryWriter``.
@@ -561,24 +539,7 @@ class Tracker:
         """
         if not self.rows:
             fail("tracker", "no recorded epoch", "tracker.epoch_end(...) called before log_to()")
-        if isinstance(writer, (str, bytes)) or hasattr(writer, "__fspath__"):
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as exc:
-                raise ImportError("Tracker.log_to(path) needs TensorBoard, an optional package: "
-                                  "pip install tensorboard (or pass your own SummaryWriter)") from exc
-            writer = SummaryWriter(writer)
-        last = self.rows[-1]["epoch"]
-        count = 0
-        for row in self.rows:
-            if row["epoch"] != last:
-                continue
-            for key, value in row.items():
-                if key in ("epoch", "split", "layer", "dim", "samples") or not isinstance(value, (int, float)):
-                    continue
-                writer.add_scalar(f"{prefix}/{row['split']}/{row['layer']}/{key}", float(value), int(last))
-                count += 1
-        return count
+        return write_scalars(self.rows, writer, prefix=prefix)
 
 
 def _flat_batch(name: str, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -587,77 +548,3 @@ def _flat_batch(name: str, features: torch.Tensor, labels: torch.Tensor) -> torc
     if x.shape[0] != labels.shape[0]:
         fail("labels", f"{labels.shape[0]} labels", f"one per sample of the batch ({x.shape[0]} at {name!r})")
     return x
-
-
-def lightning_callback(tracker: Tracker, *, loader: Any = None, test_loader: Any = None, writer: Any = None) -> Any:
-    """A PyTorch Lightning callback that records ``tracker`` during ``trainer.fit``.
-
-    Each training batch's forward pass is recorded under its labels (``batch[1]``), and at the
-    end of every training epoch :meth:`Tracker.epoch_end` runs (with ``loader`` /
-    ``test_loader`` if given) and, with ``writer``, :meth:`Tracker.log_to`.
-
-    Parameters
-    ----------
-    tracker : Tracker
-        The tracker of the LightningModule's network.
-    loader, test_loader : iterable of (inputs, labels), optional
-        Passed to :meth:`Tracker.epoch_end`.
-    writer : SummaryWriter or str, optional
-        Passed to :meth:`Tracker.log_to` after every epoch.
-
-    Returns
-    -------
-    lightning.pytorch.Callback
-        The callback (``Trainer(callbacks=[...])``).
-
-    Raises
-    ------
-    ImportError
-        If neither ``lightning`` nor ``pytorch_lightning`` is installed (an optional package,
-        never required by nclab: ``pip install lightning``).
-
-    Examples
-    --------
-    >>> from torch import nn
-    >>> tracker = Tracker(nn.Sequential(nn.Linear(4, 3)), 3)
-    >>> try:
-    ...     callback = lightning_callback(tracker)
-    ... except ImportError as exc:
-    ...     print("pip install lightning" in str(exc))
-    ... else:
-    ...     print(True)
-    True
-    """
-    if not isinstance(tracker, Tracker):
-        fail("tracker", type(tracker).__name__, "an nclab.nets.Tracker")
-    try:
-        from lightning.pytorch import Callback
-    except ImportError:
-        try:
-            from pytorch_lightning import Callback
-        except ImportError as exc:
-            raise ImportError("lightning_callback needs PyTorch Lightning, an optional package: "
-                              "pip install lightning") from exc
-
-    class NeuralCollapseCallback(Callback):
-        def __init__(self):
-            self._batch = contextlib.ExitStack()  # the open tracker.batch(labels) of the current step
-
-        def on_train_start(self, trainer, pl_module):
-            tracker.attach()
-
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            self._batch.enter_context(tracker.batch(batch[1]))
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            self._batch.close()
-
-        def on_train_epoch_end(self, trainer, pl_module):
-            tracker.epoch_end(loader, test_loader=test_loader, epoch=int(trainer.current_epoch))
-            if writer is not None:
-                tracker.log_to(writer)
-
-        def on_train_end(self, trainer, pl_module):
-            tracker.detach()
-
-    return NeuralCollapseCallback()
