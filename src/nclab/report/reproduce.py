@@ -53,9 +53,21 @@ class ReproduceSummary:
 
 
 def load_experiment_modules() -> dict[str, str]:
-    """Import every paper module of the registry; return ``{module: traceback}`` for those
-    whose import raised, so that one broken paper module shows as a crash in the report
-    instead of stopping the reproduction."""
+    """Import every paper module of the registry, never raising.
+
+    Returns
+    -------
+    dict of str to str
+        ``{module: traceback}`` for the modules whose import raised (empty when all
+        imported), so that one broken paper module shows as a crash in the report instead of
+        stopping the reproduction.
+
+    Examples
+    --------
+    >>> from nclab.report.reproduce import load_experiment_modules
+    >>> load_experiment_modules()
+    {}
+    """
     from nclab.experiments import registry
 
     return registry.load_modules(strict=False)
@@ -75,8 +87,31 @@ def _import_crash(module: str, tb: str) -> dict:
 def select_experiments(only: Sequence[str] | None = None) -> list:
     """The registered experiments to run, in paper order.
 
-    ``only`` holds paper keys (``mixon2022``, ...) and/or experiment names; each item may be
-    comma-separated. An item matching neither raises ``ValueError`` listing what exists.
+    Parameters
+    ----------
+    only : sequence of str, optional
+        Paper keys (``mixon2022``, ...) and/or experiment names; each item may be
+        comma-separated. ``None`` or empty: every experiment.
+
+    Returns
+    -------
+    list of Experiment
+        The experiments chosen, in registry order.
+
+    Raises
+    ------
+    ValueError
+        An item that is neither a paper key nor an experiment name (the message lists both).
+
+    Examples
+    --------
+    >>> from nclab.report.reproduce import select_experiments
+    >>> [e.name for e in select_experiments(["mixon2022-fig2,tirer2023-flow"])]
+    ['mixon2022-fig2', 'tirer2023-flow']
+    >>> select_experiments(["nope"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: --only must be a paper key (...) or an experiment name (...), got 'nope'
     """
     from nclab.experiments import registry
 
@@ -95,7 +130,26 @@ def select_experiments(only: Sequence[str] | None = None) -> list:
 
 
 def environment(device: str = "cpu") -> dict[str, Any]:
-    """Versions and machine of this run: nclab, torch, numpy, matplotlib, Python, platform, device."""
+    """Versions and machine of this run, as the report's environment section shows them.
+
+    Parameters
+    ----------
+    device : str, optional
+        The torch device of the run (a CUDA device adds its name and the CUDA version).
+
+    Returns
+    -------
+    dict
+        ``nclab``, ``torch``, ``numpy``, ``matplotlib``, ``python``, ``platform``,
+        ``cpu count``, ``torch threads``, ``device`` (and ``gpu``, ``cuda``).
+
+    Examples
+    --------
+    >>> from nclab.report.reproduce import environment
+    >>> env = environment()
+    >>> env["device"], sorted(env)[:3]
+    ('cpu', ['cpu count', 'device', 'matplotlib'])
+    """
     import matplotlib
     import numpy
     import torch
@@ -159,13 +213,50 @@ def reproduce(
 ) -> ReproduceSummary:
     """Run the registered experiments (all, or ``only`` papers/names) and write the report.
 
-    ``quick`` picks each experiment's quick profile, else its defaults (the papers' scale).
-    Writes ``out/index.html``, ``out/results.json`` and ``out/NAME/`` per experiment. Bad
-    input (unknown ``only`` item, unavailable ``device``, ``out`` a file) raises ``ValueError``
-    before anything is written. ``progress``: a bar where ``log`` is a terminal or a notebook,
-    elsewhere a line every 30 s while a long experiment runs (``False``: neither); one line per
-    finished experiment, with the time elapsed and an estimate of the time left, goes to
-    ``log`` (default stderr).
+    Writes ``out/index.html``, ``out/results.json`` and ``out/NAME/`` per experiment;
+    ``results.json`` is rewritten after every experiment and the page at most every
+    :data:`PAGE_EVERY_S` seconds, so an interrupted run leaves a readable page. An
+    experiment that raises is recorded as crashed and the others go on.
+
+    Parameters
+    ----------
+    quick : bool, default True
+        Each experiment's quick profile; ``False``: its defaults, the papers' scale.
+    out : str or os.PathLike, optional
+        The output folder (created); its earlier ``results.json`` gives the time estimates.
+    only : sequence of str, optional
+        Paper keys and/or experiment names (see :func:`select_experiments`).
+    device : str, optional
+        Torch device (default: CPU).
+    progress : bool, optional
+        Default: a bar where ``log`` is a terminal or a notebook, elsewhere a line every 30 s
+        while a long experiment runs; ``False``: neither. One line per finished experiment,
+        with the time elapsed and an estimate of the time left, goes to ``log`` either way.
+    log : file-like, optional
+        Where the progress goes (default stderr).
+    title : str, optional
+        The page's title (default: ``nclab reproduction (PROFILE profile)``).
+
+    Returns
+    -------
+    ReproduceSummary
+        The report dictionary, the paths written, the time and the claim counts per paper.
+
+    Raises
+    ------
+    ValueError
+        Bad input (an unknown ``only`` item, an unavailable ``device``, ``out`` a file),
+        before anything is written.
+    KeyboardInterrupt
+        After writing the page of what ran (the rest shows as not run).
+
+    Examples
+    --------
+    >>> import io, tempfile
+    >>> from nclab.report.reproduce import reproduce
+    >>> summary = reproduce(out=tempfile.mkdtemp(), only=["mixon2022-fig2"], progress=False, log=io.StringIO())
+    >>> summary.exit_code, summary.page.name, summary.report["profile"]
+    (0, 'index.html', 'quick')
     """
     from nclab._progress import Progress, duration, heartbeat
 
@@ -245,9 +336,33 @@ def _time_left(rest: Sequence, timings: dict, profile: str, mean_s: float) -> fl
 
 
 def previous_timings(path: Path) -> dict[str, dict[str, dict]]:
-    """Per experiment and profile, the last known run time (``{"seconds", "device",
-    "created"}``) from an earlier ``results.json`` at ``path``, so the page can say how long
-    the other profile takes (e.g. ``--full``) once it has been run into the same folder."""
+    """The last known run times of an earlier ``results.json``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A ``results.json`` of ``nclab reproduce`` (missing or unreadable: no timings).
+
+    Returns
+    -------
+    dict
+        ``{experiment: {profile: {"seconds", "device", "created"}}}``: its recorded timings
+        and the times of its finished experiments, so that the page can say how long the
+        other profile takes once it has been run into the same folder.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> from pathlib import Path
+    >>> from nclab.report.reproduce import previous_timings
+    >>> path = Path(tempfile.mkdtemp()) / "results.json"
+    >>> _ = path.write_text(json.dumps({"profile": "full", "device": "cpu", "created": "today",
+    ...     "experiments": [{"experiment": "x", "status": "ok", "seconds": 12.5}]}))
+    >>> previous_timings(path)
+    {'x': {'full': {'seconds': 12.5, 'device': 'cpu', 'created': 'today'}}}
+    >>> previous_timings(path.with_name("missing.json"))
+    {}
+    """
     import json
 
     try:
@@ -276,7 +391,19 @@ def _write(report: dict, results: Path, page: Path | None) -> None:
 
 
 def summary_lines(summary: ReproduceSummary) -> list[str]:
-    """The terminal summary: claims passed/failed per paper, failures, total time, the page."""
+    """The terminal summary of a reproduction.
+
+    Parameters
+    ----------
+    summary : ReproduceSummary
+        What :func:`reproduce` returned.
+
+    Returns
+    -------
+    list of str
+        A table of experiments, crashes, claims passed / failed and coverage gaps per paper,
+        one line per crash and per failed claim, the totals and the page's path.
+    """
     from nclab.experiments.coverage import uncovered_count
 
     coverage = summary.report.get("coverage") or {}
@@ -300,9 +427,40 @@ def summary_lines(summary: ReproduceSummary) -> list[str]:
 
 
 def load_report(path: str | os.PathLike) -> tuple[dict, Path]:
-    """Read a report from ``path``: a ``results.json`` of ``nclab reproduce``, a folder holding
-    one, or a single experiment's ``result.json`` (``nclab run --out``). Returns the report
-    dictionary and the folder its figures are relative to."""
+    """Read a report to render (``nclab report PATH``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``results.json`` of ``nclab reproduce``, a folder holding one, or a single
+        experiment's ``result.json`` (``nclab run --out``).
+
+    Returns
+    -------
+    report : dict
+        The report dictionary (a single experiment becomes a one-entry report of profile
+        ``custom``).
+    base_dir : pathlib.Path
+        The folder its figures are relative to.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` (or the folder's ``results.json``) does not exist.
+    ValueError
+        The file is not JSON, or neither kind of report.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from nclab.report.reproduce import load_report
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "result.json").write_text(json.dumps({"experiment": "x", "claims": []}))
+    >>> report, base = load_report(folder)
+    >>> report["profile"], [e["experiment"] for e in report["experiments"]], base == folder
+    ('custom', ['x'], True)
+    """
     import json
 
     path = Path(path)
