@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import torch
 
-from nclab.layout import class_ordered_labels, class_ordered_means
-from nclab.metrics import collapse as nc_collapse
+from nclab.classwise import global_mean_weights
+from nclab.layout import class_ordered_means
+from nclab.metrics._core import ClassStatistics, metrics_from_statistics, pair_distances, spectral_basis
+from nclab.metrics.collapse import KEYS as COLLAPSE_KEYS
 from nclab.ufm.objective import forward_all
 from nclab.ufm.spec import UFMParams, UFMSpec
 
@@ -54,7 +56,21 @@ def layer_features(spec: UFMSpec, params: UFMParams) -> dict[str, torch.Tensor]:
     return feats
 
 
-def logit_spectra(spec: UFMSpec, Z: torch.Tensor) -> dict[str, torch.Tensor]:
+def _svdvals(A: torch.Tensor) -> torch.Tensor:
+    """Singular values (..., k) of A (..., k, m), k <= m, decreasing.
+
+    Below float64 they come from the eigenvalues of the float64 Gram matrix A A^T (batched
+    small eighs cost several times less than batched small SVDs on the CPU; the float64 Gram
+    resolves singular values down to ~1e-8 s_1, finer than the input's own precision, the
+    argument of :func:`nclab.metrics._core.spectral_basis`). float64 inputs keep the direct SVD.
+    """
+    if A.dtype == torch.float64 or A.shape[-2] > A.shape[-1]:
+        return torch.linalg.svdvals(A)
+    a = A.double()
+    return torch.linalg.eigvalsh(a @ a.mT).flip(-1).clamp_min(0.0).sqrt().to(A.dtype)
+
+
+def logit_spectra(spec: UFMSpec, Z: torch.Tensor, Zbar: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Singular values of Z (S, K, N) and of its class means (S, K, K), as columns of (S,).
 
     Parameters
@@ -63,6 +79,8 @@ def logit_spectra(spec: UFMSpec, Z: torch.Tensor) -> dict[str, torch.Tensor]:
         The model (gives n).
     Z : torch.Tensor, shape (S, K, N)
         Class-ordered logits.
+    Zbar : torch.Tensor, shape (S, K, K), optional
+        Its class means, when the caller has them (default: computed from Z).
 
     Returns
     -------
@@ -83,19 +101,91 @@ def logit_spectra(spec: UFMSpec, Z: torch.Tensor) -> dict[str, torch.Tensor]:
     >>> sorted(logit_spectra(spec, forward(spec, params)[0]))
     ['svZ_1', 'svZ_2', 'svZ_3', 'svZbar_1', 'svZbar_2', 'svZbar_3']
     """
-    Zbar = class_ordered_means(Z, spec.n)
-    sv = torch.linalg.svdvals(Z)
-    svbar = torch.linalg.svdvals(Zbar)
+    if Zbar is None:
+        Zbar = class_ordered_means(Z, spec.n)
+    sv = _svdvals(Z)
+    svbar = _svdvals(Zbar)
     out = {f"svZ_{i + 1}": sv[..., i] for i in range(sv.shape[-1])}
     out.update({f"svZbar_{i + 1}": svbar[..., i] for i in range(svbar.shape[-1])})
     return out
 
 
+def class_ordered_collapse(X: torch.Tensor, n: int, weight: torch.Tensor | None = None,
+                           bias: torch.Tensor | None = None, Z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The metrics of :func:`nclab.metrics.collapse` for class-ordered features, batched.
+
+    Equal to ``collapse(X.mT, class_ordered_labels(K, n), weight, bias, undefined="omit")``
+    (global mean of the class means), computed for the UFM
+    layout in one pass: the class means are a reshape-mean over blocks of n columns, the
+    residuals a broadcast subtraction, their projections on the singular directions of M~ one
+    batched product, and NC4's classifier labels the argmax of the logits ``Z`` the step
+    already has. The metrics themselves are :func:`nclab.metrics._core.metrics_from_statistics`.
+
+    Parameters
+    ----------
+    X : torch.Tensor, shape (S, d, N)
+        Features as columns, class-ordered (N = K n).
+    n : int
+        Samples per class.
+    weight : torch.Tensor, shape (S, K, d), optional
+        The classifier (with ``Z``): adds the classifier metrics and NC4.
+    bias : torch.Tensor, shape (S, K), optional
+        Its bias (adds ``bias_norm``).
+    Z : torch.Tensor, shape (S, K, N), optional
+        The logits ``weight @ X + b`` (needed with ``weight``).
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        The keys of :func:`nclab.metrics.collapse` (ETF keys left out when d < K - 1),
+        each of shape (S,).
+
+    References
+    ----------
+    Papyan, Han, Donoho, PNAS 2020, doi:10.1073/pnas.2015509117 (NC1-NC4; docs/math.md §2).
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> X = torch.randn(2, 4, 6, generator=g, dtype=torch.float64)
+    >>> sorted(class_ordered_collapse(X, 2))[:3]
+    ['cdnv', 'equiangularity_features', 'equinorm_features']
+    """
+    S, d, N = X.shape
+    K = N // n
+    blocks = X.reshape(S, d, K, n)
+    means_cols = blocks.mean(-1)                      # (S, d, K)
+    means = means_cols.mT                             # rows h_bar_k
+    counts = torch.full((K,), n, dtype=torch.long, device=X.device)
+    w = global_mean_weights(counts, "classes", X.dtype)
+    mu = means.mean(dim=-2)
+    centred = means - mu.unsqueeze(-2)
+    basis, svals = spectral_basis(centred, w)         # (S, d, q), (S, q)
+    R = (blocks - means_cols.unsqueeze(-1)).reshape(S, d, N)   # residuals h_i - h_bar_{y_i}, columns
+    within_sq = R.square().sum(dim=1).reshape(S, K, n).sum(-1)
+    RV = basis.mT @ R                                 # (S, q, N)
+    within_projected = RV.square().sum(dim=-1)
+    stats = ClassStatistics(counts, means, mu, centred, within_sq, N, basis, svals, within_projected)
+    values = metrics_from_statistics(stats, weight, bias)
+    if weight is not None:
+        # nearest class mean: ||h - m_k||^2 - ||r||^2 = ||m_y - m_k||^2 - 2 r.m~_k + const (as collapse)
+        B = centred @ basis                           # (S, K, q)
+        D = pair_distances(centred)                   # (S, K, K)
+        y = torch.arange(K, device=X.device).repeat_interleave(n)
+        scores = (RV.mT @ B.mT).mul_(-2.0).add_(D.index_select(-2, y))
+        ncc = scores.min(dim=-1).indices              # (S, N)
+        net = Z.max(dim=-2).indices                   # argmax_k of the logits, first on ties
+        values["nc4_ncc_mismatch"] = (ncc != net).sum(dim=-1).to(X.dtype) / N
+    return {k: values[k] for k in COLLAPSE_KEYS if k in values}
+
+
 def layer_metrics(spec: UFMSpec, params: UFMParams, *, collapse: bool = True) -> dict[str, torch.Tensor]:
     """Per-layer NC metrics and logit spectra, each a tensor of shape (S,) (see module doc).
 
-    With ``collapse=False`` only the spectra are returned. Entries of the metric dict that are not one number per
-    seed are left out.
+    With ``collapse=False`` only the spectra are returned. One forward pass gives every layer's
+    features and the logits; the metrics are those of :func:`nclab.metrics.collapse`, computed
+    by :func:`class_ordered_collapse` (the UFM layout is class-ordered), the spectra by
+    :func:`logit_spectra`.
 
     Parameters
     ----------
@@ -131,19 +221,15 @@ def layer_metrics(spec: UFMSpec, params: UFMParams, *, collapse: bool = True) ->
         result = logit_spectra(spec, out.Z)
         if not collapse:
             return result
-        labels = class_ordered_labels(spec.K, spec.n, device=params.device)
-        S = params.num_seeds
-        feats = layer_features(spec, params)
+        feats = {f"h{i + 1}": X for i, X in enumerate(out.layers)}
+        if spec.activation == "relu":
+            feats.update({f"a{i + 2}": A for i, A in enumerate(out.pre)})
         last = f"h{spec.L}"
         for name, X in feats.items():
-            kwargs = {}
             if name == last:
-                kwargs = {"weight": params.W[-1], "bias": params.b}
-            values = nc_collapse(X.transpose(-1, -2), labels, undefined="omit", **kwargs)  # d < K - 1: no ETF metrics
+                values = class_ordered_collapse(X, spec.n, params.W[-1], params.b, out.Z)
+            else:
+                values = class_ordered_collapse(X, spec.n)
             for key, value in values.items():
-                t = torch.as_tensor(value)
-                if t.ndim == 0 and S == 1:
-                    t = t.reshape(1)
-                if t.ndim == 1 and t.shape[0] == S:
-                    result[f"{key}_{name}"] = t
+                result[f"{key}_{name}"] = value
         return result
