@@ -9,8 +9,29 @@ from typing import Any, Mapping, Sequence
 
 
 def format_value(value: Any, *, max_items: int = 8, _nested: bool = False) -> str:
-    """A short, readable text form of a measured value or metric (numbers to 4 digits);
-    a mapping reads ``k=v, ...`` (nested mappings in braces), a list ``[a, b, ...]``."""
+    """A short, readable text form of a measured value or metric.
+
+    Parameters
+    ----------
+    value : object
+        A number, string, mapping, list or tuple (nested), or anything with ``str``.
+    max_items : int, optional
+        Entries shown of a mapping or list before ``… (N values)``.
+
+    Returns
+    -------
+    str
+        Floats to 4 significant digits; a mapping reads ``k=v, ...`` (nested mappings in
+        braces), a list ``[a, b, ...]``.
+
+    Examples
+    --------
+    >>> from nclab.report import format_value
+    >>> format_value({"nc1": 0.0123456, "ranks": [9, 9, 4], "ok": True})
+    'nc1=0.01235, ranks=[9, 9, 4], ok=True'
+    >>> format_value(list(range(10)), max_items=3)
+    '[0, 1, 2, … (10 values)]'
+    """
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int):
