@@ -6,6 +6,14 @@ from pathlib import Path
 
 
 def configure_reproduce(parser: argparse.ArgumentParser) -> None:
+    """Add ``nclab reproduce``'s arguments to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser: ``--quick``/``--full``, ``--out``, ``--only``, ``--device``,
+        ``--no-progress``, ``--dry-run`` and ``--json`` are added.
+    """
     from nclab.experiments._cli import FULL_HELP, QUICK_HELP, add_profile
 
     add_profile(parser, quick_help=QUICK_HELP, full_help=FULL_HELP)
@@ -22,7 +30,18 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
 
 
 def print_reproduce_plan(args: argparse.Namespace) -> int:
-    """``nclab reproduce --dry-run``: the experiments it would run and how long they should take."""
+    """``nclab reproduce --dry-run``: the experiments it would run and how long they should take.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments (``quick``, ``only``, ``out``, ``json``).
+
+    Returns
+    -------
+    int
+        0 (nothing runs, nothing is written); the plan goes to stdout.
+    """
     from nclab._json import dumps
     from nclab._progress import duration
     from nclab.report.estimate import reproduce_plan
@@ -46,6 +65,24 @@ def print_reproduce_plan(args: argparse.Namespace) -> int:
 
 
 def main_reproduce(args: argparse.Namespace) -> int:
+    """Run ``nclab reproduce`` and print its summary.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments (see :func:`configure_reproduce`).
+
+    Returns
+    -------
+    int
+        0 when every experiment ran (whatever the verdicts), 1 if one crashed.
+
+    Raises
+    ------
+    ValueError
+        ``--out`` is not a usable folder, ``--json`` without ``--dry-run``, an unavailable
+        ``--device`` or an unknown ``--only`` item (the CLI's exit 2), before any work.
+    """
     from nclab._tensor import resolve_device
     from nclab._validation import check_output_dir
     from nclab.report.reproduce import reproduce, summary_lines
@@ -64,6 +101,13 @@ def main_reproduce(args: argparse.Namespace) -> int:
 
 
 def configure_report(parser: argparse.ArgumentParser) -> None:
+    """Add ``nclab report``'s arguments (``PATH``, ``--out``) to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     parser.add_argument("path", metavar="PATH",
                         help="a results.json (or a folder holding one, or an experiment's result.json), "
                              "or a sweep store (*.sqlite)")
@@ -72,6 +116,27 @@ def configure_report(parser: argparse.ArgumentParser) -> None:
 
 
 def main_report(args: argparse.Namespace) -> int:
+    """Render ``nclab report PATH``: a reproduction's or a run's JSON, or a sweep store.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``path`` (a ``results.json``, a folder holding one, a ``result.json`` or a store) and
+        ``out`` (the page; default ``index.html`` beside the JSON, ``STORE.html`` beside a
+        store).
+
+    Returns
+    -------
+    int
+        0; the page's path goes to stdout.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        ``out`` is not a writable file path, or ``path`` is neither a report nor a store.
+    """
     from nclab._validation import check_output_file
 
     path = Path(args.path)
