@@ -114,7 +114,7 @@ def as_labels(
         fail(name, f"labels of dtype {tensor.dtype}", "integer class labels 0..K-1")
     tensor = tensor.to(dtype=torch.int64, device=device or tensor.device)
     if num_samples is not None and tensor.shape[0] != num_samples:
-        fail(name, f"{tensor.shape[0]} labels", f"one label per sample ({num_samples})")
+        fail(name, f"{tensor.shape[0]} labels", f"one label per sample of the features ({num_samples} samples)")
     if not require_all_classes:
         if num_classes is None:
             raise TypeError("as_labels(require_all_classes=False) needs num_classes")
@@ -127,8 +127,10 @@ def as_labels(
     if low < 0 or high >= K:
         bad = low if low < 0 else high
         fail(name, f"a label {bad}", f"integer class labels in 0..{K - 1}")
-    if K < 2:
-        fail("number of classes", K, "at least 2")
+    if K < 2:  # named after what set K: labels of one class, or num_classes=1
+        if num_classes is not None:
+            fail("num_classes", K, "at least 2 (the number of classes must be at least 2)")
+        fail(name, f"labels of {K} class", "labels of at least 2 classes (the number of classes must be at least 2)")
     if not require_all_classes:
         return tensor, K
     if K > tensor.numel():  # before counting: bincount would allocate K counters

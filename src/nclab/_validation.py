@@ -12,6 +12,10 @@ from numbers import Integral, Real
 from typing import Any, Iterable
 
 
+#: The largest integer :func:`check_int` accepts: torch's sizes and generator seeds are int64.
+INT64_MAX = 2 ** 63 - 1
+
+
 def fail(name: str, value: Any, allowed: str) -> None:
     """Raise the standard bad-input error for parameter ``name``."""
     raise ValueError(f"{name} must be {allowed}, got {value!r}")
@@ -28,6 +32,8 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     value = int(value)
     if minimum is not None and value < minimum:
         fail(name, value, allowed)
+    if value > INT64_MAX:  # no size, count or seed goes beyond torch's int64 (sizes would crash in torch)
+        fail(name, value, f"{allowed} of at most 2**63-1")
     return value
 
 

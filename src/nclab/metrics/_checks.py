@@ -21,27 +21,33 @@ def check_features(features: Any, name: str = "features") -> torch.Tensor:
         fail(name, f"an array of shape {tuple(x.shape)}", "an array of shape (N, d) or (..., N, d)")
     if x.shape[-1] < 1:
         fail(name, f"an array of shape {tuple(x.shape)}", "a feature dimension d >= 1")
+    if x.shape[-2] < 1:  # nothing to measure (and the labels' count check would blame the labels)
+        fail(name, f"an array of shape {tuple(x.shape)}", "a non-empty array (at least one row)")
     check_magnitude(x, name)
     return x
 
 
-def check_magnitude(x: torch.Tensor, name: str) -> None:
+def check_magnitude(x: torch.Tensor, name: str, *, num_samples: int | None = None, seen: float = 0.0) -> float:
     """Refuse entries so large that the metrics' sums of squares overflow ``x``'s dtype.
 
     A matrix (n, d) whose entries are at most ``a`` in magnitude has squared distances and sums
     of squares at most ``4 a^2 n d``; above the dtype's largest number every metric would come
     out NaN or inf (e.g. float64 features times 1e300), so this is a ValueError naming the
-    overflow instead.
+    overflow instead. For one batch of a stream, ``num_samples`` is n of everything so far and
+    ``seen`` the largest magnitude of the earlier batches (the check of the concatenation).
+    Returns the largest magnitude, of ``x`` and ``seen``.
     """
     if x.numel() == 0 or x.ndim < 2:
-        return
-    amax = float(x.detach().abs().max())
+        return seen
+    amax = max(seen, float(x.detach().abs().max()))
     largest = float(torch.finfo(x.dtype).max)
-    limit = (largest / (4.0 * x.shape[-2] * x.shape[-1])) ** 0.5
+    n = x.shape[-2] if num_samples is None else num_samples
+    limit = (largest / (4.0 * n * x.shape[-1])) ** 0.5
     if amax > limit:
         fail(name, f"values up to {amax:.3g} in magnitude",
              f"at most {limit:.3g} in magnitude: larger values overflow {x.dtype} (max {largest:.3g}) in the "
              "metrics' sums of squares; rescale them (most collapse metrics are scale-invariant)")
+    return amax
 
 
 def check_labels(labels: Any, num_samples: int, num_classes: int | None, device) -> tuple[torch.Tensor, int]:
