@@ -58,8 +58,9 @@ class Grid:
     check: Callable[[dict], None] | None = None
 
 
-def grid_kind(name: str, grid: Grid) -> SweepKind:
-    """The sweep kind of a multi-seed experiment: its unit over the unit's config table."""
+def grid_kind(name: str, grid: Grid, profile: str | None = None) -> SweepKind:
+    """The sweep kind of a multi-seed experiment: its unit over the unit's config table
+    (``profile``: the experiment profile the defaults come from, recorded in the store)."""
     table = dict(grid.params)
     where = f"sweep kind {name!r}"
 
@@ -70,7 +71,8 @@ def grid_kind(name: str, grid: Grid) -> SweepKind:
         return config
 
     return SweepKind(name=name, run=grid.unit, description=f"one grid point of experiment {name!r}",
-                     defaults=defaults(table), normalize=normalize, preload=(grid.unit.__module__,))
+                     defaults=defaults(table), normalize=normalize, preload=(grid.unit.__module__,),
+                     profile=profile)
 
 
 def point_configs(grid: Grid, config: Mapping[str, Any]) -> list[dict]:
@@ -80,16 +82,17 @@ def point_configs(grid: Grid, config: Mapping[str, Any]) -> list[dict]:
 
 
 def run_grid(name: str, grid: Grid, config: dict, *, store: str | Path | None = None,
-             executor: Any = "inline", progress: bool | None = None) -> Any:
+             executor: Any = "inline", progress: bool | None = None, profile: str | None = None) -> Any:
     """Run the grid of an experiment config through the sweep engine and judge its rows.
 
     ``store``: an SQLite store to resume from and write to (a temporary one if ``None``);
-    ``executor``: as for :func:`nclab.sweep.run`. Returns the judge's ``Outcome``.
+    ``executor``: as for :func:`nclab.sweep.run`; ``profile``: the profile ``config`` came
+    from (recorded in the store). Returns the judge's ``Outcome``.
     """
     from nclab.sweep.runner import plan, run
     from nclab.sweep.store import load
 
-    kind = grid_kind(name, grid)
+    kind = grid_kind(name, grid, profile)
     points = point_configs(grid, config)
     seeds = config[grid.seeds_key]
     sweep = plan(kind, points=points, seeds=seeds)  # validates before any file is touched

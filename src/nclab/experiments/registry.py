@@ -438,7 +438,8 @@ def run(name: str, *, quick: bool = True, out: str | Path | None = None, store: 
     if exp.grid is not None:
         from nclab.experiments.grid import run_grid
 
-        outcome = run_grid(exp.name, exp.grid, dict(cfg), store=store, executor=executor, progress=progress)
+        outcome = run_grid(exp.name, exp.grid, dict(cfg), store=store, executor=executor, progress=progress,
+                           profile="quick" if quick else "full")
     else:
         expected, where = _expected_seconds(exp, quick)
         with _progress.heartbeat(exp.name, every_s=_progress.EVERY_S, expected_s=expected, expected_from=where,

@@ -33,8 +33,8 @@ def sweep_kind(name: str, *, quick: bool = True) -> SweepKind:
         if quick:
             base = exp.config(quick=True)
             params = {k: Param(_unit_value(k, p, base), p.rule, p.help) for k, p in exp.grid.params.items()}
-            return grid_kind(name, dataclasses.replace(exp.grid, params=params))
-        return grid_kind(name, exp.grid)
+            return grid_kind(name, dataclasses.replace(exp.grid, params=params), profile="quick")
+        return grid_kind(name, exp.grid, profile="full")
     base = exp.config(quick=quick)
     table = {k: Param(base[k], p.rule, p.help) for k, p in exp.params.items()
              if k not in ("device", exp.seed_key)}
@@ -47,7 +47,8 @@ def sweep_kind(name: str, *, quick: bool = True) -> SweepKind:
 
     return SweepKind(name=name, run=functools.partial(run_experiment, name),
                      description=f"experiment {name!r}, one row per (config, seed)",
-                     defaults={k: p.default for k, p in table.items()}, normalize=normalize, preload=(__name__,))
+                     defaults={k: p.default for k, p in table.items()}, normalize=normalize, preload=(__name__,),
+                     profile="quick" if quick else "full")
 
 
 def _unit_value(key: str, param: Param, base: dict) -> Any:

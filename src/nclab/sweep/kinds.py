@@ -40,7 +40,9 @@ class SweepKind:
     it when the keys depend on a preset (``schema(preset) -> defaults``). ``normalize(config)``
     validates a full config (raising ``ValueError`` naming the key) and returns its canonical
     values. ``presets`` are the allowed ``--preset`` names. ``preload``: modules that local
-    workers import at start-up (besides the run function's own module).
+    workers import at start-up (besides the run function's own module). ``profile``: for an
+    experiment's kind, the profile its defaults come from (``"quick"`` or ``"full"``), recorded
+    in the store's meta so that ``nclab report STORE`` judges with that profile.
     """
 
     name: str
@@ -51,6 +53,7 @@ class SweepKind:
     normalize: Callable[[dict], dict] | None = None
     presets: tuple[str, ...] = ()
     preload: tuple[str, ...] = ()
+    profile: str | None = None
 
     def keys(self, preset: str | None = None) -> dict[str, Any]:
         """Every config key of this kind (for ``preset``) with its default."""

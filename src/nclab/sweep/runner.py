@@ -423,7 +423,7 @@ def run(
             if isinstance(ex, _executors.DaskExecutor):
                 ex.warm(kind_obj.preload)
         keys = list(next(iter(sweep.configs.values())))
-        with Store(path, sweep.kind.name, keys) as st:
+        with Store(path, sweep.kind.name, keys, profile=sweep.kind.profile) as st:
             st.plan((h, s) for h in sweep.configs for s in sweep.seeds)
             existing = st.statuses()
             skip = set(FINISHED) if retry_errors else set(FINISHED) | {"error"}

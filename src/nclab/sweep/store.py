@@ -1,7 +1,8 @@
 """The sweep store: one SQLite file (WAL mode) with one row per (config hash, seed).
 
 Tables
-- ``meta(key, value)``: ``schema_version``, ``kind``, ``created``, ``nclab_version``.
+- ``meta(key, value)``: ``schema_version``, ``kind``, ``created``, ``nclab_version``, and
+  ``profile`` (``quick`` / ``full``) for a kind that has one (an experiment's).
 - ``runs``: primary key ``(config_hash, seed)``; ``kind``, ``config`` (canonical JSON),
   ``status`` (``done`` | ``diverged`` | ``error``), ``error`` (message), ``history``
   (zlib-compressed JSON, columnar), timings (``seconds`` = this run's share of its batch,
@@ -168,9 +169,10 @@ def _sql_value(value: Any) -> Any:
 class Store:
     """An open sweep store (the driver's writer). Use as a context manager or call ``close``."""
 
-    def __init__(self, path: str | os.PathLike, kind: str, config_keys: Sequence[str]):
+    def __init__(self, path: str | os.PathLike, kind: str, config_keys: Sequence[str], profile: str | None = None):
         self.path = Path(path)
         self.kind = kind
+        self.profile = profile
         self.con = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = _DriverLock(self.path)  # before anything is read: no other driver can create or alter
@@ -178,6 +180,9 @@ class Store:
             meta = read_meta(self.path)
             if meta is not None and meta.get("kind") != kind:
                 raise ValueError(f"store {str(self.path)!r} holds a sweep of kind {meta.get('kind')!r}, not {kind!r}")
+            if meta is not None and profile is not None and meta.get("profile", profile) != profile:
+                raise ValueError(f"store {str(self.path)!r} holds runs of {kind!r}'s {meta['profile']} profile, not "
+                                 f"its {profile} profile; use another store file")
             if meta is None:
                 self._create_atomically()
             try:
@@ -228,7 +233,7 @@ class Store:
             self.con.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                 [("schema_version", str(SCHEMA_VERSION)), ("kind", self.kind), ("created", now),
-                 ("nclab_version", _version())],
+                 ("nclab_version", _version())] + ([("profile", self.profile)] if self.profile else []),
             )
             self.con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
