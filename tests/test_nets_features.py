@@ -344,3 +344,29 @@ def test_measure_cli_script_model_saved_three_ways_equals_live_measure(tmp_path,
                  "--standardize", "--json"]) == 0
     out, err = capsys.readouterr()
     assert "inputs standardised" in err and pd.DataFrame(json.loads(out))["nc1"].iloc[0] != want["nc1"].iloc[0]
+
+
+def test_a_linear_probe_is_measured_on_its_inputs():
+    """A model that is itself the nn.Linear classifier (a linear probe on fixed features): the
+    penultimate features are its inputs; measure, the Tracker and train_classifier accept it
+    (before, the probe pass did not hook the model itself and measure raised)."""
+    from nclab.nets import Tracker, train_classifier
+    from nclab.nets.data import gaussian_mixture
+
+    torch.manual_seed(0)
+    probe = nn.Linear(4, 3).double()
+    x, y = torch.randn(30, 4, dtype=torch.float64), torch.arange(30) % 3
+    loader = [(x[:13], y[:13]), (x[13:], y[13:])]
+    frame = measure(probe, loader)
+    assert frame["layer"].tolist() == ["penultimate"] and int(frame["samples"].iloc[0]) == 30
+    want = collapse(x, y, weight=probe.weight, bias=probe.bias)
+    for key, value in want.items():
+        assert float(frame[key].iloc[0]) == pytest.approx(value, rel=1e-12, abs=1e-12), key
+    tracker = Tracker(probe, 3)
+    with tracker, torch.no_grad():
+        for xb, yb in loader:
+            with tracker.batch(yb):
+                probe(xb)
+    assert float(tracker.compute()["nc1"].iloc[0]) == pytest.approx(want["nc1"], rel=1e-12)
+    result = train_classifier(nn.Linear(4, 3), gaussian_mixture(3, 10, 4), epochs=1)
+    assert np.isfinite(result.history["nc1"].iloc[0])

@@ -144,7 +144,7 @@ def _probe(model, x0, wanted, explicit, clf, clf_name, clf_default, names, devic
         return hook
 
     for name, module in model.named_modules():
-        if name:
+        if name or module is clf:  # the model itself only when it is the classifier (a linear probe)
             handles.append(module.register_forward_hook(record(name)))
     if isinstance(x0, torch.Tensor) and x0.shape[0] > 4:
         x0 = x0[:4]  # a few samples suffice to trace the graph; keeps the probe's memory small
