@@ -12,7 +12,8 @@
 """
 from __future__ import annotations
 
-from nclab.nets.data import ClassificationData, balanced_subsample, cifar10, digits, fashion_mnist, gaussian_mixture, load, mnist
+from nclab.nets.data import (ClassificationData, balanced_subsample, cifar10, digits, fashion_mnist, from_npz,
+                             gaussian_mixture, load, mnist)
 from nclab.nets.features import available_layers, default_layers, find_classifier, measure
 from nclab.nets.models import MLP, ResNet, SmallCNN, resnet18
 from nclab.nets.adapters import lightning_callback
@@ -20,7 +21,7 @@ from nclab.nets.tracker import Tracker
 from nclab.nets.train import ClassifierResult, evaluate, penalised_head_loss, train_classifier
 
 __all__ = [
-    "ClassificationData", "balanced_subsample", "cifar10", "digits", "fashion_mnist", "gaussian_mixture", "load",
+    "ClassificationData", "balanced_subsample", "cifar10", "digits", "fashion_mnist", "from_npz", "gaussian_mixture", "load",
     "mnist", "available_layers", "default_layers", "find_classifier", "measure", "Tracker", "lightning_callback", "MLP", "ResNet", "SmallCNN",
     "resnet18", "ClassifierResult", "evaluate", "penalised_head_loss", "train_classifier",
 ]
