@@ -24,7 +24,7 @@ test: setup
 
 test-slow: setup
 	# exit code 5 means no test was selected: not a failure while no slow test exists
-	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+	$(PY) -m pytest -q -m slow --durations=12 || [ $$? -eq 5 ]
 
 test-paper: setup
 	# the full profiles that take longer than CI allows (Garrod & Keating Fig. 2 at 100 seeds per point)
