@@ -20,7 +20,7 @@ run: setup
 	$(VENV)/bin/nclab reproduce --quick --out $(OUT)
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=10
 
 test-slow: setup
 	# exit code 5 means no test was selected: not a failure while no slow test exists
