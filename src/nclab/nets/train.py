@@ -32,7 +32,7 @@ from nclab._validation import check_choice, check_int, check_real, fail
 from nclab.nets._passes import evaluating
 from nclab.nets.data import ClassificationData
 
-__all__ = ["train_classifier", "ClassifierResult", "evaluate", "head_of", "CLASSIFIER_LOSSES", "CLASSIFIER_OPTIMIZERS"]
+__all__ = ["train_classifier", "ClassifierResult", "evaluate", "head_of", "penalised_head_loss", "CLASSIFIER_LOSSES", "CLASSIFIER_OPTIMIZERS"]
 
 CLASSIFIER_LOSSES = ("ce", "mse")
 CLASSIFIER_OPTIMIZERS = ("sgd", "adam")
