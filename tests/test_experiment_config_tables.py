@@ -11,6 +11,7 @@ import pytest
 from nclab import cli
 from nclab import config as C
 from nclab.experiments import registry
+from nclab.seeds import Seeds
 
 
 def _wrong_type(rule: C.Rule) -> str | None:
@@ -19,7 +20,7 @@ def _wrong_type(rule: C.Rule) -> str | None:
         return _wrong_type(rule.rule)
     if isinstance(rule, (C.Int, C.Real)):
         return "'abc'"
-    if isinstance(rule, C.Seeds):
+    if isinstance(rule, Seeds):
         return "1.5"
     if isinstance(rule, C.Bool):
         return "'yes'"
@@ -50,7 +51,7 @@ def _out_of_range(rule: C.Rule) -> str | None:
         return "'no-such-option'"
     if isinstance(rule, C.Text):
         return "''"
-    if isinstance(rule, C.Seeds):
+    if isinstance(rule, Seeds):
         return "0"
     if isinstance(rule, C.ListOf):
         item = _out_of_range(rule.item)

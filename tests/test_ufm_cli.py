@@ -146,7 +146,7 @@ def test_show_config_prints_the_preset_defaults(capsys, tmp_path):
 
 
 def test_seeds_share_config_parser_messages():
-    from nclab.config import parse_seeds as config_parse_seeds
+    from nclab.seeds import parse_seeds as config_parse_seeds
     from nclab.sweep import parse_seeds as sweep_parse_seeds
 
     for text in ("0:4", "3,7", "2"):

@@ -9,7 +9,8 @@ Errors follow scikit-learn's ``check_scalar``: a value of the wrong type raises
 :class:`ParameterTypeError` (a ``TypeError``), a value of the right type outside what is
 allowed raises ``ValueError``. Both messages name the key, the value and what is allowed, and
 both are bad input for the CLI (exit 2); ``ParameterTypeError`` also subclasses ``ValueError``
-so that callers catching bad input catch both.
+so that callers catching bad input catch both. The rule of a run's seeds, and the one parser
+of seeds, live in :mod:`nclab.seeds`.
 
 Examples
 --------
@@ -28,10 +29,6 @@ import math
 from dataclasses import dataclass
 from numbers import Integral, Real as _RealNumber
 from typing import Any, Mapping
-
-#: The largest seed: seeds are non-negative 64-bit signed integers (torch and SQLite both hold them).
-MAX_SEED = 2 ** 63 - 1
-
 
 class ParameterTypeError(TypeError, ValueError):
     """A setting of the wrong type (e.g. a string where an integer is allowed)."""
@@ -268,71 +265,6 @@ class ListOf(Rule):
         if self.sorted_ and any(not a < b for a, b in zip(out, out[1:])):
             self._value_error(name, value)
         return out
-
-
-@dataclass(frozen=True)
-class Seeds(Rule):
-    """Seeds: a count ``S`` (seeds ``0..S-1``) or a list of distinct seeds in ``0..2**63-1``.
-
-    The canonical value is the list. Strings are parsed with :func:`parse_seeds`.
-    """
-
-    max_count: int = 1_000_000
-
-    def describe(self) -> str:
-        return (f"a count 1..{self.max_count} or a non-empty list of distinct integers in 0..2**63-1 "
-                "(on the command line also A:B)")
-
-    def check(self, name: str, value: Any) -> list[int]:
-        if isinstance(value, str):
-            return parse_seeds(value, name=name, max_count=self.max_count)
-        if isinstance(value, range):
-            value = list(value)
-        if isinstance(value, bool):
-            self._type_error(name, value)
-        if isinstance(value, (Integral, float)):
-            if isinstance(value, float) and not value.is_integer():
-                self._type_error(name, value)
-            if not 1 <= int(value) <= self.max_count:
-                self._value_error(name, value)
-            return list(range(int(value)))
-        if not isinstance(value, (list, tuple)):
-            self._type_error(name, value)
-        if any(isinstance(s, bool) or not isinstance(s, Integral) for s in value):
-            self._type_error(name, value)
-        seeds = [int(s) for s in value]
-        if not seeds or len(seeds) > self.max_count or len(set(seeds)) != len(seeds) or any(
-                not 0 <= s <= MAX_SEED for s in seeds):
-            self._value_error(name, value)
-        return seeds
-
-
-def parse_seeds(text: Any, *, name: str = "seeds", max_count: int = 1_000_000) -> list[int]:
-    """The seeds of ``A:B`` (A..B-1), ``a,b,c`` (those), ``S`` (0..S-1), an int or a list.
-
-    This is the one parser of seeds: ``nclab train --seeds``, ``nclab sweep --seeds``,
-    ``nclab.sweep.run(seeds=...)`` and every experiment's ``seeds`` key use it.
-
-    Examples
-    --------
-    >>> parse_seeds("2:5"), parse_seeds("3"), parse_seeds("7,1")
-    ([2, 3, 4], [0, 1, 2], [7, 1])
-    """
-    if not isinstance(text, str):
-        return Seeds(max_count).check(name, text)
-    raw = text.strip()
-    allowed = Seeds(max_count).describe()
-    try:
-        if ":" in raw:
-            a, b = (int(p) for p in raw.split(":", 1))
-            if not 0 <= a < b <= MAX_SEED + 1 or b - a > max_count:
-                raise ValueError
-            return list(range(a, b))
-        if "," in raw:
-            return Seeds(max_count).check(name, [int(s) for s in raw.split(",") if s.strip()])
-        return Seeds(max_count).check(name, int(raw))
-    except (ValueError, OverflowError):
-        raise ValueError(f"{name} must be {allowed}, got {text!r}") from None
 
 
 @dataclass(frozen=True)

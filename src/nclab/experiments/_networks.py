@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nclab.config import Bool, Choice, Int, ListOf, Optional, Param, Real, Rule, Seeds, Text
+from nclab.config import Bool, Choice, Int, ListOf, Optional, Param, Real, Rule, Text
+from nclab.seeds import Seeds
 
 DATA = ("digits", "gaussian", "mnist", "fashionmnist", "cifar10")
 NC_KEYS = ("nc1", "nc2_etf_features", "nc2_etf_weight", "nc3_duality", "nc4_ncc_mismatch")

@@ -43,7 +43,7 @@ class Grid:
         DataFrame as :func:`nclab.sweep.load` returns, restricted to this config's points and
         seeds).
     seeds_key : str
-        The experiment key that holds the seeds (a :class:`nclab.config.Seeds` key).
+        The experiment key that holds the seeds (a :class:`nclab.seeds.Seeds` key).
     check : callable, optional
         ``check(unit_config)``: the cross-key checks of one grid point that the table cannot
         express (e.g. ``d >= K``), raising ``ValueError`` naming the key; run when a sweep is

@@ -20,9 +20,10 @@ import functools
 import math
 from typing import Any
 
-from nclab.config import Param, Seeds, validate
+from nclab.config import Param, validate
 from nclab.experiments import registry
 from nclab.experiments.grid import grid_kind
+from nclab.seeds import Seeds
 from nclab.sweep.kinds import SweepKind
 
 

@@ -25,8 +25,8 @@ import math
 from typing import Any, Iterable, Mapping, Sequence
 
 from nclab._parse import parse_value
-from nclab.config import parse_seeds as _parse_seeds
 from nclab._validation import fail
+from nclab.seeds import parse_seeds as _parse_seeds
 
 #: Tolerance for deciding whether ``stop`` lies on an arithmetic/geometric range.
 _RANGE_RTOL = 1e-9
@@ -287,7 +287,7 @@ def expand(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 def parse_seeds(spec: Any) -> list[int]:
     """Seeds from ``"A:B"`` (B excluded), ``"A,B,C"``, a count ``N`` (0..N-1), a range or list.
 
-    This is :func:`nclab.config.parse_seeds` (the one parser of seeds), kept here under its old
+    This is :func:`nclab.seeds.parse_seeds` (the one parser of seeds), kept here under its old
     name.
 
     Parameters

@@ -20,12 +20,12 @@ from typing import Any
 from nclab._parse import parse_assignments
 from nclab._tensor import resolve_device
 from nclab._validation import check_output_dir
-from nclab.config import parse_seeds as _parse_seeds
+from nclab.seeds import parse_seeds as _parse_seeds
 from nclab.ufm import options as _options
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``A:B`` (seeds A..B-1), ``a,b,c`` (those seeds) or ``S`` (seeds 0..S-1): :func:`nclab.config.parse_seeds`."""
+    """``A:B`` (seeds A..B-1), ``a,b,c`` (those seeds) or ``S`` (seeds 0..S-1): :func:`nclab.seeds.parse_seeds`."""
     return _parse_seeds(text, name="--seeds")
 
 

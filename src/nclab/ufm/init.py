@@ -28,7 +28,7 @@ import torch
 
 from nclab._tensor import resolve_device, resolve_dtype  # noqa: F401  (their home; re-exported)
 from nclab._validation import check_choice, check_real, fail
-from nclab.config import parse_seeds
+from nclab.seeds import parse_seeds
 from nclab.ufm.spec import UFMParams, UFMSpec
 
 SCHEMES = ("gaussian", "norm", "pytorch")
@@ -37,7 +37,7 @@ SCHEMES = ("gaussian", "norm", "pytorch")
 def normalize_seeds(seeds: int | Iterable[int]) -> list[int]:
     """``int S`` -> [0, .., S-1]; otherwise the list of (non-negative, distinct) integer seeds.
 
-    The rule is :func:`nclab.config.parse_seeds` (the one parser of seeds); any other iterable
+    The rule is :func:`nclab.seeds.parse_seeds` (the one parser of seeds); any other iterable
     (a numpy array, a generator) is read as a list first.
 
     Parameters

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nclab.config import Choice, Either, Int, Param, Real, Seeds, refuse
+from nclab.config import Choice, Either, Int, Param, Real, refuse
 from nclab.experiments import rules
 from nclab.experiments.registry import Claim
 from nclab.experiments.rules import proportion
+from nclab.seeds import Seeds
 from nclab.ufm.solutions import CLASSIFIER_TABLE, classify_params
 
 

@@ -18,10 +18,11 @@ import torch
 from matplotlib.figure import Figure
 
 from nclab import theory as T
-from nclab.config import Int, ListOf, Param, Real, Seeds, refuse
+from nclab.config import Int, ListOf, Param, Real, refuse
 from nclab.experiments.garrod2025._paper import PAPER, SRC
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import at_most, loglog_slope
+from nclab.seeds import Seeds
 
 NAME = "garrod2025-hessian"
 

@@ -16,8 +16,9 @@ import math
 import numpy as np
 import torch
 
-from nclab.config import Choice, Int, ListOf, Param, Real, Seeds, refuse
+from nclab.config import Choice, Int, ListOf, Param, Real, refuse
 from nclab.experiments.rules import Verdict, mean
+from nclab.seeds import Seeds
 
 PAPER = "mixon2022"
 SOURCE = "Mixon, Parshall, Pi 2022"

@@ -38,12 +38,13 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from nclab.config import Choice, Int, ListOf, Param, Real, Seeds
+from nclab.config import Choice, Int, ListOf, Param, Real
 from nclab.experiments.mixon2022._gd import PAPER, SOURCE, check_config, descend
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import every
 from nclab.geometry import center
 from nclab.layout import class_ordered_labels, one_hot_targets, repeat_columns
+from nclab.seeds import Seeds
 
 NAME = "mixon2022-subspace"
 

@@ -18,11 +18,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from nclab.config import Int, ListOf, Param, Real, Seeds
+from nclab.config import Int, ListOf, Param, Real
 from nclab.experiments.bands import geometric_band
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import Verdict, every, exact
 from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d, clustered_features, size_params
+from nclab.seeds import Seeds
 
 NAME = "tirer2023-depthwise"
 

@@ -28,12 +28,13 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from nclab.config import Int, ListOf, Param, Real, Seeds, refuse
+from nclab.config import Int, ListOf, Param, Real, refuse
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.bands import geometric_band
 from nclab.experiments.rules import Verdict, every, loglog_slope, mean
 from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d
 from nclab.layout import one_hot_targets
+from nclab.seeds import Seeds
 
 NAME = "tirer2023-first-order"
 

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from nclab.config import Int, Param, Real, Seeds
+from nclab.config import Int, Param, Real
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import Verdict, every
 from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d, lam_pairs_param, pair_tag, size_params
+from nclab.seeds import Seeds
 
 NAME = "tirer2023-minimizer"
 

@@ -30,11 +30,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from nclab.config import Choice, Int, ListOf, Param, Real, Seeds
+from nclab.config import Choice, Int, ListOf, Param, Real
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import every
 from nclab.experiments.tirer2023._anchors import (PAPER, SOURCE, check_d, check_pairs, lam_pairs_param, pair_tag,
                                                   size_params)
+from nclab.seeds import Seeds
 
 NAME = "tirer2023-threshold"
 
