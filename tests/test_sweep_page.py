@@ -95,3 +95,51 @@ def test_nclab_run_store_records_the_profile(tmp_path, quick):
     outcome = sweep_page.judge_store("garrod2025-fig1", sweep.load(store, history=True),
                                      "quick" if quick else "full")
     assert [c.to_dict() for c in outcome.claims] == [c.to_dict() for c in res.claims]
+
+
+def test_store_figures_draw_95_percent_t_intervals_with_ticks_at_the_data(tmp_path):
+    import numpy as np
+    import toy_kind
+
+    from nclab.experiments import rules
+    from nclab.sweep.plots import store_figures
+
+    toy_kind.register()
+    store = tmp_path / "toy.sqlite"
+    sweep.run("toy", {"x": [1, 2, 8, 64]}, "0:5", store, executor="inline", progress=False)
+    figs = store_figures(store)
+    ax = figs["rank_vs_x"].axes[0]
+    assert "95% t" in ax.get_title()
+    (bars,) = ax.containers[0].lines[2]  # the error bars of the one series (no other key swept)
+    rows = sweep.load(store)
+    for segment, x in zip(bars.get_segments(), (1, 2, 8, 64)):
+        est = rules.mean(rows[rows["x"] == x]["rank"].to_numpy(dtype=float))
+        np.testing.assert_allclose([segment[0][1], segment[1][1]], [est.low, est.high], rtol=1e-12)
+    for name in ("rank_vs_x", "p_dnc_vs_x"):
+        ax = figs[name].axes[0]
+        assert ax.get_xscale() == "log"  # 1..64 spans over 30x
+        assert list(ax.get_xticks()) == [1, 2, 8, 64]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "8", "64"]
+        assert ax.xaxis.get_minor_locator().tick_values(1, 64) == []
+
+
+def test_sweep_page_gives_wide_figures_the_full_width_and_claims_their_table():
+    import re
+
+    from matplotlib.figure import Figure
+
+    from nclab.report.html import render_sweep
+
+    wide, narrow = Figure(figsize=(11, 4)), Figure(figsize=(4, 3))
+    for fig in (wide, narrow):
+        fig.add_subplot().plot([0, 1], [0, 1])
+    claim = {"id": "c", "text": r"the rank of $\bar Z$ falls as $\lambda$ grows", "source": "GK", "expected": "< 1",
+             "measured": 0.5, "passed": True, "note": r"tr$\Sigma_W$ small"}
+    page = render_sweep("s", {"narrow": narrow, "wide": wide}, {}, {"runs": 1}, claims={"Claims": [claim]},
+                        notes=[r"at $\lambda = 2^{-9}$"])
+    body = re.sub(r'src="data:image/png;base64,[^"]*"', "", page)
+    assert re.search(r'<div class="figs wide"><figure><img\s+alt="wide">', body)
+    assert re.search(r'<div class="figs grid"><figure><img\s+alt="narrow">', body)
+    assert '<table class="claims">' in body and "PASS" in body
+    assert "\\lambda" not in body and "\\Sigma" not in body and "\\bar" not in body
+    assert "λ" in body and "Σ<sub>W</sub>" in body

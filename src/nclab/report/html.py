@@ -368,6 +368,9 @@ def render_sweep(
     tables: Mapping[str, Sequence[Mapping]],
     info: Mapping[str, Any],
     warnings: Sequence[str] = (),
+    *,
+    claims: Mapping[str, Sequence[Mapping]] | None = None,
+    notes: Sequence[str] = (),
 ) -> str:
     """The HTML page of a sweep store (see :func:`nclab.report.sweep_page.render_store`).
 
@@ -376,13 +379,20 @@ def render_sweep(
     title : str
         The page's title.
     figures : mapping of str to matplotlib.figure.Figure
-        Figures embedded as PNG, in order, named by their keys.
+        Figures embedded as PNG, named by their keys: those wider than
+        :data:`nclab.report._markup.WIDE_PX` pixels first, each at the page's full width,
+        then the others side by side, in order.
     tables : mapping of str to sequence of mapping
         Tables (lists of row dicts) under their names as headings.
     info : mapping
         A key/value block (store, counts, notes).
     warnings : sequence of str, optional
         Shown above everything (e.g. runs that did not converge).
+    claims : mapping of str to sequence of mapping, optional
+        Claims (``Claim.to_dict()``) under their headings, in the report page's claims table
+        (verdict badges, the papers' notation in Unicode), before the other tables.
+    notes : sequence of str, optional
+        Notes of a judgement, listed under the sweep's block (notation in Unicode).
 
     Returns
     -------
@@ -399,11 +409,20 @@ def render_sweep(
     """
     from nclab.report.plots import figure_png
 
-    figs = "".join(_figure(figure_png(fig), name, None) for name, fig in figures.items())
+    narrow, wide = [], []
+    for name, fig in figures.items():  # as on the report page: a wide figure gets the full width
+        data = figure_png(fig)
+        (wide if png_width(data) > WIDE_PX else narrow).append(_figure(data, name, None))
+    figs = (f'<div class="figs wide">{"".join(wide)}</div>' if wide else "") + (
+        f'<div class="figs grid">{"".join(narrow)}</div>' if narrow else "")
     warn = "".join(f'<div class="warning"><strong>Warning:</strong> {escape(w)}</div>' for w in warnings)
     parts = [f"<header><h1>{escape(title)}</h1></header><main>{warn}",
-             f'<section><h2>Sweep</h2>{_kv_table(info)}</section>',
-             f'<section><h2>Figures</h2><div class="figs grid">{figs or "<p class=muted>(no figure)</p>"}</div></section>']
+             f'<section><h2>Sweep</h2>{_kv_table(info)}'
+             + ("<h4>Notes</h4><ul>" + "".join(f"<li>{prose(n)}</li>" for n in notes) + "</ul>" if notes else "")
+             + "</section>",
+             f'<section><h2>Figures</h2>{figs or "<p class=muted>(no figure)</p>"}</section>']
+    for name, rows in (claims or {}).items():
+        parts.append(f"<section><h2>{escape(name)}</h2>{_claims_table({'claims': list(rows)})}</section>")
     for name, rows in tables.items():
         parts.append(f"<section><h2>{escape(name)}</h2>{_table(list(rows), max_rows=500)}</section>")
     parts.append("<footer>Written by nclab report. Figures are embedded; this page needs no network.</footer></main>")

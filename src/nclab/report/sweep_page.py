@@ -303,23 +303,23 @@ def render_store(path: str | os.PathLike) -> str:
             "total run time (s)": round(float(counts.get("seconds") or 0.0), 2)}
     for item in counts.get("errors") or []:
         info[f"error ×{item['count']}"] = item["error"]
-    tables = {}
+    tables, claims, notes = {}, {}, []
     if outcome is not None:
-        tables[f"Claims of experiment {counts.get('kind')} (judged on the stored rows)"] = [
+        claims[f"Claims of experiment {counts.get('kind')} (judged on the stored rows)"] = [
             c.to_dict() for c in outcome.claims]
         tables.update({f"Table {name}": rows for name, rows in outcome.tables.items()})
         if profile is None:
             info["judged with"] = ("the quick profile's experiment settings (the store does not record the profile "
                                    "it was made with: made by an older nclab)")
-        for i, note in enumerate(outcome.notes):
-            info[f"note {i + 1}"] = note
+        notes = list(outcome.notes)
     summary = config_summary(df)
     tables["Configs (one row per config; outcomes and metrics over finished seeds)"] = summary
     if summary and "not converged" in summary[0]:
         from nclab.report.plots import outcome_figure
 
         figures = {"outcomes": outcome_figure(summary), **figures}
-    return render_sweep(f"nclab sweep: {path.name}", figures, tables, info, warnings=sweep_warnings(df))
+    return render_sweep(f"nclab sweep: {path.name}", figures, tables, info, warnings=sweep_warnings(df),
+                        claims=claims, notes=notes)
 
 
 def write_store_page(path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:

@@ -113,10 +113,25 @@ def _symbol(key: str) -> str:
             "beta": r"$\beta$"}.get(key, key)
 
 
+#: At most this many x values get a tick each (at the data); more keep matplotlib's ticks.
+MAX_DATA_TICKS = 15
+
+
 def _xaxis(ax: Any, key: str, values: Sequence[Any]) -> None:
+    """Label the x-axis; a log axis for values spanning over 30x; a tick at each value run."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     ax.set_xlabel(_symbol(key))
     if _log_axis(values):
         ax.set_xscale("log", base=2)
+    try:
+        ticks = sorted({float(v) for v in values if v is not None and math.isfinite(float(v))})
+    except (TypeError, ValueError):
+        return
+    if 0 < len(ticks) <= MAX_DATA_TICKS:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(ticks, [_fmt(int(t) if t.is_integer() and abs(t) < 1e15 else t) for t in ticks])
 
 
 def store_figures(store: str | os.PathLike | pd.DataFrame, *, key: str | None = None,
@@ -124,14 +139,17 @@ def store_figures(store: str | os.PathLike | pd.DataFrame, *, key: str | None = 
     """Figures of a sweep store (or of a ``load()`` DataFrame), as ``{name: Figure}``.
 
     - ``p_<label>_vs_<key>``: P(label) per key value with 95% Wilson intervals (GK Fig. 2);
-    - ``rank_vs_<key>``: mean rank of the class-mean logits +- standard error (GK Fig. 5);
-    - ``loss_vs_<key>``: mean final loss +- standard error (when the runs record it);
+    - ``rank_vs_<key>``: mean rank of the class-mean logits with its 95% Student t interval
+      over the seeds (GK Fig. 5);
+    - ``loss_vs_<key>``: mean final loss with its 95% t interval (when the runs record it);
     - ``status``: runs per status for every config (always drawn).
-    ``key`` chooses the x-axis (default: the swept key with the most values). Figures are
+    ``key`` chooses the x-axis (default: the swept key with the most values); up to
+    :data:`MAX_DATA_TICKS` values, each has its tick. Figures are
     ``matplotlib.figure.Figure`` objects (no pyplot state).
     """
     from matplotlib.figure import Figure
 
+    from nclab.experiments import rules
     from nclab.sweep.store import load
 
     df = store if isinstance(store, pd.DataFrame) else load(store)
@@ -179,15 +197,19 @@ def store_figures(store: str | os.PathLike | pd.DataFrame, *, key: str | None = 
         ax = fig.add_subplot()
         for series, part in _series(done, x, others):
             values = pd.to_numeric(part[col], errors="coerce")
-            stats = values.groupby(part[x]).agg(["mean", "std", "count"]).reset_index().sort_values(x)
-            sem = stats["std"].fillna(0) / np.sqrt(stats["count"].clip(lower=1))
-            ax.errorbar(stats[x].astype(float), stats["mean"], yerr=sem, marker="o", capsize=3,
-                        label=series or f"mean {name}")
+            points = sorted(values.groupby(part[x]), key=lambda item: float(item[0]))
+            est = [rules.mean(v.to_numpy(dtype=float)) for _, v in points]
+            means = np.array([e.value for e in est])
+            # one finite value: no interval (drawn without a bar)
+            low = np.array([e.value - e.low if math.isfinite(e.low) else 0.0 for e in est])
+            high = np.array([e.high - e.value if math.isfinite(e.high) else 0.0 for e in est])
+            ax.errorbar([float(k) for k, _ in points], means, yerr=[low, high], marker="o", capsize=3,
+                        label=(series or f"mean {name}") + " (95% t)")
         ax.set_ylabel(ylabel)
         if name == "loss" and (pd.to_numeric(done[col], errors="coerce") > 0).all():
             ax.set_yscale("log")
         _xaxis(ax, x, df[x].unique())
         ax.legend(fontsize="small")
-        ax.set_title(f"mean {name} per point (+- standard error)")
+        ax.set_title(f"mean {name} per point (95% t intervals over the seeds)")
         figures[f"{name}_vs_{x}"] = fig
     return figures
