@@ -93,6 +93,8 @@ def _valid(f: dict[str, Any]) -> dict[str, tuple[Callable, dict[str, Any]]]:
         # UFM
         "UFMSpec": (nclab.UFMSpec, dict(K=3, n=2, d=4, L=1, lam_H=1e-3, lam_W=1e-3)),
         "train": (nclab.train, dict(spec=nclab.UFMSpec(K=3, n=2, d=4), seeds=1, steps=2, lr=0.1, optimizer="gd")),
+        "train[adam]": (nclab.train, dict(spec=nclab.UFMSpec(K=3, n=2, d=4), seeds=1, steps=2, lr=0.1,
+                                          optimizer="adam", betas=(0.9, 0.999), eps=1e-8)),
         # theory: THN (MSE UFM)
         "mse_minimizer": (T.mse_minimizer, dict(K=3, n=2, d=4, lam_W=0.1, lam_H=0.1)),
         "mse_minimizer_rho": (T.mse_minimizer_rho, dict(lam_W=0.1, lam_H=0.1)),
@@ -175,6 +177,9 @@ def bad_values(name: str, valid: Any, default: Any) -> list[tuple[str, Any]]:
     if isinstance(valid, list) and valid and isinstance(valid[0], torch.Tensor):
         return none + [("text", "abc"), ("empty", []), ("list-of-text", ["a", "b"]),
                        ("NaN-factor", [valid[0] * math.nan, *valid[1:]])]
+    if isinstance(valid, tuple) and valid and all(isinstance(v, float) for v in valid):
+        return none + [("text", "abc"), ("one-short", valid[:-1]), ("NaN", (math.nan,) + valid[1:]),
+                       ("negative", (-1.0,) + valid[1:]), ("complex", (1j,) + valid[1:])]
     if isinstance(valid, bool):
         return [("text", "yes")]
     if isinstance(valid, int):
@@ -305,7 +310,7 @@ ALLOWED = {
     "UFMSpec(d=1)": "one feature dimension is a valid (if degenerate) UFM",
     "UFMSpec(lam_W=list)": "one weight decay per layer: [0.1] for L=1",
     "factor_regulariser(lams=list)": "one weight decay per factor",
-    "train(steps=0)": "no step: the initial point's metrics",
+    "train(steps=0)": "no step: the initial point's metrics", "train[adam](steps=0)": "no step: the initial point",
     "commutation_matrix(m=0)": "the 0 x 0 commutation matrix", "commutation_matrix(p=0)": "the 0 x 0 commutation matrix",
     # closed forms of a few numbers: a huge size is a valid argument (nothing is allocated)
     **{f"{f}({p}=huge)": "a closed form in the sizes, nothing allocated"
@@ -321,7 +326,8 @@ ALLOWED = {
 #: helpers (their owners' to fix; the test fails on any *new* one): the closed forms of
 #: nclab.theory take raw tensors and numbers unchecked (None, text, complex, NaN, 0-d/1-d,
 #: empty; negative or NaN lam/beta/t; sizes 0 or -1 in reshapes), metrics.equinorm/cosine_std
-#: ddof, metrics.hyperspherical_uniformity s, metrics.bias_norm and cdnv_matrix, train(seeds=).
+#: ddof, metrics.hyperspherical_uniformity s, metrics.bias_norm and cdnv_matrix, train(seeds=)
+#: and train(optimizer='adam', betas=) of the wrong length (the issue's IndexError).
 KNOWN = set("""
     anchored_hessian_blocks(H=0-d) anchored_hessian_blocks(H=1-d) anchored_hessian_blocks(H=NaN)
     anchored_hessian_blocks(H=None) anchored_hessian_blocks(H=complex) anchored_hessian_blocks(H=empty)
@@ -417,6 +423,7 @@ KNOWN = set("""
     trace_covariances(n=None) trace_covariances(n=fractional) trace_covariances(n=huge) trace_covariances(n=nan)
     trace_covariances(n=text)
     train(seeds=text)
+    train[adam](betas=None) train[adam](betas=one-short) train[adam](seeds=text)
     unvec(rows=-1) unvec(rows=0) unvec(rows=None) unvec(rows=fractional) unvec(rows=huge) unvec(rows=nan)
     unvec(rows=text) unvec(v=0-d) unvec(v=NaN) unvec(v=None) unvec(v=complex) unvec(v=inf) unvec(v=list-of-text)
     unvec(v=text)
