@@ -280,3 +280,61 @@ def test_measure_equals_a_tracker_pass_on_the_same_model_and_loader():
     # the keys measure has and a hooked Tracker pass leaves out: NC4 (it needs a second pass) only
     assert {c for c in want.columns if c.startswith("nc")} - set(got.columns) == {
         "nc4_ncc_mismatch", "nc1_post_act", "nc1_trace_ratio_post_act"}
+
+
+def test_lightning_callback_driven_as_trainer_fit_calls_it(monkeypatch):
+    """Without Lightning installed: a stand-in ``lightning.pytorch`` module with a ``Callback`` base,
+    and the hooks called in the order trainer.fit calls them. Each training batch is recorded under
+    its labels, every epoch end gives table rows (and scalars with a writer), the hooks are removed
+    at the end; the rows equal a Tracker fed by hand."""
+    import sys
+    import types
+
+    from nclab.nets import lightning_callback
+
+    package, module = types.ModuleType("lightning"), types.ModuleType("lightning.pytorch")
+    module.Callback = type("Callback", (), {})
+    package.pytorch = module
+    monkeypatch.setitem(sys.modules, "lightning", package)
+    monkeypatch.setitem(sys.modules, "lightning.pytorch", module)
+
+    class Writer:
+        def __init__(self):
+            self.steps = []
+
+        def add_scalar(self, tag, value, step):
+            self.steps.append(step)
+
+    model, x, y = _model_and_data()
+    batches = [(x[i:i + 20], y[i:i + 20]) for i in range(0, 80, 20)]
+    tracker, writer = Tracker(model, num_classes=4, layers=["1"]), Writer()
+    callback = lightning_callback(tracker, writer=writer)
+    assert isinstance(callback, module.Callback)
+    trainer = types.SimpleNamespace(current_epoch=0)
+    callback.on_train_start(trainer, model)
+    for epoch in range(2):
+        trainer.current_epoch = epoch
+        for index, batch in enumerate(batches):
+            callback.on_train_batch_start(trainer, model, batch, index)
+            with torch.no_grad():
+                model(batch[0])
+            callback.on_train_batch_end(trainer, model, None, batch, index)
+        model(x[:3])  # outside a training batch: not recorded
+        callback.on_train_epoch_end(trainer, model)
+    callback.on_train_end(trainer, model)
+    with tracker.batch(y):
+        model(x)  # after fit: the hooks are gone
+    assert tracker.stats == {}
+    table = tracker.table
+    assert table["epoch"].tolist() == [0, 0, 1, 1] and set(table["samples"]) == {80}
+    assert sorted(set(writer.steps)) == [0, 1] and len(writer.steps) > 0
+
+    by_hand = Tracker(model, num_classes=4, layers=["1"])
+    with by_hand, torch.no_grad():
+        for xb, yb in batches:
+            with by_hand.batch(yb):
+                model(xb)
+    want = by_hand.compute().set_index("layer")
+    got = table[table["epoch"] == 1].set_index("layer")
+    for key in ("nc1", "nc2_etf_features", "nc3_duality"):
+        assert got.loc["penultimate", key] == pytest.approx(want.loc["penultimate", key], rel=1e-12), key
