@@ -62,6 +62,9 @@ def test_bad_input_names_the_parameter():
         Tracker(model, 4, layers=["nope"])
     with pytest.raises(ValueError, match="classifier"):
         Tracker(model, 4, classifier="nope")
+    with pytest.raises(ValueError, match="classifier"):
+        Tracker(model, 4, classifier=nn.Linear(9, 4))  # not a module of the model
+    assert Tracker(model, 4, classifier=model[4]).classifier_name == "4"
     with pytest.raises(ValueError, match="num_classes"):
         Tracker(model, 1)
     tracker = Tracker(model, 4)

@@ -68,8 +68,8 @@ class Tracker:
     layers : sequence of str, optional
         Names of further submodules (``dict(model.named_modules())``) whose outputs, flattened per
         sample, are tracked besides the penultimate features.
-    classifier : str, optional
-        Name of the classifier module; default: the model's last ``nn.Linear``.
+    classifier : str or torch.nn.Module, optional
+        The classifier module or its name; default: the model's last ``nn.Linear``.
     dtype : torch.dtype, default torch.float64
         Dtype of the accumulators (features are converted on arrival).
 
@@ -105,14 +105,19 @@ class Tracker:
     """
 
     def __init__(self, model: nn.Module, num_classes: int, *, layers: Sequence[str] = (),
-                 classifier: str | None = None, dtype: torch.dtype = torch.float64) -> None:
+                 classifier: str | nn.Module | None = None, dtype: torch.dtype = torch.float64) -> None:
         if not isinstance(model, nn.Module):
             fail("model", type(model).__name__, "a torch.nn.Module")
         self.model, self.num_classes, self.dtype = model, check_int("num_classes", num_classes, minimum=2), dtype
         modules = dict(model.named_modules())
+        if isinstance(classifier, nn.Module):  # a module of the model, as measure(classifier=) takes it
+            names = [name for name, module in modules.items() if module is classifier]
+            if not names:
+                fail("classifier", type(classifier).__name__, "a submodule of the model (or its name)")
+            classifier = names[0]
         if classifier is None:
             classifier, self.classifier = find_classifier(model)
-        elif classifier in modules:
+        elif isinstance(classifier, str) and classifier in modules:
             self.classifier = modules[classifier]
         else:
             fail("classifier", classifier, f"a submodule name of the model ({', '.join(list(modules)[1:6])}, ...)")
