@@ -98,3 +98,23 @@ def test_captions_name_the_model_data_and_schedule_of_the_run_made():
     assert "Here, by default: an MLP backbone" in head.description
     pap = registry.run("papyan-terminal-phase", quick=True, epochs=4, track_every=2, width=16, losses=["ce"])
     assert "constant schedule, 4 epochs" in pap.notes[0] and "the quick profile: 150 epochs at a constant rate" in pap.description
+
+
+def test_a_single_run_page_names_the_profile_the_run_was_made_with(tmp_path):
+    import json
+
+    from nclab.experiments import ExperimentResult
+
+    for flags, profile in (([], "quick"), (["--full", "--set", "steps=200", "--set", "seeds=2"], "full")):
+        out = tmp_path / profile
+        assert cli.main(["run", "mixon2022-fig2", *flags, "--out", str(out)]) in (0, 1)
+        data = json.loads((out / "result.json").read_text())
+        assert data["profile"] == profile and ExperimentResult.from_dict(data).profile == profile
+        assert cli.main(["report", str(out / "result.json")]) == 0
+        page = (out / "index.html").read_text(encoding="utf-8")
+        assert f"({profile} profile)" in page and "custom profile" not in page
+    old = {k: v for k, v in data.items() if k != "profile"}  # a result.json written before the profile was kept
+    assert "profile" not in ExperimentResult.from_dict(old).to_dict()
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert cli.main(["report", str(tmp_path / "old.json"), "--out", str(tmp_path / "old.html")]) == 0
+    assert "(custom profile)" in (tmp_path / "old.html").read_text(encoding="utf-8")

@@ -138,7 +138,11 @@ class Outcome:
 
 @dataclass
 class ExperimentResult:
-    """The result of one experiment run; ``to_dict()`` is the JSON of ``nclab run --json``."""
+    """The result of one experiment run; ``to_dict()`` is the JSON of ``nclab run --json``.
+
+    ``profile``: the profile the config started from (``"quick"`` or ``"full"``, before any
+    overrides), as :func:`run` sets it; ``None`` when unknown (left out of the JSON).
+    """
 
     experiment: str
     paper: str
@@ -153,6 +157,7 @@ class ExperimentResult:
     seconds: float
     checks: list[Claim] = field(default_factory=list)
     figure_objects: dict = field(default_factory=dict, repr=False)
+    profile: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -172,6 +177,7 @@ class ExperimentResult:
             "tables": to_jsonable(self.tables),
             "notes": [str(n) for n in self.notes],
             "seconds": to_jsonable(self.seconds),
+            **({"profile": self.profile} if self.profile is not None else {}),
         }
 
     @classmethod
@@ -189,6 +195,7 @@ class ExperimentResult:
             tables=dict(data.get("tables", {})),
             notes=list(data.get("notes", [])),
             seconds=float(data.get("seconds", 0.0)),
+            profile=data.get("profile"),
         )
 
     def save(self, out: str | Path) -> Path:
@@ -460,6 +467,7 @@ def run(name: str, *, quick: bool = True, out: str | Path | None = None, store: 
         notes=list(outcome.notes),
         seconds=seconds,
         figure_objects=dict(outcome.figures),
+        profile="quick" if quick else "full",
     )
     if out is not None:
         result.save(out)

@@ -438,8 +438,8 @@ def load_report(path: str | os.PathLike) -> tuple[dict, Path]:
     Returns
     -------
     report : dict
-        The report dictionary (a single experiment becomes a one-entry report of profile
-        ``custom``).
+        The report dictionary (a single experiment becomes a one-entry report of the
+        profile its ``result.json`` records, ``custom`` when it records none).
     base_dir : pathlib.Path
         The folder its figures are relative to.
 
@@ -482,7 +482,7 @@ def load_report(path: str | os.PathLike) -> tuple[dict, Path]:
     if isinstance(data, dict) and "experiment" in data and "claims" in data:
         entry = {"status": "ok", **data, "folder": "."}
         report = {"format": REPORT_FORMAT, "title": f"nclab: {data['experiment']}",
-                  "profile": "custom", "device": data.get("config", {}).get("device", "?"),
+                  "profile": data.get("profile") or "custom", "device": data.get("config", {}).get("device", "?"),
                   "total_seconds": data.get("seconds"), "experiments": [entry]}
         return report, path.parent
     raise ValueError(f"{path} is neither a results.json of 'nclab reproduce' nor a result.json of 'nclab run'")
