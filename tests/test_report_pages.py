@@ -118,3 +118,11 @@ def test_a_single_run_page_names_the_profile_the_run_was_made_with(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps(old))
     assert cli.main(["report", str(tmp_path / "old.json"), "--out", str(tmp_path / "old.html")]) == 0
     assert "(custom profile)" in (tmp_path / "old.html").read_text(encoding="utf-8")
+
+
+def test_papyan_claim_texts_render_the_papers_notation():
+    from nclab.experiments.papyan2020.terminal_phase import _TPT_TEXT
+
+    pages = [prose(text) for text in _TPT_TEXT.values()]
+    assert not any("Sigma" in p or "\\" in p or "$" in p for p in pages)
+    assert "tr(Σ<sub>W</sub>Σ<sub>B</sub><sup>+</sup>)/K" in pages[0]

@@ -15,7 +15,7 @@ from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import at_most, exact
 
 _TPT_TEXT = {
-    "nc1": "NC1: the within-class variation of the last-layer features, tr(Sigma_W Sigma_B^+)/K, decreases "
+    "nc1": r"NC1: the within-class variation of the last-layer features, tr$(\Sigma_W\Sigma_B^+)/K$, decreases "
            "during the terminal phase of training.",
     "nc2_etf_features": "NC2: the centred class means approach a simplex ETF during the terminal phase.",
     "nc2_etf_weight": "NC2: the classifier's rows approach a simplex ETF during the terminal phase.",
@@ -110,10 +110,10 @@ def judge(loss: str, hist, start: int | None, out: Outcome) -> None:
     first, last = out.metrics[f"{loss}_nc1_trace_ratio_tpt_start"], out.metrics[f"{loss}_nc1_trace_ratio_final"]
     if out.metrics[f"{loss}_nc1_final"] >= out.metrics[f"{loss}_nc1_tpt_start"] and last < first:
         out.notes.append(
-            f"{loss.upper()}: NC1 = tr(Sigma_W Sigma_B^+)/K rose during the terminal phase while "
-            f"tr(Sigma_W)/tr(Sigma_B) fell ({first:.4g} -> {last:.4g}) and so did the "
+            f"{loss.upper()}: NC1 = tr(Σ_W Σ_B^+)/K rose during the terminal phase while "
+            f"tr(Σ_W)/tr(Σ_B) fell ({first:.4g} -> {last:.4g}) and so did the "
             f"CDNV: the within-class spread shrinks overall, but some between-class directions shrink faster "
-            f"(small eigenvalues of Sigma_B weigh heavily in Sigma_B^+): the class means drift away "
+            f"(small eigenvalues of Σ_B weigh heavily in Σ_B^+): the class means drift away "
             f"from a full-rank simplex, which would fit a low-rank bias as in Garrod & Keating (2025) "
             f"(not checked here).")
 
