@@ -126,3 +126,11 @@ def test_papyan_claim_texts_render_the_papers_notation():
     pages = [prose(text) for text in _TPT_TEXT.values()]
     assert not any("Sigma" in p or "\\" in p or "$" in p for p in pages)
     assert "tr(Σ<sub>W</sub>Σ<sub>B</sub><sup>+</sup>)/K" in pages[0]
+
+
+def test_claims_summary_counts_have_integer_ticks():
+    from nclab.report.plots import claims_summary_figure
+
+    ax = claims_summary_figure({"tirer2023": {"passed": 2}}).axes[0]
+    ticks = [t for t in ax.get_xticks() if 0 <= t <= 2]
+    assert ticks and all(float(t).is_integer() for t in ticks)

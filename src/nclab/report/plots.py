@@ -9,6 +9,7 @@ import io
 from typing import Mapping, Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 #: Colours of verdicts (the same as the report page's stylesheet).
 PASS_COLOR = "#2E7D32"
@@ -66,7 +67,7 @@ def claims_summary_figure(
     -------
     matplotlib.figure.Figure
         One axis; a segment per non-zero count, its number written on it, a legend of the
-        series drawn, the count axis from 0.
+        series drawn, the count axis from 0 with integer ticks.
 
     Examples
     --------
@@ -98,6 +99,7 @@ def claims_summary_figure(
                     ax.text(x0 + v / 2, y, f"{v:g}", ha="center", va="center", color="white", fontsize=9)
             left = [a + b for a, b in zip(left, values)]
     ax.set_yticks(ys, [labels.get(k, k) for k in keys], fontsize=_FONT["tick"] + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no tick at 0.25 of a claim
     ax.set_xlabel("count", fontsize=_FONT["label"])
     if keys and max(left) > 0:
         ax.set_xlim(0, max(left) * 1.02)
