@@ -288,7 +288,7 @@ def render_report(report: Mapping, *, base_dir: str | os.PathLike = ".") -> str:
     --------
     >>> from nclab.report.html import render_report
     >>> entry = {"experiment": "demo", "paper": "mixon2022", "title": "A demo", "status": "ok",
-    ...          "claims": [{"id": "c1", "text": "tr$\\Sigma_W$ falls", "passed": True}]}
+    ...          "claims": [{"id": "c1", "text": r"tr$\\Sigma_W$ falls", "passed": True}]}
     >>> page = render_report({"title": "demo report", "profile": "quick", "experiments": [entry]})
     >>> "<h1>demo report</h1>" in page, "trΣ<sub>W</sub> falls" in page
     (True, True)
