@@ -648,3 +648,35 @@ def test_reference_measures_the_test_residuals_around_the_training_means():
     assert got["nc2_etf_features"] == pytest.approx(collapse(tr, ytr)["nc2_etf_features"], rel=1e-12)
     with pytest.raises(ValueError, match="reference"):
         collapse(te[:, :5], yte, reference=class_statistics(tr, ytr))
+
+
+def test_decompositions_run_on_one_thread_unless_the_user_chose(monkeypatch):
+    """The per-class spectra, stable rank and MSE decomposition call LAPACK on one intra-op
+    thread (nclab.metrics._core.decomposition_threads); a count the user set wins."""
+    import os
+
+    import nclab
+    from nclab._threads import user_threads
+    from nclab.metrics import class_covariance_spectra, mse_decomposition, within_stable_rank
+
+    seen = []
+    eigvalsh, pinv = torch.linalg.eigvalsh, torch.linalg.pinv
+    monkeypatch.setattr(torch.linalg, "eigvalsh", lambda A: (seen.append(torch.get_num_threads()), eigvalsh(A))[1])
+    monkeypatch.setattr(torch.linalg, "pinv", lambda A, **kw: (seen.append(torch.get_num_threads()), pinv(A, **kw))[1])
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(40) % 4
+    X = torch.randn(40, 6, generator=g, dtype=torch.float64) + 3.0 * torch.randn(4, 6, generator=g, dtype=torch.float64)[y]
+    W = torch.randn(4, 6, generator=g, dtype=torch.float64)
+
+    def run():
+        seen.clear()
+        class_covariance_spectra(X, y)
+        within_stable_rank(torch.eye(6))
+        mse_decomposition(X, y, W)
+        return set(seen)
+
+    if user_threads() is None:
+        assert run() == {1}
+    if (os.cpu_count() or 1) >= 2:
+        with nclab.threads(2):
+            assert run() == {2}

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from nclab import _threads
 from nclab._tensor import to_python
 from nclab._validation import fail
 from nclab.classwise import class_means, global_mean_weights
@@ -56,6 +57,20 @@ class ClassStatistics:
     @property
     def dim(self) -> int:
         return int(self.means.shape[-1])
+
+
+def decomposition_threads():
+    """Context for the dense eigensolvers and SVDs of the further measurements: one intra-op
+    thread unless the user chose a count (``nclab._threads.for_work`` of a work below its
+    threshold).
+
+    LAPACK's symmetric eigensolver at these sizes (d or n_k of a few hundred) is bound by its
+    BLAS2 tridiagonal reduction, which a second thread does not speed up: on the project's
+    2-core machine beside other work, ``eigvalsh`` of a 500 x 500 float32 matrix took 41 ms on
+    one thread and 282 ms on two, the per-class spectra of 20 classes 0.95 s against 15.2 s
+    (bench/RESULTS.md, metrics section).
+    """
+    return _threads.for_work(0.0)
 
 
 def default_rtol(K: int, d: int, dtype: torch.dtype) -> float:

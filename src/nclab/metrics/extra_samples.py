@@ -16,7 +16,7 @@ from nclab._tensor import as_float_tensor, to_python
 from nclab._validation import check_choice, fail
 from nclab.classwise import class_means
 from nclab.metrics import _checks
-from nclab.metrics._core import ClassStatistics
+from nclab.metrics._core import ClassStatistics, decomposition_threads
 
 #: Elements of one chunk's (rows x 2K) score block.
 _CHUNK_ELEMENTS = 1 << 22
@@ -226,7 +226,8 @@ STABLE_RANK_OF = ("covariance", "activations")
 
 def stable_rank_from(sigma: torch.Tensor, of: str = "covariance") -> torch.Tensor:
     """Tensor form of :func:`within_stable_rank` from a symmetric PSD (..., d, d) matrix."""
-    lam = torch.linalg.eigvalsh(sigma).clamp_min(0.0)
+    with decomposition_threads():
+        lam = torch.linalg.eigvalsh(sigma).clamp_min(0.0)
     top = lam[..., -1]
     if of == "covariance":
         return lam.square().sum(dim=-1) / top.square()
@@ -324,7 +325,8 @@ def class_spectra_from(x: torch.Tensor, y: torch.Tensor, means: torch.Tensor) ->
         start += n
         R = x.index_select(-2, idx) - means[..., k : k + 1, :]
         G = R @ R.mT if n < d else R.mT @ R
-        lam = torch.linalg.eigvalsh(G / n).flip(-1).clamp_min(0.0)
+        with decomposition_threads():
+            lam = torch.linalg.eigvalsh(G / n).flip(-1).clamp_min(0.0)
         out[..., k, : lam.shape[-1]] = lam
     return out
 

@@ -15,7 +15,7 @@ import torch
 
 from nclab._tensor import to_python
 from nclab.classwise import class_means
-from nclab.metrics import _checks, extra_samples
+from nclab.metrics import _checks, _core, extra_samples
 
 #: Keys of :func:`mse_decomposition`.
 MSE_KEYS = ("mse_loss", "lnc1", "lnc23", "lperp")
@@ -36,7 +36,8 @@ def mse_decomposition_from(
     Mt = means - mu.unsqueeze(-2)
     sigma_t = sigma_w + Mt.mT @ (pi.unsqueeze(-1) * Mt)
     tol = d * torch.finfo(means.dtype).eps if rtol is None else rtol
-    W_ls = (pi.unsqueeze(-1) * Mt) @ torch.linalg.pinv(sigma_t, rtol=tol, hermitian=True)
+    with _core.decomposition_threads():
+        W_ls = (pi.unsqueeze(-1) * Mt) @ torch.linalg.pinv(sigma_t, rtol=tol, hermitian=True)
     b_ls = pi - (W_ls @ mu.unsqueeze(-1)).squeeze(-1)
     eye = torch.eye(K, dtype=means.dtype, device=means.device)
 

@@ -78,7 +78,8 @@ def class_covariance_spectra(acc: Any) -> torch.Tensor:
     if getattr(acc, "class_scatter", None) is None:
         fail("class_covariance_spectra", "statistics without per-class moments", _moments_hint(acc))
     n = class_moments(acc, "classes")[0]
-    return torch.linalg.eigvalsh(acc.class_scatter / n[:, None, None]).flip(-1).clamp_min(0.0)
+    with _core.decomposition_threads():
+        return torch.linalg.eigvalsh(acc.class_scatter / n[:, None, None]).flip(-1).clamp_min(0.0)
 
 
 def streaming_names(extra: Any, acc: Any, w: Any, ncc: Any, has_ood: bool) -> tuple[str, ...]:

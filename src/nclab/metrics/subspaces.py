@@ -37,9 +37,10 @@ def _row_basis(A: torch.Tensor, rtol: float | None) -> tuple[torch.Tensor, torch
 
 def principal_angles_from(weight: torch.Tensor, centred: torch.Tensor, rtol: float | None = None) -> torch.Tensor:
     """Tensor (..., min(K - 1, d)) of :func:`principal_angles`."""
-    Qw, rw = _row_basis(weight, rtol)
-    Qm, rm = _row_basis(centred, rtol)
-    _, cos, zh = torch.linalg.svd(Qw.mT @ Qm, full_matrices=False)
+    with _core.decomposition_threads():
+        Qw, rw = _row_basis(weight, rtol)
+        Qm, rm = _row_basis(centred, rtol)
+        _, cos, zh = torch.linalg.svd(Qw.mT @ Qm, full_matrices=False)
     P = Qm @ zh.mT  # principal vectors on the side of the means
     sin = torch.linalg.vector_norm(P - Qw @ (Qw.mT @ P), dim=-2)
     q = min(weight.shape[-2] - 1, weight.shape[-1])
