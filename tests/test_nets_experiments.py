@@ -17,7 +17,8 @@ CLAIMS = {
     "tirer2023-weight-decay": [f"{arm}-{c}" for arm in ("mse", "ce") for c in
                                ("features-decay-moves-nc-more", "features-decay-x0-raises-nc",
                                 "features-decay-x2-lowers-nc")],
-    "garrod2025-real-head": ["low-rank-logits", "standard-wd-low-rank-logits", "loss-below-dnc-bound"],
+    "garrod2025-real-head": ["low-rank-logits", "standard-wd-low-rank-logits", "loss-below-dnc-bound",
+                             "relu-head-low-rank-logits", "relu-head-loss-below-dnc-bound"],
 }
 PAPERS = {"papyan-terminal-phase": "papyan2020", "tirer2023-layerwise": "tirer2023",
           "tirer2023-weight-decay": "tirer2023", "garrod2025-real-head": "garrod2025"}
@@ -268,7 +269,7 @@ def test_on_disk_data_and_resnet_backbone_run_end_to_end(tmp_path):
     _fake_cifar(tmp_path)
     res = run("garrod2025-real-head", quick=True, data="cifar10", data_root=str(tmp_path), model="resnet",
               resnet_widths=(4, 8, 16), resnet_blocks=1, n_per_class=5, epochs=2, dtype="float32")
-    assert {c.id for c in res.claims} == {"low-rank-logits", "standard-wd-low-rank-logits", "loss-below-dnc-bound"}
+    assert [c.id for c in res.claims] == CLAIMS["garrod2025-real-head"]
     assert "cifar10, 50 training samples" in res.notes[0]
     assert res.config["resnet_widths"] == [4, 8, 16]
     res = run("tirer2023-layerwise", quick=True, data="cifar10", data_root=str(tmp_path), max_depth=2, epochs=1,

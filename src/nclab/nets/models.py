@@ -4,7 +4,8 @@ Both are ``backbone -> head``: ``forward_features(x)`` returns the penultimate f
 (the head's input, d = ``feature_dim``) and ``head`` is a stack of ``head_layers`` Linear
 maps without activation between them, the last one being the classifier W (K x d). One head
 layer is the usual linear classifier (Papyan et al. 2020); ``head_layers = L > 1`` is the deep
-linear head of Garrod & Keating (2025, Sec. 6: ResNet-20 + L = 3 linear layers, d = 64).
+linear head of Garrod & Keating (2025, Sec. 6: ResNet-20 + L = 3 linear layers, d = 64), and
+``make_head(..., activation="relu")`` their deep ReLU head.
 
 Modules carry readable names for :func:`nclab.nets.measure`: the MLP's hidden layers are
 ``features.layer{i}`` with children ``linear``, optional ``bn``, ``act``; the ResNet's blocks are
@@ -27,18 +28,76 @@ __all__ = ["MLP", "SmallCNN", "ResNet", "resnet18", "ACTIVATIONS", "make_head"]
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 
 
-def make_head(feature_dim: int, num_classes: int, head_layers: int = 1, *, bias: bool = True) -> nn.Sequential:
-    """``head_layers`` Linear maps d -> d -> ... -> K (no activation): a deep linear head.
+def make_head(feature_dim: int, num_classes: int, head_layers: int = 1, *, bias: bool = True,
+              activation: str = "identity") -> nn.Sequential:
+    """``head_layers`` Linear maps d -> d -> ... -> K: a deep head, linear unless ``activation``.
 
-    The intermediate maps have no bias (the deep UFM of Garrod & Keating has none); the last
-    one, the classifier ``fc``, has a bias when ``bias``.
+    The intermediate maps ``linear{i}`` have no bias (the deep UFM of Garrod & Keating has none);
+    the last one, the classifier ``fc``, has a bias when ``bias``. With ``activation`` other than
+    ``"identity"`` an ``act{i}`` module follows each intermediate map, as in the deep ReLU UFM
+    ``Z = W_L s(W_{L-1} ... s(W_1 H))`` (no activation on the head's input H, none after ``fc``).
+
+    Parameters
+    ----------
+    feature_dim : int
+        The width d of the head's input and of its intermediate layers.
+    num_classes : int
+        The number of outputs K.
+    head_layers : int, default 1
+        The number L of Linear maps (at least 1).
+    bias : bool, default True
+        Whether the classifier ``fc`` has a bias.
+    activation : {"identity", "relu", "tanh", "gelu"}, default "identity"
+        The activation between consecutive maps (``"identity"``: none, a deep linear head).
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``linear1, [act1,] ..., linear{L-1}, [act{L-1},] fc``.
+
+    Raises
+    ------
+    ValueError
+        If ``head_layers`` is not a positive integer or ``activation`` is not one of the above.
+
+    References
+    ----------
+    Garrod & Keating (2025), arXiv:2410.23169, Sec. 6 (a deep head on a real backbone) and the
+    deep ReLU UFM of their Theorem 7.
+
+    Examples
+    --------
+    >>> head = make_head(8, 3, 3, activation="relu")
+    >>> list(dict(head.named_children()))
+    ['linear1', 'act1', 'linear2', 'act2', 'fc']
+    >>> tuple(head(torch.zeros(2, 8)).shape)
+    (2, 3)
     """
     head_layers = check_int("head_layers", head_layers, minimum=1)
+    check_choice("activation", activation, ACTIVATIONS)
     layers: list[tuple[str, nn.Module]] = []
     for i in range(1, head_layers):
         layers.append((f"linear{i}", nn.Linear(feature_dim, feature_dim, bias=False)))
+        if activation != "identity":
+            layers.append((f"act{i}", ACTIVATIONS[activation]()))
     layers.append(("fc", nn.Linear(feature_dim, num_classes, bias=bias)))
     return nn.Sequential(OrderedDict(layers))
+
+
+def _head_structure(head: nn.Module) -> tuple[int, str]:
+    """The ``(head_layers, activation)`` that :func:`make_head` would rebuild ``head`` from.
+
+    Examples
+    --------
+    >>> _head_structure(make_head(8, 3, 4, activation="relu"))
+    (4, 'relu')
+    >>> _head_structure(make_head(8, 3, 2))
+    (2, 'identity')
+    """
+    layers = sum(isinstance(m, nn.Linear) for m in head.children())
+    names = {cls: name for name, cls in ACTIVATIONS.items()}
+    acts = [names[type(m)] for m in head.children() if type(m) in names and type(m) is not nn.Identity]
+    return layers, (acts[0] if acts else "identity")
 
 
 class MLP(nn.Module):
@@ -101,8 +160,9 @@ class MLP(nn.Module):
         ref = next(self.features.parameters())
         block = self._block(self.width, self.width, bias).to(device=ref.device, dtype=ref.dtype)
         self.features.add_module(f"layer{self.depth}", block)
-        head_layers = len(self.head)
-        self.head = make_head(self.width, self.num_classes, head_layers, bias=self.head.fc.bias is not None)
+        head_layers, activation = _head_structure(self.head)
+        self.head = make_head(self.width, self.num_classes, head_layers, bias=self.head.fc.bias is not None,
+                              activation=activation)
         self.head.to(device=ref.device, dtype=ref.dtype)
         return self
 

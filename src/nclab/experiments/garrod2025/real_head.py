@@ -1,7 +1,11 @@
 """Neural collapse in real networks, Garrod & Keating (2025) Sec. 6: a deep linear head.
 
 Registered as ``garrod2025-real-head``: backbone + deep linear head (L = 3, d = 64,
-lam_W = 5e-3, lam_H = 1e-6) gives low-rank class-mean logits and a loss below the DNC bound.
+lam_W = 5e-3, lam_H = 1e-6) gives low-rank class-mean logits and a loss below the DNC bound;
+the same backbone with a deep ReLU head (L = 4, Figs. 3 bottom and 7) is checked for the same
+two properties, its loss against the linear DNC bound at L = 4 (which bounds every ReLU DNC
+loss from below, Theorem 7's proof). A third run with standard weight decay on every layer
+(Figs. 4 and 8) is checked for a low-rank logit structure.
 Uses the data, model, training and figure helpers of :mod:`nclab.experiments._networks`.
 """
 from __future__ import annotations
@@ -22,6 +26,7 @@ PARAMS = {
                      activation="relu", resnet_widths=[16, 32, 64], resnet_blocks=3, optimizer="sgd", lr=0.2,
                      batch_size=None, schedule="constant", epochs=3000, track_every=1000, dtype="float64", seed=0),
     "L": Param(3, Int(minimum=1), "number of linear layers of the head"),
+    "relu_L": Param(4, Int(minimum=2), "number of layers of the ReLU head (Figs. 3 bottom and 7; ReLU between them)"),
     "lam_W": Param(5e-3, Real(minimum=0.0, strict=True), "weight decay of the head's layers (deep UFM)"),
     "lam_H": Param(1e-6, Real(minimum=0.0, strict=True), "penalty on the backbone's output features (deep UFM)"),
     "backbone_weight_decay": Param(5e-4, Real(minimum=0.0), "weight decay of the backbone in the deep-UFM run"),
@@ -40,7 +45,9 @@ PARAMS = {
         "penalty lam_H = 1e-6 on the backbone's output (the deep UFM's regularisation), on MNIST "
         "and CIFAR-10. The class-mean logit matrix has only 4 (MNIST) and 3 (CIFAR-10) singular "
         "values above 1e-6, fewer than the K - 1 = 9 of deep neural collapse, and the head's "
-        "regularised loss is below the best loss any DNC solution can reach. Here, by default: an MLP "
+        "regularised loss is below the best loss any DNC solution can reach; Figs. 3 (bottom) and 7 show the same with a "
+        "deep ReLU head of L = 4 layers (here checked against the linear DNC bound at L = 4, a lower bound for every "
+        "ReLU DNC loss), and Figs. 4 and 8 a low-rank logit structure under standard weight decay. Here, by default: an MLP "
         "backbone (width 64, depth 2) on scikit-learn's digits, full-batch SGD at a constant rate "
         "(--set model=resnet --set data=mnist --set data_root=DIR for the paper's setting); the run's note names "
         "the model, data and schedule used."
@@ -57,20 +64,25 @@ def garrod2025_real_head(cfg: dict) -> Outcome:
     backbone_name = ("ResNet" if cfg["model"] == "resnet" else cfg["model"].upper()) + (
         f" of widths {cfg['resnet_widths']} x {cfg['resnet_blocks']} blocks" if cfg["model"] == "resnet"
         else f" of width {cfg['width']} and depth {cfg['depth']}")
-    out = Outcome(notes=[source_note(data) + f"; backbone: {backbone_name} + a {cfg['L']}-layer linear head; "
+    out = Outcome(notes=[source_note(data) + f"; backbone: {backbone_name} + a {cfg['L']}-layer linear head "
+                         f"(and, in the relu-head run, a {cfg['relu_L']}-layer ReLU head); "
                          f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['schedule']} schedule, {cfg['epochs']} "
                          "epochs" + (", full batch" if cfg["batch_size"] is None else f", batch {cfg['batch_size']}")])
-    runs = {"deep-ufm": dict(weight_decay=cfg["backbone_weight_decay"], head_weight_decay=cfg["lam_W"],
-                             lam_H=cfg["lam_H"], feature_penalty="sum"),
-            "standard": dict(weight_decay=cfg["standard_weight_decay"],
-                             head_weight_decay=cfg["standard_weight_decay"], lam_H=0.0)}
+    deep_ufm = dict(weight_decay=cfg["backbone_weight_decay"], head_weight_decay=cfg["lam_W"], lam_H=cfg["lam_H"],
+                    feature_penalty="sum")
+    runs = {"deep-ufm": (cfg["L"], "identity", deep_ufm),
+            "standard": (cfg["L"], "identity", dict(weight_decay=cfg["standard_weight_decay"],
+                                                    head_weight_decay=cfg["standard_weight_decay"], lam_H=0.0)),
+            "relu-head": (cfg["relu_L"], "relu", deep_ufm)}
     spectra = {}
-    for name, kw in runs.items():
-        spectra[name], measured = train_head(cfg, data, kw)
+    for name, (L, activation, kw) in runs.items():
+        spectra[name], measured = train_head(cfg, data, kw, L=L, activation=activation)
         out.metrics.update({f"{name}_{k}": v for k, v in measured.items()})
     alpha, bound = dnc_optimum(data.num_classes, n, cfg["L"], lam_H=cfg["lam_H"], lam_W=cfg["lam_W"])
     out.metrics["dnc_bound"] = bound
     out.metrics["dnc_alpha"] = alpha
+    out.metrics["relu_dnc_bound"] = dnc_optimum(data.num_classes, n, cfg["relu_L"], lam_H=cfg["lam_H"],
+                                                lam_W=cfg["lam_W"])[1]
     out.claims.extend(judge(cfg, out.metrics, data.num_classes))
     out.figures["logit_spectrum"] = draw(cfg, spectra)
     rank, loss = out.metrics["deep-ufm_rank"], out.metrics["deep-ufm_head_loss"]["total"]
@@ -80,6 +92,11 @@ def garrod2025_real_head(cfg: dict) -> Outcome:
                          "~lr*lam per step, so reaching 1e-6 needs far longer training than this profile.")
     if loss >= bound:
         out.notes.append(f"The head's loss {loss:.6g} is not below the DNC bound {bound:.6g} in this run.")
+    relu_rank, relu_loss = out.metrics["relu-head_rank"], out.metrics["relu-head_head_loss"]["total"]
+    if relu_rank >= data.num_classes - 1 or relu_loss >= out.metrics["relu_dnc_bound"]:
+        out.notes.append(f"ReLU head (L = {cfg['relu_L']}): rank {relu_rank}, loss {relu_loss:.6g} against the "
+                         f"linear DNC bound {out.metrics['relu_dnc_bound']:.6g} at L = {cfg['relu_L']}: not both "
+                         "low rank and below the bound in this run.")
     return out
 
 
@@ -93,9 +110,10 @@ def balanced_count(cfg: dict, data) -> int:
     return int(counts[0])
 
 
-def train_head(cfg: dict, data, kw: dict) -> tuple[np.ndarray, dict]:
-    """Train the backbone with a fresh L-layer linear head (CE, ``kw`` the regularisation): the
-    singular values of the class-mean logits and the run's rank, head loss and training error."""
+def train_head(cfg: dict, data, kw: dict, *, L: int, activation: str = "identity") -> tuple[np.ndarray, dict]:
+    """Train the backbone with a fresh L-layer head (linear, or ``activation`` between its layers;
+    CE, ``kw`` the regularisation): the singular values of the class-mean logits and the run's
+    rank, head loss and training error."""
     from nclab.nets.models import make_head
     from nclab.nets.train import penalised_head_loss
 
@@ -103,7 +121,7 @@ def train_head(cfg: dict, data, kw: dict) -> tuple[np.ndarray, dict]:
     model = backbone(cfg, data)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg["seed"] + 1)
-        model.head = make_head(model.feature_dim, K, cfg["L"], bias=False)
+        model.head = make_head(model.feature_dim, K, L, bias=False, activation=activation)
     model.to(dtype=dtype)
     res = train(model, data, cfg, loss="ce", **kw)
     with torch.no_grad():
@@ -139,7 +157,14 @@ def rank_rule(cfg: dict, K: int) -> tuple[str, Callable[[int], bool], str]:
 
 
 def judge(cfg: dict, metrics: dict, K: int) -> list[Claim]:
-    """Low-rank class-mean logits at zero training error; head loss below the DNC bound (one seed)."""
+    """Low-rank class-mean logits at zero training error; head loss below the DNC bound (one seed each), for
+    the linear head and the ReLU head; a low-rank logit structure under standard weight decay.
+
+    The ReLU head's rules were fixed before its first run: the paper's text for Figs. 3 (bottom) and 7 is not in
+    our sources, so the claims are the linear head's two properties (the statement of Fig. 3) with the
+    property rank rule (1 <= rank < K - 1, no paper number) and the linear DNC bound at ``relu_L`` layers, which
+    Theorem 7's proof shows is a lower bound for the loss of every ReLU DNC solution.
+    """
     rank, loss, bound = metrics["deep-ufm_rank"], metrics["deep-ufm_head_loss"]["total"], metrics["dnc_bound"]
     expected, ok, note = rank_rule(cfg, K)
     zero_error = metrics["deep-ufm_train_error"] == 0.0
@@ -154,7 +179,7 @@ def judge(cfg: dict, metrics: dict, K: int) -> list[Claim]:
         Claim("standard-wd-low-rank-logits",
               text="With standard weight decay on every layer (no deep-UFM regularisation), a low-rank logit "
                    "structure still emerges: the class-mean logit matrix is not a simplex (rank < K - 1).",
-              source="Garrod & Keating 2025, Sec. 6 / Fig. 7 (CIFAR-10, standard regularisation)",
+              source="Garrod & Keating 2025, Sec. 6 / Figs. 4 and 8 (standard regularisation)",
               expected=f"1 <= rank < K - 1 = {K - 1} (singular values > {cfg['rank_tol']:g})",
               measured=metrics["standard_rank"], passed=bool(1 <= metrics["standard_rank"] < K - 1), rule="exact",
               n_seeds=1, note=f"the standard run, weight decay {cfg.get('standard_weight_decay', 5e-4):g} on every layer; training "
@@ -164,14 +189,42 @@ def judge(cfg: dict, metrics: dict, K: int) -> list[Claim]:
               source="Garrod & Keating 2025, Sec. 6 and Thm 1 (DNC bound with lam = (lam_H lam_W^L)^(1/(L+1)))",
               expected=f"< {bound:.6g}", measured=loss, passed=loss < bound, rule="magnitude", n_seeds=1,
               note="a trained run against the closed-form DNC optimum (independent); one seed"),
+        relu_rank_claim(cfg, metrics, K),
+        relu_bound_claim(cfg, metrics),
     ]
+
+
+def relu_rank_claim(cfg: dict, metrics: dict, K: int) -> Claim:
+    """The ReLU head's class-mean logits are low rank (1 <= rank < K - 1) at zero training error (one seed)."""
+    rank, error = metrics["relu-head_rank"], metrics["relu-head_train_error"]
+    return Claim("relu-head-low-rank-logits",
+                 text=f"With a deep ReLU head of L = {cfg['relu_L']} layers and the deep-UFM regularisation, the class-mean "
+                      "logit matrix is again low rank: fewer than K - 1 singular values above 1e-6, not DNC.",
+                 source="Garrod & Keating 2025, Sec. 6 / Figs. 3 (bottom) and 7 (ReLU head, L = 4)",
+                 expected=f"1 <= rank < K - 1 = {K - 1} (singular values > {cfg['rank_tol']:g}), zero training error",
+                 measured=rank, passed=bool(1 <= rank < K - 1 and error == 0.0), rule="exact", n_seeds=1,
+                 note=f"the property rule (the paper's ReLU-head ranks are not in our sources); measured rank {rank}, "
+                      f"training error {error:g}; the same lam_W, lam_H as the linear head; one seed ({cfg['seed']})")
+
+
+def relu_bound_claim(cfg: dict, metrics: dict) -> Claim:
+    """The ReLU head's regularised loss is below the linear DNC bound at ``relu_L`` layers (one seed)."""
+    loss, bound = metrics["relu-head_head_loss"]["total"], metrics["relu_dnc_bound"]
+    return Claim("relu-head-loss-below-dnc-bound",
+                 text="The trained ReLU head's regularised loss is below the lowest loss of any DNC solution.",
+                 source="Garrod & Keating 2025, Sec. 6 / Figs. 3 (bottom) and 7; Theorem 7 (proof: the linear DNC "
+                        "loss bounds the ReLU DNC loss from below)",
+                 expected=f"< {bound:.6g} (linear DNC closed form at L = {cfg['relu_L']})", measured=loss,
+                 passed=bool(loss < bound), rule="magnitude", n_seeds=1,
+                 note="a trained run against the closed-form linear DNC optimum, which no ReLU DNC solution can beat; "
+                      "a run below it beats every DNC solution; one seed")
 
 
 def draw(cfg: dict, spectra: dict[str, np.ndarray]):
     """The singular values of the class-mean logits of both runs, and the rank tolerance."""
     fig, axes = figure(1, 1, 4.8, 3.4)
     ax = axes[0]
-    for (name, s), m in zip(spectra.items(), ("o", "s")):
+    for (name, s), m in zip(spectra.items(), ("o", "s", "^")):
         ax.semilogy(range(1, s.size + 1), np.maximum(s, 1e-18), marker=m, label=name)
     ax.axhline(cfg["rank_tol"], color="k", ls=":", lw=1, label=f"tolerance {cfg['rank_tol']:g}")
     ax.set_xlabel("index i")
