@@ -88,6 +88,76 @@ def test_garrod_needs_a_balanced_training_set():
         run("garrod2025-real-head", quick=True, n_per_class=None)
 
 
+def _manual_head(head, H, act):
+    """Z = W_L act(W_{L-1} ... act(W_1 H)) from the head's weights, written out (no module calls)."""
+    names = [n for n, _ in head.named_children() if n.startswith("linear")]
+    A = H
+    for n in names:
+        A = act(A @ getattr(head, n).weight.T)
+    Z = A @ head.fc.weight.T
+    return Z + head.fc.bias if head.fc.bias is not None else Z
+
+
+def test_make_head_relu_applies_relu_between_layers_only_float64():
+    """The ReLU head's structure in float64: shapes, ReLU after every map but the classifier, none on the input."""
+    import torch
+
+    from nclab.nets.models import make_head
+
+    torch.manual_seed(0)
+    d, K, L = 7, 4, 4
+    head = make_head(d, K, L, activation="relu").to(torch.float64)
+    assert list(dict(head.named_children())) == ["linear1", "act1", "linear2", "act2", "linear3", "act3", "fc"]
+    assert all(isinstance(getattr(head, f"act{i}"), torch.nn.ReLU) for i in (1, 2, 3))
+    for i in (1, 2, 3):
+        assert getattr(head, f"linear{i}").weight.shape == (d, d) and getattr(head, f"linear{i}").bias is None
+    assert head.fc.weight.shape == (K, d) and head.fc.bias.shape == (K,)
+    H = torch.randn(50, d, dtype=torch.float64)  # signed input: no activation may touch it before W_1
+    Z = head(H)
+    assert Z.dtype == torch.float64 and Z.shape == (50, K)
+    assert torch.allclose(Z, _manual_head(head, H, torch.relu), atol=1e-13, rtol=0)
+    assert (Z < 0).any()  # no ReLU after the classifier
+    assert not torch.allclose(Z, _manual_head(head, H, lambda a: a), atol=1e-3)  # the ReLUs act
+    assert not torch.allclose(Z, _manual_head(head, torch.relu(H), torch.relu), atol=1e-3)  # none on H
+    linear = make_head(d, K, L, bias=False).to(torch.float64)
+    assert [n for n, _ in linear.named_children()] == ["linear1", "linear2", "linear3", "fc"]
+    assert torch.allclose(linear(H), _manual_head(linear, H, lambda a: a), atol=1e-13, rtol=0)
+
+
+def test_make_head_relu_hidden_layers_get_he_normal_init():
+    """The ReLU head's hidden maps are N(0, 2/d) (He, fan_in); the classifier and the linear head keep
+    PyTorch's default U(-1/sqrt(d), 1/sqrt(d)); He's init keeps the signal's mean square through the ReLUs."""
+    import torch
+
+    from nclab.nets.models import make_head
+
+    torch.manual_seed(0)
+    d, K, L = 400, 10, 4
+    head = make_head(d, K, L, bias=False, activation="relu").to(torch.float64)
+    for i in range(1, L):
+        w = getattr(head, f"linear{i}").weight.detach().flatten()
+        var = float(w.var())
+        assert abs(var / (2 / d) - 1) < 0.03, var  # 160000 entries: the estimate's relative error is ~0.4%
+        kurtosis = float(((w - w.mean()) ** 4).mean()) / var ** 2
+        assert abs(kurtosis - 3) < 0.1, kurtosis  # normal (3), not uniform (1.8)
+    bound = 1 / d ** 0.5
+    assert float(head.fc.weight.detach().abs().max()) <= bound  # the classifier keeps the default init
+    linear = make_head(d, K, L, bias=False)
+    assert all(float(getattr(linear, f"linear{i}").weight.detach().abs().max()) <= bound for i in range(1, L))
+    tanh = make_head(d, K, L, bias=False, activation="tanh")
+    assert float(tanh.linear1.weight.detach().abs().max()) <= bound  # He's init is for ReLU only
+    x = torch.relu(torch.randn(2000, d, dtype=torch.float64))
+    a, ms = x, []
+    for i in range(1, L):
+        a = torch.relu(a @ getattr(head, f"linear{i}").weight.detach().T)
+        ms.append(float(a.pow(2).mean() / x.pow(2).mean()))
+    assert all(0.8 < m < 1.25 for m in ms), ms  # PyTorch's default would give ~1/6, 1/36, 1/216
+    torch.manual_seed(3)
+    w1 = make_head(8, 3, 3, activation="relu").linear1.weight.detach().clone()
+    torch.manual_seed(3)
+    assert torch.equal(make_head(8, 3, 3, activation="relu").linear1.weight, w1)  # seeded: reproducible
+
+
 def test_resnet_needs_images():
     with pytest.raises(ValueError, match="setting 'model'"):
         run("tirer2023-layerwise", quick=True, model="resnet", max_depth=2, epochs=1)

@@ -37,6 +37,13 @@ def make_head(feature_dim: int, num_classes: int, head_layers: int = 1, *, bias:
     ``"identity"`` an ``act{i}`` module follows each intermediate map, as in the deep ReLU UFM
     ``Z = W_L s(W_{L-1} ... s(W_1 H))`` (no activation on the head's input H, none after ``fc``).
 
+    Initialisation: PyTorch's default for every map, except that with ``activation="relu"`` the
+    intermediate maps (each followed by a ReLU) get He's normal init, fan_in, gain sqrt(2):
+    entries N(0, 2 / d), which keeps the mean square of the signal through ReLU layers (He et
+    al. 2015). PyTorch's default (entries U(-1/sqrt(d), 1/sqrt(d)), variance 1/(3 d)) shrinks it
+    about six-fold per ReLU layer; with L = 4 and weight decay the head's logits start near zero
+    (std ~5e-3 in garrod2025-real-head) and its training fell into the all-zero point.
+
     Parameters
     ----------
     feature_dim : int
@@ -63,7 +70,8 @@ def make_head(feature_dim: int, num_classes: int, head_layers: int = 1, *, bias:
     References
     ----------
     Garrod & Keating (2025), arXiv:2410.23169, Sec. 6 (a deep head on a real backbone) and the
-    deep ReLU UFM of their Theorem 7.
+    deep ReLU UFM of their Theorem 7. He, Zhang, Ren & Sun (2015), "Delving deep into
+    rectifiers", ICCV (the ReLU init).
 
     Examples
     --------
@@ -77,7 +85,10 @@ def make_head(feature_dim: int, num_classes: int, head_layers: int = 1, *, bias:
     check_choice("activation", activation, ACTIVATIONS)
     layers: list[tuple[str, nn.Module]] = []
     for i in range(1, head_layers):
-        layers.append((f"linear{i}", nn.Linear(feature_dim, feature_dim, bias=False)))
+        linear = nn.Linear(feature_dim, feature_dim, bias=False)
+        if activation == "relu":
+            nn.init.kaiming_normal_(linear.weight, mode="fan_in", nonlinearity="relu")
+        layers.append((f"linear{i}", linear))
         if activation != "identity":
             layers.append((f"act{i}", ACTIVATIONS[activation]()))
     layers.append(("fc", nn.Linear(feature_dim, num_classes, bias=bias)))
