@@ -170,20 +170,51 @@ def test_multi_seed_experiments_have_a_grid_and_seed_lists():
         assert exp.grid.params["activation"].default == ("relu" if name.endswith("relu") else "linear")
 
 
+def _real_head_metrics(**changes):
+    """A real-head metrics dict of the shape ``judge`` reads (K = 10), with ``changes``."""
+    metrics = {"deep-ufm_rank": 4, "deep-ufm_head_loss": {"total": 0.08}, "dnc_bound": 0.09,
+               "deep-ufm_train_error": 0.0, "standard_rank": 9, "standard_train_error": 0.0,
+               "relu-head_rank": 3, "relu-head_head_loss": {"total": 0.1}, "relu_dnc_bound": 0.11,
+               "relu-head_train_error": 0.0}
+    metrics.update(changes)
+    return metrics
+
+
 def test_real_head_rank_rule_is_the_papers_number_for_its_data_set():
     from nclab.experiments.garrod2025.real_head import judge
 
     def claim(data, rank, model="resnet"):
-        cfg = {"data": data, "model": model, "rank_tol": 1e-6, "seed": 0}
-        metrics = {"deep-ufm_rank": rank, "deep-ufm_head_loss": {"total": 0.08}, "dnc_bound": 0.09,
-                   "deep-ufm_train_error": 0.0, "standard_rank": 9, "standard_train_error": 0.0}
-        return judge(cfg, metrics, 10)[0]
+        cfg = {"data": data, "model": model, "rank_tol": 1e-6, "seed": 0, "relu_L": 4}
+        return judge(cfg, _real_head_metrics(**{"deep-ufm_rank": rank}), 10)[0]
 
     assert claim("mnist", 4).passed and not claim("mnist", 3).passed and not claim("mnist", 9).passed
     assert claim("cifar10", 3).passed and not claim("cifar10", 4).passed
     assert claim("digits", 4).passed and claim("digits", 8).passed and not claim("digits", 9).passed
     assert "neither MNIST" in claim("digits", 4).note and "rank = 4" in claim("mnist", 4).expected
     assert "not the paper's ResNet-20" in claim("mnist", 4, model="mlp").note
+
+
+def test_real_head_relu_claims_rank_at_zero_error_and_the_l4_bound():
+    """The ReLU head's rules: 1 <= rank < K - 1 only at zero training error ("not converged" otherwise), and the
+    loss strictly below the linear DNC bound at relu_L."""
+    from nclab.experiments.garrod2025.real_head import judge
+
+    cfg = {"data": "digits", "model": "mlp", "rank_tol": 1e-6, "seed": 0, "relu_L": 4}
+
+    def claims(**changes):
+        return {c.id: c for c in judge(cfg, _real_head_metrics(**changes), 10)}
+
+    ok = claims()
+    assert ok["relu-head-low-rank-logits"].passed and ok["relu-head-loss-below-dnc-bound"].passed
+    assert "not converged" not in ok["relu-head-low-rank-logits"].note
+    assert "L = 4" in ok["relu-head-loss-below-dnc-bound"].expected
+    for rank in (0, 9, 10):  # the all-zero point and DNC are not low rank
+        assert not claims(**{"relu-head_rank": rank})["relu-head-low-rank-logits"].passed
+    assert claims(**{"relu-head_rank": 8})["relu-head-low-rank-logits"].passed
+    unfit = claims(**{"relu-head_train_error": 0.9})["relu-head-low-rank-logits"]
+    assert not unfit.passed and unfit.note.startswith("not converged (training error 0.9")
+    assert not claims(**{"relu-head_head_loss": {"total": 0.11}})["relu-head-loss-below-dnc-bound"].passed
+    assert not claims(**{"relu-head_head_loss": {"total": 2.329}})["relu-head-loss-below-dnc-bound"].passed
 
 
 def test_critical_point_claims_balance_gap_and_layers():
