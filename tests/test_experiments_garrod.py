@@ -213,6 +213,8 @@ def test_real_head_relu_claims_rank_at_zero_error_and_the_l4_bound():
     assert claims(**{"relu-head_rank": 8})["relu-head-low-rank-logits"].passed
     unfit = claims(**{"relu-head_train_error": 0.9})["relu-head-low-rank-logits"]
     assert not unfit.passed and unfit.note.startswith("not converged (training error 0.9")
+    assert claims(**{"relu-head_train_error": 0.9})["relu-head-loss-below-dnc-bound"].note.startswith("not converged")
+    assert "not converged" not in ok["relu-head-loss-below-dnc-bound"].note
     assert not claims(**{"relu-head_head_loss": {"total": 0.11}})["relu-head-loss-below-dnc-bound"].passed
     assert not claims(**{"relu-head_head_loss": {"total": 2.329}})["relu-head-loss-below-dnc-bound"].passed
 
