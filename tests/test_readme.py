@@ -107,5 +107,6 @@ def test_readme_runs_as_written(tmp_path, monkeypatch, capsys):
                 assert code == 0, f"README line {b['line']}: {' '.join(argv)} exited {code}: {err.strip()}"
                 ran["shell"] += 1
     assert ran["python"] >= 1 and ran["shell"] >= 8, ran
-    assert python_seconds < 120  # the tour takes about 25 s on 2 idle cores; the margin is for a loaded machine
-    assert time.perf_counter() - start < 240
+    # the tour takes about 25 s on 2 idle cores; its time is printed (-s), not asserted: a wall-clock
+    # limit fails on a loaded machine (200 s at a load of 12) and says nothing about the README
+    print(f"README tour: python blocks {python_seconds:.1f} s, all {time.perf_counter() - start:.1f} s")
