@@ -71,6 +71,8 @@ NUMPYDOC_MODULES = (
     "nclab.ufm.dynamics",
     "nclab.sweep.grid", "nclab.sweep.executors", "nclab.sweep.registry",
     "nclab.experiments.rules", "nclab.experiments.coverage",
+    "nclab.nets.data", "nclab.nets._dataset", "nclab.nets._files", "nclab.nets.features", "nclab.nets._layers",
+    "nclab.nets.tracker", "nclab.nets.adapters", "nclab.nets._plot", "nclab.nets.train",
 )
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan/load.
 NUMPYDOC_OBJECTS = (
