@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from nclab._validation import check_choice, check_int, check_real
+from nclab._validation import check_choice, check_int, check_real, fail
 
 UFM_OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
 DEFAULT_LR = {"gd": 0.1, "momentum": 0.1, "adam": 1e-3, "lbfgs": 1.0}
@@ -181,6 +181,8 @@ class Adam(GD):
 
     def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(lr)
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            fail("betas", betas, "a pair (beta1, beta2) of numbers in [0, 1]")
         self.b1 = check_real("betas[0]", betas[0], minimum=0.0, maximum=1.0)
         self.b2 = check_real("betas[1]", betas[1], minimum=0.0, maximum=1.0)
         self.eps = check_real("eps", eps, minimum=0.0, strict=True)

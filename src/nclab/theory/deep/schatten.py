@@ -16,9 +16,9 @@ from typing import Sequence
 
 import torch
 
-from nclab._tensor import as_float_tensor
-from nclab._validation import check_int, check_real
+from nclab._validation import check_int, check_real, fail
 from nclab.metrics.spectrum import schatten_power  # the one definition; re-exported here
+from nclab.theory._checks import check_factors, check_matrix
 
 __all__ = ["schatten_power", "schatten_regulariser", "factor_regulariser", "balance_gap", "factorisation_check",
            "FactorisationCheck"]
@@ -49,7 +49,8 @@ def schatten_regulariser(Z: torch.Tensor, L: int, lam: float, *, rtol: float = 1
     Raises
     ------
     ValueError
-        If ``L``, ``lam`` or ``rtol`` is out of range.
+        If ``Z`` is not a real, finite, non-empty array of two or more axes, or ``L``, ``lam``
+        or ``rtol`` is out of range.
 
     References
     ----------
@@ -63,9 +64,10 @@ def schatten_regulariser(Z: torch.Tensor, L: int, lam: float, *, rtol: float = 1
     5.0
     """
     L = check_int("L", L, minimum=1)
+    L = check_int("L", L, minimum=1)
     lam = check_real("lam", lam, minimum=0.0)
     rtol = check_real("rtol", rtol, minimum=0.0)
-    s = torch.linalg.svdvals(as_float_tensor(Z, "Z"))
+    s = torch.linalg.svdvals(check_matrix(Z, "Z"))
     s = torch.where(s > rtol * s[..., :1], s, torch.zeros_like(s))
     return 0.5 * lam * (L + 1) * s.pow(2.0 / (L + 1)).sum(-1)
 
@@ -85,6 +87,12 @@ def factor_regulariser(factors: Sequence[torch.Tensor], lams: Sequence[float] | 
     torch.Tensor
         The regulariser, of the leading batch shape.
 
+    Raises
+    ------
+    ValueError
+        If ``factors`` is not a sequence of real, finite, non-empty matrices, or ``lams`` is not
+        one strength >= 0 or one per factor.
+
     References
     ----------
     Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
@@ -96,9 +104,13 @@ def factor_regulariser(factors: Sequence[torch.Tensor], lams: Sequence[float] | 
     >>> round(float(factor_regulariser(F, 1.0)), 6)
     5.0
     """
-    factors = list(factors)
-    if isinstance(lams, (int, float)):
-        lams = [float(lams)] * len(factors)
+    factors = check_factors(factors)
+    if isinstance(lams, (str, bytes)) or not hasattr(lams, "__iter__"):
+        lams = [check_real("lams", lams, minimum=0.0)] * len(factors)
+    else:
+        lams = [check_real(f"lams[{i}]", lam, minimum=0.0) for i, lam in enumerate(lams)]
+        if len(lams) != len(factors):
+            fail("lams", f"{len(lams)} strengths", f"one strength, or one per factor ({len(factors)})")
     return sum(0.5 * lam * (F * F).sum(dim=(-2, -1)) for lam, F in zip(lams, factors))
 
 
@@ -115,6 +127,12 @@ def balance_gap(factors: Sequence[torch.Tensor]) -> torch.Tensor:
     torch.Tensor
         The largest relative imbalance, of the leading batch shape.
 
+    Raises
+    ------
+    ValueError
+        If ``factors`` is not a sequence of at least two real, finite, non-empty matrices that
+        multiply in order.
+
     References
     ----------
     Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
@@ -126,6 +144,11 @@ def balance_gap(factors: Sequence[torch.Tensor]) -> torch.Tensor:
     >>> float(balance_gap(F))
     0.0
     """
+    factors = check_factors(factors, minimum=2)
+    for i, (lower, upper) in enumerate(zip(factors[:-1], factors[1:])):
+        if upper.shape[-1] != lower.shape[-2]:
+            fail(f"factors[{i + 1}]", f"an array of shape {tuple(upper.shape)}",
+                 f"{lower.shape[-2]} columns, the rows of factors[{i}] (the factors multiply in order)")
     gaps = []
     for lower, upper in zip(factors[:-1], factors[1:]):
         a = upper.mT @ upper

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import torch
 
 from nclab._tensor import as_float_tensor
-from nclab._validation import check_int, check_real, fail
+from nclab._tensor import resolve_dtype
+from nclab._validation import check_int, check_memory, check_real, fail, memory_limit
+from nclab.theory._checks import check_matrix, check_mse_point
 from nclab.layout import one_hot_targets
 from nclab.theory.shallow.tirer_bruna import mse_ufm_gradients, mse_ufm_loss, optimal_classifier
 
@@ -79,6 +81,13 @@ def unvec(v: torch.Tensor, rows: int) -> torch.Tensor:
     >>> unvec(torch.tensor([0, 3, 1, 4, 2, 5]), 2).tolist()
     [[0, 1, 2], [3, 4, 5]]
     """
+    if not (isinstance(v, torch.Tensor) and not (v.is_floating_point() or v.is_complex())):
+        v = check_matrix(v, "v", min_ndim=1)  # integer tensors keep their dtype (a pure reshape)
+    elif v.ndim < 1 or v.numel() == 0:
+        fail("v", f"an array of shape {tuple(v.shape)}", "a non-empty array with at least 1 dimension")
+    rows = check_int("rows", rows, minimum=1)
+    if v.shape[-1] % rows:
+        fail("rows", rows, f"a divisor of the length of v's last axis ({v.shape[-1]})")
     return v.reshape(*v.shape[:-1], -1, rows).mT
 
 
@@ -105,6 +114,9 @@ def commutation_matrix(m: int, p: int, *, dtype: torch.dtype = torch.float64, de
     >>> bool(torch.equal(commutation_matrix(2, 3) @ vec(X), vec(X.T)))
     True
     """
+    m, p = check_int("m", m, minimum=0), check_int("p", p, minimum=0)
+    dtype = resolve_dtype(dtype)
+    check_memory(f"the commutation matrix of m={m}, p={p}", float(m * p) ** 2 * dtype.itemsize, memory_limit())
     idx = torch.arange(m * p, device=device)
     i, j = idx % m, idx // m  # vec(X)[j m + i] = X[i, j]
     T = torch.zeros(m * p, m * p, dtype=dtype, device=device)
@@ -113,7 +125,7 @@ def commutation_matrix(m: int, p: int, *, dtype: torch.dtype = torch.float64, de
 
 
 def _check_problem(H0, n, lam_W, lam_H, beta):
-    H0 = as_float_tensor(H0, "H0", ndim=2)
+    H0 = check_matrix(H0, "H0", batched=False)
     n = check_int("n", n, minimum=1)
     lam_W = check_real("lam_W", lam_W, minimum=0.0, strict=True)
     lam_H = check_real("lam_H", lam_H, minimum=0.0)
@@ -164,6 +176,10 @@ def anchored_hessian_blocks(
     >>> [tuple(b.shape) for b in anchored_hessian_blocks(W, H, 1, 0.1, 0.1, 1.0)]
     [(4, 4), (4, 4), (4, 4)]
     """
+    W, H, n, _ = check_mse_point(W, H, n, batched=False)
+    lam_W = check_real("lam_W", lam_W, minimum=0.0)
+    lam_H = check_real("lam_H", lam_H, minimum=0.0)
+    beta = check_real("beta", beta, minimum=0.0)
     d, N = H.shape
     dt, dev = H.dtype, H.device
     A = torch.kron(torch.eye(N, dtype=dt, device=dev), W.mT @ W) + (lam_H + beta) * torch.eye(d * N, dtype=dt, device=dev)

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
-from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, check_real, fail
 from nclab.geometry import center
 from nclab.layout import class_ordered_means, one_hot_targets
+from nclab.theory._checks import check_columns, check_matrix
 from nclab.theory.shallow.tirer_bruna import mse_ufm_loss, optimal_classifier
 
 __all__ = ["FlowResult", "feature_flow_rhs", "trace_covariances", "integrate_feature_flow"]
@@ -50,14 +50,21 @@ def trace_covariances(H: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tens
     between : torch.Tensor
         tr Sigma_B, of the leading batch shape.
 
+    Raises
+    ------
+    ValueError
+        If ``H`` is not a real, finite, non-empty array of two or more axes, or ``n`` does not
+        divide its columns into K >= 2 classes.
+
     Examples
     --------
     >>> H = torch.tensor([[0.0, 2.0, 5.0, 5.0]], dtype=torch.float64)
     >>> [round(float(v), 6) for v in trace_covariances(H, 2)]
     [0.5, 4.0]
     """
-    d, N = H.shape[-2:]
-    K = N // n
+    H = check_matrix(H, "H")
+    n, K = check_columns(H, n)
+    N = H.shape[-1]
     Hk = H.reshape(*H.shape[:-1], K, n)
     means = class_ordered_means(H, n)  # (..., d, K)
     within = (Hk - means.unsqueeze(-1)).square().sum((-3, -2, -1)) / N
@@ -87,7 +94,8 @@ def feature_flow_rhs(H: torch.Tensor, n: int, lam_W: float, lam_H: float) -> tor
     Raises
     ------
     ValueError
-        If ``n`` does not divide the columns of ``H`` or ``lam_W <= 0``.
+        If ``H`` is not a real, finite, non-empty array of two or more axes, ``n`` does not
+        divide its columns into K >= 2 classes, ``lam_W <= 0`` or ``lam_H < 0``.
 
     References
     ----------
@@ -101,6 +109,14 @@ def feature_flow_rhs(H: torch.Tensor, n: int, lam_W: float, lam_H: float) -> tor
     >>> bool(feature_flow_rhs(H, 2, 0.1, 0.1).abs().max() < 1e-12)  # the minimiser is at rest
     True
     """
+    H = check_matrix(H, "H")
+    n, _ = check_columns(H, n)
+    lam_H = check_real("lam_H", lam_H, minimum=0.0)
+    return _feature_flow_rhs(H, n, lam_W, lam_H)
+
+
+def _feature_flow_rhs(H: torch.Tensor, n: int, lam_W: float, lam_H: float) -> torch.Tensor:
+    """:func:`feature_flow_rhs` without the argument checks (the integrator's inner loop)."""
     W = optimal_classifier(H, n, lam_W)
     K = W.shape[-2]
     WH = W @ H
@@ -232,8 +248,10 @@ def integrate_feature_flow(
     >>> r.success, bool((r.nc1_ratio[1:] < r.nc1_ratio[:-1]).all())  # THN Thm 3.1
     (True, True)
     """
-    H0 = as_float_tensor(H0, "H0", ndim=2, dtype=torch.float64, device="cpu")
+    H0 = check_matrix(H0, "H0", batched=False).to(dtype=torch.float64, device="cpu")
     n = check_int("n", n, minimum=1)
+    if not isinstance(check_error, (bool, np.bool_)):
+        fail("check_error", check_error, "True or False")
     lam_W = check_real("lam_W", lam_W, minimum=0.0, strict=True)
     lam_H = check_real("lam_H", lam_H, minimum=0.0)
     t_final = check_real("t_final", t_final, minimum=0.0, strict=True)
@@ -252,7 +270,7 @@ def integrate_feature_flow(
 
     def rhs(_t, y):
         H = torch.from_numpy(y).reshape(d, N)
-        return feature_flow_rhs(H, n, lam_W, lam_H).reshape(-1).numpy()
+        return _feature_flow_rhs(H, n, lam_W, lam_H).reshape(-1).numpy()
 
     events = None
     if nc1_floor is not None:

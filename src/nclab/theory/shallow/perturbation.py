@@ -24,8 +24,8 @@ import math
 
 import torch
 
-from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, check_real, fail
+from nclab.theory._checks import check_matrix, check_mse_point
 from nclab.theory.shallow.anchored import anchored_hessian_blocks
 
 __all__ = [
@@ -90,14 +90,10 @@ def check_thm42_assumptions(K: int, d: int, lam_W: float, lam_H: float, beta: fl
 
 
 def _inputs(W, H, n, lam_W, lam_H, beta):
-    W = as_float_tensor(W, "W", ndim=2)
-    H = as_float_tensor(H, "H", ndim=2, dtype=W.dtype, device=W.device)
-    n = check_int("n", n, minimum=1)
+    W, H, n, _ = check_mse_point(W, H, n, batched=False)
     lam_W = check_real("lam_W", lam_W, minimum=0.0, strict=True)
     lam_H = check_real("lam_H", lam_H, minimum=0.0)
     beta = check_real("beta", beta, minimum=0.0, strict=True)
-    if W.shape[1] != H.shape[0] or H.shape[1] != W.shape[0] * n:
-        fail("W, H", f"shapes {tuple(W.shape)}, {tuple(H.shape)}", "shapes (K, d) and (d, K n)")
     return W, H, n, lam_W, lam_H, beta
 
 
@@ -286,10 +282,11 @@ def class_blocks(F: torch.Tensor, K: int, n: int, d: int) -> torch.Tensor:
     >>> class_blocks(torch.eye(12, dtype=torch.float64), 2, 2, 3).shape
     torch.Size([2, 2, 6, 6])
     """
-    K, n, d = check_int("K", K, minimum=1), check_int("n", n, minimum=1), check_int("d", d, minimum=1)
+    K, n, d = check_int("K", K, minimum=2), check_int("n", n, minimum=1), check_int("d", d, minimum=1)
+    F = check_matrix(F, "F", batched=False)
     m = d * n
-    if tuple(F.shape[-2:]) != (K * m, K * m):
-        fail("F", f"an array of shape {tuple(F.shape)}", f"a ({K * m}, {K * m}) matrix")
+    if tuple(F.shape) != (K * m, K * m):
+        fail("F", f"an array of shape {tuple(F.shape)}", f"a ({K * m}, {K * m}) matrix for K={K}, n={n}, d={d}")
     return F.reshape(K, m, K, m).permute(0, 2, 1, 3)
 
 

@@ -23,11 +23,13 @@ All functions are batched over leading axes: H (..., p, CN), W (..., C, p), b (.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
 from nclab._tensor import as_float_tensor
-from nclab._validation import check_int, fail
+from nclab._validation import check_int, check_real, fail
+from nclab.theory._checks import check_matrix
 from nclab.geometry import center, centering_matrix, random_frame, simplex_basis
 from nclab.layout import class_ordered_sums, one_hot_targets, repeat_columns
 
@@ -44,13 +46,20 @@ __all__ = [
 ]
 
 
-def _shapes(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) -> tuple[int, int]:
+def _check_point(H: Any, W: Any, b: Any, N: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int, int]:
+    """(H, W, b, N, C, p) of a point of MPP's UFM, checked: W (..., C, p), H (..., p, C N), b (..., C)."""
+    N = check_int("N", N, minimum=1)
+    W = check_matrix(W, "W")
     C, p = W.shape[-2:]
+    if C < 2:
+        fail("W", f"an array of shape {tuple(W.shape)}", "C >= 2 rows (one per class)")
+    H = check_matrix(H, "H")
     if H.shape[-2:] != (p, C * N):
         fail("H", f"an array of shape {tuple(H.shape)}", f"shape (..., {p}, {C * N}) to match W (C={C}, p={p}) and N={N}")
+    b = check_matrix(b, "b", min_ndim=1)
     if b.shape[-1] != C:
         fail("b", f"an array of shape {tuple(b.shape)}", f"shape (..., {C})")
-    return C, p
+    return H, W, b, N, C, p
 
 
 def strong_nc_point(
@@ -144,7 +153,8 @@ def strong_nc_errors(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) 
     Raises
     ------
     ValueError
-        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+        If ``H``, ``W`` or ``b`` is not a real, finite, non-empty array, their shapes do not
+        agree with each other and ``N``, or ``N < 1``.
 
     References
     ----------
@@ -156,8 +166,7 @@ def strong_nc_errors(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) 
     >>> {k: round(float(v), 6) for k, v in strong_nc_errors(H, W, b, 2).items()}
     {'WWt': 0.0, 'H': 0.0, 'b': 0.0}
     """
-    N = check_int("N", N, minimum=1)
-    C, _ = _shapes(H, W, b, N)
+    H, W, b, N, C, _ = _check_point(H, W, b, N)
     P = centering_matrix(C, dtype=W.dtype, device=W.device)
     e1 = torch.linalg.matrix_norm(W @ W.mT - math.sqrt(N) * P)
     target = repeat_columns(W.mT, N) / math.sqrt(N)
@@ -188,7 +197,8 @@ def mixon_risk(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) -> tor
     Raises
     ------
     ValueError
-        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+        If ``H``, ``W`` or ``b`` is not a real, finite, non-empty array, their shapes do not
+        agree with each other and ``N``, or ``N < 1``.
 
     References
     ----------
@@ -200,7 +210,7 @@ def mixon_risk(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int) -> tor
     >>> round(float(mixon_risk(H, W, 0 * b, 2)), 6)  # without the bias 1/C
     0.166667
     """
-    C, _ = _shapes(H, W, b, N)
+    H, W, b, N, C, _ = _check_point(H, W, b, N)
     Y = one_hot_targets(C, N, dtype=H.dtype, device=H.device)
     return (W @ H + b.unsqueeze(-1) - Y).square().sum((-2, -1)) / (2 * C * N)
 
@@ -231,7 +241,8 @@ def mixon_gradients(
     Raises
     ------
     ValueError
-        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+        If ``H``, ``W`` or ``b`` is not a real, finite, non-empty array, their shapes do not
+        agree with each other and ``N``, or ``N < 1``.
 
     References
     ----------
@@ -243,7 +254,7 @@ def mixon_gradients(
     >>> all(bool(g.abs().max() < 1e-12) for g in mixon_gradients(H, W, b, 2))
     True
     """
-    C, _ = _shapes(H, W, b, N)
+    H, W, b, N, C, _ = _check_point(H, W, b, N)
     Y = one_hot_targets(C, N, dtype=H.dtype, device=H.device)
     E = (W @ H + b.unsqueeze(-1) - Y) / (C * N)
     return W.mT @ E, E @ H.mT, E.sum(-1)
@@ -276,7 +287,8 @@ def project_S(
     Raises
     ------
     ValueError
-        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+        If ``H``, ``W`` or ``b`` is not a real, finite, non-empty array, their shapes do not
+        agree with each other and ``N``, or ``N < 1``.
 
     References
     ----------
@@ -290,8 +302,7 @@ def project_S(
     >>> bool(distance_to_S(*P, 2) < 1e-12)
     True
     """
-    N = check_int("N", N, minimum=1)
-    C, p = _shapes(H, W, b, N)
+    H, W, b, N, C, p = _check_point(H, W, b, N)
     class_sums = class_ordered_sums(H, N).mT  # (..., C, p) = Y H^T
     Wp = 0.5 * (W + class_sums / math.sqrt(N))
     Wp = center(Wp)  # P (.)
@@ -328,7 +339,8 @@ def distance_to_S(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int, *, 
     Raises
     ------
     ValueError
-        If the shapes of ``H``, ``W``, ``b`` do not agree with each other and ``N``.
+        If ``H``, ``W`` or ``b`` is not a real, finite, non-empty array, their shapes do not
+        agree with each other and ``N``, or ``N < 1``.
 
     References
     ----------
@@ -340,6 +352,7 @@ def distance_to_S(H: torch.Tensor, W: torch.Tensor, b: torch.Tensor, N: int, *, 
     >>> round(float(distance_to_S(H, W, b, 2)), 6)
     0.0
     """
+    H, W, b, N, _, _ = _check_point(H, W, b, N)
     Hp, Wp, bp = project_S(H, W, b, N)
     dist = _enorm(H - Hp, W - Wp, b - bp)
     return dist / _enorm(H, W, b) if relative else dist
@@ -401,7 +414,8 @@ def risk_on_S(W: torch.Tensor, beta: torch.Tensor | float, N: int) -> torch.Tens
     Raises
     ------
     ValueError
-        If ``W`` has the wrong number of axes or ``N`` < 1.
+        If ``W`` is not a real, finite, non-empty array of two or more axes, ``beta`` is not
+        real and finite, or ``N`` < 1.
 
     References
     ----------
@@ -413,13 +427,13 @@ def risk_on_S(W: torch.Tensor, beta: torch.Tensor | float, N: int) -> torch.Tens
     >>> bool(risk_on_S(W, 1 / 3, 2) < 1e-28)
     True
     """
-    W = as_float_tensor(W, "W", ndim=(2, 3, 4))
+    W = check_matrix(W, "W")
     N = check_int("N", N, minimum=1)
     C = W.shape[-2]
     s = torch.linalg.svdvals(W)[..., : C - 1]
     if s.shape[-1] < C - 1:
         s = torch.cat([s, s.new_zeros(*s.shape[:-1], C - 1 - s.shape[-1])], dim=-1)
-    beta = torch.as_tensor(beta, dtype=W.dtype, device=W.device)
+    beta = as_float_tensor(beta, "beta", dtype=W.dtype, device=W.device)
     return ((s.square() / math.sqrt(N) - 1).square().sum(-1) + (C * beta - 1).square()) / (2 * C)
 
 
@@ -453,7 +467,7 @@ def flow_on_S(sigma0: torch.Tensor | float, beta0: float, t: torch.Tensor | floa
     Raises
     ------
     ValueError
-        If ``C`` or ``N`` is out of range.
+        If ``C`` or ``N`` is out of range, a value is not real and finite, or a time is negative.
 
     References
     ----------
@@ -467,11 +481,14 @@ def flow_on_S(sigma0: torch.Tensor | float, beta0: float, t: torch.Tensor | floa
     """
     C = check_int("C", C, minimum=2)
     N = check_int("N", N, minimum=1)
-    sigma0 = torch.as_tensor(sigma0, dtype=torch.float64)
-    t = torch.as_tensor(t, dtype=torch.float64)
+    sigma0 = as_float_tensor(sigma0, "sigma0", dtype=torch.float64)
+    beta0 = check_real("beta0", beta0)
+    t = as_float_tensor(t, "t", dtype=torch.float64)
+    if t.numel() and bool((t < 0).any()):
+        fail("t", f"times down to {float(t.min()):g}", "times >= 0")
     a = 1.0 / (C * math.sqrt(N))
     u0 = sigma0.square() / math.sqrt(N)
     u = u0 / (u0 + (1 - u0) * torch.exp(-2 * a * t))  # = u0 e^{2at} / (1 - u0 + u0 e^{2at}), without overflow
     sigma = torch.sqrt(u * math.sqrt(N))
-    beta = 1.0 / C + (float(beta0) - 1.0 / C) * torch.exp(-t)
+    beta = 1.0 / C + (beta0 - 1.0 / C) * torch.exp(-t)
     return sigma, beta

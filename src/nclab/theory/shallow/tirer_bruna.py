@@ -24,6 +24,7 @@ from nclab._tensor import as_float_tensor
 from nclab._validation import check_int, check_real, fail
 from nclab.geometry import random_frame
 from nclab.layout import class_ordered_sums, one_hot_targets, repeat_columns
+from nclab.theory._checks import check_matrix, check_mse_point
 
 __all__ = [
     "mse_ufm_loss",
@@ -254,6 +255,8 @@ def optimal_classifier(H: torch.Tensor, n: int, lam_W: float) -> torch.Tensor:
     True
     """
     H = as_float_tensor(H, "H", ndim=(2, 3, 4))
+    if H.numel() == 0:
+        fail("H", f"an array of shape {tuple(H.shape)}", "a non-empty array")
     n = check_int("n", n, minimum=1)
     lam_W = check_real("lam_W", lam_W, minimum=0.0, strict=True)
     d, N = H.shape[-2:]
@@ -262,6 +265,21 @@ def optimal_classifier(H: torch.Tensor, n: int, lam_W: float) -> torch.Tensor:
     YHt = class_ordered_sums(H, n)  # (..., d, K) = H Y^T
     A = H @ H.mT + n * lam_W * torch.eye(d, dtype=H.dtype, device=H.device)
     return torch.linalg.solve(A, YHt).mT  # A symmetric: W^T = A^{-1} H Y^T
+
+
+def _check_objective(W, H, n, lam_W, lam_H, H0, beta):
+    """The arguments of :func:`mse_ufm_loss` / :func:`mse_ufm_gradients`, checked."""
+    W, H, n, _ = check_mse_point(W, H, n)
+    lam_W = check_real("lam_W", lam_W, minimum=0.0)
+    lam_H = check_real("lam_H", lam_H, minimum=0.0)
+    beta = check_real("beta", beta, minimum=0.0)
+    if beta:
+        if H0 is None:
+            fail("H0", None, "an anchor matrix when beta > 0")
+        H0 = check_matrix(H0, "H0")
+        if H0.shape[-2:] != H.shape[-2:]:
+            fail("H0", f"an array of shape {tuple(H0.shape)}", f"the shape of H {tuple(H.shape[-2:])}")
+    return W, H, n, lam_W, lam_H, H0, beta
 
 
 def mse_ufm_loss(
@@ -301,7 +319,9 @@ def mse_ufm_loss(
     Raises
     ------
     ValueError
-        If K n is not the number of columns of ``H`` (names ``n``), or ``beta > 0`` without ``H0``.
+        If ``W``, ``H`` or ``H0`` is not a real, finite, non-empty array of the shapes above, K n is
+        not the number of columns of ``H`` (names ``n``), a weight is negative, or ``beta > 0``
+        without ``H0``.
 
     References
     ----------
@@ -313,16 +333,12 @@ def mse_ufm_loss(
     >>> round(float(mse_ufm_loss(W, H, 1, 0.1, 0.1)), 6)
     0.095
     """
-    K = W.shape[-2]
-    N = H.shape[-1]
+    W, H, n, lam_W, lam_H, H0, beta = _check_objective(W, H, n, lam_W, lam_H, H0, beta)
+    K, N = W.shape[-2], H.shape[-1]
     Y = one_hot_targets(K, n, dtype=H.dtype, device=H.device)
-    if Y.shape[-1] != N:
-        fail("n", n, f"such that K n = {N} columns of H")
     val = (W @ H - Y).square().sum((-2, -1)) / (2 * N)
     val = val + lam_W / (2 * K) * W.square().sum((-2, -1)) + lam_H / (2 * N) * H.square().sum((-2, -1))
     if beta:
-        if H0 is None:
-            fail("H0", None, "an anchor matrix when beta > 0")
         val = val + beta / (2 * N) * (H - H0).square().sum((-2, -1))
     return val
 
@@ -363,6 +379,11 @@ def mse_ufm_gradients(
     dH : torch.Tensor, shape (..., d, K n)
         Gradient in H.
 
+    Raises
+    ------
+    ValueError
+        As :func:`mse_ufm_loss`.
+
     References
     ----------
     Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Eq. 1 and Eq. 2.
@@ -374,8 +395,8 @@ def mse_ufm_gradients(
     >>> bool(gW.abs().max() < 1e-12 and gH.abs().max() < 1e-12)  # a stationary point
     True
     """
-    K = W.shape[-2]
-    N = H.shape[-1]
+    W, H, n, lam_W, lam_H, H0, beta = _check_objective(W, H, n, lam_W, lam_H, H0, beta)
+    K, N = W.shape[-2], H.shape[-1]
     Y = one_hot_targets(K, n, dtype=H.dtype, device=H.device)
     R = W @ H - Y
     gW = R @ H.mT + n * lam_W * W
