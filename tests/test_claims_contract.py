@@ -19,11 +19,16 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def quick_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("quick")
     summary = reproduce(quick=True, out=out, progress=False, log=io.StringIO())
     assert summary.exit_code == 0, summary.crashed
-    return json.loads((out / "results.json").read_text())
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(quick_out):
+    return json.loads((quick_out / "results.json").read_text())
 
 
 def _seeds(entry) -> list:
@@ -88,3 +93,29 @@ def test_coverage_rows_resolve_each_status():
     assert uncovered_count(rows) == 2
     with pytest.raises(ValueError, match="needs claims or a reason"):
         Item("Thm 3", "f")
+
+
+#: What a reader must never see on a page: TeX source (MathJax is not available offline) and internal markers.
+RAW = ("$\\", "\\Sigma", "\\frac", "\\lambda", "[open]", "[derived]", "[text]", "TODO")
+
+
+def _visible(page: str) -> str:
+    """A page without its stylesheet and its embedded images (base64 can hold any letters)."""
+    import re
+
+    page = re.sub(r"<style>.*?</style>", "", page, flags=re.S)
+    return re.sub(r'src="data:image/png;base64,[^"]*"', "", page)
+
+
+def test_no_page_of_the_quick_report_shows_tex_source_or_internal_markers(quick_out):
+    from nclab.report.html import render_report
+    from nclab.report.reproduce import load_report
+
+    pages = {"index.html": (quick_out / "index.html").read_text(encoding="utf-8")}
+    for result in sorted(quick_out.glob("*/result.json")):  # nclab report OUT/NAME/result.json: one page each
+        report, base = load_report(result)
+        pages[result.parent.name] = render_report(report, base_dir=base)
+    assert len(pages) > 20
+    found = {f"{name}: {marker!r}": text[max(0, text.index(marker) - 80):text.index(marker) + 80]
+             for name, page in pages.items() for text in [_visible(page)] for marker in RAW if marker in text}
+    assert found == {}
