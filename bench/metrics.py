@@ -8,11 +8,12 @@ Part 1, N = 50,000, d = 512, K = 100, float32, CPU, measured in one run:
   Targets: collapse() >= 5x faster than naive, within 4x of the floor.
   Also ``collapse(X, y, W, b, extra="all")`` (every measurement of nclab.metrics.extra, with
   1,000 OOD features for NC5) against the plain call (issue 18's target: within 2x), and the
-  same without the per-class covariance spectra (K eigen-decompositions).
+  same without the per-class covariance spectra (K eigen-decompositions). ``--breakdown``: each
+  extra name alone, ``collapse(X, y, W, b, extra=[name])`` against the plain call (the profile).
 Part 2, N = 1,000,000, d = 512, K = 1,000: batches streamed through StreamingStats (and the
   NC4 counter of pass 2), generated on the fly, with the peak RSS of the process.
 
-``python bench/metrics.py [--quick] [--threads T] [--no-batch] [--no-stream] [--ncc]``; --quick is a
+``python bench/metrics.py [--quick] [--threads T] [--no-batch] [--no-stream] [--ncc] [--breakdown]``; --quick is a
 small smoke run (with the NC4 pass); the full run does the NC4 pass of part 2 only with --ncc.
 """
 from __future__ import annotations
@@ -79,7 +80,7 @@ def peak_rss_mib() -> float:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
-def part1(N: int, d: int, K: int, repeats: int, targets: bool = True) -> None:
+def part1(N: int, d: int, K: int, repeats: int, targets: bool = True, breakdown: bool = False) -> None:
     g = torch.Generator().manual_seed(0)
     y = torch.randint(0, K, (N,), generator=g)
     y[:K] = torch.arange(K)
@@ -113,6 +114,17 @@ def part1(N: int, d: int, K: int, repeats: int, targets: bool = True) -> None:
     print(f"  collapse(.., extra='all'){extra_t * 1e3:9.1f} ms   = {extra_t / ours_t:5.2f} x collapse(X, y, W, b)"
           " (target <= 2)")
     print(f"    without class spectra  {extra_ns_t * 1e3:9.1f} ms   = {extra_ns_t / ours_t:5.2f} x collapse(X, y, W, b)")
+    if breakdown:  # each name alone, interleaved with the plain call, best of the rounds
+        names = list(EXTRA_KEYS)
+        times = {n: [] for n in ["(plain)", *names]}
+        for _ in range(repeats):
+            times["(plain)"].append(best_of(lambda: collapse(X, y, W, b), 1))
+            for n in names:
+                times[n].append(best_of(lambda: collapse(X, y, W, b, extra=[n], ood_features=ood), 1))
+        plain = min(times["(plain)"])
+        print(f"  breakdown: collapse(X, y, W, b, extra=[name]) / collapse(X, y, W, b) ({plain * 1e3:.1f} ms)")
+        for n in names:
+            print(f"    {n:26s} {min(times[n]) / plain:5.2f}")
 
 
 def part2(N: int, d: int, K: int, batch: int, ncc: bool) -> None:
@@ -164,17 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-stream", action="store_true", help="skip part 2")
     parser.add_argument("--no-batch", action="store_true", help="skip part 1")
     parser.add_argument("--ncc", action="store_true", help="full run: also the NC4 pass of part 2 (slow on 2 cores)")
+    parser.add_argument("--breakdown", action="store_true", help="part 1: time each extra name alone")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
         if not args.no_batch:
-            part1(5_000, 128, 20, 2, targets=False)
+            part1(5_000, 128, 20, 2, targets=False, breakdown=args.breakdown)
         if not args.no_stream:
             part2(50_000, 128, 100, 8192, True)
     else:
         if not args.no_batch:
-            part1(50_000, 512, 100, 3)
+            part1(50_000, 512, 100, 3, breakdown=args.breakdown)
         if not args.no_stream:
             part2(1_000_000, 512, 1_000, 20_000, args.ncc)
     return 0
