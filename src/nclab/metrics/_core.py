@@ -65,10 +65,10 @@ def decomposition_threads():
     threshold).
 
     LAPACK's symmetric eigensolver at these sizes (d or n_k of a few hundred) is bound by its
-    BLAS2 tridiagonal reduction, which a second thread does not speed up: on the project's
-    2-core machine beside other work, ``eigvalsh`` of a 500 x 500 float32 matrix took 41 ms on
-    one thread and 282 ms on two, the per-class spectra of 20 classes 0.95 s against 15.2 s
-    (bench/RESULTS.md, metrics section).
+    BLAS2 tridiagonal reduction, which a second thread slows down: on the project's 2-core
+    machine ``eigvalsh`` of a 500 x 500 float32 matrix took 12.8 ms on one thread and 24.6 ms on
+    two (load ~1), 41 ms against 282 ms beside other work (load ~12) (bench/RESULTS.md, metrics
+    section).
     """
     return _threads.for_work(0.0)
 
