@@ -134,3 +134,15 @@ def test_lists_the_arrays_found_and_accepts_the_other_names(tmp_path, capsys):
     code, out, err = run(capsys, path)
     assert code == 0 and "note: using array 'X' as 'features'" in err and "'y' as 'labels'" in err
     assert json.loads(out)["nc1"] == pytest.approx(collapse(X, y)["nc1"], rel=1e-15)
+
+
+def test_classes_subset(tmp_path, capsys):
+    path, arrays = write(tmp_path)
+    code, out, err = run(capsys, path, "--classes", "2,0")
+    assert code == 0 and err == ""
+    want = collapse(arrays["features"], arrays["labels"], arrays["weight"], arrays["bias"], classes=[2, 0])
+    assert json.loads(out) == pytest.approx(want, rel=1e-15)
+    for bad, match in (("0,x", "--classes must be comma-separated"), ("0,3", "3 is not a class"),
+                       ("1,1", "more than once"), ("1", "at least 2")):
+        code, out, err = run(capsys, path, "--classes", bad)
+        assert code == 2 and out == "" and match in err and "Traceback" not in err

@@ -19,7 +19,7 @@ import numpy as np
 from nclab._json import dumps
 from nclab._npz import CONVENTION, pick
 from nclab._tensor import as_float_tensor, resolve_device
-from nclab._validation import check_real
+from nclab._validation import check_real, fail
 
 ARRAYS = ("features", "labels", "weight", "bias")
 
@@ -46,6 +46,9 @@ def configure_metrics(parser: argparse.ArgumentParser) -> None:
                         help="number of classes (default: max(label) + 1)")
     parser.add_argument("--omit-undefined", action="store_true",
                         help="with d < K - 1, leave out the ETF metrics instead of failing")
+    parser.add_argument("--classes", default=None, metavar="K1,K2,...",
+                        help="the metrics of a subset of the classes (comma-separated labels, at least 2): "
+                        "their samples and classifier rows only")
     parser.add_argument("--device", default="cpu", help="torch device to compute on (default cpu)")
 
 
@@ -85,11 +88,22 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def parse_classes(text: str | None) -> list[int] | None:
+    """``--classes 3,7,9`` as a list of ints (range and duplicates are checked by collapse)."""
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        fail("--classes", text, "comma-separated class labels, e.g. 0,3,7")
+
+
 def main_metrics(args: argparse.Namespace) -> int:
     from nclab.metrics.collapse import collapse
 
     if args.rtol is not None:
         check_real("--rtol", args.rtol, minimum=0.0, maximum=1.0)
+    classes = parse_classes(args.classes)
     device = resolve_device(args.device)
     arrays = load_arrays(args.file)
     features = arrays["features"]
@@ -105,6 +119,7 @@ def main_metrics(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         num_classes=args.num_classes,
         undefined="omit" if args.omit_undefined else "raise",
+        classes=classes,
     )
     print(dumps(result, indent=None if args.json else 2))  # undefined metrics (NaN) are null
     return 0
