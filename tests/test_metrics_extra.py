@@ -185,6 +185,14 @@ def test_cdnv_matrix_mean_is_cdnv_and_etf_value():
     np.testing.assert_allclose(off, expected, rtol=1e-12)
 
 
+def test_cdnv_matrix_needs_class_statistics():
+    X, y, *_ = noisy()
+    with pytest.raises(ValueError, match=r"stats must be a ClassStatistics .*, got 'str'"):
+        metrics.cdnv_matrix("abc")
+    with pytest.raises(ValueError, match=r"stats must be a ClassStatistics .*, got 'Tensor'"):
+        metrics.cdnv_matrix(X)  # the features are not their statistics
+
+
 def test_cdnv_matrix_invariances():
     X, y, *_ = noisy(seed=5)
     base = metrics.cdnv_matrix(class_statistics(X, y))
@@ -263,6 +271,11 @@ def test_kernel_bad_inputs():
         metrics.hyperspherical_uniformity(M, "gauss")
     with pytest.raises(ValueError, match="s must be"):
         metrics.hyperspherical_uniformity(M, "riesz", s=0.0)
+    for kernel in uniformity.KERNELS:  # s is checked whatever the kernel: a bad one is never ignored
+        for bad in (None, "1", math.nan, math.inf, 1j, [1.0], -1.0):
+            with pytest.raises(ValueError, match=r"s must be a finite number > 0, got"):
+                metrics.hyperspherical_uniformity(M, kernel, s=bad)
+    assert metrics.hyperspherical_uniformity(M, "riesz", s=0.5)[1] == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="tile must be"):
         metrics.hyperspherical_uniformity(M, tile=0)
 

@@ -89,6 +89,15 @@ def _check_lead(name: str, shape: torch.Size, lead: torch.Size) -> None:
         fail(name, f"leading axes {tuple(shape)}", f"leading axes that broadcast to the features' {tuple(lead)}")
 
 
+def check_ddof(ddof: Any, count: int, what: str) -> int:
+    """``ddof`` an integer in 0..count-1: a spread over ``count`` values divides by count - ddof > 0."""
+    ddof = check_int("ddof", ddof, minimum=0)
+    if ddof >= count:
+        fail("ddof", ddof, f"an integer in 0..{count - 1}: smaller than the number of {what} ({count}), "
+             "the spread divides by their number - ddof")
+    return ddof
+
+
 def check_rtol(rtol: float | None) -> float | None:
     return None if rtol is None else check_real("rtol", rtol, minimum=0.0, maximum=1.0)
 

@@ -59,6 +59,14 @@ class ClassStatistics:
         return int(self.means.shape[-1])
 
 
+def check_statistics(stats: Any, name: str = "stats") -> ClassStatistics:
+    """``stats`` itself if it is a :class:`ClassStatistics`; a ValueError naming ``name`` otherwise."""
+    if not isinstance(stats, ClassStatistics):
+        fail(name, type(stats).__name__,
+             "a ClassStatistics (nclab.metrics.class_statistics or StreamingStats.statistics())")
+    return stats
+
+
 def decomposition_threads():
     """Context for the dense eigensolvers and SVDs of the further measurements: one intra-op
     thread unless the user chose a count (``nclab._threads.for_work`` of a work below its

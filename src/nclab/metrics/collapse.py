@@ -69,8 +69,7 @@ def _prepare(features: Array, labels: Array, num_classes: int | None) -> tuple[t
 
 def _check_reference(reference: Any, K: int, d: int) -> ClassStatistics:
     """The reference statistics of a held-out measurement: a ClassStatistics of K classes in dimension d."""
-    if not isinstance(reference, ClassStatistics):
-        fail("reference", type(reference).__name__, "a ClassStatistics (nclab.metrics.class_statistics of the training set)")
+    _core.check_statistics(reference, "reference")
     if (reference.num_classes, reference.dim) != (K, d):
         fail("reference", f"statistics of (K, d) = ({reference.num_classes}, {reference.dim})",
              f"the features' (K, d) = ({K}, {d})")
@@ -256,9 +255,11 @@ def equinorm(vectors: Array, *, center: bool = False, ddof: int = 1) -> Any:
     """Equinorm: std/mean of the row norms of ``vectors`` (..., K, d) (Papyan et al. 2020, Fig. 2).
 
     Pass centred class means h_bar_k - h_bar_G or classifier rows w_k (``center`` subtracts the
-    mean row first). ``ddof=1`` as torch.std's default and public NC code (choice, docs/math.md §2.5).
+    mean row first). ``ddof=1`` as torch.std's default and public NC code (choice, docs/math.md §2.5);
+    it must be an integer in 0..K-1 (the std divides by K - ddof).
     """
     v = _rows(vectors, "vectors")
+    ddof = _checks.check_ddof(ddof, v.shape[-2], "rows")
     if center:
         v = v - v.mean(dim=-2, keepdim=True)
     return _core.to_python(_core.norm_cv(v, ddof))
@@ -331,6 +332,8 @@ def bias_norm(weight: Array, bias: Array, global_mean: Array) -> Any:
     if w.ndim < 2 or w.shape[-1] != mu.shape[-1]:
         fail("weight", f"an array of shape {tuple(w.shape)}", f"shape (..., K, {mu.shape[-1]})")
     K = w.shape[-2]
+    if K < 1:
+        fail("weight", f"an array of shape {tuple(w.shape)}", f"at least one row (one per class): shape (..., K, {mu.shape[-1]})")
     b = as_float_tensor(bias, "bias", dtype=mu.dtype, device=mu.device)
     if b.ndim < 1 or b.shape[-1] != K:
         fail("bias", f"an array of shape {tuple(b.shape)}", f"shape (..., {K})")

@@ -71,6 +71,7 @@ def cdnv_matrix(stats: ClassStatistics, *, exponent: float = 1.0) -> Any:
     >>> float(cdnv_matrix(class_statistics(X, torch.tensor([0, 0, 1, 1])))[0, 1])  # (1 + 1) / (2 * 16)
     0.0625
     """
+    stats = _core.check_statistics(stats)
     exponent = check_real("exponent", exponent, minimum=0.0)
     with torch.no_grad():
         return to_python(cdnv_matrix_from(stats, exponent))

@@ -118,7 +118,9 @@ def hyperspherical_uniformity(
     kernel : {"log", "distance", "riesz"}
         The kernel of the chord distance r_ij.
     s : float
-        Riesz exponent, > 0 (only for ``kernel="riesz"``).
+        Riesz exponent: a finite number > 0 (r_ij^(-s) is the Riesz s-energy for s > 0; its
+        s -> 0 limit is ``"log"``, and s < 0 would reverse which configuration is more
+        uniform). Used only by ``kernel="riesz"``, but checked for every kernel.
     ddof : int
         The variance divides by (number of pairs - ddof); 0 (default) as in the public
         reference implementation (rhubarbwu/neural-collapse, ``kernel_stats``).
@@ -145,7 +147,7 @@ def hyperspherical_uniformity(
     (2.666666666667, 0.0)
     """
     check_choice("kernel", kernel, KERNELS)
-    s = check_real("s", s, minimum=0.0, strict=True) if kernel == "riesz" else 0.0
+    s = check_real("s", s, minimum=0.0, strict=True)  # checked whatever the kernel: a bad s is never ignored
     ddof = check_int("ddof", ddof, minimum=0)
     unit = _unit_rows(centred_means, "centred_means")
     with torch.no_grad():
