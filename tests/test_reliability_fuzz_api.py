@@ -58,6 +58,7 @@ def _valid(f: dict[str, Any]) -> dict[str, tuple[Callable, dict[str, Any]]]:
     out: dict[str, tuple[Callable, dict[str, Any]]] = {
         # metrics
         "collapse": (M.collapse, dict(features=x, labels=y, weight=w, bias=b)),
+        "collapse[classes]": (M.collapse, dict(features=x, labels=y, weight=w, bias=b, classes=[0, 2])),
         "agreement_per_class": (M.agreement_per_class, dict(features=x, labels=y, weight=w, bias=b)),
         "bias_norm": (M.bias_norm, dict(weight=w, bias=b, global_mean=x.mean(0))),
         "cdnv": (M.cdnv, dict(xy)),
@@ -149,6 +150,9 @@ def _valid(f: dict[str, Any]) -> dict[str, tuple[Callable, dict[str, Any]]]:
 
 #: Parameters that are labels (their bad values are the label kinds).
 LABELS = {"labels"}
+#: Parameters that are lists of class indices (collapse's ``classes``; its default None, every
+#: class, is valid, so "None" here is a None entry of the list).
+CLASS_LISTS = {"classes"}
 #: Real parameters that may be negative or zero (their bad values skip -1).
 SIGNED = {"exponent", "beta0", "sigma0"}
 #: Integer parameters for which 0 is valid (ddof).
@@ -166,6 +170,12 @@ def bad_values(name: str, valid: Any, default: Any) -> list[tuple[str, Any]]:
                        ("negative", torch.cat([y[:-1], y.new_tensor([-1])])), ("fractional", y.to(F64) + 0.5),
                        ("2-d", y[None, :]), ("one-short", y[:-1]), ("K=1", torch.zeros_like(y)),
                        ("empty", y[:0]), ("complex", y.to(torch.complex128))]
+    if name in CLASS_LISTS:  # valid: [0, 2] of K = 3 classes
+        return none + [("unknown", [0, 3]), ("negative", [0, -1]), ("duplicate", [2, 2]), ("non-integer", [0, 1.5]),
+                       ("fewer-than-2", [2]), ("empty", []), ("text", "02"), ("list-of-text", ["0", "2"]),
+                       ("None-entry", [0, None]), ("bool", [False, True]), ("huge", [0, 10 ** 30]),
+                       ("complex", [0, 2j]), ("tensor-fractional", torch.tensor([0.0, 1.5])),
+                       ("2-d", torch.tensor([[0, 2]])), ("not-iterable", 2)]
     if isinstance(valid, torch.Tensor):
         bad = valid.clone()
         bad.view(-1)[0] = math.nan
@@ -280,6 +290,13 @@ def test_bad_calls_raise_a_named_error():
     assert not failures, f"{len(failures)} of {total} bad calls: " + "\n".join(failures[:40])
     failing = {c.split(":")[0] for c in result["crash"] + result["silent"]}
     assert not KNOWN - failing, f"fixed, remove from KNOWN: {sorted(KNOWN - failing)}"
+
+
+def test_bad_class_subsets_are_named_errors():
+    """collapse(classes=...): unknown, negative, duplicate, non-integer, too few, text, None entries."""
+    found = [(label, outcome(p, fn, kw)) for f, p, label, fn, kw in cases() if (f, p) == ("collapse[classes]", "classes")]
+    assert len(found) == 15
+    assert all(verdict == "ok" and msg.startswith("classes must be") for _, (verdict, msg) in found), found
 
 
 def test_check_int_refuses_integers_beyond_int64():
