@@ -285,3 +285,12 @@ def test_critical_point_stats_keep_nan_for_diverged_runs():
     out = critical_point_stats(spec, UFMParams(H=H, W=W))
     assert np.isnan(out["balance_gap"][1]) and np.isnan(out["layer_nc1_max"][1])
     assert np.isfinite(out["balance_gap"][[0, 2]]).all() and np.isfinite(out["layer_nc1_max"][[0, 2]]).all()
+
+
+def test_final_status_keeps_divergence_and_lets_the_polish_decide():
+    from nclab.experiments.garrod2025._gd import final_status
+
+    assert final_status("max_steps", None) == "max_steps"
+    assert final_status("diverged", None) == "diverged" and final_status("diverged", "converged") == "diverged"
+    assert final_status("max_steps", "converged") == "converged"
+    assert final_status("max_steps", "max_steps") == "max_steps"

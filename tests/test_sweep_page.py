@@ -143,3 +143,45 @@ def test_sweep_page_gives_wide_figures_the_full_width_and_claims_their_table():
     assert '<table class="claims">' in body and "PASS" in body
     assert "\\lambda" not in body and "\\Sigma" not in body and "\\bar" not in body
     assert "λ" in body and "Σ<sub>W</sub>" in body
+
+
+def _tiny_store(path, polish_steps, seeds="0:3"):
+    args = ["sweep", "garrod2025-fig1", "--seeds", seeds, "--set", "steps=30", "--set", f"polish_steps={polish_steps}",
+            "--set", "K=3", "--set", "d=4", "--set", "n=2", "--executor", "inline", "--no-progress",
+            "--store", str(path)]
+    assert cli.main(args) == 0
+    return sweep.load(path)
+
+
+def test_garrod_rows_record_their_training_status_and_the_page_warns_when_unconverged(tmp_path):
+    # 2 polish steps cannot reach polish_tol 1e-9 from 30 GD steps: every run is 'not converged'
+    rows = _tiny_store(tmp_path / "short.sqlite", 2)
+    assert rows["train_status"].tolist() == ["max_steps"] * 3 and (rows["status"] == "done").all()
+    summary = sweep_page.config_summary(rows)
+    assert summary[0]["not converged"] == 3 and summary[0]["dnc"] + summary[0]["other"] == 0
+    page = sweep_page.render_store(tmp_path / "short.sqlite")
+    assert 'class="warning"' in page and "3 of 3 runs stopped at max steps before reaching tol" in page
+    assert "Claims of experiment garrod2025-fig1" in page  # judged as before
+
+    # no polish: GD has no convergence test, said so (not counted as 'not converged')
+    rows = _tiny_store(tmp_path / "plain.sqlite", 0, "0:2")
+    assert rows["train_status"].tolist() == ["max_steps"] * 2
+    assert sweep_page.config_summary(rows)[0]["not converged"] == 0
+    assert "2 of 2 runs had no convergence test" in sweep_page.render_store(tmp_path / "plain.sqlite")
+
+    # a full polish at K=3, d=4 reaches the tolerance: converged runs, no warning
+    rows = _tiny_store(tmp_path / "long.sqlite", 300, "0:2")
+    assert rows["train_status"].tolist() == ["converged"] * 2
+    assert sweep_page.sweep_warnings(rows) == []
+
+
+def test_convergence_tested_reads_tol_lbfgs_and_the_polish():
+    import pandas as pd
+
+    tested = sweep_page.convergence_tested
+    assert tested({"tol": 1e-6}) and tested({"optimizer": "lbfgs", "tol": None})
+    assert tested({"polish": True, "polish_steps": 10}) and not tested({"polish": False, "polish_steps": 10})
+    assert tested({"polish_steps": 1}) and not tested({"polish_steps": 0}) and not tested({})
+    rows = pd.DataFrame({"status": ["done", "done", "done"], "train_status": ["max_steps"] * 3,
+                         "config": ['{"polish": true}', '{"polish_steps": 300}', '{"polish_steps": 0}']})
+    assert sweep_page.not_converged(rows).tolist() == [True, True, False]

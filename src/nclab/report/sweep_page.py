@@ -94,8 +94,8 @@ def outcome_counts(group: Any) -> dict[str, int]:
     """Runs of ``group`` (rows of one config) per outcome of :data:`OUTCOMES`.
 
     A finished run with a ``label`` counts under its label; one whose ``train_status`` is
-    ``max_steps`` while a tolerance ``tol`` was set counts as ``not converged`` instead (its
-    label is only that of its last iterate).
+    ``max_steps`` while a convergence test was asked (:func:`convergence_tested`) counts as
+    ``not converged`` instead (its label is only that of its last iterate).
 
     Parameters
     ----------
@@ -132,6 +132,39 @@ def outcome_counts(group: Any) -> dict[str, int]:
     return out
 
 
+def convergence_tested(config: dict) -> bool:
+    """Whether a run of ``config`` ended in a gradient-norm test (so ``max_steps`` means it failed).
+
+    Parameters
+    ----------
+    config : dict
+        A row's config.
+
+    Returns
+    -------
+    bool
+        ``True`` when a tolerance ``tol`` is set, the optimizer is ``lbfgs`` (its default
+        tolerance is 1e-9), or the run ends with an L-BFGS polish to ``polish_tol``: ``polish``
+        true (the ``ufm`` kind) or, for a config without a ``polish`` key (the Garrod & Keating
+        grid units, which polish whenever ``polish_steps`` > 0), ``polish_steps`` > 0.
+
+    Examples
+    --------
+    >>> from nclab.report.sweep_page import convergence_tested
+    >>> convergence_tested({"tol": 1e-6}), convergence_tested({"tol": None, "polish": False})
+    (True, False)
+    >>> convergence_tested({"polish": True, "polish_steps": 0}), convergence_tested({"polish_steps": 0})
+    (True, False)
+    >>> convergence_tested({"polish_steps": 300, "polish_tol": 1e-9})
+    True
+    """
+    if config.get("tol") is not None or config.get("optimizer") == "lbfgs":
+        return True
+    if "polish" in config:
+        return bool(config["polish"])
+    return int(config.get("polish_steps") or 0) > 0
+
+
 def not_converged(df: Any) -> Any:
     """Which rows stopped before their convergence test passed.
 
@@ -143,9 +176,9 @@ def not_converged(df: Any) -> Any:
     Returns
     -------
     pandas.Series of bool
-        Per row: finished (``done``), a tolerance was asked (config ``tol`` set) and training
-        stopped at its step limit (``train_status == "max_steps"``). All ``False`` when the
-        rows have no ``train_status``.
+        Per row: finished (``done``), a convergence test was asked
+        (:func:`convergence_tested` of its config) and training stopped at its step limit
+        (``train_status == "max_steps"``). All ``False`` when the rows have no ``train_status``.
 
     Examples
     --------
@@ -160,7 +193,7 @@ def not_converged(df: Any) -> Any:
 
     if "train_status" not in df.columns:
         return pd.Series(False, index=df.index)
-    asked = pd.Series([c.get("tol") is not None for c in _configs(df)], index=df.index)
+    asked = pd.Series([convergence_tested(c) for c in _configs(df)], index=df.index)
     return (df["status"] == "done") & (df["train_status"] == "max_steps") & asked
 
 
@@ -175,9 +208,10 @@ def sweep_warnings(df: Any) -> list[str]:
     Returns
     -------
     list of str
-        One sentence each for the runs that stopped at max steps before reaching ``tol``, the
-        runs that ran all their steps without a convergence test, and the diverged and the
-        failed runs; empty when there is nothing to say.
+        One sentence each for the runs that stopped at max steps before reaching their
+        tolerance (``tol``, or ``polish_tol`` of a polish), the runs that ran all their steps
+        without a convergence test, and the diverged and the failed runs; empty when there is
+        nothing to say.
 
     Examples
     --------
@@ -187,7 +221,7 @@ def sweep_warnings(df: Any) -> list[str]:
     ...                      "train_status": ["max_steps", None], "config": ['{"tol": 1e-6}', '{"tol": 1e-6}']})
     >>> for line in sweep_warnings(rows):
     ...     print(line[:60])
-    1 of 2 runs stopped at max steps before reaching tol: they a
+    1 of 2 runs stopped at max steps before reaching tol (or pol
     1 of 2 runs ended 'diverged'.
     """
     out = []
@@ -196,13 +230,13 @@ def sweep_warnings(df: Any) -> list[str]:
     n = len(df)
     bad = int(not_converged(df).sum())
     if bad:
-        out.append(f"{bad} of {n} runs stopped at max steps before reaching tol: they are counted as "
-                   "'not converged' in the outcomes panel and table, while the frequency figure counts them under "
-                   "their last iterate's label. Raise steps (or lr) to judge them.")
+        out.append(f"{bad} of {n} runs stopped at max steps before reaching tol (or polish_tol, after a polish): "
+                   "they are counted as 'not converged' in the outcomes panel and table, while the frequency figure "
+                   "counts them under their last iterate's label. Raise steps, lr or polish_steps to judge them.")
     if "train_status" in df.columns and "label" in df.columns:
         untested = int(((df["status"] == "done") & (df["train_status"] == "max_steps")).sum()) - bad
         if untested:
-            out.append(f"{untested} of {n} runs had no convergence test (tol not set) and ran all their steps: "
+            out.append(f"{untested} of {n} runs had no convergence test (no tol, no polish) and ran all their steps: "
                        "their labels are those of the last iterate, which may not be a critical point "
                        "(an 'other' label often means 'not yet converged').")
     for status in ("diverged", "error"):

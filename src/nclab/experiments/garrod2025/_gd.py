@@ -11,8 +11,10 @@ outcome, which is why the width experiment runs both): W_l ~ N(0, 1/d) always; `
 "unit"`` draws H_1 ~ N(0, 1) (default), ``"fan_in"`` draws H_1 ~ N(0, 1/d); a number sets the
 standard deviation of H_1 directly.
 
-Each seed's row holds its final ``loss``, ``label``, ``rank``, ``etf_error``, ``spread``, the
-Lemma 1 balance gap and the largest per-layer NC1/NC2 (:mod:`._critical`), the K x K class-mean
+Each seed's row holds its final ``loss``, its ``train_status`` (:func:`final_status`: ``converged``
+when the polish reached ``polish_tol``, ``max_steps`` when it did not or when there was no polish,
+``diverged``; the sweep page counts the polished ``max_steps`` runs as not converged), ``label``,
+``rank``, ``etf_error``, ``spread``, the Lemma 1 balance gap and the largest per-layer NC1/NC2 (:mod:`._critical`), the K x K class-mean
 logits as JSON (``mean_logits``, for the figures) and its loss history.
 """
 from __future__ import annotations
@@ -101,8 +103,23 @@ def scale_H(init_H: Any, d: int) -> float:
     return float(init_H)
 
 
+def final_status(gd: str, polish: str | None) -> str:
+    """A run's training status from its phases' :attr:`nclab.TrainResult.status` values.
+
+    The GD phase has no tolerance, so it ends ``max_steps`` unless it ``diverged``; a diverged
+    run stays ``diverged`` whatever its polish does. Otherwise the L-BFGS polish decides
+    (``converged`` at ``polish_tol``, or ``max_steps``), or, without a polish (``None``), GD's.
+    """
+    if gd == "diverged" or polish is None:
+        return gd
+    return polish
+
+
 def train_point(config: dict, seeds: list, device: str):
-    """Train ``seeds`` batched at one grid point; returns (spec, params float64, history)."""
+    """Train ``seeds`` batched at one grid point; returns (spec, params float64, history, status).
+
+    ``status`` holds each seed's training status (:func:`final_status`).
+    """
     from nclab.ufm.engine import train
     from nclab.ufm.spec import UFMSpec
 
@@ -113,13 +130,15 @@ def train_point(config: dict, seeds: list, device: str):
                 scale_H=scale_H(config["init_H"], d), metrics=False, record_every=max(1, steps // 60),
                 dtype=torch.float32, device=device)
     params, history = res.params.to(torch.float64), res.history.assign(phase="gd")
+    status = [final_status(s, None) for s in res.status]
     if polish > 0:
         pol = train(spec, seeds=list(seeds), steps=polish, optimizer="lbfgs", init=params, metrics=False,
                     record_every=max(1, polish // 10), dtype=torch.float64, tol=config["polish_tol"], device=device)
         params = pol.params
         tail = pol.history.assign(step=pol.history["step"] + steps, phase="lbfgs")
         history = pd.concat([history, tail], ignore_index=True)
-    return spec, params, history
+        status = [final_status(g, p) for g, p in zip(res.status, pol.status)]
+    return spec, params, history, status
 
 
 def gd_unit(config: dict, seeds: list, device: str) -> list[dict]:
@@ -127,7 +146,7 @@ def gd_unit(config: dict, seeds: list, device: str) -> list[dict]:
     from nclab.experiments.garrod2025._critical import critical_point_stats
     from nclab.ufm.objective import forward, parts
 
-    spec, params, history = train_point(config, seeds, device)
+    spec, params, history, status = train_point(config, seeds, device)
     crit = critical_point_stats(spec, params)
     with torch.no_grad():
         losses = parts(spec, params)["loss"].cpu().numpy()
@@ -139,8 +158,10 @@ def gd_unit(config: dict, seeds: list, device: str) -> list[dict]:
         loss = float(losses[i])
         c = labels[i]
         h = history[history["seed"] == seed][["step", "phase", "loss"]]
-        out.append({"status": "done" if math.isfinite(loss) else "diverged",
-                    "metrics": {"loss": loss, "label": c["label"], "rank": int(c["rank"]),
+        diverged = not math.isfinite(loss) or status[i] == "diverged"
+        out.append({"status": "diverged" if diverged else "done",
+                    "metrics": {"loss": loss, "train_status": status[i], "label": c["label"],
+                                "rank": int(c["rank"]),
                                 "etf_error": float(c["etf_error"]), "spread": float(c["spread"]),
                                 **{k: float(v[i]) for k, v in crit.items()},
                                 "mean_logits": json.dumps(means[i].tolist())},
