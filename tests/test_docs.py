@@ -77,7 +77,7 @@ NUMPYDOC_MODULES = (
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan/load.
 NUMPYDOC_OBJECTS = (
     "nclab.sweep.runner.run", "nclab.sweep.runner.plan", "nclab.sweep.runner.SweepPlan",
-    "nclab.sweep.runner.SweepSummary", "nclab.sweep.store.load",
+    "nclab.sweep.runner.SweepSummary", "nclab.sweep.reading.load",
 )
 
 

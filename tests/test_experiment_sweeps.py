@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from nclab import cli, sweep
-from nclab.sweep.store import integrity_check
+from nclab.sweep.reading import integrity_check
 from sweep_kill import kill_after_rows
 
 FAST = ["--set", "steps=1500", "--set", "polish_steps=20"]

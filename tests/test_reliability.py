@@ -120,7 +120,7 @@ def test_blank_store_left_by_a_killed_creation_is_usable(tmp_path, capsys):
     store.write_bytes(b"")  # what a kill right after the store file appeared used to leave
     code, _, err = run_cli(SWEEP + ["--store", str(store), "--set", "steps=2"], capsys)
     assert code == 0, err
-    from nclab.sweep.store import status_counts
+    from nclab.sweep.reading import status_counts
 
     counts = status_counts(store)
     assert counts["runs"] == 1 and counts["pending"] == 0

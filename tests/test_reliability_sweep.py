@@ -24,8 +24,9 @@ import toy_kind
 from nclab import sweep
 from nclab.cli import main
 from nclab.sweep import executors as _executors
+from nclab.sweep.reading import status_counts
 from nclab.sweep.runner import SweepIncomplete
-from nclab.sweep.store import Store, status_counts
+from nclab.sweep.store import Store
 
 GRID = {"x": [1, 2, 3]}
 FIXED = {"y": 2}

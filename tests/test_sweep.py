@@ -16,7 +16,7 @@ from nclab import cli, sweep
 from nclab.sweep import grid as G
 from nclab.sweep.registry import get_kind, register_kind
 from nclab.sweep.plots import frequency_table, store_figures, wilson_interval
-from nclab.sweep.store import integrity_check
+from nclab.sweep.reading import integrity_check
 
 import toy_kind
 

@@ -10,7 +10,7 @@ import pytest
 
 from nclab import sweep
 from nclab.sweep.executors import DaskExecutor, parse_executor
-from nclab.sweep.store import integrity_check
+from nclab.sweep.reading import integrity_check
 
 import toy_kind
 from sweep_kill import kill_after_rows, kill_driver_only

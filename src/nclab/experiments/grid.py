@@ -90,7 +90,7 @@ def run_grid(name: str, grid: Grid, config: dict, *, store: str | Path | None = 
     from (recorded in the store). Returns the judge's ``Outcome``.
     """
     from nclab.sweep.runner import plan, run
-    from nclab.sweep.store import load
+    from nclab.sweep.reading import load
 
     kind = grid_kind(name, grid, profile)
     points = point_configs(grid, config)

@@ -15,7 +15,7 @@ from nclab.sweep.grid import canonical_json, config_hash, parse_grid, parse_seed
 from nclab.sweep.kinds import REQUIRED, SweepKind
 from nclab.sweep.registry import get_kind, kinds, register_kind
 from nclab.sweep.runner import SweepIncomplete, SweepPlan, SweepSummary, execute_unit, plan, run
-from nclab.sweep.store import SCHEMA_VERSION, integrity_check, load, load_history, status_counts
+from nclab.sweep.reading import SCHEMA_VERSION, integrity_check, load, load_history, status_counts
 
 
 def store_figures(store, **kwargs):  # noqa: D103 - documented in plots.py

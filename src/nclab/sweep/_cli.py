@@ -121,7 +121,8 @@ def main_sweep(args: argparse.Namespace) -> int:
     check_real("--dask-timeout", args.dask_timeout, minimum=0.0, strict=True, maximum=MAX_DASK_TIMEOUT)
     if args.dry_run:
         from nclab.sweep.executors import parse_executor
-        from nclab.sweep.store import FINISHED, check_store_path, read_meta
+        from nclab.sweep.reading import FINISHED, read_meta
+        from nclab.sweep.store import check_store_path
 
         sweep = runner.plan(kind, args.grid, args.seeds, fixed=fixed, preset=args.preset)
         check_int("batch", args.batch, minimum=1)
@@ -132,7 +133,7 @@ def main_sweep(args: argparse.Namespace) -> int:
             raise ValueError(f"store {args.store!r} holds a sweep of kind {meta.get('kind')!r}, not {sweep.kind.name!r}")
         done = 0
         if meta is not None:
-            from nclab.sweep.store import load
+            from nclab.sweep.reading import load
 
             df = load(args.store)
             keep = set(FINISHED) | (set() if args.retry_errors else {"error"})
@@ -189,7 +190,7 @@ def configure_status(parser: argparse.ArgumentParser) -> None:
 
 
 def main_status(args: argparse.Namespace) -> int:
-    from nclab.sweep.store import status_counts
+    from nclab.sweep.reading import status_counts
 
     counts = status_counts(args.store)
     if args.json:

@@ -150,7 +150,7 @@ def store_figures(store: str | os.PathLike | pd.DataFrame, *, key: str | None = 
     from matplotlib.figure import Figure
 
     from nclab.experiments import rules
-    from nclab.sweep.store import load
+    from nclab.sweep.reading import load
 
     df = store if isinstance(store, pd.DataFrame) else load(store)
     figures: dict[str, Any] = {}

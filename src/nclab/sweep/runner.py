@@ -21,8 +21,9 @@ from nclab._validation import check_int, check_real, fail
 from nclab.sweep import executors as _executors
 from nclab.sweep.grid import as_grid, chunks, config_hash, expand, parse_seeds
 from nclab.sweep.kinds import REQUIRED, SweepKind
+from nclab.sweep.reading import FINISHED, STATUSES, read_meta
 from nclab.sweep.registry import get_kind
-from nclab.sweep.store import FINISHED, STATUSES, Store, check_store_path, encode_history, read_meta
+from nclab.sweep.store import Store, check_store_path, encode_history
 
 #: The most runs (configs x seeds) of one sweep.
 MAX_RUNS = 10_000_000

@@ -18,43 +18,23 @@ holds an exclusive lock on ``<store>.lock`` (``flock``) while its store is open:
 sweep on the same store is refused at once with a clear message, so nothing runs twice and
 no schema change races another. The lock dies with its process (a killed driver leaves no
 stale lock), and a clean close removes the file.
+
+This module is the writer; the schema's constants and the readers (:func:`~nclab.sweep.reading.load`,
+``load_history``, ``status_counts``, ``integrity_check``, ``read_meta``) are in :mod:`nclab.sweep.reading`.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import zlib
-from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-SCHEMA_VERSION = 1
-#: Statuses a finished run can have.
-STATUSES = ("done", "diverged", "error")
-#: Statuses that count as finished (a resume skips them; ``error`` only without retry).
-FINISHED = ("done", "diverged")
-_BASE_COLUMNS = [
-    ("config_hash", "TEXT NOT NULL"),
-    ("seed", "INTEGER NOT NULL"),
-    ("kind", "TEXT NOT NULL"),
-    ("config", "TEXT NOT NULL"),
-    ("status", "TEXT NOT NULL CHECK (status IN ('done','diverged','error'))"),
-    ("error", "TEXT"),
-    ("history", "BLOB"),
-    ("seconds", "REAL"),
-    ("batch_seconds", "REAL"),
-    ("batch_size", "INTEGER"),
-    ("finished_at", "TEXT"),
-    ("device", "TEXT"),
-    ("worker", "TEXT"),
-    ("nclab_version", "TEXT"),
-]
-_BASE_NAMES = [name for name, _ in _BASE_COLUMNS]
+from nclab.sweep.reading import BASE_COLUMNS, BASE_NAMES, SCHEMA_VERSION, STATUSES, is_blank, read_meta
 
 
 def _version() -> str:
@@ -96,36 +76,6 @@ def check_store_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def read_meta(path: str | os.PathLike) -> dict[str, str] | None:
-    """The ``meta`` table of an existing store (read-only), ``None`` if the file does not exist.
-
-    A file that is not an nclab sweep store, or one with another schema version, raises
-    ``ValueError``.
-    """
-    path = Path(path)
-    if not path.exists() or _is_blank(path):  # a blank file (a creation an older nclab did not finish)
-        return None
-    try:
-        with closing(_reader(path)) as con:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if not {"meta", "runs"} <= tables:
-                raise ValueError(f"{str(path)!r} is not an nclab sweep store (no meta/runs tables)")
-            meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-            columns = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{str(path)!r} is not an nclab sweep store ({exc})") from None
-    version = meta.get("schema_version")
-    if version != str(SCHEMA_VERSION):
-        raise ValueError(
-            f"store {str(path)!r} has schema version {version!r}, this nclab reads version "
-            f"{SCHEMA_VERSION}; use a new store file"
-        )
-    missing = [c for c in _BASE_NAMES if c not in columns]
-    if missing:
-        raise ValueError(f"store {str(path)!r} is incompatible: runs table lacks columns {missing}")
-    return meta
-
-
 def encode_history(history: Any) -> bytes | None:
     """A history (DataFrame or dict column -> list) as zlib-compressed columnar JSON."""
     if history is None:
@@ -144,13 +94,6 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
-
-
-def decode_history(blob: bytes | None) -> pd.DataFrame:
-    """The DataFrame of one stored history (empty when none was stored)."""
-    if blob is None:
-        return pd.DataFrame()
-    return pd.DataFrame(json.loads(zlib.decompress(blob).decode()))
 
 
 def _sql_value(value: Any) -> Any:
@@ -207,7 +150,7 @@ class Store:
             self.con.execute("PRAGMA journal_mode=WAL")
             self._create()
             self.con.close()
-            if self.path.exists() and _is_blank(self.path):  # left by an older nclab killed while creating
+            if self.path.exists() and is_blank(self.path):  # left by an older nclab killed while creating
                 os.replace(tmp, self.path)
                 return
             try:
@@ -221,7 +164,7 @@ class Store:
                 leftover.unlink(missing_ok=True)
 
     def _create(self) -> None:
-        cols = ", ".join(f"{name} {decl}" for name, decl in _BASE_COLUMNS)
+        cols = ", ".join(f"{name} {decl}" for name, decl in BASE_COLUMNS)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self.transaction():
             self.con.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
@@ -277,7 +220,7 @@ class Store:
         for row in rows:
             if row["status"] not in STATUSES:
                 raise ValueError(f"run status must be one of {STATUSES}, got {row['status']!r}")
-            values = {name: row.get(name) for name in _BASE_NAMES}
+            values = {name: row.get(name) for name in BASE_NAMES}
             values["config"] = json.dumps(row["config"], sort_keys=True, separators=(",", ":"))
             values["history"] = encode_history(row.get("history"))
             values["nclab_version"] = _version()
@@ -365,143 +308,3 @@ class _DriverLock:
         finally:
             os.close(self.fd)  # closing the descriptor releases the flock
             self.fd = None
-
-
-def _is_blank(path: Path) -> bool:
-    """Whether ``path`` is an empty file or an SQLite database without any table."""
-    if path.stat().st_size == 0:
-        return True
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as con:
-            return con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
-    except sqlite3.DatabaseError:
-        return False
-
-
-def _reader(path: Path) -> sqlite3.Connection:
-    """A connection that only reads. Opened read-write when allowed (so that closing it cleans
-    up WAL files, as SQLite does for the last connection), read-only otherwise."""
-    if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
-        con = sqlite3.connect(path, timeout=60)
-        con.execute("PRAGMA query_only=ON")
-        return con
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
-
-
-def _connect_ro(path: str | os.PathLike) -> sqlite3.Connection:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(path))
-    read_meta(path)
-    return _reader(path)
-
-
-def load(store: str | os.PathLike, *, history: bool = False, status: str | Sequence[str] | None = None) -> pd.DataFrame:
-    """All runs of a sweep store as a DataFrame, one row per (config hash, seed).
-
-    Parameters
-    ----------
-    store : str or os.PathLike
-        The SQLite file of :func:`nclab.sweep.run`.
-    history : bool, optional
-        Add a column ``history`` holding each run's history DataFrame.
-    status : str or sequence of str, optional
-        Keep only runs with that status (or statuses).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``config_hash``, ``seed``, ``status``, ``error``, every config key by its name,
-        every final metric by its name (a metric whose name is also a config key keeps the
-        ``m_`` prefix), then ``seconds``, ``batch_seconds``, ``batch_size``, ``finished_at``,
-        ``device``, ``worker``, ``nclab_version``, ``kind`` and ``config`` (JSON).
-
-    Raises
-    ------
-    ValueError
-        If ``store`` is not a readable sweep store.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from nclab.sweep import run
-    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
-    >>> _ = run("ufm", {"d": [4]}, 2, path, fixed={"K": 3, "n": 2, "steps": 5}, executor="inline", progress=False)
-    >>> frame = load(path)
-    >>> frame["seed"].tolist(), frame["status"].tolist(), int(frame["d"].iloc[0])
-    ([0, 1], ['done', 'done'], 4)
-    """
-    with closing(_connect_ro(store)) as con:
-        df = pd.read_sql_query("SELECT * FROM runs ORDER BY rowid", con)
-    if status is not None:
-        wanted = [status] if isinstance(status, str) else list(status)
-        df = df[df["status"].isin(wanted)].reset_index(drop=True)
-    blobs = df.pop("history")
-    config_cols = [c for c in df.columns if c.startswith("c_")]
-    metric_cols = [c for c in df.columns if c.startswith("m_")]
-    config_names = {c[2:] for c in config_cols}
-    rename = {c: c[2:] for c in config_cols}
-    for c in metric_cols:
-        name = c[2:]
-        rename[c] = c if name in config_names or name in _BASE_NAMES else name
-    configs = [json.loads(text) for text in df["config"]]
-    for c in config_cols:  # exact types (bools, lists, None) from the canonical JSON
-        values = [cfg.get(c[2:], None) for cfg in configs]
-        if values and all(isinstance(v, bool) for v in values):
-            df[c] = pd.Series(values, dtype=bool, index=df.index)
-        elif any(isinstance(v, (list, dict)) for v in values):
-            df[c] = pd.Series(values, dtype=object, index=df.index)
-    order = ["config_hash", "seed", "status", "error", *config_cols, *metric_cols,
-             "seconds", "batch_seconds", "batch_size", "finished_at", "device", "worker",
-             "nclab_version", "kind", "config"]
-    df = df[order].rename(columns=rename)
-    if history:
-        df["history"] = [decode_history(b) for b in blobs]
-    return df
-
-
-def load_history(store: str | os.PathLike, config_hash: str, seed: int) -> pd.DataFrame:
-    """The stored history of one run; ``KeyError`` when the run is not in the store."""
-    with closing(_connect_ro(store)) as con:
-        row = con.execute("SELECT history FROM runs WHERE config_hash=? AND seed=?", (config_hash, int(seed))).fetchone()
-    if row is None:
-        raise KeyError(f"no run ({config_hash}, {seed}) in {store}")
-    return decode_history(row[0])
-
-
-def status_counts(store: str | os.PathLike) -> dict[str, Any]:
-    """Counts per status, plus ``pending`` (planned, not finished) and the store's meta.
-
-    Returns ``{"kind", "runs", "done", "diverged", "error", "pending", "configs",
-    "errors": [first messages], "seconds": total run seconds, "meta": {...}}``.
-    """
-    meta = read_meta(store)
-    if meta is None:
-        raise FileNotFoundError(2, "No such file or directory", str(store))
-    with closing(_connect_ro(store)) as con:
-        counts = dict(con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
-        runs = sum(counts.values())
-        pending = con.execute(
-            "SELECT COUNT(*) FROM planned p LEFT JOIN runs r ON p.config_hash=r.config_hash AND p.seed=r.seed "
-            "WHERE r.status IS NULL"
-        ).fetchone()[0]
-        configs = con.execute("SELECT COUNT(DISTINCT config_hash) FROM runs").fetchone()[0]
-        errors = [
-            {"error": e, "count": n}
-            for e, n in con.execute(
-                "SELECT error, COUNT(*) FROM runs WHERE status='error' GROUP BY error ORDER BY COUNT(*) DESC LIMIT 5"
-            )
-        ]
-        seconds = con.execute("SELECT COALESCE(SUM(seconds), 0) FROM runs").fetchone()[0]
-    out = {"kind": meta.get("kind"), "runs": runs}
-    out.update({s: int(counts.get(s, 0)) for s in STATUSES})
-    out.update({"pending": int(pending), "configs": int(configs), "errors": errors,
-                "seconds": float(seconds) if seconds is not None and math.isfinite(seconds) else 0.0,
-                "meta": meta})
-    return out
-
-
-def integrity_check(store: str | os.PathLike) -> str:
-    """SQLite's ``PRAGMA integrity_check`` result (``"ok"`` for a sound file)."""
-    with closing(_connect_ro(store)) as con:
-        return con.execute("PRAGMA integrity_check").fetchone()[0]
