@@ -190,3 +190,62 @@ def test_optimizers_follow_pytorch_conventions(optimizer, lr, make):
         opt.step()
     ref = UFMParams.from_tensors([t.detach() for t in leaves], True)
     _assert_params_close(ours.params, ref, tol=1e-11)
+
+
+# --- seed chunks (issue 17 item 5): the same trajectories whatever the chunk -----------------
+
+def _chunked_pair(spec, optimizer, seeds=5, chunk=2, **kw):
+    common = dict(seeds=seeds, optimizer=optimizer, dtype=torch.float64, progress=False, **kw)
+    return nclab.train(spec, seed_chunk=chunk, **common), nclab.train(spec, seed_chunk=seeds, **common)
+
+
+@pytest.mark.parametrize("optimizer,kw", [
+    ("gd", dict(steps=60, lr=0.5)),
+    ("momentum", dict(steps=60, lr=0.2)),
+    ("adam", dict(steps=60, lr=0.05)),
+    ("lbfgs", dict(steps=80, tol=1e-10)),
+    ("gd", dict(steps=40, lr=0.5, polish=True, polish_steps=30)),
+])
+def test_seed_chunks_give_the_one_batch_result(optimizer, kw):
+    spec = UFMSpec.garrod(3, 2, 4, 2, 1e-2)
+    chunked, whole = _chunked_pair(spec, optimizer, **kw)
+    assert chunked.options["seed_chunk"] == 2 and whole.options["seed_chunk"] == 5
+    assert chunked.status == whole.status and chunked.steps == whole.steps
+    for a, b in zip(chunked.params.tensors(), whole.params.tensors()):
+        assert a.dtype == b.dtype
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    h1, h2 = chunked.history, whole.history
+    assert list(h1.columns) == list(h2.columns) and len(h1) == len(h2)
+    assert (h1[["step", "seed", "phase"]].to_numpy() == h2[["step", "seed", "phase"]].to_numpy()).all()
+    num = h1.select_dtypes("number").columns
+    np.testing.assert_allclose(h1[num].to_numpy(), h2[num].to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_seed_chunks_keep_per_seed_status_with_divergence():
+    spec = UFMSpec.tirer(3, 2, 4, 0.1, 0.1)
+    start = nclab.ufm.initialize(spec, 4, dtype=torch.float64)
+    start.H[1] *= 1e3  # seed 1 diverges at this step size, the others do not
+    kw = dict(init=start, steps=50, lr=0.5, dtype=torch.float64, progress=False, tol=1e-8)
+    a = nclab.train(spec, seed_chunk=3, **kw)
+    b = nclab.train(spec, **kw)
+    assert a.status == b.status and "diverged" in a.status and a.status[1] == "diverged"
+    torch.testing.assert_close(a.params.H, b.params.H, rtol=1e-10, atol=1e-12)
+
+
+def test_automatic_seed_chunk_by_parameter_memory():
+    from nclab.ufm import seed_chunk_size
+    from nclab.ufm.engine import CHUNK_BYTES
+
+    narrow, wide = UFMSpec.garrod(10, 5, 70, 2, 2 ** -10), UFMSpec.garrod(10, 5, 512, 2, 2 ** -10)
+    assert seed_chunk_size(narrow, 256) == 256  # GK Fig. 1: 36 kB a seed, one batch
+    per_seed = wide.num_parameters() * 4
+    assert seed_chunk_size(wide, 256) == CHUNK_BYTES // per_seed == 10
+    assert seed_chunk_size(wide, 256, torch.float64) == 5 and seed_chunk_size(wide, 3) == 3
+    res = nclab.train(UFMSpec.garrod(3, 2, 4, 2, 1e-2), seeds=3, steps=2, progress=False)
+    assert res.options["seed_chunk"] == 3
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "x"])
+def test_seed_chunk_rejected(value):
+    with pytest.raises(ValueError, match="seed_chunk"):
+        nclab.train(UFMSpec.garrod(3, 2, 4, 2, 1e-2), seeds=2, steps=2, seed_chunk=value, progress=False)

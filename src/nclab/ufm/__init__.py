@@ -16,10 +16,10 @@ from nclab.ufm.init import initialize
 from nclab.ufm.measure import layer_metrics
 from nclab.ufm.objective import forward, forward_all, loss_and_grad, parts
 from nclab.ufm.spec import UFMParams, UFMSpec
-from nclab.ufm.engine import TrainResult, train
+from nclab.ufm.engine import TrainResult, seed_chunk_size, train
 from nclab.ufm.solutions import classify_params, classify_solution, solution_counts, solution_table
 
 __all__ = ["UFMSpec", "UFMParams", "initialize", "forward", "forward_all", "parts", "loss_and_grad",
-           "train", "TrainResult",
+           "train", "TrainResult", "seed_chunk_size",
            "layer_metrics", "classify_params", "classify_solution",
            "solution_counts", "solution_table"]

@@ -35,7 +35,7 @@ from nclab.ufm.objective import Objective, grad_norm
 from nclab.ufm.result import STATUSES, Progress, RemapRecorder, Recorder, TrainResult
 from nclab.ufm.spec import UFMParams, UFMSpec
 
-__all__ = ["train", "TrainResult", "STATUSES"]
+__all__ = ["train", "TrainResult", "STATUSES", "seed_chunk_size", "CHUNK_BYTES"]
 
 
 # ====================================================================== phases
@@ -188,6 +188,81 @@ def _lbfgs(obj: Objective, params: UFMParams, steps: int, step0: int, phase: str
 
 
 # ====================================================================== train
+#: Bytes of parameters one batch of seeds may hold before :func:`train` splits the seeds into
+#: chunks (bench/RESULTS.md, "Seed chunks at wide d": on a 2-core CPU the fastest chunks held
+#: 5-13 MB; at the GK Fig. 1 setting all 256 seeds (9 MB) in one batch was fastest).
+CHUNK_BYTES = 12 * 2 ** 20
+
+
+def seed_chunk_size(spec: UFMSpec, seeds: int, dtype: torch.dtype | str = torch.float32) -> int:
+    """Seeds :func:`train` runs at once by default: all of them, or as many as fit in
+    :data:`CHUNK_BYTES` of parameters when one batch would not.
+
+    Wide deep UFMs are memory-bound on a CPU: at d = 512 each seed holds 1.2 MB of float32
+    parameters, and the elementwise passes of a step over a batch of 256 seeds (300 MB) run at
+    memory speed; chunks that stay in cache ran 1.8x faster (bench/RESULTS.md).
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The model (its parameter count per seed).
+    seeds : int
+        Seeds to train, S >= 1.
+    dtype : torch.dtype or str, optional
+        Element type of the parameters.
+
+    Returns
+    -------
+    int
+        The chunk size, between 1 and ``seeds``.
+
+    Examples
+    --------
+    >>> from nclab.ufm.spec import UFMSpec
+    >>> seed_chunk_size(UFMSpec.garrod(10, 5, 70, 2, 2 ** -10), 256)   # GK Fig. 1: one batch
+    256
+    >>> seed_chunk_size(UFMSpec.garrod(10, 5, 512, 2, 2 ** -10), 256)  # 1.2 MB per seed
+    10
+    """
+    seeds = check_int("seeds", seeds, minimum=1)
+    per_seed = spec.num_parameters() * resolve_dtype(dtype).itemsize
+    return max(1, min(seeds, CHUNK_BYTES // max(per_seed, 1)))
+
+
+def _run_chunk(spec, start, make_opt, optimizer, steps, tol, check_every, record_every, diverge_factor, history_size,
+               polish, polish_steps, polish_tol, record, bar, dtype, device):
+    """Train one chunk of seeds (the phases of :func:`train`): (final params, status, last step)."""
+    opt = make_opt() if optimizer != "lbfgs" else None  # a fresh optimizer state per chunk
+    # torch's intra-op threads: one for small problems, every core for large ones, unless the
+    # user chose (nclab._threads)
+    with torch.no_grad(), _threads.for_work(_threads.ufm_work(spec, start.num_seeds)):
+        obj = Objective(spec, dtype=dtype, device=device)
+        if optimizer == "lbfgs":
+            res = _lbfgs(obj, start, steps, 0, "lbfgs", 1e-9 if tol is None else tol, record_every,
+                         diverge_factor, history_size, record, bar)
+        else:
+            res = _first_order(obj, start, opt, steps, 0, optimizer, tol, check_every, record_every,
+                               diverge_factor, record, bar)
+        final = UFMParams.from_tensors(res.final, spec.bias)
+        status, step = res.status, res.step
+        if polish:
+            live = [i for i, s in enumerate(status) if s != "diverged"]
+            if live:
+                obj64 = Objective(spec, dtype=torch.float64, device=device)
+                sub = final.select(live).to(dtype=torch.float64)
+                pol = _lbfgs(obj64, sub, polish_steps, step, "lbfgs", polish_tol,
+                             max(1, polish_steps // 20), diverge_factor, history_size,
+                             RemapRecorder(record, live), bar)
+                polished = UFMParams.from_tensors(pol.final, spec.bias)
+                final = final.to(dtype=torch.float64)
+                for k, tensor in enumerate(final.tensors()):
+                    tensor[torch.as_tensor(live, device=device)] = polished.tensors()[k]
+                for j, i in enumerate(live):
+                    status[i] = pol.status[j]
+                step = pol.step
+    return final, status, step
+
+
 def train(
     spec: UFMSpec,
     seeds: int | Iterable[int] | None = None,
@@ -217,6 +292,7 @@ def train(
     polish_steps: int = 500,
     polish_tol: float = 1e-9,
     history_size: int = 10,
+    seed_chunk: int | None = None,
 ) -> TrainResult:
     """Train a UFM (``spec``) from every seed at once; see the module docstring.
 
@@ -272,6 +348,10 @@ def train(
         Gradient-norm tolerance of the polish phase.
     history_size : int, optional
         L-BFGS curvature pairs.
+    seed_chunk : int, optional
+        Train at most this many seeds at once, chunk after chunk (default: automatic, see
+        :func:`seed_chunk_size`: all seeds at once unless one batch of parameters would exceed
+        :data:`CHUNK_BYTES`). Every seed's trajectory is the same whatever the chunk.
 
     Returns
     -------
@@ -318,6 +398,8 @@ def train(
             fail(name, flag, "True or False")
     polish_steps = check_int("polish_steps", polish_steps, minimum=0)
     history_size = check_int("history_size", history_size, minimum=1)
+    if seed_chunk is not None:
+        seed_chunk = check_int("seed_chunk", seed_chunk, minimum=1)
     polish_tol = check_real("polish_tol", polish_tol, minimum=0.0)
     if isinstance(init, UFMParams):
         start = init.check(spec).detach().to(dtype=dtype, device=device).clone()
@@ -341,39 +423,33 @@ def train(
                "polish_tol": polish_tol, "history_size": history_size,
                "metrics": bool(metrics), "spectra": bool(spectra)}
 
+    S = len(seeds)
+    chunk = seed_chunk_size(spec, S, dtype) if seed_chunk is None else min(seed_chunk, S)
+    options["seed_chunk"] = chunk
     record = Recorder(spec, seeds, bool(metrics), bool(spectra))
-    bar = Progress(steps + (polish_steps if polish else 0), progress, "ufm train")
+    per_chunk = steps + (polish_steps if polish else 0)
+    starts = list(range(0, S, chunk))
+    bar = Progress(per_chunk * len(starts), progress, "ufm train")
     t0 = time.perf_counter()
+    finals, status, step = [], [], 0
     try:
-        # torch's intra-op threads: one for small problems, every core for large ones, unless the
-        # user chose (nclab._threads)
-        with torch.no_grad(), _threads.for_work(_threads.ufm_work(spec, len(seeds))):
-            obj = Objective(spec, dtype=dtype, device=device)
-            if optimizer == "lbfgs":
-                res = _lbfgs(obj, start, steps, 0, "lbfgs", 1e-9 if tol is None else tol, record_every,
-                             diverge_factor, history_size, record, bar)
-            else:
-                res = _first_order(obj, start, opt, steps, 0, optimizer, tol, check_every, record_every,
-                                   diverge_factor, record, bar)
-            final = UFMParams.from_tensors(res.final, spec.bias)
-            status, step = res.status, res.step
-            if polish:
-                live = [i for i, s in enumerate(status) if s != "diverged"]
-                if live:
-                    obj64 = Objective(spec, dtype=torch.float64, device=device)
-                    sub = final.select(live).to(dtype=torch.float64)
-                    pol = _lbfgs(obj64, sub, polish_steps, step, "lbfgs", polish_tol,
-                                 max(1, polish_steps // 20), diverge_factor, history_size,
-                                 RemapRecorder(record, live), bar)
-                    polished = UFMParams.from_tensors(pol.final, spec.bias)
-                    final = final.to(dtype=torch.float64)
-                    for k, tensor in enumerate(final.tensors()):
-                        tensor[torch.as_tensor(live, device=device)] = polished.tensors()[k]
-                    for j, i in enumerate(live):
-                        status[i] = pol.status[j]
-                    step = pol.step
+        for c, first in enumerate(starts):
+            positions = list(range(first, min(S, first + chunk)))
+            part = start if len(positions) == S else start.select(positions)
+            rec = record if len(positions) == S else RemapRecorder(record, positions)
+            bar.offset = c * per_chunk
+            final_c, status_c, step_c = _run_chunk(spec, part, lambda: make_optimizer(optimizer, lr, momentum, betas, eps),
+                                                   optimizer, steps, tol, check_every, record_every,
+                                                   diverge_factor, history_size, polish, polish_steps, polish_tol,
+                                                   rec, bar, dtype, device)
+            finals.append(final_c)
+            status += status_c
+            step = max(step, step_c)
     finally:
         bar.close()
+    if len({f.dtype for f in finals}) > 1:  # polished chunks are float64; one whose seeds all diverged is not
+        finals = [f.to(dtype=torch.float64) for f in finals]
+    final = finals[0] if len(finals) == 1 else UFMParams.cat(finals)
     seconds = time.perf_counter() - t0
     return TrainResult(spec=spec, seeds=seeds, params=final, history=record.frame(), status=status,
                        seconds=seconds, steps=step, options=options)

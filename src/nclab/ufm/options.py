@@ -168,6 +168,8 @@ TRAIN_TABLE: dict[str, Param] = {
     "polish_steps": Param(500, Int(minimum=0, maximum=MAX_STEPS), "L-BFGS polish steps"),
     "polish_tol": Param(1e-9, Real(minimum=0.0), "L-BFGS polish gradient tolerance"),
     "history_size": Param(10, Int(minimum=1), "L-BFGS curvature pairs"),
+    "seed_chunk": Param(None, Optional(Int(minimum=1, maximum=10 ** 6)),
+                        "train at most this many seeds at once (None: automatic, by parameter memory)"),
 }
 
 #: Keys of a single ``nclab train`` run only (a sweep sets them per worker).

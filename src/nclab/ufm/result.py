@@ -165,9 +165,10 @@ class Progress:
         from nclab._progress import Progress as _Shown
 
         self.shown = _Shown(total, desc, enabled=enabled, unit="step", min_bar=1000)
+        self.offset = 0  # steps of the chunks of seeds already trained (nclab.ufm.engine.train)
 
     def update(self, step: int, active: int) -> None:
-        self.shown.update_to(step, f"{active} active")
+        self.shown.update_to(self.offset + step, f"{active} active")
 
     def close(self) -> None:
         self.shown.close()
