@@ -9,10 +9,16 @@ Issue 3's benchmark. For each setting it measures, in one run, seed-steps per se
       re-associates the gradient through the K-row products),
 and prints the ratios (b)/(a) (target >= 20) and (b)/(c) (target >= 0.5).
 
+Then the recording row (issue 17, item 2): ``nclab.train(spec, seeds=S, steps=2000)`` at the
+GK Fig. 1 setting with its default history (NC metrics and spectra) against the same call with
+metrics and spectra off, and with spectra only; interleaved rounds, best of each; target:
+default <= 1.10x off.
+
 Settings: GK Fig. 1 (K=10, n=5, d=70, L=2, CE, lam=2^-10), the same with d=512, and the shallow
 MSE UFM of THN (K=10, n=5, d=70, L=1). float32.
 
     python bench/ufm_throughput.py [--quick] [--device cpu|cuda] [--seeds 256] [--threads T]
+                                   [--only all|throughput|recording]
 """
 from __future__ import annotations
 
@@ -76,6 +82,23 @@ def nclab_batched(spec: UFMSpec, seeds: int, steps: int, lr: float, device: torc
     return seeds * steps / res.seconds
 
 
+def recording_cost(spec: UFMSpec, seeds: int, steps: int, lr: float, device: torch.device,
+                   rounds: int) -> dict[str, float]:
+    """Seconds of ``train`` (best of ``rounds``, interleaved) with the default history, spectra
+    only, and neither; same start, same steps, default record/check intervals."""
+    start = initialize(spec, seeds, dtype=torch.float32, device=device)
+    train(spec, init=start.select([0]), steps=2, lr=lr, device=device, progress=False)  # warm-up
+    kinds = {"default": {}, "spectra only": {"metrics": False}, "off": {"metrics": False, "spectra": False}}
+    best = {k: math.inf for k in kinds}
+    for _ in range(rounds):
+        for kind, kw in kinds.items():
+            _sync(device)
+            res = train(spec, init=start, steps=steps, lr=lr, device=device, progress=False, **kw)
+            _sync(device)
+            best[kind] = min(best[kind], res.seconds)
+    return best
+
+
 def matmul_floor(spec: UFMSpec, seeds: int, steps: int, device: torch.device, form: str = "layers") -> float:
     """Seed-steps/s of the batched matrix products of one GD step alone (forward + backward).
 
@@ -129,6 +152,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seeds", type=int, default=256)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    ap.add_argument("--only", choices=("all", "throughput", "recording"), default="all", help="which rows")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved repetitions; the best rate of each is kept")
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -145,7 +169,7 @@ def main() -> None:
           f"threads={torch.get_num_threads()}, torch {torch.__version__}, float32, S={S}")
     print(f"{'setting':34s} {'loop/s':>10s} {'nclab/s':>11s} {'bmm/s':>11s} {'bmm_nc/s':>11s} {'nclab/loop':>10s} "
           f"{'nc/bmm':>9s} {'nc/bmm_nc':>9s}")
-    for name, spec, lr, steps in settings:
+    for name, spec, lr, steps in (settings if args.only != "recording" else []):
         if args.quick:
             steps = max(2, steps // 10)
             args.rounds = 1
@@ -160,6 +184,14 @@ def main() -> None:
             e = max(e, matmul_floor(spec, S, steps, device, "products")) if deep_linear else c
         print(f"{name:34s} {a:10.0f} {b:11.0f} {c:11.0f} {e:11.0f} {b / a:10.1f} {b / c:9.2f} {b / e:9.2f}",
               flush=True)
+    rec_steps = 40 if args.quick else 2000
+    if args.only == "throughput":
+        return
+    rec = recording_cost(gk, S, rec_steps, 0.5, device, args.rounds)
+    print(f"recording, GK Fig.1, S={S}, {rec_steps} steps (best of {args.rounds}): default {rec['default']:.2f} s, "
+          f"spectra only {rec['spectra only']:.2f} s, off {rec['off']:.2f} s; default/off "
+          f"{rec['default'] / rec['off']:.3f}x, spectra/off {rec['spectra only'] / rec['off']:.3f}x (target <= 1.10x)",
+          flush=True)
     print("(seed-steps per second, best of the rounds. bmm: the textbook products of one step; bmm_nc: the products\n"
           " nclab performs (re-associated for deep linear models, = bmm otherwise). Targets: nclab/loop >= 20,\n"
           " nclab/bmm >= 0.5)")
