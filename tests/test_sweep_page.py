@@ -185,3 +185,21 @@ def test_convergence_tested_reads_tol_lbfgs_and_the_polish():
     rows = pd.DataFrame({"status": ["done", "done", "done"], "train_status": ["max_steps"] * 3,
                          "config": ['{"polish": true}', '{"polish_steps": 300}', '{"polish_steps": 0}']})
     assert sweep_page.not_converged(rows).tolist() == [True, True, False]
+
+
+def test_sukenik_title_gives_the_stored_rows_settings_not_the_profiles(tmp_path):
+    store = tmp_path / "sukenik.sqlite"
+    sets = ["steps=20", "polish_steps=0", "K=3", "d=4", "n=2", "lr=0.3"]
+    args = ["sweep", "garrod2025-sukenik", "--seeds", "0:2", *[a for s in sets for a in ("--set", s)],
+            "--executor", "inline", "--no-progress", "--store", str(store)]
+    assert cli.main(args) == 0
+    rows = sweep.load(store, history=True)
+    assert registry.get("garrod2025-sukenik").config()["lr"] == 0.5  # the profile's lr differs from the rows'
+
+    def title(df):
+        return sweep_page.judge_store("garrod2025-sukenik", df, "quick").figures["sukenik"]._suptitle.get_text()
+
+    assert title(rows).endswith(": L=4, K=3, n=2, lr=0.3") and "0.5" not in title(rows)
+    mixed = rows.assign(lr=[0.1, 0.3])
+    assert "lr ∈ {0.1, 0.3} (several in the rows)" in title(mixed)
+    assert "lr=0.5 (from the profile)" in title(rows.drop(columns="lr"))  # an older store without the column

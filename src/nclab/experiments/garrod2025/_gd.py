@@ -255,6 +255,37 @@ def first_point(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return rows[rows["config_hash"] == first].reset_index(drop=True), notes
 
 
+def stored_settings(rows: pd.DataFrame, keys: tuple[str, ...], config: dict | None = None) -> str:
+    """The values of ``keys`` that the stored ``rows`` were trained with, for a figure's title.
+
+    ``"L=4, lr=0.5"``; a key whose rows hold several values reads ``"lr ∈ {0.1, 0.5} (several
+    in the rows)"``. A key absent from the rows (a store of an older nclab) takes its value from
+    ``config`` and says so.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from nclab.experiments.garrod2025._gd import stored_settings
+    >>> stored_settings(pd.DataFrame({"K": [10, 10], "lr": [0.5, 0.1]}), ("K", "lr"))
+    'K=10, lr ∈ {0.1, 0.5} (several in the rows)'
+    """
+    def words(v: Any) -> str:
+        return f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
+
+    out = []
+    for key in keys:
+        if key not in rows.columns:
+            if config is not None and key in config:
+                out.append(f"{key}={words(config[key])} (from the profile)")
+            continue
+        values = sorted(rows[key].dropna().unique().tolist())
+        if len(values) == 1:
+            out.append(f"{key}={words(values[0])}")
+        elif values:
+            out.append(f"{key} ∈ {{{', '.join(words(v) for v in values)}}} (several in the rows)")
+    return ", ".join(out)
+
+
 def draw_logits(ax, fig, M: np.ndarray, title: str, fontsize: float | None = None) -> None:
     """A mean-logit matrix on a symmetric colour scale."""
     lim = float(np.abs(M).max())

@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 
 from nclab.config import Choice, Int, ListOf, Param, Real
 from nclab.experiments.garrod2025._critical import rank_direction_claim
-from nclab.experiments.garrod2025._gd import check_unit, gd_unit, points_table, table, trend_claim, unit_table
+from nclab.experiments.garrod2025._gd import (check_unit, gd_unit, points_table, stored_settings, table, trend_claim,
+                                              unit_table)
 from nclab.experiments.garrod2025._paper import PAPER
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Outcome, register
@@ -64,13 +65,17 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
             "increase towards small lam is the claim)"))
     for c in claims:
         c.source = c.source if c.source.startswith(SOURCE) else f"{SOURCE}; {c.source}"
-    return Outcome(claims=claims, figures={"sukenik": draw(width, lams, config)},
+    settings = stored_settings(rows, ("L", "K", "n", "lr"), config)
+    return Outcome(claims=claims, figures={"sukenik": draw(width, lams, settings)},
                    tables={"width": width, "lam": lams},
                    metrics={"p_dnc_width": [r["p_dnc"] for r in width], "mean_rank_lam": [r["mean_rank"] for r in lams]})
 
 
-def draw(width: list[dict], lams: list[dict], config: dict) -> Figure:
-    """P(DNC) against the width (95% Wilson intervals) and the mean rank against log2 lam (95% t intervals)."""
+def draw(width: list[dict], lams: list[dict], settings: str) -> Figure:
+    """P(DNC) against the width (95% Wilson intervals) and the mean rank against log2 lam (95% t intervals).
+
+    ``settings``: the stored rows' L, K, n and lr in words (:func:`._gd.stored_settings`), for the title.
+    """
     from nclab.experiments.rules import mean
 
     fig = Figure(figsize=(11, 4), layout="constrained")
@@ -96,8 +101,7 @@ def draw(width: list[dict], lams: list[dict], config: dict) -> Figure:
         axes[1].set_xlabel(r"$\log_2 \lambda$")
         axes[1].set_ylabel("rank of the class-mean logits")
         axes[1].legend(fontsize=8)
-    fig.suptitle(f"Deep ReLU UFM, MSE (Sukenik et al. 2024 setting): L={config['L']}, K={config['K']}, "
-                 f"n={config['n']}, lr {config['lr']:g}")
+    fig.suptitle(f"Deep ReLU UFM, MSE (Sukenik et al. 2024 setting): {settings}")
     return fig
 
 
