@@ -42,12 +42,42 @@ BASE_COLUMNS = [
 ]
 BASE_NAMES = [name for name, _ in BASE_COLUMNS]
 
+__all__ = ["SCHEMA_VERSION", "STATUSES", "FINISHED", "read_meta", "decode_history", "load", "load_history",
+           "status_counts", "integrity_check"]
+
 
 def read_meta(path: str | os.PathLike) -> dict[str, str] | None:
-    """The ``meta`` table of an existing store (read-only), ``None`` if the file does not exist.
+    """The ``meta`` table of an existing store (read-only), ``None`` if there is no store yet.
 
-    A file that is not an nclab sweep store, or one with another schema version, raises
-    ``ValueError``.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store's SQLite file.
+
+    Returns
+    -------
+    dict of str to str or None
+        ``schema_version``, ``kind``, ``created``, ``nclab_version`` (and ``profile`` for an
+        experiment's store); ``None`` when the file does not exist or is blank (an empty file,
+        or a database without tables, as a creation killed by an older nclab left it).
+
+    Raises
+    ------
+    ValueError
+        If the file is not an nclab sweep store, has another schema version, or its ``runs``
+        table lacks a base column.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nclab.sweep import run
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
+    >>> _ = run("ufm", {"d": [4]}, 2, path, fixed={"K": 3, "n": 2, "steps": 5}, executor="inline", progress=False)
+    >>> meta = read_meta(path)
+    >>> meta["kind"], meta["schema_version"] == str(SCHEMA_VERSION)
+    ('ufm', True)
+    >>> read_meta(os.path.join(tempfile.mkdtemp(), "none.sqlite")) is None
+    True
     """
     path = Path(path)
     if not path.exists() or is_blank(path):  # a blank file (a creation an older nclab did not finish)
@@ -74,7 +104,27 @@ def read_meta(path: str | os.PathLike) -> dict[str, str] | None:
 
 
 def decode_history(blob: bytes | None) -> pd.DataFrame:
-    """The DataFrame of one stored history (empty when none was stored)."""
+    """The DataFrame of one stored history (the ``history`` column of ``runs``).
+
+    Parameters
+    ----------
+    blob : bytes or None
+        zlib-compressed columnar JSON (``{column: [values]}``), as the writer stores it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per stored column; empty when ``blob`` is ``None`` (no history stored).
+
+    Examples
+    --------
+    >>> import json, zlib
+    >>> blob = zlib.compress(json.dumps({"step": [0, 10], "loss": [1.0, 0.5]}).encode())
+    >>> decode_history(blob).values.tolist()
+    [[0.0, 1.0], [10.0, 0.5]]
+    >>> decode_history(None).empty
+    True
+    """
     if blob is None:
         return pd.DataFrame()
     return pd.DataFrame(json.loads(zlib.decompress(blob).decode()))
@@ -133,6 +183,8 @@ def load(store: str | os.PathLike, *, history: bool = False, status: str | Seque
     ------
     ValueError
         If ``store`` is not a readable sweep store.
+    FileNotFoundError
+        If ``store`` does not exist.
 
     Examples
     --------
@@ -174,7 +226,42 @@ def load(store: str | os.PathLike, *, history: bool = False, status: str | Seque
 
 
 def load_history(store: str | os.PathLike, config_hash: str, seed: int) -> pd.DataFrame:
-    """The stored history of one run; ``KeyError`` when the run is not in the store."""
+    """The stored history of one run.
+
+    Parameters
+    ----------
+    store : str or os.PathLike
+        The SQLite file of :func:`nclab.sweep.run`.
+    config_hash : str
+        The run's config hash (the ``config_hash`` column of :func:`load`).
+    seed : int
+        The run's seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The history the run recorded (empty when it recorded none).
+
+    Raises
+    ------
+    KeyError
+        If the run is not in the store.
+    ValueError
+        If ``store`` is not a readable sweep store.
+    FileNotFoundError
+        If ``store`` does not exist.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nclab.sweep import run
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
+    >>> _ = run("ufm", {"d": [4]}, 2, path, fixed={"K": 3, "n": 2, "steps": 5}, executor="inline", progress=False)
+    >>> first = load(path).iloc[0]
+    >>> history = load_history(path, first["config_hash"], first["seed"])
+    >>> history["step"].tolist()
+    [0, 1, 2, 3, 4, 5]
+    """
     with closing(_connect_ro(store)) as con:
         row = con.execute("SELECT history FROM runs WHERE config_hash=? AND seed=?", (config_hash, int(seed))).fetchone()
     if row is None:
@@ -185,8 +272,34 @@ def load_history(store: str | os.PathLike, config_hash: str, seed: int) -> pd.Da
 def status_counts(store: str | os.PathLike) -> dict[str, Any]:
     """Counts per status, plus ``pending`` (planned, not finished) and the store's meta.
 
-    Returns ``{"kind", "runs", "done", "diverged", "error", "pending", "configs",
-    "errors": [first messages], "seconds": total run seconds, "meta": {...}}``.
+    Parameters
+    ----------
+    store : str or os.PathLike
+        The SQLite file of :func:`nclab.sweep.run`.
+
+    Returns
+    -------
+    dict
+        ``{"kind", "runs", "done", "diverged", "error", "pending", "configs",
+        "errors": [{"error": message, "count": n}, ...] (the five most frequent),
+        "seconds": total run seconds, "meta": {...}}`` (``nclab sweep-status`` prints it).
+
+    Raises
+    ------
+    ValueError
+        If ``store`` is not a readable sweep store.
+    FileNotFoundError
+        If ``store`` does not exist (or is blank).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nclab.sweep import run
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
+    >>> _ = run("ufm", {"d": [4]}, 2, path, fixed={"K": 3, "n": 2, "steps": 5}, executor="inline", progress=False)
+    >>> counts = status_counts(path)
+    >>> counts["kind"], counts["runs"], counts["done"], counts["pending"], counts["configs"]
+    ('ufm', 2, 2, 0, 1)
     """
     meta = read_meta(store)
     if meta is None:
@@ -215,6 +328,33 @@ def status_counts(store: str | os.PathLike) -> dict[str, Any]:
 
 
 def integrity_check(store: str | os.PathLike) -> str:
-    """SQLite's ``PRAGMA integrity_check`` result (``"ok"`` for a sound file)."""
+    """SQLite's ``PRAGMA integrity_check`` result of a store.
+
+    Parameters
+    ----------
+    store : str or os.PathLike
+        The SQLite file of :func:`nclab.sweep.run`.
+
+    Returns
+    -------
+    str
+        ``"ok"`` for a sound file, otherwise SQLite's first message.
+
+    Raises
+    ------
+    ValueError
+        If ``store`` is not a readable sweep store.
+    FileNotFoundError
+        If ``store`` does not exist.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from nclab.sweep import run
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
+    >>> _ = run("ufm", {"d": [4]}, 2, path, fixed={"K": 3, "n": 2, "steps": 5}, executor="inline", progress=False)
+    >>> integrity_check(path)
+    'ok'
+    """
     with closing(_connect_ro(store)) as con:
         return con.execute("PRAGMA integrity_check").fetchone()[0]
