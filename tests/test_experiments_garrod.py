@@ -294,3 +294,18 @@ def test_final_status_keeps_divergence_and_lets_the_polish_decide():
     assert final_status("diverged", None) == "diverged" and final_status("diverged", "converged") == "diverged"
     assert final_status("max_steps", "converged") == "converged"
     assert final_status("max_steps", "max_steps") == "max_steps"
+
+
+def test_convergence_notes_count_unpolished_unconverged_and_diverged_runs():
+    import pandas as pd
+
+    from nclab.experiments.garrod2025._gd import convergence_notes
+
+    rows = pd.DataFrame({"train_status": ["converged", "max_steps", "max_steps", "diverged", "max_steps"],
+                         "polish_steps": [100, 100, 100, 100, 0], "polish_tol": [1e-9] * 5})
+    notes = convergence_notes(rows)
+    assert len(notes) == 3
+    assert notes[0].startswith("not converged: 2 of 5 runs stopped at polish_steps = 100") and "1e-09" in notes[0]
+    assert notes[1].startswith("1 of 5 runs had no polish") and notes[2] == "1 of 5 runs diverged in gradient descent."
+    assert convergence_notes(rows.assign(train_status="converged")) == []
+    assert convergence_notes(rows.drop(columns="train_status")) == []  # a store of an older nclab: nothing to say

@@ -162,6 +162,7 @@ def test_garrod_rows_record_their_training_status_and_the_page_warns_when_unconv
     page = sweep_page.render_store(tmp_path / "short.sqlite")
     assert 'class="warning"' in page and "3 of 3 runs stopped at max steps before reaching tol" in page
     assert "Claims of experiment garrod2025-fig1" in page  # judged as before
+    assert "not converged: 3 of 3 runs stopped at polish_steps = 2" in page  # the judge's note says so too
 
     # no polish: GD has no convergence test, said so (not counted as 'not converged')
     rows = _tiny_store(tmp_path / "plain.sqlite", 0, "0:2")

@@ -255,6 +255,46 @@ def first_point(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return rows[rows["config_hash"] == first].reset_index(drop=True), notes
 
 
+def convergence_notes(rows: pd.DataFrame) -> list[str]:
+    """The page's note on runs that did not end at a critical point (empty when all did).
+
+    Reads each row's ``train_status`` (:func:`final_status`; rows of an older nclab without it:
+    no note): runs whose polish stopped at ``polish_steps`` before ``polish_tol``, runs without a
+    polish (no convergence test) and diverged runs. Their labels are those of the last iterate;
+    the claims count them as labelled (the rules are unchanged), so the note says so.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from nclab.experiments.garrod2025._gd import convergence_notes
+    >>> rows = pd.DataFrame({"train_status": ["converged", "max_steps"], "polish_steps": [100, 100],
+    ...                      "polish_tol": [1e-9, 1e-9]})
+    >>> print(convergence_notes(rows)[0][:62])
+    not converged: 1 of 2 runs stopped at polish_steps = 100 befor
+    """
+    if "train_status" not in rows.columns or len(rows) == 0:
+        return []
+    n = len(rows)
+    status = rows["train_status"].astype(str)
+    polished = pd.to_numeric(rows["polish_steps"], errors="coerce").fillna(0) > 0
+    out = []
+    late = rows[(status == "max_steps") & polished]
+    if len(late):
+        steps = ", ".join(str(int(v)) for v in sorted(late["polish_steps"].unique()))
+        tols = ", ".join(f"{float(v):g}" for v in sorted(late["polish_tol"].unique()))
+        out.append(f"not converged: {len(late)} of {n} runs stopped at polish_steps = {steps} before the gradient "
+                   f"norm reached polish_tol = {tols}; their labels and losses are those of the last iterate (the "
+                   "claims count them as labelled). Raise steps or polish_steps to judge them at a critical point.")
+    untested = int(((status == "max_steps") & ~polished).sum())
+    if untested:
+        out.append(f"{untested} of {n} runs had no polish (polish_steps = 0), so no convergence test: their labels "
+                   "are those of the last GD iterate.")
+    diverged = int((status == "diverged").sum())
+    if diverged:
+        out.append(f"{diverged} of {n} runs diverged in gradient descent.")
+    return out
+
+
 def stored_settings(rows: pd.DataFrame, keys: tuple[str, ...], config: dict | None = None) -> str:
     """The values of ``keys`` that the stored ``rows`` were trained with, for a figure's title.
 

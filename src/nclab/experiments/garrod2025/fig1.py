@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from nclab.config import Param, Real
 from nclab.experiments.garrod2025._critical import critical_point_claims
 from nclab.experiments.garrod2025._paper import PAPER, SRC
-from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, draw_logits, point_runs, gd_unit,
-                                              mean_logits, table, unit_table)
+from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, convergence_notes, draw_logits, point_runs,
+                                              gd_unit, mean_logits, table, unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments import rules
 from nclab.experiments.registry import Claim, Outcome, register
@@ -89,6 +89,7 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
     claims = _claims(pr, i_dnc, i_lr, float(config["loss_tol"])) + critical_point_claims(rows, "this Fig. 1 point")
     notes.insert(0, f"init: W ~ N(0, 1/d), H_1 init_H={first['init_H']!r}; GD {int(first['steps'])} steps then "
                  f"L-BFGS {int(first['polish_steps'])} steps in float64.")
+    notes.extend(convergence_notes(rows))
     fig = draw(rows, i_dnc, i_lr, dnc_loss, lr_loss)
     return Outcome(claims=claims, figures={"fig1": fig}, notes=notes,
                    metrics={"losses": losses.tolist(), "labels": kinds, "ranks": ranks, "dnc_closed_form": dnc_loss,

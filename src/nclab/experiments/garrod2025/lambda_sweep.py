@@ -20,8 +20,8 @@ from nclab.config import ListOf, Param, Real
 from nclab.experiments import rules
 from nclab.experiments.garrod2025._critical import critical_point_claims, rank_direction_claim
 from nclab.experiments.garrod2025._paper import PAPER, SRC
-from nclab.experiments.garrod2025._gd import (FULL_SEEDS, PAPER_SEEDS, check_experiment, check_unit, gd_unit,
-                                              init_words, points_table, table, trend_claim, unit_table)
+from nclab.experiments.garrod2025._gd import (FULL_SEEDS, PAPER_SEEDS, check_experiment, check_unit, convergence_notes,
+                                              gd_unit, init_words, points_table, table, trend_claim, unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Outcome, register
 
@@ -54,6 +54,7 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
         f"the mean rank at the largest and the smallest lam of the grid, t intervals over the seeds; d = {d}")
     claims = [claim, rank, *critical_point_claims(rows, "this lam grid")]
     return Outcome(claims=claims, figures={"lambda": draw(table_rows, K, n, L, d)}, tables={"lambda": table_rows},
+                   notes=convergence_notes(rows),
                    metrics={"p_dnc": [r["p_dnc"] for r in table_rows]})
 
 

@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from nclab import theory as T
 from nclab.config import Int, ListOf, Param
 from nclab.experiments.garrod2025._paper import PAPER, SRC
-from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, draw_logits, point_runs, gd_unit,
-                                              mean_logits, table, unit_table)
+from nclab.experiments.garrod2025._gd import (check_experiment, check_unit, convergence_notes, draw_logits, point_runs,
+                                              gd_unit, mean_logits, table, unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments import rules
 from nclab.experiments.registry import Claim, Outcome, register
@@ -76,6 +76,7 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
                      "DNC is not the best solution found here either, although (K, L) lies outside Theorem 7's region.")
     if not dnc_losses:
         notes.append("No ReLU run ended at DNC, so the lower-bound claim could not be checked (reported as failed).")
+    notes.extend(convergence_notes(rows))
     return Outcome(claims=claims, figures={"relu": draw(rows, Ks, Ls)}, tables={"theorem7": table_rows}, notes=notes,
                    metrics={"losses": losses.tolist(), "labels": kinds, "ranks": ranks, "linear_dnc": dnc_lin,
                             "linear_low_rank": lr_lin})

@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 
 from nclab.config import Choice, Int, ListOf, Param, Real
 from nclab.experiments.garrod2025._critical import rank_direction_claim
-from nclab.experiments.garrod2025._gd import (check_unit, gd_unit, points_table, stored_settings, table, trend_claim,
-                                              unit_table)
+from nclab.experiments.garrod2025._gd import (check_unit, convergence_notes, gd_unit, points_table, stored_settings, table,
+                                              trend_claim, unit_table)
 from nclab.experiments.garrod2025._paper import PAPER
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Outcome, register
@@ -67,7 +67,7 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
         c.source = c.source if c.source.startswith(SOURCE) else f"{SOURCE}; {c.source}"
     settings = stored_settings(rows, ("L", "K", "n", "lr"), config)
     return Outcome(claims=claims, figures={"sukenik": draw(width, lams, settings)},
-                   tables={"width": width, "lam": lams},
+                   tables={"width": width, "lam": lams}, notes=convergence_notes(rows),
                    metrics={"p_dnc_width": [r["p_dnc"] for r in width], "mean_rank_lam": [r["mean_rank"] for r in lams]})
 
 

@@ -25,9 +25,9 @@ from nclab.config import Int, ListOf, Param
 from nclab.experiments import rules
 from nclab.experiments.garrod2025._critical import critical_point_claims, rank_direction_claim
 from nclab.experiments.garrod2025._paper import PAPER, SRC
-from nclab.experiments.garrod2025._gd import (FULL_SEEDS, INIT_H, PAPER_SEEDS, check_experiment, check_unit, gd_unit,
-                                              init_words, points_table, power_note, seeds_needed, table, trend_claim,
-                                              unit_table)
+from nclab.experiments.garrod2025._gd import (FULL_SEEDS, INIT_H, PAPER_SEEDS, check_experiment, check_unit,
+                                              convergence_notes, gd_unit, init_words, points_table, power_note,
+                                              seeds_needed, table, trend_claim, unit_table)
 from nclab.experiments.grid import Grid, run_grid
 from nclab.experiments.registry import Claim, Outcome, register
 
@@ -104,7 +104,8 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
     claims.extend(critical_point_claims(rows, "this width grid"))
     return Outcome(claims=claims, figures={"width": draw(groups, K)},
                    tables={"width": [r for sub in groups.values() for r in sub]},
-                   notes=[f"Verdicts by initialisation (how they move with the open init choice): {verdicts}."],
+                   notes=[f"Verdicts by initialisation (how they move with the open init choice): {verdicts}.",
+                          *convergence_notes(rows)],
                    metrics={f"p_dnc_{i}": [r["p_dnc"] for r in sub] for i, sub in groups.items()})
 
 
