@@ -69,15 +69,15 @@ NUMPYDOC_MODULES = (
     "nclab.theory.deep.schatten", "nclab.theory.deep.superiority", "nclab.theory.deep.dimensions",
     "nclab.ufm.engine", "nclab.ufm.objective", "nclab.ufm.init", "nclab.ufm.solutions", "nclab.ufm.measure",
     "nclab.ufm.dynamics",
-    "nclab.sweep.grid", "nclab.sweep.executors", "nclab.sweep.registry",
+    "nclab.sweep.grid", "nclab.sweep.executors", "nclab.sweep.registry", "nclab.sweep.reading",
     "nclab.experiments.rules", "nclab.experiments.coverage",
     "nclab.nets.data", "nclab.nets._dataset", "nclab.nets._files", "nclab.nets.features", "nclab.nets._layers",
     "nclab.nets.tracker", "nclab.nets.adapters", "nclab.nets._plot", "nclab.nets.train",
 )
-# Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan/load.
+# Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.
 NUMPYDOC_OBJECTS = (
     "nclab.sweep.runner.run", "nclab.sweep.runner.plan", "nclab.sweep.runner.SweepPlan",
-    "nclab.sweep.runner.SweepSummary", "nclab.sweep.reading.load",
+    "nclab.sweep.runner.SweepSummary",
 )
 
 
