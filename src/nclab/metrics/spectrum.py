@@ -45,7 +45,35 @@ def _out(value: torch.Tensor, is_numpy: bool) -> Any:
 
 
 def singular_values(x: Any) -> Any:
-    """Singular values of x (..., m, n) in descending order, shape (..., min(m, n))."""
+    """Singular values of x (..., m, n) in descending order, shape (..., min(m, n)).
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor, shape (m, n) or (..., m, n)
+        A real matrix or a batch of them, e.g. the logits Z = W H (K x N) of docs/math.md §2.13.
+
+    Returns
+    -------
+    s : torch.Tensor or numpy.ndarray, shape (..., min(m, n))
+        The singular values s_1 >= s_2 >= ... >= 0, in x's dtype; torch in gives torch out
+        (differentiable), numpy in gives numpy out.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a real array with at least two dimensions, or contains NaN or inf.
+
+    References
+    ----------
+    Garrod, Keating, "The persistence of neural collapse despite low-rank bias", NeurIPS 2025,
+    arXiv:2410.23169, §3 (the singular values of the logits; docs/math.md §2.13).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> singular_values(np.diag([1.0, 3.0, 2.0])).tolist()
+    [3.0, 2.0, 1.0]
+    """
     t, is_numpy = _matrix(x)
     return _out(torch.linalg.svdvals(t), is_numpy)
 
@@ -57,6 +85,41 @@ def numerical_rank(x: Any, rtol: float = DEFAULT_RANK_RTOL, *, atol: float = 0.0
     :data:`DEFAULT_RANK_RTOL`); ``atol`` an absolute floor (GK count singular values above
     1e-6 absolutely: ``numerical_rank(Z, rtol=0, atol=1e-6)``). A zero matrix has rank 0.
     Returns an int for one matrix, else an int64 array/tensor of shape (...).
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor, shape (m, n) or (..., m, n)
+        A real matrix or a batch of them.
+    rtol : float, default 1e-6
+        Relative tolerance, >= 0: singular values above ``rtol * s_max`` count.
+    atol : float, default 0.0
+        Absolute floor of the threshold, >= 0.
+
+    Returns
+    -------
+    rank : int, or int64 torch.Tensor / numpy.ndarray of shape (...)
+        The number of singular values above max(atol, rtol * s_max); an int for one matrix.
+
+    Raises
+    ------
+    ValueError
+        If ``rtol`` or ``atol`` is negative or not a real number, or ``x`` is not a finite real
+        array with at least two dimensions.
+
+    References
+    ----------
+    Garrod, Keating, "The persistence of neural collapse despite low-rank bias", NeurIPS 2025,
+    arXiv:2410.23169, §3 and Fig. 5 (numerical ranks; docs/math.md §2.13).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> numerical_rank(np.diag([1.0, 1e-9, 0.0]))
+    1
+    >>> numerical_rank(np.diag([1.0, 1e-9, 0.0]), rtol=0.0)
+    2
+    >>> numerical_rank(np.zeros((2, 3)))
+    0
     """
     rtol = check_real("rtol", rtol, minimum=0.0)
     atol = check_real("atol", atol, minimum=0.0)
@@ -84,6 +147,37 @@ def schatten_power(x: Any, p: float) -> Any:
     Garrod & Keating 2025, Lemma 1: the regulariser at a critical point of the deep UFM is
     (lambda/2)(L+1) * schatten_power(Z, 2/(L+1)). Differentiable for torch input (the gradient
     of s^p is infinite at s = 0 when p < 1).
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor, shape (m, n) or (..., m, n)
+        A real matrix or a batch of them, e.g. the logits Z.
+    p : float
+        The Schatten exponent, 0 < p <= 2 (GK: p = 2/(L+1) for L linear layers).
+
+    Returns
+    -------
+    value : float, or torch.Tensor / numpy.ndarray of shape (...)
+        sum_i s_i(x)^p; a float for one numpy matrix, a 0-d tensor for one torch matrix.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not in (0, 2], or ``x`` is not a finite real array with at least two
+        dimensions.
+
+    References
+    ----------
+    Garrod, Keating, "The persistence of neural collapse despite low-rank bias", NeurIPS 2025,
+    arXiv:2410.23169, Lemma 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> schatten_power(np.diag([4.0, 9.0]), 0.5)
+    5.0
+    >>> schatten_power(np.diag([3.0, 4.0]), 2.0)  # the squared Frobenius norm
+    25.0
     """
     p = _check_p(p)
     t, is_numpy = _matrix(x)
@@ -92,7 +186,39 @@ def schatten_power(x: Any, p: float) -> Any:
 
 
 def schatten_norm(x: Any, p: float) -> Any:
-    """(sum_i s_i^p)^(1/p), the Schatten-p (quasi-)norm for p in (0, 2] (p = 2: Frobenius, 1: nuclear)."""
+    """(sum_i s_i^p)^(1/p), the Schatten-p (quasi-)norm for p in (0, 2] (p = 2: Frobenius, 1: nuclear).
+
+    Parameters
+    ----------
+    x : array_like or torch.Tensor, shape (m, n) or (..., m, n)
+        A real matrix or a batch of them.
+    p : float
+        The Schatten exponent, 0 < p <= 2.
+
+    Returns
+    -------
+    value : float, or torch.Tensor / numpy.ndarray of shape (...)
+        (sum_i s_i(x)^p)^(1/p); a float for one numpy matrix, a 0-d tensor for one torch matrix.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not in (0, 2], or ``x`` is not a finite real array with at least two
+        dimensions.
+
+    References
+    ----------
+    Garrod, Keating, "The persistence of neural collapse despite low-rank bias", NeurIPS 2025,
+    arXiv:2410.23169, Lemma 1 (the Schatten quasi-norm of the logits).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> schatten_norm(np.diag([3.0, 4.0]), 2.0)  # Frobenius
+    5.0
+    >>> schatten_norm(np.diag([3.0, 4.0]), 1.0)  # nuclear
+    7.0
+    """
     p = _check_p(p)
     t, is_numpy = _matrix(x)
     s = torch.linalg.svdvals(t)
