@@ -73,7 +73,8 @@ NUMPYDOC_MODULES = (
     "nclab.experiments.rules", "nclab.experiments.coverage",
     "nclab.nets.data", "nclab.nets._dataset", "nclab.nets._files", "nclab.nets.features", "nclab.nets._layers",
     "nclab.nets.tracker", "nclab.nets.adapters", "nclab.nets._plot", "nclab.nets.train",
-    "nclab.metrics.spectrum",
+    "nclab.metrics.spectrum", "nclab.metrics.collapse",
+    "nclab.metrics.extra",
 )
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.
 NUMPYDOC_OBJECTS = (

@@ -83,6 +83,44 @@ def class_statistics(
 
     The building block of every metric (docs/math.md §1.3, §2.12); ``centred_means`` is what
     :func:`nc2_etf`, :func:`nc3_duality` and :func:`nc3_structure` take for the features.
+
+    Parameters
+    ----------
+    features : array_like or torch.Tensor, shape (N, d) or (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
+    labels : array_like, shape (N,)
+        The class y_i in 0..K-1 of each sample.
+    global_mean : {"classes", "samples"}, default "classes"
+        h_bar_G: the mean of the class means, or the sample mean.
+    num_classes : int, optional
+        K; default max(labels) + 1.
+
+    Returns
+    -------
+    stats : ClassStatistics
+        Counts (..., K), means h_bar_k (..., K, d), ``global_mean`` (..., d), ``centred_means``
+        M~ rows h_bar_k - h_bar_G (..., K, d) and the within-class sums of squares.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, or a keyword is outside its allowed values.
+
+    References
+    ----------
+    Papyan, Han, Donoho, "Prevalence of neural collapse during the terminal phase of deep
+    learning training", PNAS 2020, doi:10.1073/pnas.2015509117 (class means and global mean).
+
+    Examples
+    --------
+    >>> import torch
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3  # centred means: a simplex ETF, K = 3
+    >>> e = 0.1 * torch.eye(3, dtype=torch.float64)[0]
+    >>> H, y = torch.cat([M + e, M - e]), torch.arange(6) % 3  # sigma_k^2 = 0.01
+    >>> stats = class_statistics(H, y)
+    >>> torch.allclose(stats.centred_means, M)
+    True
     """
     x, y, K = _prepare(features, labels, num_classes)
     with torch.no_grad():
@@ -135,6 +173,61 @@ def collapse(
     centred means are recomputed for the subset), as :func:`collapse` on the filtered arrays;
     per-class outputs follow the order of ``classes`` (:mod:`nclab.metrics.class_subset`).
 
+    Parameters
+    ----------
+    features : array_like or torch.Tensor, shape (N, d) or (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
+    labels : array_like, shape (N,)
+        The class y_i in 0..K-1 of each sample.
+    weight : array_like or torch.Tensor, shape (K, d) or (..., K, d), optional
+        The classifier W (``nn.Linear`` layout); adds the weight, NC3 and NC4 keys.
+    bias : array_like or torch.Tensor, shape (K,) or (..., K), optional
+        The classifier bias b (needs ``weight``); adds ``bias_norm``.
+    global_mean : {"classes", "samples"}, default "classes"
+        h_bar_G: the mean of the class means, or the sample mean.
+    center_weight : bool, default True
+        Centre W across classes for ``nc2_etf_weight``.
+    rtol : float, optional
+        Relative rank tolerance of M~ for NC1; default max(K, d) * eps of the dtype.
+    num_classes : int, optional
+        K; default max(labels) + 1.
+    undefined : {"raise", "omit"}, default "raise"
+        What to do with the ETF metrics when d < K - 1.
+    extra : str or sequence of str, optional
+        Names from :data:`nclab.metrics.extra.EXTRA_KEYS`, or ``"all"``.
+    ood_features : array_like or torch.Tensor, shape (..., N_ood, d), optional
+        Out-of-distribution features for ``"nc5_ood_orthogonality"``.
+    reference : ClassStatistics, optional
+        Statistics of another set (K classes, dimension d) to measure against.
+    classes : sequence of int, optional
+        m >= 2 distinct class indices: measure the m-class subproblem.
+
+    Returns
+    -------
+    metrics : dict of str to float or numpy.ndarray
+        The keys of :data:`KEYS` that apply (then the ``extra`` ones), each a float for
+        unbatched features or an array of shape (...) for batched ones.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, or a keyword is outside its allowed values.
+        Also if ``bias`` is given without ``weight``, ``weight``/``bias``/``ood_features``/
+        ``reference`` do not match (K, d), ``classes`` is not m >= 2 distinct classes, an
+        ``extra`` name is unknown or lacks its inputs, or d < K - 1 with ``undefined="raise"``.
+
+    References
+    ----------
+    Papyan, Han, Donoho, "Prevalence of neural collapse during the terminal phase of deep
+    learning training", PNAS 2020, doi:10.1073/pnas.2015509117 (NC1-NC4).
+    Galanti, Gyorgy, Hutter, "On the role of neural collapse in transfer learning", ICLR 2022,
+    arXiv:2112.15121 (CDNV).
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658 (trace ratio, Thm 3.1; NC2 metric, Section 2).
+    Zhu et al., "A geometric analysis of neural collapse with unconstrained features",
+    NeurIPS 2021, arXiv:2105.02375 (NC3 structure).
+
     Examples
     --------
     >>> import torch
@@ -148,6 +241,17 @@ def collapse(
     >>> held_out = collapse(test, y, reference=ref)["nc1"] > collapse(train, y)["nc1"]
     >>> bool(same), bool(held_out)
     (True, True)
+
+    On an exact configuration (simplex ETF means, classifier W = M, spread 0.1 along e_1):
+
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3
+    >>> e = 0.1 * torch.eye(3, dtype=torch.float64)[0]
+    >>> H, y = torch.cat([M + e, M - e]), torch.arange(6) % 3
+    >>> out = collapse(H, y, M)
+    >>> round(out["nc1"], 6), round(out["nc1_trace_ratio"], 6), round(out["cdnv"], 6)
+    (0.006667, 0.015, 0.005)
+    >>> round(out["nc2_etf_features"], 9), round(out["nc3_duality"], 9), out["nc4_ncc_mismatch"]
+    (0.0, 0.0, 0.0)
     """
     check_choice("global_mean", global_mean, GLOBAL_MEAN_WEIGHTINGS)
     x, y, K = _prepare(features, labels, num_classes)
@@ -200,6 +304,46 @@ def nc1(
     s_j^2 over the directions with s_j > rtol * s_max (default rtol = max(K, d) * eps). The
     null direction of M~ that centring creates is removed exactly first. NaN if all class
     means coincide.
+
+    Parameters
+    ----------
+    features : array_like or torch.Tensor, shape (N, d) or (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
+    labels : array_like, shape (N,)
+        The class y_i in 0..K-1 of each sample.
+    global_mean : {"classes", "samples"}, default "classes"
+        h_bar_G: the mean of the class means, or the sample mean.
+    rtol : float, optional
+        Relative rank tolerance of M~; default max(K, d) * eps of the dtype.
+    num_classes : int, optional
+        K; default max(labels) + 1.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        A float for unbatched features, an array over the batch dimensions otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, or a keyword is outside its allowed values.
+
+    References
+    ----------
+    Papyan, Han, Donoho, "Prevalence of neural collapse during the terminal phase of deep
+    learning training", PNAS 2020, doi:10.1073/pnas.2015509117, Fig. 6.
+
+    Examples
+    --------
+    >>> import torch
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3  # centred means: a simplex ETF, K = 3
+    >>> e = 0.1 * torch.eye(3, dtype=torch.float64)[0]
+    >>> H, y = torch.cat([M + e, M - e]), torch.arange(6) % 3  # sigma_k^2 = 0.01
+    >>> round(nc1(H, y), 6)  # Sigma_W = 0.01 e_1 e_1^T, Sigma_B^+ = 3 P: (1/3) 0.03 (2/3)
+    0.006667
+    >>> nc1(M, torch.arange(3))  # no within-class spread
+    0.0
     """
     x, y, K = _prepare(features, labels, num_classes)
     rtol = _checks.check_rtol(rtol)
@@ -211,7 +355,44 @@ def nc1(
 def nc1_trace_ratio(
     features: Array, labels: Array, *, global_mean: str = "classes", num_classes: int | None = None
 ) -> Any:
-    """tr Sigma_W / tr Sigma_B (Tirer, Huang, Niles-Weed 2023, Thm 3.1; docs/math.md §2.2)."""
+    """tr Sigma_W / tr Sigma_B (Tirer, Huang, Niles-Weed 2023, Thm 3.1; docs/math.md §2.2).
+
+    Parameters
+    ----------
+    features : array_like or torch.Tensor, shape (N, d) or (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
+    labels : array_like, shape (N,)
+        The class y_i in 0..K-1 of each sample.
+    global_mean : {"classes", "samples"}, default "classes"
+        h_bar_G: the mean of the class means, or the sample mean.
+    num_classes : int, optional
+        K; default max(labels) + 1.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        A float for unbatched features, an array over the batch dimensions otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, or a keyword is outside its allowed values.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023,
+    arXiv:2210.16658, Theorem 3.1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3  # centred means: a simplex ETF, K = 3
+    >>> e = 0.1 * torch.eye(3, dtype=torch.float64)[0]
+    >>> H, y = torch.cat([M + e, M - e]), torch.arange(6) % 3  # sigma_k^2 = 0.01
+    >>> nc1_trace_ratio(H, y)  # tr Sigma_W = 0.01, tr Sigma_B = 2/3
+    0.015
+    """
     x, y, K = _prepare(features, labels, num_classes)
     with torch.no_grad():
         stats, _ = _core.full_batch_statistics(x, y, K, global_mean, project=False)
@@ -223,6 +404,40 @@ def cdnv(features: Array, labels: Array, *, num_classes: int | None = None) -> A
 
     Mean over class pairs i < j of (sigma_i^2 + sigma_j^2) / (2 ||h_bar_i - h_bar_j||^2) with
     sigma_c^2 = mean over class c of ||h - h_bar_c||^2.
+
+    Parameters
+    ----------
+    features : array_like or torch.Tensor, shape (N, d) or (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
+    labels : array_like, shape (N,)
+        The class y_i in 0..K-1 of each sample.
+    num_classes : int, optional
+        K; default max(labels) + 1.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        A float for unbatched features, an array over the batch dimensions otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, or a keyword is outside its allowed values.
+
+    References
+    ----------
+    Galanti, Gyorgy, Hutter, "On the role of neural collapse in transfer learning", ICLR 2022,
+    arXiv:2112.15121 (the class-distance normalised variance; docs/math.md §2.3).
+
+    Examples
+    --------
+    >>> import torch
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3  # centred means: a simplex ETF, K = 3
+    >>> e = 0.1 * torch.eye(3, dtype=torch.float64)[0]
+    >>> H, y = torch.cat([M + e, M - e]), torch.arange(6) % 3  # sigma_k^2 = 0.01
+    >>> cdnv(H, y)  # (0.01 + 0.01) / (2 * 2) for every pair
+    0.005
     """
     x, y, K = _prepare(features, labels, num_classes)
     with torch.no_grad():
@@ -243,6 +458,37 @@ def nc2_etf(vectors: Array, *, center: bool = True) -> Any:
     ``vectors`` (..., K, d): class means or classifier rows, one per class. ``center``
     subtracts their mean row first (for class means pass ``class_statistics(...).centred_means``
     to centre with a count-weighted global mean). Needs d >= K - 1.
+
+    Parameters
+    ----------
+    vectors : array_like or torch.Tensor, shape (K, d) or (..., K, d)
+        One row per class: centred class means h_bar_k - h_bar_G or classifier rows w_k.
+    center : bool, default True
+        Subtract the mean row first.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        A float for unbatched features, an array over the batch dimensions otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``vectors`` is not a finite real array with K >= 2 rows, or d < K - 1.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Section 2 (the NC2 metric).
+    Zhu et al., NeurIPS 2021, arXiv:2105.02375.
+
+    Examples
+    --------
+    >>> import torch
+    >>> I = torch.eye(3, dtype=torch.float64)
+    >>> round(nc2_etf(I), 9)  # centred standard basis: a simplex ETF
+    0.0
+    >>> round(nc2_etf(I, center=False), 4)  # orthonormal, not an ETF
+    0.6058
     """
     v = _rows(vectors, "vectors")
     _checks.check_min_dim(v.shape[-1], v.shape[-2], "nc2_etf")
@@ -257,6 +503,39 @@ def equinorm(vectors: Array, *, center: bool = False, ddof: int = 1) -> Any:
     Pass centred class means h_bar_k - h_bar_G or classifier rows w_k (``center`` subtracts the
     mean row first). ``ddof=1`` as torch.std's default and public NC code (choice, docs/math.md §2.5);
     it must be an integer in 0..K-1 (the std divides by K - ddof).
+
+    Parameters
+    ----------
+    vectors : array_like or torch.Tensor, shape (K, d) or (..., K, d)
+        One row per class: centred class means h_bar_k - h_bar_G or classifier rows w_k.
+    center : bool, default False
+        Subtract the mean row first.
+    ddof : int, default 1
+        Delta degrees of freedom of the std, in 0..K-1.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        A float for unbatched features, an array over the batch dimensions otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``vectors`` is not a finite real array with K >= 2 rows, or ``ddof`` is not an
+        integer in 0..K-1.
+
+    References
+    ----------
+    Papyan, Han, Donoho, "Prevalence of neural collapse during the terminal phase of deep
+    learning training", PNAS 2020, doi:10.1073/pnas.2015509117, Fig. 2.
+
+    Examples
+    --------
+    >>> import torch
+    >>> equinorm(torch.tensor([[3.0, 4.0], [0.0, 5.0]]))
+    0.0
+    >>> round(equinorm(torch.tensor([[1.0, 0.0], [0.0, 3.0]])), 6)  # std 1.414214 / mean 2
+    0.707107
     """
     v = _rows(vectors, "vectors")
     ddof = _checks.check_ddof(ddof, v.shape[-2], "rows")
@@ -269,6 +548,37 @@ def equiangularity(vectors: Array, *, center: bool = False) -> Any:
     """Mean over k != k' of |cos(v_k, v_k') + 1/(K-1)| (Papyan et al. 2020, Fig. 4).
 
     ``vectors`` (..., K, d): centred class means or classifier rows. Needs d >= K - 1.
+
+    Parameters
+    ----------
+    vectors : array_like or torch.Tensor, shape (K, d) or (..., K, d)
+        One row per class: centred class means h_bar_k - h_bar_G or classifier rows w_k.
+    center : bool, default False
+        Subtract the mean row first.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        A float for unbatched features, an array over the batch dimensions otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``vectors`` is not a finite real array with K >= 2 rows, or d < K - 1.
+
+    References
+    ----------
+    Papyan, Han, Donoho, "Prevalence of neural collapse during the terminal phase of deep
+    learning training", PNAS 2020, doi:10.1073/pnas.2015509117, Fig. 4.
+
+    Examples
+    --------
+    >>> import torch
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3  # cosines -1/2 = -1/(K-1)
+    >>> round(equiangularity(M), 9)
+    0.0
+    >>> equiangularity(torch.eye(3, dtype=torch.float64))  # cosines 0: |0 + 1/2|
+    0.5
     """
     v = _rows(vectors, "vectors")
     _checks.check_min_dim(v.shape[-1], v.shape[-2], "equiangularity")
@@ -288,6 +598,37 @@ def nc3_duality(weight: Array, centred_means: Array) -> Any:
     """NC3 self-duality ||W/||W||_F - M~/||M~||_F||_F (Papyan et al. 2020, Fig. 5; raw W).
 
     ``weight`` (K, d) or (..., K, d); ``centred_means`` (..., K, d) rows h_bar_k - h_bar_G.
+
+    Parameters
+    ----------
+    weight : array_like or torch.Tensor, shape (K, d) or (..., K, d)
+        The classifier W, uncentred.
+    centred_means : array_like or torch.Tensor, shape (..., K, d)
+        M~ as rows h_bar_k - h_bar_G, e.g. ``class_statistics(...).centred_means``.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        A float for unbatched features, an array over the batch dimensions otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``centred_means`` has fewer than 2 rows or ``weight`` does not have shape (..., K, d).
+
+    References
+    ----------
+    Papyan, Han, Donoho, "Prevalence of neural collapse during the terminal phase of deep
+    learning training", PNAS 2020, doi:10.1073/pnas.2015509117, Fig. 5.
+
+    Examples
+    --------
+    >>> import torch
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3
+    >>> round(nc3_duality(2 * M, M), 9)  # W proportional to M~
+    0.0
+    >>> round(nc3_duality(-M, M), 6)  # opposite: ||-2 M~ / ||M~|| ||_F
+    2.0
     """
     w, m = _pair(weight, centred_means)
     return _core.to_python(_core.duality_from(w, m))
@@ -297,6 +638,36 @@ def nc3_structure(weight: Array, centred_means: Array) -> Any:
     """NC3 structure ||W M~/||W M~||_F - P/sqrt(K-1)||_F (Zhu et al. 2021; raw W; docs/math.md §2.8).
 
     M~ (d x K in docs/math.md) is given as rows (..., K, d), so the K x K matrix is W @ M~rows^T.
+
+    Parameters
+    ----------
+    weight : array_like or torch.Tensor, shape (K, d) or (..., K, d)
+        The classifier W, uncentred.
+    centred_means : array_like or torch.Tensor, shape (..., K, d)
+        M~ as rows h_bar_k - h_bar_G.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        A float for unbatched features, an array over the batch dimensions otherwise.
+
+    Raises
+    ------
+    ValueError
+        If ``centred_means`` has fewer than 2 rows, ``weight`` does not have shape (..., K, d),
+        or d < K - 1.
+
+    References
+    ----------
+    Zhu et al., "A geometric analysis of neural collapse with unconstrained features",
+    NeurIPS 2021, arXiv:2105.02375.
+
+    Examples
+    --------
+    >>> import torch
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3
+    >>> round(nc3_structure(M, M), 9)  # W M~^T = P, ||P||_F = sqrt(K - 1)
+    0.0
     """
     w, m = _pair(weight, centred_means)
     _checks.check_min_dim(m.shape[-1], m.shape[-2], "nc3_structure")
@@ -309,6 +680,47 @@ def nc4_ncc_mismatch(
     """NC4: fraction of samples where argmax_k (W h + b)_k differs from the nearest class mean.
 
     Papyan et al. 2020, Fig. 7 (ties go to the lowest class index in both rules).
+
+    Parameters
+    ----------
+    features : array_like or torch.Tensor, shape (N, d) or (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
+    labels : array_like, shape (N,)
+        The class y_i in 0..K-1 of each sample.
+    weight : array_like or torch.Tensor, shape (K, d) or (..., K, d)
+        The classifier W.
+    bias : array_like or torch.Tensor, shape (K,) or (..., K), optional
+        The classifier bias b; default none.
+    num_classes : int, optional
+        K; default max(labels) + 1.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        The mismatch fraction in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, or a keyword is outside its allowed values.
+        Also if ``weight`` or ``bias`` does not match (K, d).
+
+    References
+    ----------
+    Papyan, Han, Donoho, "Prevalence of neural collapse during the terminal phase of deep
+    learning training", PNAS 2020, doi:10.1073/pnas.2015509117, Fig. 7.
+
+    Examples
+    --------
+    >>> import torch
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3  # centred means: a simplex ETF, K = 3
+    >>> e = 0.1 * torch.eye(3, dtype=torch.float64)[0]
+    >>> H, y = torch.cat([M + e, M - e]), torch.arange(6) % 3  # sigma_k^2 = 0.01
+    >>> nc4_ncc_mismatch(H, y, M)
+    0.0
+    >>> nc4_ncc_mismatch(H, y, M, torch.tensor([9.0, 0.0, 0.0], dtype=torch.float64))  # always 0
+    0.6666666666666666
     """
     x, y, K = _prepare(features, labels, num_classes)
     lead = x.shape[:-2]
@@ -324,6 +736,41 @@ def bias_norm(weight: Array, bias: Array, global_mean: Array) -> Any:
 
     ``weight`` (..., K, d), ``bias`` (..., K), ``global_mean`` h_bar_G (..., d), e.g.
     ``class_statistics(features, labels).global_mean``.
+
+    Parameters
+    ----------
+    weight : array_like or torch.Tensor, shape (..., K, d)
+        The classifier W.
+    bias : array_like or torch.Tensor, shape (..., K)
+        The classifier bias b.
+    global_mean : array_like or torch.Tensor, shape (..., d)
+        The global feature mean h_bar_G.
+
+    Returns
+    -------
+    value : float or numpy.ndarray of shape (...)
+        A float for unbatched features, an array over the batch dimensions otherwise.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match: ``global_mean`` (..., d), ``weight`` (..., K, d) with
+        K >= 1, ``bias`` (..., K).
+
+    References
+    ----------
+    docs/math.md §2.10: not a paper's metric but a check from public NC measurement code,
+    a **choice**; the NC setting is that of Papyan, Han, Donoho, PNAS 2020,
+    doi:10.1073/pnas.2015509117.
+
+    Examples
+    --------
+    >>> import torch
+    >>> W = torch.eye(3, dtype=torch.float64)
+    >>> bias_norm(W, torch.tensor([3.0, 4.0, 0.0]), torch.zeros(3, dtype=torch.float64))
+    5.0
+    >>> bias_norm(W, -torch.ones(3), torch.ones(3, dtype=torch.float64))
+    0.0
     """
     mu = as_float_tensor(global_mean, "global_mean")
     if mu.ndim < 1:
