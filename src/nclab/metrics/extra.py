@@ -28,7 +28,35 @@ from nclab.metrics._core import ClassStatistics
 
 
 def cdnv_matrix_from(stats: ClassStatistics, exponent: float = 1.0) -> torch.Tensor:
-    """Tensor (..., K, K) of :func:`cdnv_matrix` (NaN diagonal)."""
+    """Tensor (..., K, K) of :func:`cdnv_matrix` (NaN diagonal), in the dtype of ``stats``.
+
+    Unchecked tensor form: no validation, keeps the autograd graph.
+
+    Parameters
+    ----------
+    stats : ClassStatistics
+        Class statistics (counts (..., K), within_sq (..., K), centred_means (..., K, d)).
+    exponent : float
+        Power of the squared distance in the denominator.
+
+    Returns
+    -------
+    torch.Tensor of shape (..., K, K)
+
+    References
+    ----------
+    T. Galanti, A. Gyorgy, M. Hutter, "On the role of neural collapse in transfer learning",
+    ICLR 2022, arXiv:2112.15121 (Eq. 3).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nclab.metrics import class_statistics
+    >>> X = torch.tensor([[0.0, 1.0], [0.0, -1.0], [4.0, 1.0], [4.0, -1.0]], dtype=torch.float64)
+    >>> st = class_statistics(X, torch.tensor([0, 0, 1, 1]))
+    >>> cdnv_matrix_from(st)[0, 1].item()
+    0.0625
+    """
     var = stats.within_sq / stats.counts.to(stats.within_sq.dtype)  # sigma_k^2, as _core.cdnv_from
     D = _core.pair_distances(stats.centred_means)
     out = 0.5 * (var.unsqueeze(-1) + var.unsqueeze(-2)) / D.pow(exponent)
@@ -55,6 +83,12 @@ def cdnv_matrix(stats: ClassStatistics, *, exponent: float = 1.0) -> Any:
     Returns
     -------
     ndarray of shape (..., K, K)
+        Off-diagonal CDNV of each class pair, NaN on the diagonal.
+
+    Raises
+    ------
+    ValueError
+        If ``stats`` is not a ClassStatistics or ``exponent`` is negative or not a real number.
 
     References
     ----------
@@ -85,7 +119,35 @@ DUALITY_NORMALISATIONS = ("cosine", "frobenius", "none")
 
 
 def uniform_duality_from(weight: torch.Tensor, centred: torch.Tensor, normalize: str = "cosine", ddof: int = 1) -> torch.Tensor:
-    """Tensor (...) of :func:`uniform_duality`."""
+    """Tensor (...) of :func:`uniform_duality`; unchecked, keeps the autograd graph.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., K, d)
+        Classifier rows, already broadcast to the batch of ``centred``.
+    centred : torch.Tensor, shape (..., K, d)
+        Centred class means.
+    normalize : {"cosine", "frobenius", "none"}
+        Normalisation of the products <w_k, m~_k> (see :func:`uniform_duality`).
+    ddof : int
+        Delta degrees of freedom of the variance over classes.
+
+    Returns
+    -------
+    torch.Tensor of shape (...)
+
+    References
+    ----------
+    R. Wu, V. Papyan, "Linguistic collapse: neural collapse in (large) language models",
+    NeurIPS 2024, arXiv:2405.17767.
+
+    Examples
+    --------
+    >>> from nclab.geometry import simplex_etf
+    >>> M = torch.as_tensor(simplex_etf(3))
+    >>> round(uniform_duality_from(2.0 * M, M).item(), 12)
+    0.0
+    """
     dots = (weight * centred).sum(dim=-1)
     if normalize == "cosine":
         dots = dots / (torch.linalg.vector_norm(weight, dim=-1) * torch.linalg.vector_norm(centred, dim=-1))
@@ -116,11 +178,20 @@ def uniform_duality(weight: Any, centred_means: Any, *, normalize: str = "cosine
     centred_means : array_like, shape (..., K, d)
         Centred class means.
     normalize : {"cosine", "frobenius", "none"}
+        Normalisation of the products <w_k, m~_k>, as listed above.
     ddof : int
+        Delta degrees of freedom of the variance over the K classes, >= 0.
 
     Returns
     -------
     float or ndarray of shape (...)
+        Var_k(s_k).
+
+    Raises
+    ------
+    ValueError
+        If ``normalize`` is not one of the names, ``ddof`` is not an integer >= 0, or the
+        shapes of ``weight`` and ``centred_means`` do not match.
 
     References
     ----------
@@ -142,7 +213,32 @@ def uniform_duality(weight: Any, centred_means: Any, *, normalize: str = "cosine
 
 
 def duality_per_class_from(weight: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
-    """Tensor (..., K) of :func:`duality_per_class`."""
+    """Tensor (..., K) of :func:`duality_per_class`; unchecked, keeps the autograd graph.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., K, d)
+        Classifier rows.
+    centred : torch.Tensor, shape (..., K, d)
+        Centred class means.
+
+    Returns
+    -------
+    torch.Tensor of shape (..., K)
+        ||w_k / ||w_k|| - m~_k / ||m~_k|| || per class.
+
+    References
+    ----------
+    V. Papyan, X. Y. Han, D. L. Donoho, "Prevalence of neural collapse during the terminal
+    phase of deep learning training", PNAS 117 (2020), doi:10.1073/pnas.2015509117.
+
+    Examples
+    --------
+    >>> W = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> M = torch.tensor([[2.0, 0.0], [0.0, -1.0]])
+    >>> duality_per_class_from(W, M).tolist()
+    [0.0, 2.0]
+    """
     wn = weight / torch.linalg.vector_norm(weight, dim=-1, keepdim=True)
     mn = centred / torch.linalg.vector_norm(centred, dim=-1, keepdim=True)
     return torch.linalg.vector_norm(wn - mn, dim=-1)
@@ -160,10 +256,17 @@ def duality_per_class(weight: Any, centred_means: Any) -> Any:
     weight : array_like, shape (K, d) or (..., K, d)
         Classifier rows (raw).
     centred_means : array_like, shape (..., K, d)
+        Centred class means m~_k = h_bar_k - h_bar_G.
 
     Returns
     -------
     ndarray of shape (..., K)
+        The per-class distance, in [0, 2].
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``weight`` and ``centred_means`` do not match.
 
     References
     ----------
@@ -207,7 +310,35 @@ _NEEDS_OOD = ("nc5_ood_orthogonality",)
 
 
 def check_extra(extra: Any, has_weight: bool, has_ood: bool) -> tuple[str, ...]:
-    """The requested names, validated; ``"all"`` is every name whose inputs are given."""
+    """The requested names, validated; ``"all"`` is every name whose inputs are given.
+
+    Parameters
+    ----------
+    extra : None, str or iterable of str
+        ``None`` (nothing), ``"all"``, one name of :data:`EXTRA_NAMES` or a list of them.
+    has_weight : bool
+        Whether a classifier was given (the names that need one are refused without it).
+    has_ood : bool
+        Whether OOD features were given (``"nc5_ood_orthogonality"`` needs them).
+
+    Returns
+    -------
+    tuple of str
+        The names, duplicates dropped, in the order given.
+
+    Raises
+    ------
+    ValueError
+        If ``extra`` is not a name or a list of names, a name is unknown, or a name needs
+        a classifier or OOD features that were not given.
+
+    Examples
+    --------
+    >>> check_extra(["cdnv_matrix", "cosine_std", "cdnv_matrix"], has_weight=False, has_ood=False)
+    ('cdnv_matrix', 'cosine_std')
+    >>> "uniform_duality" in check_extra("all", has_weight=False, has_ood=False)
+    False
+    """
     if extra is None:
         return ()
     if isinstance(extra, str):
@@ -227,7 +358,25 @@ def check_extra(extra: Any, has_weight: bool, has_ood: bool) -> tuple[str, ...]:
 
 
 def needs_predictions(names: tuple[str, ...]) -> bool:
-    """Whether ``names`` use the per-sample nearest-class-mean (and classifier) labels."""
+    """Whether ``names`` use the per-sample nearest-class-mean (and classifier) labels.
+
+    Parameters
+    ----------
+    names : tuple of str
+        Checked names (:func:`check_extra`).
+
+    Returns
+    -------
+    bool
+        True when ``"ncc_accuracy"`` or ``"agreement_per_class"`` is among them.
+
+    Examples
+    --------
+    >>> needs_predictions(("cdnv_matrix", "ncc_accuracy"))
+    True
+    >>> needs_predictions(("cdnv_matrix",))
+    False
+    """
     return "ncc_accuracy" in names or "agreement_per_class" in names
 
 
@@ -266,7 +415,39 @@ def statistics_metrics(
 ) -> dict[str, torch.Tensor]:
     """Tensors of the ``"statistics"`` and ``"sigma_w"`` names among ``names`` (:data:`EXTRA_SOURCES`):
     what the full-batch and the streaming paths share. ``sigma_w`` (..., d, d) is needed for
-    the latter."""
+    the latter.
+
+    Parameters
+    ----------
+    names : tuple of str
+        Checked names (:func:`check_extra`); those of other sources are skipped.
+    stats : ClassStatistics
+        Class statistics, batch shape (...).
+    weight : torch.Tensor, shape (K, d) or (..., K, d), optional
+        Classifier rows; needed by the names of ``_NEEDS_WEIGHT``.
+    bias : torch.Tensor, shape (..., K), optional
+        Classifier bias (``"mse_decomposition"``).
+    ood : torch.Tensor, shape (..., N_ood, d), optional
+        OOD features (``"nc5_ood_orthogonality"``).
+    rtol : float, optional
+        Relative rank tolerance of the SVD-based measurements (default max(K, d) * eps).
+    sigma_w : torch.Tensor, shape (..., d, d), optional
+        Within-class covariance; needed by the ``"sigma_w"`` names.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        The keys of :data:`EXTRA_KEYS` of each computed name.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nclab.metrics import class_statistics
+    >>> X = torch.tensor([[0.0, 1.0], [0.0, -1.0], [4.0, 1.0], [4.0, -1.0]], dtype=torch.float64)
+    >>> st = class_statistics(X, torch.tensor([0, 0, 1, 1]))
+    >>> statistics_metrics(("cdnv_matrix",), st)["cdnv_matrix"][1, 0].item()
+    0.0625
+    """
     M, lead = stats.centred_means, stats.centred_means.shape[:-2]
     out: dict[str, torch.Tensor] = {}
     W = None if weight is None else weight.expand(*lead, *weight.shape[-2:])
@@ -310,6 +491,50 @@ def extra_metrics(
 
     ``predictions``: the chunks (NCC labels, classifier labels) that
     ``_core.full_batch_statistics(..., predictions=[])`` collected (else computed here).
+
+    Parameters
+    ----------
+    names : tuple of str
+        Checked names (:func:`check_extra`).
+    stats : ClassStatistics
+        Class statistics of ``x`` and ``labels``.
+    x : torch.Tensor, shape (..., N, d)
+        Features.
+    labels : torch.Tensor, shape (N,)
+        Class labels in 0..K-1.
+    weight : torch.Tensor, shape (K, d) or (..., K, d), optional
+        Classifier rows.
+    bias : torch.Tensor, shape (..., K), optional
+        Classifier bias.
+    ood : torch.Tensor, shape (..., N_ood, d), optional
+        OOD features.
+    rtol : float, optional
+        Relative rank tolerance of the SVD-based measurements.
+    predictions : list of (torch.Tensor, torch.Tensor or None), optional
+        Chunks of per-sample NCC labels and classifier labels.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        For each name in order, the keys :data:`EXTRA_KEYS` lists.
+
+    References
+    ----------
+    See the functions each name calls (:func:`cdnv_matrix`, :func:`uniform_duality`,
+    :func:`duality_per_class`, :mod:`nclab.metrics.uniformity`,
+    :mod:`nclab.metrics.subspaces`, :mod:`nclab.metrics.extra_samples`,
+    :mod:`nclab.metrics.mse_loss`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nclab.metrics import class_statistics
+    >>> X = torch.tensor([[0.0, 1.0], [0.0, -1.0], [4.0, 1.0], [4.0, -1.0]], dtype=torch.float64)
+    >>> st = class_statistics(X, torch.tensor([0, 0, 1, 1]))
+    >>> y = torch.tensor([0, 0, 1, 1])
+    >>> out = extra_metrics(("cdnv_matrix", "ncc_accuracy"), st, X, y)
+    >>> sorted(out), out["ncc_accuracy"].item()
+    (['cdnv_matrix', 'ncc_accuracy'], 1.0)
     """
     lead = stats.centred_means.shape[:-2]
     W = None if weight is None else weight.expand(*lead, *weight.shape[-2:])
