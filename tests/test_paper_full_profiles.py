@@ -27,7 +27,9 @@ MUST_PASS = [
 KNOWN_FAILURES = {
     "garrod2025-dimension": {"dnc_dimension_measured", "below_one_at_K_measured"},
     "garrod2025-relu": {"relu_runs_below_dnc_bound"},
-    "garrod2025-real-head": {"standard-wd-low-rank-logits"},
+    # the ReLU head (L = 4, added 2026-12-03): at full profile its loss is below the DNC bound but its
+    # class-mean logits do not reach the claimed 1 <= rank < K - 1 at zero training error (fresh-clone CI run)
+    "garrod2025-real-head": {"standard-wd-low-rank-logits", "relu-head-low-rank-logits"},
 }
 
 
