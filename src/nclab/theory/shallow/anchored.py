@@ -27,7 +27,7 @@ from nclab._tensor import resolve_dtype
 from nclab._validation import check_int, check_memory, check_real, fail, memory_limit
 from nclab.theory._checks import check_matrix, check_mse_point
 from nclab.layout import one_hot_targets
-from nclab.theory.shallow.tirer_bruna import mse_ufm_gradients, mse_ufm_loss, optimal_classifier
+from nclab.theory.shallow.tirer_bruna import _mse_ufm_gradients, _mse_ufm_loss, optimal_classifier
 
 __all__ = [
     "AnchoredResult",
@@ -351,10 +351,10 @@ def anchored_minimizer(
     W = optimal_classifier(H, n, lam_W)
 
     def loss(W_, H_):
-        return float(mse_ufm_loss(W_, H_, n, lam_W, lam_H, H0=H0, beta=beta))
+        return float(_mse_ufm_loss(W_, H_, n, lam_W, lam_H, H0, beta))  # checked once above
 
     def grads(W_, H_):
-        return mse_ufm_gradients(W_, H_, n, lam_W, lam_H, H0=H0, beta=beta)
+        return _mse_ufm_gradients(W_, H_, n, lam_W, lam_H, H0, beta)
 
     def block_step(W_, H_):
         W_ = optimal_classifier(H_, n, lam_W)

@@ -333,7 +333,11 @@ def mse_ufm_loss(
     >>> round(float(mse_ufm_loss(W, H, 1, 0.1, 0.1)), 6)
     0.095
     """
-    W, H, n, lam_W, lam_H, H0, beta = _check_objective(W, H, n, lam_W, lam_H, H0, beta)
+    return _mse_ufm_loss(*_check_objective(W, H, n, lam_W, lam_H, H0, beta))
+
+
+def _mse_ufm_loss(W, H, n, lam_W, lam_H, H0, beta):
+    """:func:`mse_ufm_loss` on checked arguments (solvers' inner loops)."""
     K, N = W.shape[-2], H.shape[-1]
     Y = one_hot_targets(K, n, dtype=H.dtype, device=H.device)
     val = (W @ H - Y).square().sum((-2, -1)) / (2 * N)
@@ -395,7 +399,11 @@ def mse_ufm_gradients(
     >>> bool(gW.abs().max() < 1e-12 and gH.abs().max() < 1e-12)  # a stationary point
     True
     """
-    W, H, n, lam_W, lam_H, H0, beta = _check_objective(W, H, n, lam_W, lam_H, H0, beta)
+    return _mse_ufm_gradients(*_check_objective(W, H, n, lam_W, lam_H, H0, beta))
+
+
+def _mse_ufm_gradients(W, H, n, lam_W, lam_H, H0, beta):
+    """:func:`mse_ufm_gradients` on checked arguments (solvers' inner loops)."""
     K, N = W.shape[-2], H.shape[-1]
     Y = one_hot_targets(K, n, dtype=H.dtype, device=H.device)
     R = W @ H - Y
