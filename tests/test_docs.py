@@ -80,6 +80,7 @@ NUMPYDOC_MODULES = (
 NUMPYDOC_OBJECTS = (
     "nclab.sweep.runner.run", "nclab.sweep.runner.plan", "nclab.sweep.runner.SweepPlan",
     "nclab.sweep.runner.SweepSummary",
+    "nclab.metrics._core.ClassStatistics",
 )
 
 

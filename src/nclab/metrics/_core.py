@@ -31,13 +31,78 @@ from nclab.metrics._checks import ETF_KEYS
 class ClassStatistics:
     """Sufficient statistics of a labelled feature set for every collapse metric.
 
-    Shapes: ``counts`` (K,), ``means`` (..., K, d) class means h_bar_k as rows,
-    ``global_mean`` (..., d), ``centred_means`` (..., K, d) = M~ (rows h_bar_k - h_bar_G),
-    ``within_sq`` (..., K) = sum_{i in class k} ||h_i - h_bar_k||^2, ``num_samples`` N.
-    ``basis`` (..., d, q) and ``singular_values`` (..., q) are the right singular vectors and
-    singular values of M~ (q = min(K - 1, d) when the global mean weights every class, see
-    :func:`spectral_basis`), and ``within_projected`` (..., q) = sum_i ((h_i - h_bar_{y_i}) . v_j)^2,
-    i.e. N v_j^T Sigma_W v_j.
+    Both paths to the metrics fill one: :func:`nclab.metrics.class_statistics` (full batch) and
+    :meth:`StreamingStats.statistics` / :meth:`ProjectedStats.statistics` (batches, which
+    ``update`` and ``merge`` accumulate); :func:`metrics_from_statistics` reads every metric of
+    docs/math.md §2 from it, so the two paths agree by construction. A leading batch shape
+    ``...`` (features (..., N, d) sharing one label vector) is carried by every field but
+    ``counts`` and ``num_samples``.
+
+    Parameters
+    ----------
+    counts : torch.Tensor, shape (K,), int64
+        n_k, the number of samples of each class.
+    means : torch.Tensor, shape (..., K, d)
+        The class means h_bar_k as rows.
+    global_mean : torch.Tensor, shape (..., d)
+        h_bar_G = sum_k w_k h_bar_k (the mean of the class means, or the sample mean, as the
+        ``global_mean`` option chose; :func:`nclab.classwise.global_mean_weights`).
+    centred_means : torch.Tensor, shape (..., K, d)
+        M~, rows h_bar_k - h_bar_G.
+    within_sq : torch.Tensor, shape (..., K)
+        sum_{i in class k} ||h_i - h_bar_k||^2, so tr Sigma_W = within_sq.sum(-1) / N.
+    num_samples : int
+        N = sum_k n_k.
+    basis : torch.Tensor, shape (..., d, q)
+        Right singular vectors v_j of M~ (q = min(K - 1, d) once the structural null direction
+        of M~ is projected out, :func:`spectral_basis`).
+    singular_values : torch.Tensor, shape (..., q)
+        The singular values s_j of M~ belonging to ``basis``.
+    within_projected : torch.Tensor, shape (..., q), optional
+        sum_i ((h_i - h_bar_{y_i}) . v_j)^2 = N v_j^T Sigma_W v_j, what NC1 needs; None when
+        not computed (``project=False``, or a :class:`ProjectedStats` before its second pass).
+
+    Attributes
+    ----------
+    num_classes : int
+        K, the length of ``counts``.
+    dim : int
+        d, the feature dimension.
+
+    References
+    ----------
+    Papyan, Han, Donoho, "Prevalence of neural collapse during the terminal phase of deep
+    learning training", PNAS 2020, doi:10.1073/pnas.2015509117: NC1 = (1/K) tr(Sigma_W Sigma_B^+)
+    with Sigma_B = (1/K) M~^T M~, here sum_j (v_j^T Sigma_W v_j) / s_j^2 over the kept directions.
+
+    Examples
+    --------
+    Centred means on a simplex ETF (K = d = 3): M~ = I - 11^T/3 is a projection, so its two
+    kept singular values are 1; each of the six residuals +-e (||e||^2 = 0.01) has 2/3 of its
+    square in span(M~), 0.04 in all, split evenly over the two directions:
+
+    >>> import torch
+    >>> from nclab.metrics import StreamingStats, class_statistics
+    >>> M = torch.eye(3, dtype=torch.float64) - 1 / 3
+    >>> e = 0.1 * torch.eye(3, dtype=torch.float64)[0]
+    >>> H, y = torch.cat([M + e, M - e]), torch.arange(6) % 3
+    >>> stats = class_statistics(H, y)
+    >>> stats.num_classes, stats.dim, stats.num_samples, stats.counts.tolist()
+    (3, 3, 6, [2, 2, 2])
+    >>> [round(v, 6) for v in stats.within_sq.tolist()]
+    [0.02, 0.02, 0.02]
+    >>> [round(v, 6) for v in stats.singular_values.tolist()], [round(v, 6) for v in stats.within_projected.tolist()]
+    ([1.0, 1.0], [0.02, 0.02])
+
+    The same statistics from two batches, each accumulated by ``update`` and then merged:
+
+    >>> a = StreamingStats(num_classes=3, dim=3).update(H[:3], y[:3])
+    >>> b = StreamingStats(num_classes=3, dim=3).update(H[3:], y[3:])
+    >>> merged = a.merge(b).statistics()
+    >>> merged.counts.tolist(), torch.allclose(merged.means, stats.means)
+    ([2, 2, 2], True)
+    >>> torch.allclose(merged.within_sq, stats.within_sq), torch.allclose(merged.within_projected, stats.within_projected)
+    (True, True)
     """
 
     counts: torch.Tensor
@@ -52,10 +117,12 @@ class ClassStatistics:
 
     @property
     def num_classes(self) -> int:
+        """K, the number of classes (length of ``counts``)."""
         return int(self.counts.shape[0])
 
     @property
     def dim(self) -> int:
+        """d, the feature dimension (last axis of ``means``)."""
         return int(self.means.shape[-1])
 
 
