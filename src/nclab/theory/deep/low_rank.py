@@ -53,6 +53,42 @@ def effective_lambda(
     (lam_bar/2)(L+1) sum_i s_i(Z)^{2/(L+1)} with lam_bar = (lam_H prod_l lam_W[l])^{1/(L+1)}
     (geometric mean; derived by rescaling each factor by sqrt(lam_l/lam_bar)). Missing
     lam_H/lam_W default to ``lam``. Every lam must be > 0.
+
+    Parameters
+    ----------
+    lam : float or None, optional
+        Common weight decay, > 0; used for whichever of ``lam_H``/``lam_W`` is not given. May be
+        None only when both ``lam_H`` and ``lam_W`` are given.
+    L : int, optional
+        Number of weight matrices W_1..W_L, >= 1 (L + 1 regularised factors). Default 1.
+    lam_H : float or None, optional
+        Weight decay of the features H_1, > 0.
+    lam_W : float, sequence of float or None, optional
+        Weight decay of the weights: one number for every W_l, or L numbers (W_1..W_L), each > 0.
+
+    Returns
+    -------
+    float
+        lam_bar = (lam_H prod_l lam_W[l])^{1/(L+1)}; equal to ``lam`` when only ``lam`` is given.
+
+    Raises
+    ------
+    ValueError
+        If ``lam`` is None while ``lam_H`` or ``lam_W`` is missing, a lam is not a finite
+        number > 0, ``L`` is not an integer >= 1, or ``lam_W`` is a sequence whose length is not L.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Eq. 1 (the regularised objective) and Lemma 1; the geometric mean is
+    derived here, not stated in the paper (docs/math.md §6.2).
+
+    Examples
+    --------
+    >>> round(effective_lambda(0.01, 2), 12)
+    0.01
+    >>> round(effective_lambda(L=2, lam_H=1e-4, lam_W=[1e-2, 1e-2]), 8)  # (1e-8)^(1/3)
+    0.00215443
     """
     L = check_int("L", L, minimum=1)
     if lam is None and (lam_H is None or lam_W is None):
@@ -85,6 +121,45 @@ def dnc_loss(alpha, K: int, n: int, L: int, lam: float | None = None, *, lam_H=N
 
     Loss of the balanced DNC point Z = alpha P (x) 1_n^T (derived, docs/math.md §6.4; GK Thm 1 proof).
     ``alpha`` may be an array (alpha >= 0); returns float64 of the same shape.
+
+    Parameters
+    ----------
+    alpha : float or array_like
+        Scale(s) alpha >= 0 of the DNC structure alpha P, P = I_K - (1/K) 1 1^T.
+    K : int
+        Number of classes, >= 2.
+    n : int
+        Samples per class, >= 1 (N = K n).
+    L : int
+        Number of weight matrices, >= 1 (L + 1 factors).
+    lam : float or None, optional
+        Weight decay, > 0 (or give ``lam_H`` and ``lam_W``).
+    lam_H, lam_W : float, sequence of float or None, optional
+        Per-parameter weight decays, combined by :func:`effective_lambda`.
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        The loss (mean cross-entropy + regulariser), float64, of the shape of ``alpha``;
+        L_DNC(0) = log K.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha`` has a negative or non-finite entry, or K, n, L or a lam is out of range.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Eq. 1, Lemma 1 and the proof of Theorem 1 (docs/math.md §6.4).
+
+    Examples
+    --------
+    >>> import math
+    >>> bool(dnc_loss(0.0, 3, 2, 2, 0.01) == math.log(3))
+    True
+    >>> [round(float(v), 6) for v in dnc_loss([1.0, 5.0], 3, 2, 2, 0.01)]
+    [0.589242, 0.123907]
     """
     K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
     a = np.asarray(alpha, dtype=np.float64)
@@ -101,6 +176,47 @@ def low_rank_loss(beta, K: int, n: int, L: int, lam: float | None = None, *, lam
     K = 2m: fit log(1 + e^{-2beta} + (K-2)e^{-beta}), singular values 2 beta sqrt n (m times).
     K = 2m + 1: fit [(K-1) log(1+e^{-2beta}+(K-2)e^{-beta}) + log(1+(K-1)e^{-beta})]/K, singular
     values 2 beta sqrt n (m times) and beta sqrt n. Regulariser (lam/2)(L+1) sum s^{2/(L+1)}.
+
+    Parameters
+    ----------
+    beta : float or array_like
+        Scale(s) beta >= 0 of the structure beta blockdiag([[1,-1],[-1,1]] x m) (plus a 1 on the
+        last diagonal entry for odd K; :func:`~nclab.theory.deep.critical_points.block_matrix`).
+    K : int
+        Number of classes, >= 2.
+    n : int
+        Samples per class, >= 1.
+    L : int
+        Number of weight matrices, >= 1 (L + 1 factors).
+    lam : float or None, optional
+        Weight decay, > 0 (or give ``lam_H`` and ``lam_W``).
+    lam_H, lam_W : float, sequence of float or None, optional
+        Per-parameter weight decays, combined by :func:`effective_lambda`.
+
+    Returns
+    -------
+    numpy.float64 or numpy.ndarray
+        The loss (mean cross-entropy + regulariser), float64, of the shape of ``beta``. The fit
+        uses ``log1p`` so it keeps relative precision below float64's epsilon (docs/math.md §6.9).
+
+    Raises
+    ------
+    ValueError
+        If ``beta`` has a negative or non-finite entry, or K, n, L or a lam is out of range.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, the construction in the proof of Theorem 1, with Lemma 1 for the
+    regulariser (docs/math.md §6.6).
+
+    Examples
+    --------
+    >>> import math
+    >>> bool(low_rank_loss(0.0, 4, 2, 2, 0.01) == math.log(4))
+    True
+    >>> [round(float(v), 6) for v in low_rank_loss([1.0, 5.0], 4, 2, 2, 0.01)]
+    [0.686523, 0.188872]
     """
     K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
     b = np.asarray(beta, dtype=np.float64)
@@ -128,6 +244,45 @@ def dnc_critical_points(K: int, n: int, L: int, lam: float | None = None, *, lam
     so there are two roots (small, large) for small lam, none for large lam; the large root is
     the DNC branch (GK Thm 4). For L = 1 the right side decreases: at most one root. Returned
     sorted ascending (possibly empty).
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    n : int
+        Samples per class, >= 1.
+    L : int
+        Number of weight matrices, >= 1.
+    lam : float or None, optional
+        Weight decay, > 0 (or give ``lam_H`` and ``lam_W``).
+    lam_H, lam_W : float, sequence of float or None, optional
+        Per-parameter weight decays, combined by :func:`effective_lambda`.
+
+    Returns
+    -------
+    tuple of float
+        The roots alpha > 0, ascending: ``()`` (none), ``(alpha,)`` (L = 1) or
+        ``(small, large)`` (L >= 2). The small root is solved for log(alpha), so it may be tiny.
+
+    Raises
+    ------
+    ValueError
+        If K, n, L or a lam is out of range.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 4 (the DNC critical point); the equation is derived from the DNC
+    loss (docs/math.md §6.5).
+
+    Examples
+    --------
+    >>> [f"{a:.4g}" for a in dnc_critical_points(10, 5, 2, 2 ** -10)]  # (small, large = DNC)
+    ['4.657e-06', '7.038']
+    >>> dnc_critical_points(10, 5, 2, 1.0)  # lam above the peak: no DNC critical point
+    ()
+    >>> [round(a, 6) for a in dnc_critical_points(4, 2, 1, 0.01)]
+    [4.215244]
     """
     K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
     target = lam * n ** (1.0 / (L + 1))
@@ -176,6 +331,44 @@ def dnc_optimum(K: int, n: int, L: int, lam: float | None = None, *, lam_H=None,
     Global minimiser of :func:`dnc_loss` over alpha >= 0; alpha* = 0 (loss log K, the zero
     solution) when lam is so large that no DNC critical point beats it. Reference (K=10, n=5,
     L=2, lam=2^-10): alpha* = 7.0375, loss 0.090662.
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    n : int
+        Samples per class, >= 1.
+    L : int
+        Number of weight matrices, >= 1.
+    lam : float or None, optional
+        Weight decay, > 0 (or give ``lam_H`` and ``lam_W``).
+    lam_H, lam_W : float, sequence of float or None, optional
+        Per-parameter weight decays, combined by :func:`effective_lambda`.
+
+    Returns
+    -------
+    tuple of float
+        ``(alpha_star, loss)``: the large root of :func:`dnc_critical_points` and L_DNC there, or
+        ``(0.0, log K)`` when that root does not beat the zero solution or does not exist.
+
+    Raises
+    ------
+    ValueError
+        If K, n, L or a lam is out of range.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 1 (the DNC side of the comparison) and Fig. 1's setting
+    (docs/math.md §6.4, §6.8).
+
+    Examples
+    --------
+    >>> alpha, loss = dnc_optimum(10, 5, 2, 2 ** -10)
+    >>> round(alpha, 4), round(loss, 6)
+    (7.0375, 0.090662)
+    >>> dnc_optimum(4, 2, 2, 1.0) == (0.0, dnc_loss(0.0, 4, 2, 2, 1.0))  # the zero solution
+    True
     """
     K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
     roots = dnc_critical_points(K, n, L, lam)
@@ -193,6 +386,43 @@ def low_rank_optimum(K: int, n: int, L: int, lam: float | None = None, *, lam_H=
     Global minimiser of :func:`low_rank_loss` over beta >= 0. Reference (K=10, n=5, L=2,
     lam=2^-10): beta* = 7.047, loss 0.080013; (L=3, lam=2^-9): loss 0.116525.
     For odd K the construction is an upper bound on the best low-rank loss, not a critical point.
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    n : int
+        Samples per class, >= 1.
+    L : int
+        Number of weight matrices, >= 1.
+    lam : float or None, optional
+        Weight decay, > 0 (or give ``lam_H`` and ``lam_W``).
+    lam_H, lam_W : float, sequence of float or None, optional
+        Per-parameter weight decays, combined by :func:`effective_lambda`.
+
+    Returns
+    -------
+    tuple of float
+        ``(beta_star, loss)``: the minimiser on a log grid of [0, 200 + 4 log K], polished by
+        Brent and by a root of the analytic derivative; ``(0.0, log K)`` when zero wins.
+
+    Raises
+    ------
+    ValueError
+        If K, n, L or a lam is out of range.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 1 (the low-rank construction of its proof) (docs/math.md §6.6, §6.8).
+
+    Examples
+    --------
+    >>> beta, loss = low_rank_optimum(10, 5, 2, 2 ** -10)
+    >>> round(beta, 3), round(loss, 6)
+    (7.047, 0.080013)
+    >>> round(low_rank_optimum(10, 5, 3, 2 ** -9)[1], 6)
+    0.116525
     """
     K, n, L, lam = _check(K, n, L, lam, lam_H, lam_W)
     beta, loss = _minimise(lambda b: low_rank_loss(b, K, n, L, lam), K)
@@ -229,6 +459,33 @@ def theorem1_condition(K: int, L: int) -> bool:
     At equal scale the block construction always fits better, and its regulariser is smaller
     iff m 2^{2/(L+1)} < 2m - 1 (K = 2m) or m 2^{2/(L+1)} + 1 < 2m (K = 2m + 1) (derived, docs/math.md §6.7). When
     it holds no DNC point is a global minimum (any lam > 0, n, d >= K).
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    L : int
+        Number of weight matrices, >= 1.
+
+    Returns
+    -------
+    bool
+        True when the block construction's regulariser is strictly below DNC's at equal scale.
+
+    Raises
+    ------
+    ValueError
+        If K < 2 or L < 1 (or either is not an integer).
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 1 and its proof (docs/math.md §6.7).
+
+    Examples
+    --------
+    >>> theorem1_condition(4, 2), theorem1_condition(4, 3), theorem1_condition(6, 2)
+    (False, True, True)
     """
     K = check_int("K", K, minimum=2)
     L = check_int("L", L, minimum=1)
@@ -238,7 +495,35 @@ def theorem1_condition(K: int, L: int) -> bool:
 
 
 def theorem1_applies(K: int, L: int) -> bool:
-    """The region stated in GK Thm 1 (text, docs/math.md §6.7): (K >= 4 and L >= 3) or (K >= 6 and L = 2)."""
+    """The region stated in GK Thm 1 (text, docs/math.md §6.7): (K >= 4 and L >= 3) or (K >= 6 and L = 2).
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    L : int
+        Number of weight matrices, >= 1.
+
+    Returns
+    -------
+    bool
+        True inside the region of the theorem's statement (where DNC is not a global minimum).
+
+    Raises
+    ------
+    ValueError
+        If K < 2 or L < 1 (or either is not an integer).
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 1.
+
+    Examples
+    --------
+    >>> theorem1_applies(4, 3), theorem1_applies(5, 2), theorem1_applies(6, 2)
+    (True, False, True)
+    """
     K = check_int("K", K, minimum=2)
     L = check_int("L", L, minimum=1)
     return bool((K >= 4 and L >= 3) or (K >= 6 and L == 2))
@@ -251,7 +536,45 @@ TIE_RTOL = 1e-9
 
 def theorem1_table(Ks: Sequence[int], Ls: Sequence[int], n: int, lam: float) -> list[dict]:
     """Rows (K, L, dnc_loss, low_rank_loss, alpha, beta, tie, low_rank_better, condition, theorem)
-    over a grid (GK Thm 1). ``low_rank_better`` only beyond a tie (:data:`TIE_RTOL`)."""
+    over a grid (GK Thm 1). ``low_rank_better`` only beyond a tie (:data:`TIE_RTOL`).
+
+    Parameters
+    ----------
+    Ks : sequence of int
+        Numbers of classes, each >= 2.
+    Ls : sequence of int
+        Numbers of weight matrices, each >= 1.
+    n : int
+        Samples per class, >= 1.
+    lam : float
+        Weight decay, > 0.
+
+    Returns
+    -------
+    list of dict
+        One row per (K, L), K outer: ``alpha``/``dnc_loss`` from :func:`dnc_optimum`,
+        ``beta``/``low_rank_loss`` from :func:`low_rank_optimum`, ``tie`` (relative difference
+        <= :data:`TIE_RTOL`), ``low_rank_better`` (lower and not a tie), ``condition``
+        (:func:`theorem1_condition`) and ``theorem`` (:func:`theorem1_applies`).
+
+    Raises
+    ------
+    ValueError
+        If a K, L, ``n`` or ``lam`` is out of range.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 1 (docs/math.md §6.7).
+
+    Examples
+    --------
+    >>> rows = theorem1_table([4], [2, 3], 5, 2 ** -9)
+    >>> [(r["L"], r["low_rank_better"], r["condition"], r["theorem"]) for r in rows]
+    [(2, False, False, False), (3, True, True, True)]
+    >>> round(rows[1]["dnc_loss"], 6), round(rows[1]["low_rank_loss"], 6)
+    (0.049032, 0.045116)
+    """
     rows = []
     for K in Ks:
         for L in Ls:
@@ -276,6 +599,35 @@ def theorem7_relu_rule(K: int, L: int) -> bool:
     K >= 16, L = 4. The table is quoted, not re-derived in nclab (the ReLU construction behind it
     is not in our sources); the lower bound it rests on (linear DNC loss <= ReLU DNC loss) is
     checked numerically by the ``garrod2025-relu`` experiment.
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    L : int
+        Number of weight matrices, >= 1.
+
+    Returns
+    -------
+    bool
+        True where GK's table says DNC is not a global minimum of the deep ReLU UFM.
+
+    Raises
+    ------
+    ValueError
+        If K < 2 or L < 1 (or either is not an integer).
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 7 and its appendix table (docs/math.md §6.14).
+
+    Examples
+    --------
+    >>> theorem7_relu_rule(10, 5), theorem7_relu_rule(10, 4), theorem7_relu_rule(14, 4)
+    (True, False, True)
+    >>> theorem7_relu_rule(11, 5), theorem7_relu_rule(15, 4), theorem7_relu_rule(17, 4)
+    (True, False, True)
     """
     K = check_int("K", K, minimum=2)
     L = check_int("L", L, minimum=1)
