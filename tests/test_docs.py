@@ -75,6 +75,7 @@ NUMPYDOC_MODULES = (
     "nclab.nets.tracker", "nclab.nets.adapters", "nclab.nets._plot", "nclab.nets.train",
     "nclab.metrics.spectrum", "nclab.metrics.collapse",
     "nclab.metrics.extra",
+    "nclab.metrics.uniformity",
     "nclab.theory.deep.low_rank",
 )
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.

@@ -265,6 +265,24 @@ def test_cosine_std_loop():
     assert metrics.cosine_std(M, ddof=0, tile=2) == pytest.approx(np.std(vals), rel=1e-11)
 
 
+
+def test_undefined_spread_is_nan_not_zero():
+    """With one pair (K = 2) a sample deviation (ddof = 1) is undefined: NaN, as np.std gives,
+    never the 0 that would read as perfect equiangularity; the means stay defined."""
+    M = np.array([[1.0, 0.0], [0.3, 0.9]])
+    assert math.isnan(metrics.cosine_std(M))
+    assert metrics.cosine_std(M, ddof=0) == 0.0
+    for kernel in uniformity.KERNELS:
+        mean, var = metrics.hyperspherical_uniformity(M, kernel, ddof=1)
+        assert math.isfinite(mean) and math.isnan(var)
+        assert metrics.hyperspherical_uniformity(M, kernel)[1] == 0.0
+    X = np.random.default_rng(0).normal(size=(6, 3)) + np.repeat(np.eye(3)[:2] * 4, 3, axis=0)
+    y = np.repeat([0, 1], 3)
+    assert math.isnan(collapse(X, y, extra=["cosine_std"])["cosine_std"])
+    # batched: the NaN is per problem only where the pairs run out (here everywhere: K = 2)
+    batch = metrics.cosine_std(np.stack([M, M[::-1]]))
+    assert np.isnan(batch).all() and batch.shape == (2,)
+
 def test_kernel_bad_inputs():
     M = simplex_etf(4)
     with pytest.raises(ValueError, match="kernel must be one of"):

@@ -26,7 +26,25 @@ TILE_ELEMENTS = 1 << 20
 
 
 def default_tile(K: int, batch: int = 1) -> int:
-    """Rows per block: the largest T with batch * T^2 <= :data:`TILE_ELEMENTS`, at most K."""
+    """Rows per block: the largest T with batch * T^2 <= :data:`TILE_ELEMENTS`, at most K.
+
+    Parameters
+    ----------
+    K : int
+        Number of rows (classes).
+    batch : int
+        Product of the leading (batch) axes.
+
+    Returns
+    -------
+    int
+        The tile T, 1 <= T <= K.
+
+    Examples
+    --------
+    >>> default_tile(10), default_tile(10_000), default_tile(10_000, batch=4)
+    (10, 1024, 512)
+    """
     return max(1, min(K, math.isqrt(max(1, TILE_ELEMENTS // max(1, batch)))))
 
 
@@ -42,10 +60,39 @@ def pair_moments(
 ) -> tuple[int, torch.Tensor, torch.Tensor]:
     """(count, mean, sum of squared deviations) of fn(cos(u_i, u_j)) over the pairs i < j.
 
-    ``unit`` (..., K, d) holds unit rows; blocks of ``tile`` x ``tile`` cosines (default
-    :func:`default_tile`) are reduced and merged (Chan, Golub, LeVeque 1979), so no K x K
-    array exists. Peak extra memory: about 3 * batch * tile^2 elements (the block, its
-    deviations, and on diagonal blocks the pair indices).
+    Blocks of ``tile`` x ``tile`` cosines are reduced and merged with the pairwise update of
+    Chan, Golub and LeVeque, so no K x K array exists. Peak extra memory: about
+    3 * batch * tile^2 elements (the block, its deviations, and on diagonal blocks the pair
+    indices).
+
+    Parameters
+    ----------
+    unit : torch.Tensor, shape (..., K, d)
+        Unit rows (not checked: the public functions normalise and check them).
+    fn : callable
+        Applied to each block of cosines; it may work in place (the block is a fresh product).
+    tile : int, optional
+        Rows per block (default :func:`default_tile`).
+
+    Returns
+    -------
+    count : int
+        K (K - 1) / 2.
+    mean, m2 : torch.Tensor, shape (...)
+        Mean and sum of squared deviations of the values over the pairs.
+
+    References
+    ----------
+    T. F. Chan, G. H. Golub, R. J. LeVeque, "Updating formulae and a pairwise algorithm for
+    computing sample variances", Stanford CS report STAN-CS-79-773 (1979).
+
+    Examples
+    --------
+    >>> import torch
+    >>> u = torch.eye(3, dtype=torch.float64)           # three orthogonal unit rows
+    >>> count, mean, m2 = pair_moments(u, lambda c: c, tile=2)
+    >>> count, float(mean), float(m2)
+    (3, 0.0, 0.0)
     """
     K = unit.shape[-2]
     lead = unit.shape[:-2]
@@ -123,7 +170,8 @@ def hyperspherical_uniformity(
         uniform). Used only by ``kernel="riesz"``, but checked for every kernel.
     ddof : int
         The variance divides by (number of pairs - ddof); 0 (default) as in the public
-        reference implementation (rhubarbwu/neural-collapse, ``kernel_stats``).
+        reference implementation (rhubarbwu/neural-collapse, ``kernel_stats``). Where
+        ddof >= K (K - 1) / 2 the variance is undefined and is NaN (as ``torch.var``).
     tile : int, optional
         Rows per block.
 
@@ -158,9 +206,36 @@ def hyperspherical_uniformity(
 def hyperspherical_from(
     unit: torch.Tensor, kernel: str, *, s: float = 1.0, ddof: int = 0, tile: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tensors (mean, variance) of :func:`hyperspherical_uniformity` from unit rows."""
+    """Tensors (mean, variance) of :func:`hyperspherical_uniformity` from unit rows.
+
+    Parameters
+    ----------
+    unit : torch.Tensor, shape (..., K, d)
+        Unit rows (not checked).
+    kernel, s, ddof, tile
+        As in :func:`hyperspherical_uniformity`.
+
+    Returns
+    -------
+    mean, variance : torch.Tensor, shape (...)
+        The variance is NaN where ddof >= the number of pairs.
+
+    Examples
+    --------
+    >>> from nclab.geometry import simplex_etf
+    >>> mean, var = hyperspherical_from(simplex_etf(3), "distance")
+    >>> round(float(mean) ** 2, 12), round(float(var), 12)   # r^2 = 2K/(K-1) = 3
+    (3.0, 0.0)
+    """
     n, mean, m2 = pair_moments(unit, _kernel_fn(kernel, s), tile)
-    return mean, m2 / max(n - ddof, 1)
+    return mean, _spread(m2, n, ddof)
+
+
+def _spread(m2: torch.Tensor, count: int, ddof: int) -> torch.Tensor:
+    """m2 / (count - ddof), NaN where that divisor is not positive (an undefined variance)."""
+    if count - ddof <= 0:
+        return torch.full_like(m2, math.nan)
+    return m2 / (count - ddof)
 
 
 def cosine_std(centred_means: Any, *, ddof: int = 1, tile: int | None = None) -> Any:
@@ -179,6 +254,8 @@ def cosine_std(centred_means: Any, *, ddof: int = 1, tile: int | None = None) ->
         Centred class means as rows; no row may be 0.
     ddof : int
         Divide by (number of pairs - ddof); 1 (default) as torch.std in the paper's code.
+        Where ddof >= K (K - 1) / 2 (K = 2 with the default: one pair) the sample deviation
+        is undefined and the result is NaN (as ``torch.std``), not 0.
     tile : int, optional
         Rows per block (default: batch * T^2 <= 2^20).
 
@@ -204,6 +281,27 @@ def cosine_std(centred_means: Any, *, ddof: int = 1, tile: int | None = None) ->
 
 
 def cosine_std_from(unit: torch.Tensor, *, ddof: int = 1, tile: int | None = None) -> torch.Tensor:
-    """Tensor form of :func:`cosine_std` from unit rows."""
+    """Tensor form of :func:`cosine_std` from unit rows.
+
+    Parameters
+    ----------
+    unit : torch.Tensor, shape (..., K, d)
+        Unit rows (not checked).
+    ddof, tile
+        As in :func:`cosine_std`.
+
+    Returns
+    -------
+    torch.Tensor, shape (...)
+        NaN where ddof >= the number of pairs.
+
+    Examples
+    --------
+    >>> from nclab.geometry import simplex_etf
+    >>> float(cosine_std_from(simplex_etf(2)))          # one pair: the sample deviation is undefined
+    nan
+    >>> float(cosine_std_from(simplex_etf(2), ddof=0))
+    0.0
+    """
     n, _, m2 = pair_moments(unit, lambda c: c, tile)
-    return (m2 / max(n - ddof, 1)).sqrt()
+    return _spread(m2, n, ddof).sqrt()
