@@ -20,14 +20,14 @@ def size_params(K: int, n: int, d: int) -> dict[str, Param]:
     """The table entries ``K`` (classes), ``n`` (samples per class), ``d`` (feature dimension)."""
     return {"K": Param(K, Int(minimum=2), "number of classes"),
             "n": Param(n, Int(minimum=1), "samples per class"),
-            "d": Param(d, Int(minimum=1), "feature dimension (the theorems assume d >= K)")}
+            "d": Param(d, Int(minimum=1), "feature dimension (the theorems assume d ≥ K)")}
 
 
 def lam_pairs_param(default: list, *, lam_H_positive: bool) -> Param:
     """The table entry of a list of ``[lam_W, lam_H]`` pairs (both > 0, or lam_H >= 0: see :func:`check_pairs`)."""
     rule = ListOf(ListOf(Real(minimum=0.0, strict=lam_H_positive), length=2))
-    what = "lam_W > 0, lam_H > 0" if lam_H_positive else "lam_W > 0, lam_H >= 0"
-    return Param(default, rule, f"list of [lam_W, lam_H] pairs ({what}), one run each")
+    what = "λ_W > 0, λ_H > 0" if lam_H_positive else "λ_W > 0, λ_H ≥ 0"
+    return Param(default, rule, f"list of [λ_W, λ_H] pairs ({what}), one run each")
 
 
 def check_d(experiment: str, cfg: dict, *, strict: bool = False) -> None:
@@ -50,6 +50,12 @@ def pair_tag(lam_W: float, lam_H: float) -> str:
     """The key of one pair in the claims' measured values and the metrics (4 significant digits:
     the paper's lam_W = sqrt(2) reads ``lam_W=1.414``)."""
     return f"lam_W={lam_W:.4g},lam_H={lam_H:.4g}"
+
+
+def pair_text(lam_W: float, lam_H: float) -> str:
+    """One pair as the page's prose writes it, in the papers' notation (4 significant digits, as
+    :func:`pair_tag`): ``λ_W = 1.414, λ_H = 0.01``."""
+    return f"λ_W = {lam_W:.4g}, λ_H = {lam_H:.4g}"
 
 
 def clustered_features(K: int, n: int, d: int, seed: int, *, mean_scale: float = 1.0,

@@ -22,11 +22,11 @@ from nclab.experiments.tirer2023._anchors import PAPER, SOURCE, check_d, pair_ta
 NAME = "tirer2023-spectra"
 
 DESC = (
-    "THN Figure 1 / Theorem 4.2: let d > K, lam_H lam_W < 1 and H_0 = H* (collapsed). To first order "
-    "vec(dH) = F vec(dH_0), with F ~ I - (lam_H/beta) I - (1/beta) I_N (x) W*^T W* + (1/beta) Z* for beta >> 1 "
-    "(Eq. 5). Its dn x dn blocks obey: F_kk is full rank, F_kk' (k != k') is rank one, sigma_max(F_kk) = 1, "
-    "sigma_min(F_kk) = 1 - beta^-1 sqrt(lam_H/lam_W), sigma_max(F_kk') = 2 beta^-1 lam_H (1 - sqrt(lam_H lam_W)). "
-    "Figure 1 shows the singular values of F_kk for beta = 100, K = 4, d = 10, n = 10 and several lam_H."
+    "THN Figure 1 / Theorem 4.2: let d > K, λ_H λ_W < 1 and H_0 = H* (collapsed). To first order "
+    "vec(δH) = F vec(δH_0), with F ≈ I - (λ_H/β) I - (1/β) I_N ⊗ W*ᵀW* + (1/β) Z* for β ≫ 1 "
+    "(Eq. 5). Its dn × dn blocks obey: F_kk is full rank, F_kk′ (k ≠ k′) is rank one, σ_max(F_kk) = 1, "
+    "σ_min(F_kk) = 1 - β⁻¹ √(λ_H/λ_W), σ_max(F_kk′) = 2β⁻¹ λ_H (1 - √(λ_H λ_W)). "
+    "Figure 1 shows the singular values of F_kk for β = 100, K = 4, d = 10, n = 10 and several λ_H."
 )
 
 # lam_W = sqrt(2) is THN Fig. 1's (the paper's text); the lam_H grid is ours.
@@ -34,13 +34,13 @@ PARAMS = {
     "K": Param(4, Int(minimum=2), "number of classes"),
     "d": Param(10, Int(minimum=1), "feature dimension (Thm 4.2 assumes d > K)"),
     "n": Param(10, Int(minimum=1), "samples per class"),
-    "beta": Param(100.0, Real(minimum=0.0, strict=True), "anchor strength beta"),
-    "lam_W": Param(math.sqrt(2.0), Real(minimum=0.0, strict=True), "weight decay of the classifier W (THN Fig. 1: "
-                   "sqrt(2))"),
+    "beta": Param(100.0, Real(minimum=0.0, strict=True), "anchor strength β"),
+    "lam_W": Param(math.sqrt(2.0), Real(minimum=0.0, strict=True), "weight decay λ_W of the classifier W (THN Fig. 1: "
+                   "√2)"),
     "extra_lam_Ws": Param([0.01], ListOf(Real(minimum=0.0, strict=True), min_len=0, unique=True),
-                          "further lam_W, one extra panel each (same lam_H grid); [] for the paper's panel only"),
+                          "further values of λ_W, one extra panel each (same λ_H grid); [] for the paper's panel only"),
     "lam_Hs": Param([0.001, 0.01, 0.1, 0.5], ListOf(Real(minimum=0.0, strict=True), unique=True),
-                    "feature penalties lam_H, one spectrum each (Thm 4.2 assumes lam_H lam_W < 1) [ours]"),
+                    "feature penalties λ_H, one spectrum each (Thm 4.2 assumes λ_H λ_W < 1); the grid is ours"),
     "tol": Param(1e-8, Real(minimum=0.0), "allowed error of the closed-form singular values"),
     "seed": Param(0, Int(minimum=0), "seed of the minimiser's rotation"),
 }
@@ -72,9 +72,9 @@ def spectra_experiment(config: dict) -> Outcome:
     measured = {(w, h): measure(config, w, h, g) for w in lam_Ws(config) for h in config["lam_Hs"]}  # g is shared
     err = {key: {pair_tag(*p): m[key] for p, m in measured.items()} for key in _ERRORS}
     metrics = {f"max_error[{key}]": max(v.values()) for key, v in err.items()}
-    notes = [f"THN Fig. 1's setting: beta = {config['beta']:g}, K = {config['K']}, d = {config['d']}, n = {config['n']}, "
-             f"lam_W = {config['lam_W']:.4g} (the paper's text); the lam_H grid {config['lam_Hs']} is ours. Extra "
-             f"panels: lam_W in {config['extra_lam_Ws'] or 'none'}.",
+    notes = [f"THN Fig. 1's setting: β = {config['beta']:g}, K = {config['K']}, d = {config['d']}, n = {config['n']}, "
+             f"λ_W = {config['lam_W']:.4g} (the paper's text); the λ_H grid {config['lam_Hs']} is ours. Extra "
+             f"panels: λ_W in {config['extra_lam_Ws'] or 'none'}.",
              "Theorem 4.1 (the first-order maps against autograd and re-solving, with their rates) is the experiment "
              "tirer2023-first-order."]
     spectra = {p: m["spectrum"] for p, m in measured.items()}
@@ -114,17 +114,17 @@ def judge(config: dict, err: dict) -> list[Claim]:
                      passed=max(err[key].values()) <= tol, rule="magnitude")
 
     return [
-        spectral("sigma_max_Fkk", "sigma_max_kk", "sigma_max(F_kk) = 1.", f"|measured - 1| <= {tol:g} (Eq. 5)"),
-        spectral("sigma_min_Fkk", "sigma_min_kk", "sigma_min(F_kk) = 1 - beta^-1 sqrt(lam_H/lam_W); F_kk is full rank.",
-                 f"|measured - closed form| <= {tol:g} (Eq. 5)"),
+        spectral("sigma_max_Fkk", "sigma_max_kk", "σ_max(F_kk) = 1.", f"|measured - 1| ≤ {tol:g} (Eq. 5)"),
+        spectral("sigma_min_Fkk", "sigma_min_kk", "σ_min(F_kk) = 1 - β⁻¹ √(λ_H/λ_W); F_kk is full rank.",
+                 f"|measured - closed form| ≤ {tol:g} (Eq. 5)"),
         spectral("sigma_max_Fkk_prime", "sigma_max_kk_prime",
-                 "sigma_max(F_kk') = 2 beta^-1 lam_H (1 - sqrt(lam_H lam_W)) for k != k'.",
-                 f"|measured - closed form| <= {tol:g} (Eq. 5)"),
-        spectral("rank_Fkk_prime_is_one", "rank_kk_prime", "F_kk' is rank one for k != k'.",
-                 f"second singular value <= {tol:g} (Eq. 5)"),
+                 "σ_max(F_kk′) = 2β⁻¹ λ_H (1 - √(λ_H λ_W)) for k ≠ k′.",
+                 f"|measured - closed form| ≤ {tol:g} (Eq. 5)"),
+        spectral("rank_Fkk_prime_is_one", "rank_kk_prime", "F_kk′ is rank one for k ≠ k′.",
+                 f"second singular value ≤ {tol:g} (Eq. 5)"),
         spectral("full_spectrum_Fkk", "full_spectrum",
                  "The entire spectrum of F_kk is computed in closed form (five values with multiplicities).",
-                 f"max |measured - closed form| <= {tol:g}", source=f"{src} (spectrum as derived in docs/math.md §4.5)"),
+                 f"max |measured - closed form| ≤ {tol:g}", source=f"{src} (spectrum as derived in docs/math.md §4.5)"),
     ]
 
 
