@@ -394,8 +394,15 @@ def test_dimension_too_small_for_etf_metrics():
     assert out["nc1"] == pytest.approx(metrics.nc1(X, y))
     with pytest.raises(ValueError, match="undefined"):
         collapse(X, y, undefined="ignore")
-    with pytest.raises(ValueError, match="d >= K - 1"):
+    # each error names the argument the caller passed
+    with pytest.raises(ValueError, match=r"^features must be .*d >= K - 1 = 4"):
+        collapse(X, y)
+    with pytest.raises(ValueError, match=r"^vectors must be .*d >= K - 1 = 4.*got 'an array with d = 2 columns'"):
         metrics.nc2_etf(np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r"^vectors must be .*d >= K - 1"):
+        metrics.equiangularity(np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r"^centred_means must be .*d >= K - 1"):
+        metrics.nc3_structure(np.ones((5, 2)), np.ones((5, 2)))
 
 
 def test_float32_near_collapse_keeps_relative_accuracy_and_inputs_untouched():

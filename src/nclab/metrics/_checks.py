@@ -102,10 +102,13 @@ def check_rtol(rtol: float | None) -> float | None:
     return None if rtol is None else check_real("rtol", rtol, minimum=0.0, maximum=1.0)
 
 
-def check_min_dim(d: int, K: int, what: str) -> None:
-    """The ETF metrics need d >= K - 1 (a simplex ETF of K vectors spans K - 1 dimensions)."""
+def check_min_dim(d: int, K: int, what: str, name: str = "features") -> None:
+    """The ETF metrics need d >= K - 1 (a simplex ETF of K vectors spans K - 1 dimensions).
+
+    ``name`` is the argument the user passed (``features`` for collapse(), ``vectors`` or
+    ``centred_means`` for the single metrics), so the error names what they can change."""
     if d < K - 1:
-        fail("features", f"feature dimension d = {d}", f"d >= K - 1 = {K - 1} for {what} (K = {K} classes)")
+        fail(name, f"an array with d = {d} columns", f"d >= K - 1 = {K - 1} for {what} (K = {K} rows/classes)")
 
 
 #: Metrics that compare with a simplex ETF, which needs d >= K - 1.

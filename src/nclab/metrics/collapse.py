@@ -491,7 +491,7 @@ def nc2_etf(vectors: Array, *, center: bool = True) -> Any:
     0.6058
     """
     v = _rows(vectors, "vectors")
-    _checks.check_min_dim(v.shape[-1], v.shape[-2], "nc2_etf")
+    _checks.check_min_dim(v.shape[-1], v.shape[-2], "nc2_etf", "vectors")
     if center:
         v = v - v.mean(dim=-2, keepdim=True)
     return _core.to_python(_core.etf_error(v))
@@ -581,7 +581,7 @@ def equiangularity(vectors: Array, *, center: bool = False) -> Any:
     0.5
     """
     v = _rows(vectors, "vectors")
-    _checks.check_min_dim(v.shape[-1], v.shape[-2], "equiangularity")
+    _checks.check_min_dim(v.shape[-1], v.shape[-2], "equiangularity", "vectors")
     if center:
         v = v - v.mean(dim=-2, keepdim=True)
     return _core.to_python(_core.coherence(v))
@@ -670,7 +670,7 @@ def nc3_structure(weight: Array, centred_means: Array) -> Any:
     0.0
     """
     w, m = _pair(weight, centred_means)
-    _checks.check_min_dim(m.shape[-1], m.shape[-2], "nc3_structure")
+    _checks.check_min_dim(m.shape[-1], m.shape[-2], "nc3_structure", "centred_means")
     return _core.to_python(_core.structure_from(w, m))
 
 
