@@ -76,7 +76,8 @@ NUMPYDOC_MODULES = (
     "nclab.metrics.spectrum", "nclab.metrics.collapse",
     "nclab.metrics.extra",
     "nclab.metrics.uniformity",
-    "nclab.theory.deep.low_rank",
+    "nclab.theory.deep.low_rank", "nclab.theory.deep.critical_points",
+    "nclab.ufm.spec", "nclab.ufm.result",
 )
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.
 NUMPYDOC_OBJECTS = (

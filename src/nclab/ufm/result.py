@@ -25,13 +25,60 @@ STATUSES = ("converged", "max_steps", "diverged")
 
 @dataclass
 class TrainResult:
-    """The outcome of :func:`train`.
+    """The outcome of :func:`nclab.train` (:func:`nclab.ufm.engine.train`).
 
-    ``params`` final parameters (S seeds, frozen seeds at their freezing point), ``history``
-    a tidy DataFrame (one row per seed and recorded step: step, seed, phase, loss, fit, reg,
-    anchor, grad_norm, per-layer NC metrics, logit singular values), ``status`` per seed
-    ("converged" | "max_steps" | "diverged"), ``seconds`` wall time, ``steps`` steps run
-    (the largest step reached), ``options`` the training settings used.
+    Parameters
+    ----------
+    spec : UFMSpec
+        The problem trained.
+    seeds : list of int
+        The seed values, in the order of the seed axis of ``params``.
+    params : UFMParams
+        Final parameters of the S seeds (a frozen seed at its freezing point).
+    history : pandas.DataFrame
+        Tidy history, one row per seed and recorded step: step, seed, phase, loss, fit, reg,
+        anchor, grad_norm and, when recorded, the per-layer NC metrics and logit singular
+        values of :mod:`nclab.ufm.measure`.
+    status : list of str
+        Per seed, ``"converged"``, ``"max_steps"`` or ``"diverged"`` (:data:`STATUSES`).
+    seconds : float
+        Wall time of the training.
+    steps : int
+        Steps run (the largest step any seed reached).
+    options : dict, optional
+        The training settings used (optimizer, lr, init, ...), written by :meth:`to_dict`.
+
+    Attributes
+    ----------
+    final : pandas.DataFrame
+        The last recorded row of each seed, in the order of ``seeds``, with its status.
+
+    Examples
+    --------
+    A result built by hand (``train`` returns one; see :func:`nclab.ufm.engine.train`):
+
+    >>> import pandas as pd
+    >>> import torch
+    >>> spec = UFMSpec(K=2, n=1, d=2)
+    >>> params = UFMParams(torch.ones(2, 2, 2, dtype=torch.float64), (torch.zeros(2, 2, 2, dtype=torch.float64),))
+    >>> history = pd.DataFrame({"step": [0, 0, 10, 10], "seed": [3, 7, 3, 7], "phase": "gd",
+    ...                         "loss": [0.7, 0.7, 0.5, 0.4]})
+    >>> result = TrainResult(spec, [3, 7], params, history, ["converged", "max_steps"], 0.25, 10)
+    >>> result.final[["seed", "step", "loss", "status"]].to_dict("records")
+    [{'seed': 3, 'step': 10, 'loss': 0.5, 'status': 'converged'}, {'seed': 7, 'step': 10, 'loss': 0.4, 'status': 'max_steps'}]
+    >>> result.select(7).num_seeds
+    1
+    >>> print(result.summary())
+    UFM K=2 n=1 d=2 L=1 linear ce: 2 seeds, 10 steps, 0.25 s
+      seed  status             loss
+         3  converged           0.5
+         7  max_steps           0.4
+    >>> sorted(result.to_dict())
+    ['final', 'options', 'seconds', 'seeds', 'spec', 'status', 'steps']
+    >>> result.select(5)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be one of the trained seeds [3, 7], got 5
     """
 
     spec: UFMSpec
@@ -110,6 +157,38 @@ def _jsonable(value: Any) -> Any:
 
 # ====================================================================== recording
 class Recorder:
+    """The history recorder of :func:`nclab.ufm.engine.train`: one row per (recorded step, seed).
+
+    Each call records the loss parts and gradient norms of some seeds (and, when asked, the
+    per-layer NC metrics and logit spectra of :func:`nclab.ufm.measure.layer_metrics`, NaN for a
+    seed whose loss or gradient is not finite); :meth:`frame` is the tidy DataFrame that becomes
+    :attr:`TrainResult.history`.
+
+    Parameters
+    ----------
+    spec : UFMSpec
+        The problem trained.
+    seeds : list of int
+        The seed values, by position on the seed axis.
+    metrics : bool
+        Record the per-layer NC metrics.
+    spectra : bool
+        Record the logit singular values.
+
+    Examples
+    --------
+    >>> import torch
+    >>> spec = UFMSpec(K=2, n=1, d=2)
+    >>> params = UFMParams(torch.ones(2, 2, 2, dtype=torch.float64), (torch.zeros(2, 2, 2, dtype=torch.float64),))
+    >>> parts = {k: torch.tensor([1.0, 2.0], dtype=torch.float64) for k in ("loss", "fit", "reg", "anchor")}
+    >>> grad_norm = torch.tensor([0.1, 0.2], dtype=torch.float64)
+    >>> rec = Recorder(spec, [3, 7], metrics=False, spectra=False)
+    >>> rec(0, "gd", torch.arange(2), params, parts, grad_norm)
+    >>> rec(5, "gd", torch.arange(2), params, parts, grad_norm, which=torch.tensor([False, True]))
+    >>> rec.frame()[["step", "seed", "loss", "grad_norm"]].values.tolist()
+    [[0.0, 3.0, 1.0, 0.1], [0.0, 7.0, 2.0, 0.2], [5.0, 7.0, 2.0, 0.2]]
+    """
+
     def __init__(self, spec: UFMSpec, seeds: list[int], metrics: bool, spectra: bool) -> None:
         self.spec, self.seeds = spec, seeds
         self.metrics, self.spectra = metrics, spectra
@@ -151,6 +230,7 @@ class Recorder:
         return out
 
     def frame(self) -> pd.DataFrame:
+        """The rows recorded so far as a DataFrame, sorted by step then seed."""
         if not self.rows:
             return pd.DataFrame(columns=["step", "seed", "phase", "loss", "fit", "reg", "anchor", "grad_norm"])
         frames = [pd.DataFrame(r) for r in self.rows]
@@ -159,7 +239,27 @@ class Recorder:
 
 class Progress:
     """The engine's steps as :class:`nclab._progress.Progress` (a bar from 1000 steps in a
-    terminal or notebook, log lines with an estimate elsewhere)."""
+    terminal or notebook, log lines with an estimate elsewhere).
+
+    Parameters
+    ----------
+    total : int
+        Steps of the whole training (every chunk of seeds).
+    enabled : bool or None
+        As in :class:`nclab._progress.Progress`: False shows nothing, None a bar only from
+        1000 steps.
+    desc : str
+        The job's name, first on every line.
+
+    Examples
+    --------
+    >>> progress = Progress(100, False, "ufm train")
+    >>> progress.offset = 50  # a first chunk of seeds ran 50 steps
+    >>> progress.update(10, 3)
+    >>> progress.shown.done, progress.shown.postfix
+    (60, '3 active')
+    >>> progress.close()
+    """
 
     def __init__(self, total: int, enabled: bool | None, desc: str) -> None:
         from nclab._progress import Progress as _Shown
@@ -168,14 +268,35 @@ class Progress:
         self.offset = 0  # steps of the chunks of seeds already trained (nclab.ufm.engine.train)
 
     def update(self, step: int, active: int) -> None:
+        """Show ``step`` steps of the current chunk done, with ``active`` seeds still training."""
         self.shown.update_to(self.offset + step, f"{active} active")
 
     def close(self) -> None:
+        """Close the bar (log lines need no closing)."""
         self.shown.close()
 
 
 class RemapRecorder:
-    """Records a sub-batch (the polished seeds) under their positions in the full batch."""
+    """Records a sub-batch (the polished seeds) under their positions in the full batch.
+
+    Parameters
+    ----------
+    inner : Recorder
+        The recorder of the full batch.
+    positions : list of int
+        For each seed of the sub-batch, its position in the full batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> spec = UFMSpec(K=2, n=1, d=2)
+    >>> one = UFMParams(torch.ones(1, 2, 2, dtype=torch.float64), (torch.zeros(1, 2, 2, dtype=torch.float64),))
+    >>> parts = {k: torch.tensor([1.0], dtype=torch.float64) for k in ("loss", "fit", "reg", "anchor")}
+    >>> rec = Recorder(spec, [3, 7], metrics=False, spectra=False)
+    >>> RemapRecorder(rec, [1])(9, "polish", torch.tensor([0]), one, parts, torch.tensor([0.3], dtype=torch.float64))
+    >>> rec.frame()[["step", "seed", "phase"]].values.tolist()  # sub-batch seed 0 is seed 7
+    [[9, 7, 'polish']]
+    """
 
     def __init__(self, inner: Recorder, positions: list[int]) -> None:
         self.inner, self.positions = inner, torch.as_tensor(positions)

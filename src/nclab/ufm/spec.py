@@ -43,14 +43,88 @@ SPEC_FIELDS = ("K", "n", "d", "L", "activation", "loss", "bias", "lam_H", "lam_W
 class UFMSpec:
     """One unconstrained features model (see the module docstring for the objective).
 
-    ``K`` classes (>= 2), ``n`` samples per class, ``d`` feature width, ``L`` weight matrices
-    (1 = shallow UFM), ``activation`` between layers (never on H_1), ``loss`` ``"ce"`` or
-    ``"mse"``, ``bias`` on the last layer, regularisation ``lam_H``, ``lam_W`` (one number, or L
-    numbers for W_1..W_L), ``lam_b``, anchor ``H0`` (d x N; stored as a float64 CPU tensor;
-    ``None`` with ``beta > 0`` anchors to H0 = 0) with strength ``beta``. ``reduction``
-    ``"mean"`` (default: the fit is the mean over the N samples, our reading of GK, and THN/MPP's)
-    or ``"sum"`` (the sum over samples; GK's reduction is a choice, docs/math.md §6.1, hence a parameter). The
-    anchor keeps its 1/N either way.
+    A frozen, validated description: every field is checked on construction (and again by
+    :meth:`replace`); two specs are equal (and hash alike) when their fields are, H0 compared by
+    a hash of its values. The paper presets :meth:`tirer`, :meth:`mixon`, :meth:`garrod` and
+    :meth:`sukenik` map each paper's constants to these fields (docs/math.md §7.2).
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    n : int
+        Samples per class, >= 1 (N = K n; the columns of H_1 are class-ordered).
+    d : int
+        Feature width (rows of H_1 and of every hidden layer), >= 1.
+    L : int, default 1
+        Number of weight matrices W_1..W_L (1: the shallow UFM).
+    activation : {"linear", "relu"}, default "linear"
+        s between the layers (never on H_1).
+    loss : {"ce", "mse"}, default "ce"
+        The fit: cross-entropy, or 1/2 ||W h + b - y||^2 with one-hot y.
+    bias : bool, default False
+        A bias b in R^K on the last layer.
+    lam_H : float, default 0.0
+        Weight of lam_H/2 ||H_1||_F^2, >= 0 (not divided by N).
+    lam_W : float or sequence of L floats, default 0.0
+        Weight decay of W_1..W_L: one number for all, or one per layer (each >= 0).
+    lam_b : float, default 0.0
+        Weight of lam_b/2 ||b||^2, >= 0.
+    H0 : array_like, shape (d, N), optional
+        The anchor of beta/(2N) ||H_1 - H0||_F^2, stored as a float64 CPU tensor; None with
+        ``beta > 0`` anchors to H0 = 0.
+    beta : float, default 0.0
+        Strength of the anchor, >= 0 (0: no anchor).
+    reduction : {"mean", "sum"}, default "mean"
+        The fit is the mean over the N samples (our reading of GK, and THN's/MPP's) or their
+        sum (GK's reduction is a choice, docs/math.md §6.1, hence a parameter); the anchor
+        keeps its 1/N either way.
+
+    Attributes
+    ----------
+    N : int
+        K n, the number of samples.
+    lam_W_layers : tuple of float
+        The weight decay of each of W_1..W_L.
+    anchored : bool
+        Whether the anchor term is active (beta > 0).
+
+    Raises
+    ------
+    ValueError
+        If a field is outside its allowed values (K < 2, a negative regularisation, an unknown
+        ``activation``/``loss``/``reduction``, ``lam_W`` of a length other than L, ``H0`` not of
+        shape (d, N)); the message names the field, its value and what is allowed.
+
+    References
+    ----------
+    Mixon, Parshall, Pi, "Neural collapse with unconstrained features", arXiv:2011.11619 (the
+    UFM, squared loss with bias); Tirer, Huang, Niles-Weed, "Perturbation analysis of neural
+    collapse", ICML 2023, arXiv:2210.16658, Eq. 1-2 (regularised and anchored MSE UFM); Garrod &
+    Keating, arXiv:2410.23169, Section 2 (the deep UFM with cross-entropy); Sukenik, Lampert,
+    Mondelli, arXiv:2405.14468 (the deep ReLU UFM with the squared loss).
+
+    Examples
+    --------
+    >>> spec = UFMSpec(K=3, n=2, d=4, L=2, lam_H=1e-3, lam_W=(1e-3, 2e-3))
+    >>> spec.N, spec.lam_W_layers, spec.weight_shapes()
+    (6, (0.001, 0.002), [(4, 4), (3, 4)])
+    >>> spec.num_parameters()  # H_1 (4 x 6) + W_1 (4 x 4) + W_2 (3 x 4)
+    52
+    >>> spec == UFMSpec(K=3, n=2, d=4, L=2, lam_H=1e-3, lam_W=[1e-3, 2e-3])
+    True
+    >>> spec.replace(d=5).num_parameters()
+    70
+
+    THN's constants (Eq. 1, lam_W/(2K) and lam_H/(2Kn)) become lam_W/K and lam_H/(K n):
+
+    >>> thn = UFMSpec.tirer(K=4, n=5, d=4, lam_W=0.1, lam_H=0.2)
+    >>> thn.loss, thn.lam_W, thn.lam_H
+    ('mse', 0.025, 0.01)
+    >>> UFMSpec(K=1, n=2, d=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: K must be an integer >= 2, got 1
     """
 
     K: int
@@ -233,9 +307,41 @@ def _tensor_hash(t: torch.Tensor) -> str:
 class UFMParams:
     """UFM parameters batched over a leading seed axis S.
 
-    ``H`` (S, d, N) are the features H_1 (columns class-ordered), ``W`` a tuple of L tensors
-    W_1..W_L with W_l (S, d, d) for l < L and W_L (S, K, d), ``b`` (S, K) or None.
-    Indexing (``params[i]``, ``params.select(idx)``) keeps the seed axis.
+    Indexing (``params[i]``, ``params.select(idx)``) keeps the seed axis; :meth:`flat` /
+    :meth:`from_flat` give the (S, P) vectors the optimizers and Hessians work on, in the order
+    of :meth:`tensors`; :meth:`check` compares the shapes with a :class:`UFMSpec`.
+
+    Parameters
+    ----------
+    H : torch.Tensor, shape (S, d, N)
+        The features H_1 of each seed, columns class-ordered.
+    W : sequence of torch.Tensor
+        W_1..W_L, with W_l of shape (S, d, d) for l < L and W_L of shape (S, K, d) (stored as a
+        tuple).
+    b : torch.Tensor, shape (S, K), optional
+        The last layer's bias; None without one.
+
+    Raises
+    ------
+    ValueError
+        If ``H`` is not 3-dimensional, or a ``W[i]`` or ``b`` lacks the leading seed axis S of
+        ``H``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> spec = UFMSpec(K=3, n=2, d=4, L=2)
+    >>> H = torch.ones(2, 4, 6, dtype=torch.float64)
+    >>> W = (torch.zeros(2, 4, 4, dtype=torch.float64), torch.zeros(2, 3, 4, dtype=torch.float64))
+    >>> params = UFMParams(H, W).check(spec)
+    >>> len(params), params.L, params[1].num_seeds, tuple(params.flat().shape)
+    (2, 2, 1, (2, 52))
+    >>> torch.equal(UFMParams.from_flat(spec, params.flat()).H, H)
+    True
+    >>> sorted(params.numpy())
+    ['H', 'W1', 'W2']
+    >>> UFMParams.cat([params, params[0]]).num_seeds
+    3
     """
 
     H: torch.Tensor
@@ -260,14 +366,17 @@ class UFMParams:
 
     @property
     def L(self) -> int:
+        """The number of weight matrices W_1..W_L."""
         return len(self.W)
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of H (and, by construction, of every tensor)."""
         return self.H.dtype
 
     @property
     def device(self) -> torch.device:
+        """The device of H."""
         return self.H.device
 
     def tensors(self) -> list[torch.Tensor]:
@@ -307,9 +416,11 @@ class UFMParams:
         return self.map(lambda t: t.to(*args, **kwargs))
 
     def clone(self) -> "UFMParams":
+        """Detached copies of every tensor."""
         return self.map(lambda t: t.detach().clone())
 
     def detach(self) -> "UFMParams":
+        """Every tensor detached from the autograd graph (no copy)."""
         return self.map(lambda t: t.detach())
 
     def numpy(self) -> dict[str, np.ndarray]:
