@@ -32,7 +32,41 @@ __all__ = ["CriticalPoint", "block_matrix", "balanced_factors", "dnc_critical_po
 class CriticalPoint:
     """A constructed deep-UFM point: ``spec`` (UFMSpec), ``params`` (UFMParams, S seeds), the
     ``kind`` ("dnc" / "low_rank"), the ``scale`` (alpha* or beta*), the closed-form ``loss``,
-    the class-level logit matrix ``M`` (K x K) and its ``rank``."""
+    the class-level logit matrix ``M`` (K x K) and its ``rank``.
+
+    Returned by :func:`dnc_critical_point` and :func:`low_rank_critical_point`; every seed of
+    ``params`` has the same logits Z = M (x) 1_n^T and differs only by the frames R_l.
+
+    Parameters
+    ----------
+    spec : nclab.ufm.spec.UFMSpec
+        The deep UFM (``UFMSpec.garrod``: mean cross-entropy, no bias) the point belongs to.
+    params : nclab.ufm.spec.UFMParams
+        Balanced factors of S seeds: H of shape (S, d, N) with N = K n, W = (W_1, .., W_L),
+        W_l of shape (S, d, d) for l < L and W_L of shape (S, K, d).
+    kind : str
+        ``"dnc"`` (Z = alpha P (x) 1_n^T) or ``"low_rank"`` (GK's block structure).
+    scale : float
+        The scale alpha (DNC) or beta* (block structure) of ``M``.
+    loss : float
+        The closed-form objective at this point (:func:`~nclab.theory.deep.low_rank.dnc_loss`
+        or :func:`~nclab.theory.deep.low_rank.low_rank_optimum`), at the effective lam.
+    M : torch.Tensor
+        The class-level logits, shape (K, K), float64: column k is the logit vector of class k.
+    rank : int
+        Numerical rank of ``M`` (rtol 1e-10): K - 1 for DNC, K/2 for the block structure.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 (balanced factors), Theorems 1 and 4.
+
+    Examples
+    --------
+    >>> cp = dnc_critical_point(3, 2, 4, 2, 0.01)
+    >>> cp.kind, cp.rank, tuple(cp.M.shape), tuple(cp.params.H.shape)
+    ('dnc', 2, (3, 3), (1, 4, 6))
+    """
 
     spec: object
     params: object
@@ -44,7 +78,43 @@ class CriticalPoint:
 
 
 def block_matrix(K: int, *, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
-    """GK's block structure blockdiag([[1,-1],[-1,1]] x m) (K = 2m), plus a 1 on the last diagonal for odd K."""
+    """GK's block structure blockdiag([[1,-1],[-1,1]] x m) (K = 2m), plus a 1 on the last diagonal for odd K.
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    dtype : torch.dtype, optional
+        Element type of the result (default float64).
+    device : torch.device or str, optional
+        Device of the result (default the CPU).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (K, K), symmetric; rank m = K // 2 for even K and m + 1 for odd K. Column k is
+        diagonally superior (its largest entry is the k-th) for every k.
+
+    Raises
+    ------
+    ValueError
+        If K is not an integer >= 2.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, the construction in the proof of Theorem 1 (docs/math.md §6.6).
+
+    Examples
+    --------
+    >>> block_matrix(4)
+    tensor([[ 1., -1.,  0.,  0.],
+            [-1.,  1.,  0.,  0.],
+            [ 0.,  0.,  1., -1.],
+            [ 0.,  0., -1.,  1.]], dtype=torch.float64)
+    >>> block_matrix(3)[2].tolist()
+    [0.0, 0.0, 1.0]
+    """
     K = check_int("K", K, minimum=2)
     block = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)
     blocks = [block] * (K // 2) + ([torch.ones(1, 1, dtype=torch.float64)] if K % 2 else [])
@@ -80,6 +150,67 @@ def balanced_factors(
 
     ``seeds``: a count S or a list of integer seeds for the random frames (``rotate``);
     ``lams``: [lam_H, lam_W_1..lam_W_L] to rescale factors for per-parameter regularisation.
+
+    With M = U S V^T (rank r, singular values above ``rank_rtol`` * s_1), V' = (V (x) 1_n)/sqrt(n)
+    and T = (sqrt(n) S)^{1/(L+1)}: H_1 = R_0 T V'^T, W_l = R_l T R_{l-1}^T (l < L) and
+    W_L = U T R_{L-1}^T, so every factor has the nonzero singular values s_i(Z)^{1/(L+1)} of
+    Z = M (x) 1_n^T. With ``lams`` factor l is multiplied by sqrt(lam_bar / lam_l), lam_bar the
+    geometric mean of ``lams``; the product is unchanged because the multipliers' product is 1.
+
+    Parameters
+    ----------
+    M : array_like
+        Class-level logits, shape (K, K) (column k: the logits of class k); cast to float64.
+    n : int
+        Samples per class, >= 1 (N = K n columns, class-major: the n samples of class 0 first).
+    d : int
+        Width, >= K.
+    L : int
+        Number of weight matrices, >= 1.
+    seeds : int or sequence of int, optional
+        A count S (seeds 0..S-1) or the integer seeds of the S random frames. Default 1.
+    rotate : bool, optional
+        True: R_l are the first r columns of Haar-random d x d orthogonal matrices (one
+        generator per seed); False: R_l = the first r coordinate vectors (every seed the same).
+    lams : sequence of float, optional
+        [lam_H, lam_W_1, .., lam_W_L], each > 0, for per-parameter regularisation; None: no
+        rescaling.
+    dtype : torch.dtype, optional
+        Element type of the result (default float64; the construction is done in float64).
+    device : torch.device or str, optional
+        Device of the result.
+    rank_rtol : float, optional
+        Singular values of M at or below ``rank_rtol`` * s_1 are dropped (default 1e-10).
+
+    Returns
+    -------
+    H : torch.Tensor
+        Shape (S, d, N): H_1 of each seed.
+    W : tuple of torch.Tensor
+        (W_1, .., W_L): shape (S, d, d) for l < L, and (S, K, d) for W_L.
+
+    Raises
+    ------
+    ValueError
+        If n, d or L is not an integer >= 1, or d < K.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 (critical points have balanced factors; docs/math.md §6.3).
+
+    Examples
+    --------
+    >>> from nclab.geometry import centering_matrix
+    >>> from nclab.layout import repeat_columns
+    >>> M = 2.0 * centering_matrix(3)
+    >>> H, (W1, W2) = balanced_factors(M, 2, 4, 2, seeds=2)
+    >>> tuple(H.shape), tuple(W1.shape), tuple(W2.shape)
+    ((2, 4, 6), (2, 4, 4), (2, 3, 4))
+    >>> bool(torch.allclose(W2 @ W1 @ H, repeat_columns(M, 2).expand(2, 3, 6)))
+    True
+    >>> [round(float(v), 6) for v in torch.linalg.svdvals(H[0])[:2]]  # s_i(Z)^(1/3), s_i(Z) = 2 sqrt(n) = 2 sqrt 2
+    [1.414214, 1.414214]
     """
     M = torch.as_tensor(M, dtype=torch.float64).cpu()
     K = M.shape[0]
@@ -133,6 +264,61 @@ def dnc_critical_point(
     critical point there in general). ``scale`` (alpha > 0) overrides alpha*: e.g. the large root
     of :func:`dnc_critical_points` where that critical point exists but loses to the zero solution
     (large lam, GK Thm 4's sweep); ``loss`` is then :func:`dnc_loss` at that scale.
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, >= 2.
+    n : int
+        Samples per class, >= 1.
+    d : int
+        Width, >= K.
+    L : int
+        Number of weight matrices, >= 1.
+    lam : float or None, optional
+        Weight decay, > 0 (or give ``lam_H`` and ``lam_W``).
+    lam_H, lam_W : float, sequence of float or None, optional
+        Per-parameter weight decays of H_1 and of W_1..W_L; the scale uses their geometric
+        mean (:func:`~nclab.theory.deep.low_rank.effective_lambda`) and the factors are rescaled.
+    activation : {"linear", "relu"}, optional
+        The spec's activation between layers (default "linear").
+    seeds : int or sequence of int, optional
+        Number of seeds, or the seeds, of the random frames (:func:`balanced_factors`).
+    rotate : bool, optional
+        Haar-random frames (True) or coordinate frames (False).
+    dtype : torch.dtype, optional
+        Element type of the factors (default float64).
+    device : torch.device or str, optional
+        Device of the factors.
+    scale : float, optional
+        alpha > 0 to use instead of alpha*.
+
+    Returns
+    -------
+    CriticalPoint
+        ``kind="dnc"``, ``M = alpha P`` (P the K x K centering matrix), ``rank = K - 1``,
+        ``scale`` alpha and ``loss`` L_DNC(alpha), equal to the engine's objective at ``params``
+        for the linear model (the ReLU model's objective there is not computed).
+
+    Raises
+    ------
+    ValueError
+        If K, n, d, L, a lam, ``activation`` or ``scale`` is out of range, d < K, or lam is so
+        large that alpha* = 0 (no DNC critical point beats the zero solution).
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 and Theorem 4 (docs/math.md §6.4, §6.5, §6.11).
+
+    Examples
+    --------
+    >>> from nclab.ufm.objective import parts
+    >>> cp = dnc_critical_point(3, 2, 4, 2, 0.01, seeds=2)
+    >>> round(cp.scale, 6), round(cp.loss, 6), cp.rank
+    (4.888096, 0.123825, 2)
+    >>> [round(float(v), 6) for v in parts(cp.spec, cp.params)["loss"]]  # the engine agrees, per seed
+    [0.123825, 0.123825]
     """
     K = check_int("K", K, minimum=2)
     L = check_int("L", L, minimum=1)
@@ -157,6 +343,56 @@ def low_rank_critical_point(
 
     Rank K/2; balanced factors at the optimal scale beta* (:func:`low_rank_optimum`). Odd K
     raises ``ValueError`` (the odd construction is an upper bound, not a critical point).
+
+    Parameters
+    ----------
+    K : int
+        Number of classes, even, >= 2.
+    n : int
+        Samples per class, >= 1.
+    d : int
+        Width, >= K.
+    L : int
+        Number of weight matrices, >= 1.
+    lam : float or None, optional
+        Weight decay, > 0 (or give ``lam_H`` and ``lam_W``).
+    lam_H, lam_W : float, sequence of float or None, optional
+        Per-parameter weight decays, as in :func:`dnc_critical_point`.
+    seeds : int or sequence of int, optional
+        Number of seeds, or the seeds, of the random frames (:func:`balanced_factors`).
+    rotate : bool, optional
+        Haar-random frames (True) or coordinate frames (False).
+    dtype : torch.dtype, optional
+        Element type of the factors (default float64).
+    device : torch.device or str, optional
+        Device of the factors.
+
+    Returns
+    -------
+    CriticalPoint
+        ``kind="low_rank"``, ``M = beta* block_matrix(K)``, ``rank = K / 2``, ``scale`` beta* and
+        ``loss`` the low-rank loss there; the spec's activation is linear.
+
+    Raises
+    ------
+    ValueError
+        If K is odd or < 2, n, d, L or a lam is out of range, d < K, or lam is so large that
+        beta* = 0.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, the construction in the proof of Theorem 1, and Theorem 6 (the low-rank
+    point whose Hessian it compares with DNC's) (docs/math.md §6.6, §6.13).
+
+    Examples
+    --------
+    >>> from nclab.ufm.objective import parts
+    >>> lp = low_rank_critical_point(4, 2, 4, 2, 0.01)
+    >>> lp.rank, round(lp.scale, 6), round(lp.loss, 6)
+    (2, 4.39308, 0.185514)
+    >>> round(float(parts(lp.spec, lp.params)["loss"][0]), 6)
+    0.185514
     """
     K = check_int("K", K, minimum=2)
     L = check_int("L", L, minimum=1)
