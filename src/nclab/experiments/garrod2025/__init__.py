@@ -15,34 +15,34 @@ _WIDTH = tuple(f"garrod2025-width/{c}_{init}" for init in ("unit", "fan_in")
 
 #: Every numbered result and figure of the paper, with the claims that cover it (see nclab.experiments.coverage).
 COVERAGE = (
-    Item("Theorem 1", "For d >= K and (K >= 4, L >= 3) or (K >= 6, L = 2), no DNC point is a global minimum of the "
+    Item("Theorem 1", "For d ≥ K and (K ≥ 4, L ≥ 3) or (K ≥ 6, L = 2), no DNC point is a global minimum of the "
          "deep linear UFM: GK's block low-rank construction has a lower loss.",
          (f"{_T1}/condition_implies_lower_loss", f"{_T1}/condition_region", f"{_T1}/reference_L2",
           f"{_T1}/reference_scales", f"{_T1}/reference_L3")),
     Item("Theorem 2", "For L large enough, a lower-rank diagonally superior structure beats any higher-rank one.",
          (f"{_T1}/thm2_lower_rank_wins_deep", f"{_T2}/thm2_random_lower_rank_wins")),
-    Item("Theorem 3", "If lam_L = o(1/L), at most q_K <= 2 normalised singular values of the optimal Z_L fail to decay "
+    Item("Theorem 3", "If λ_L = o(1/L), at most q_K ≤ 2 normalised singular values of the optimal Z_L fail to decay "
          "exponentially in L.", (f"{_T3}/thm3_at_most_qK_persist", f"{_T3}/thm3_faster_decay",
                                  f"{_T3}/thm3_rank2_exists", f"{_T3}/thm3_no_rank1")),
-    Item("Theorem 4", "For small lam the DNC configuration is a critical point whose Hessian has no negative "
+    Item("Theorem 4", "For small λ the DNC configuration is a critical point whose Hessian has no negative "
          "eigenvalue.", (f"{_HES}/thm4_dnc_psd", f"{_LH}/thm4_psd_below_threshold")),
     Item("Theorem 5", "The dimension of the DNC solution set, L(K-1)(d-K+1), grows faster with d than that of a "
          "rank-r solution set, L(rd - C(r)); their ratio R(d) is below 1 at d = K, increases and tends to (K-1)/r.",
          (f"{_DIM}/dnc_dimension_measured", f"{_DIM}/low_rank_dimension_measured",
           f"{_DIM}/below_one_at_K_measured", f"{_DIM}/increasing_measured")),
-    Item("Theorem 6", "For K even, as lam -> 0 the ratio of the Hessian norms at the DNC and low-rank critical "
+    Item("Theorem 6", "For K even, as λ → 0 the ratio of the Hessian norms at the DNC and low-rank critical "
          "points tends to a constant.", (f"{_HES}/thm6_ratio", f"{_LH}/thm6_ratio_limit")),
-    Item("Theorem 7", "In the deep ReLU UFM DNC is not globally optimal for K >= 10, L >= 5 or K >= 16, L = 4; the "
+    Item("Theorem 7", "In the deep ReLU UFM DNC is not globally optimal for K ≥ 10, L ≥ 5 or K ≥ 16, L = 4; the "
          "proof bounds the ReLU DNC loss below by the linear one (the region itself is a transcription check).",
          ("garrod2025-relu/relu_dnc_above_linear_bound",),
-         reason="what is checked: the proof's lower bound (every trained ReLU DNC run's loss >= the linear DNC closed "
+         reason="what is checked: the proof's lower bound (every trained ReLU DNC run's loss ≥ the linear DNC closed "
                 "form), and, outside the theorem's region (K = 10 at L = 3 and L = 4), trained runs below that bound "
                 "(garrod2025-relu/relu_runs_below_dnc_bound, garrod2025-real-head/relu-head-loss-below-dnc-bound); "
                 "the (K, L) table is transcribed (check thm7_table_contains_main_text). Not checked: the proof's ReLU "
                 "low-rank construction and Assumption 1 are not in our sources, so no construction is built, none is "
                 "checked as a critical point, and the region is not derived from its loss"),
     Item("Lemma 1", "At any critical point all factors share singular values, so the regulariser equals "
-         "(lam/2)(L+1) sum_i s_i(Z)^{2/(L+1)}, the minimum over all factorisations of Z.",
+         "(λ/2)(L+1) Σ_i s_i(Z)^(2/(L+1)), the minimum over all factorisations of Z.",
          (f"{_HES}/lemma1_schatten", "garrod2025-fig1/lemma1_trained_runs_balanced",
           "garrod2025-width/lemma1_trained_runs_balanced", "garrod2025-lambda/lemma1_trained_runs_balanced")),
     Item("Proposition 1", "Known by reference only.", known=False,
@@ -55,12 +55,12 @@ COVERAGE = (
     Item("Theorems A1-A3", "Appendix: extensions to imbalanced classes.", known=False,
          reason="not covered: known by reference only (full text not read), so the theorems' statements and the "
                 "imbalanced closed forms they rest on are not available to build a claim from"),
-    Item("Figure 1", "L = 2, d = 70, lam = 2^-10, K = 10, n = 5: one GD run converges to DNC, one to a low-rank "
+    Item("Figure 1", "L = 2, d = 70, λ = 2⁻¹⁰, K = 10, n = 5: one GD run converges to DNC, one to a low-rank "
          "solution of lower loss; their mean logit matrices.",
          ("garrod2025-fig1/both_types", "garrod2025-fig1/dnc_loss_closed_form",
           "garrod2025-fig1/low_rank_loss_closed_form", "garrod2025-fig1/low_rank_run_below_dnc_run")),
     Item("Figure 2 (left)", "P(DNC) over GD runs goes from about 0% to about 100% as the width d grows.", _WIDTH),
-    Item("Figure 2 (right)", "P(DNC) over GD runs grows as lam decreases.",
+    Item("Figure 2 (right)", "P(DNC) over GD runs grows as λ decreases.",
          ("garrod2025-lambda/dnc_more_frequent_small_lam",)),
     Item("Figure 3", "Real networks (ResNet-20 + deep linear head, L = 3, d = 64): low-rank class-mean logits and a "
          "loss below the DNC bound; bottom: the same with a deep ReLU head of L = 4 layers.",
@@ -72,9 +72,9 @@ COVERAGE = (
     Item("Figure 4", "Standard regularisation (weight decay on every layer): a low-rank logit structure still "
          "emerges.", ("garrod2025-real-head/standard-wd-low-rank-logits",),
          reason="the statement is issue 13's description of the figure (the paper's full text was not read)"),
-    Item("Figure 5", "The rank of the GD solutions against d and lam: it grows with the width and as lam decreases.",
+    Item("Figure 5", "The rank of the GD solutions against d and λ: it grows with the width and as λ decreases.",
          ("garrod2025-width/solution_rank_grows_with_width", "garrod2025-lambda/solution_rank_grows_as_lam_falls")),
-    Item("Figure 6", "Deep ReLU UFM (L = 3, d = 70, lam = 2^-9, K = 10, n = 5): GD runs and their logits.",
+    Item("Figure 6", "Deep ReLU UFM (L = 3, d = 70, λ = 2⁻⁹, K = 10, n = 5): GD runs and their logits.",
          ("garrod2025-relu/relu_dnc_above_linear_bound", "garrod2025-relu/relu_runs_below_dnc_bound")),
     Item("Figure 7", "Real-network heads on CIFAR-10: the deep ReLU head (L = 4, with Fig. 3 bottom) and standard "
          "weight decay each give a low-rank logit structure, not a simplex.",
@@ -90,7 +90,7 @@ COVERAGE = (
          reason="not covered by a claim: transcribed (nclab.theory.theorem7_relu_rule) and compared with the main "
                 "text by the check garrod2025-relu/thm7_table_contains_main_text, a transcription, not a reproduction"),
     Item("Sec. 2 / related work: Sukenik et al. (2024)", "The MSE deep ReLU UFM GK build on (4 layers, K = 10, "
-         "lam = 0.004, lr 0.5, width 30): DNC is found more often at larger width, lower-rank solutions at larger lam.",
+         "λ = 0.004, lr 0.5, width 30): DNC is found more often at larger width, lower-rank solutions at larger lam.",
          ("garrod2025-sukenik/p_dnc_grows_with_width", "garrod2025-sukenik/rank_falls_as_lam_grows")),
     Item("Tables (appendix, other)", "Known by reference only.", known=False,
          reason="not covered: not in our sources (the paper's full text was not read)"),

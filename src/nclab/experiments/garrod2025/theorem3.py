@@ -44,8 +44,8 @@ from nclab.theory.deep.optimal_rank import ZERO_RTOL, decay_slope, max_margin, n
 NAME = "garrod2025-theorem3"
 
 DESC = (
-    "Theorem 3: if lam_L = o(1/L), at most q_K normalised singular values of the optimal logit matrix Z*_L fail "
-    "to decay exponentially in L; q_K (the minimal rank of a diagonally superior matrix) is 2 for K >= 3. The "
+    "Theorem 3: if λ_L = o(1/L), at most q_K normalised singular values of the optimal logit matrix Z*_L fail "
+    "to decay exponentially in L; q_K (the minimal rank of a diagonally superior matrix) is 2 for K ≥ 3. The "
     "collapsed deep linear UFM minimised from random starts for increasing L, the decay fitted; rank-1 and rank-2 "
     "margin searches."
 )
@@ -53,7 +53,7 @@ DESC = (
 PARAMS = {
     "Ks": Param([3, 4, 5, 6], ListOf(Int(minimum=2), sorted_=True), "numbers of classes K of the depth sweep"),
     "Ls": Param(list(range(2, 13)), ListOf(Int(minimum=1), min_len=3, sorted_=True), "depths L (weight matrices)"),
-    "c": Param(0.1, Real(minimum=0.0, strict=True), "schedule constant: lam_L = c/L^2 (slow) and c/sqrt(L) (fast)"),
+    "c": Param(0.1, Real(minimum=0.0, strict=True), "schedule constant: λ_L = c/L² (slow) and c/√L (fast)"),
     "n": Param(5, Int(minimum=1), "samples per class"),
     "starts": Param(4, Int(minimum=1), "random L-BFGS starts per (K, L, schedule); the best is kept"),
     "seed": Param(0, Int(minimum=0), "seed of the random starts and of the margin searches"),
@@ -72,6 +72,9 @@ ENGINE_TOL = 1e-8
 MARGIN_TOL = 1e-12
 
 SCHEDULES = {"c/L^2": lambda c, L: c / L ** 2, "c/sqrt(L)": lambda c, L: c / math.sqrt(L)}
+#: How the page writes each schedule: Unicode in the tables, mathtext in the figure.
+LABELS = {"c/L^2": "c/L²", "c/sqrt(L)": "c/√L"}
+MATHTEXT = {"c/L^2": "c/L^2", "c/sqrt(L)": r"c/\sqrt{L}"}
 
 
 def sweep(config: dict) -> dict:
@@ -145,15 +148,15 @@ def theorem3(config: dict) -> Outcome:
     search = searches(config)
     decays = {s: {K: decay_table(cells, K) for K, cells in by_K.items()} for s, by_K in data.items()}
     claims = judge(config, data, decays, search) + checks(data)
-    table = [{"schedule": s, "K": K, "L": c["L"], "lam": c["lam"], "loss": c["loss"],
+    table = [{"schedule": LABELS[s], "K": K, "L": c["L"], "lam": c["lam"], "loss": c["loss"],
               "r": [round(v, 6) for v in c["r"]]} for s, by_K in data.items() for K, cells in by_K.items() for c in cells]
-    rate_table = [{"schedule": s, "K": K, **row} for s, by_K in decays.items() for K, rows in by_K.items() for row in rows]
+    rate_table = [{"schedule": LABELS[s], "K": K, **row} for s, by_K in decays.items() for K, rows in by_K.items() for row in rows]
     return Outcome(claims=claims, figures={"theorem3": draw(config, data)},
                    tables={"theorem3_spectra": table, "theorem3_decay": rate_table,
                            "theorem3_qK_search": [{"K": K, "rank1_margin": m[1], "rank2_margin": m[2]}
                                                   for K, m in search.items()]},
                    notes=["Optima are exactly low rank: the normalised singular values beyond the rank are at "
-                          "rounding level (about 1e-16) and count as 0 (<= 1e-12); the fitted slope uses the "
+                          "rounding level (about 1e-16) and count as 0 (≤ 1e-12); the fitted slope uses the "
                           "1e-12 floor, an upper bound on the true slope, and an index that is 0 at every depth "
                           "decays faster than any exponential."])
 
@@ -178,28 +181,28 @@ def judge(config: dict, data: dict, decays: dict, search: dict) -> list[Claim]:
     rank1 = {K: m[1] for K, m in search.items()}
     grid = f"K in {config['Ks']}, L in {config['Ls']}, c = {config['c']}, n = {config['n']}, {config['starts']} starts"
     return [
-        Claim.decided("thm3_at_most_qK_persist", "If lam_L = o(1/L), at most q_K normalised singular values of the "
-                      "optimal Z*_L fail to decay exponentially in L (here lam_L = c/L^2).", f"{SRC}, Theorem 3", v_decay,
+        Claim.decided("thm3_at_most_qK_persist", "If λ_L = o(1/L), at most q_K normalised singular values of the "
+                      "optimal Z*_L fail to decay exponentially in L (here λ_L = c/L²).", f"{SRC}, Theorem 3", v_decay,
                       measured, note=f"{grid}; optima by L-BFGS on the collapsed deep UFM (best of the starts). The rule "
                       "was revised once during development, before any default-profile run: a fit over all depths "
                       "with interval < 0 counted rounding-level slopes (1e-9) as decay and a drop to exact 0 "
                       "(K = 5: rank 3 at L = 2, rank 2 from L = 4) as persistence; the fit is now over the upper "
                       "half of the depths with a rate of at least 0.05 per layer"),
-        Claim("thm3_faster_decay", "When 1/lam_L = o(L) the normalised singular values beyond q_K decay faster "
-              "(here lam_L = c/sqrt(L) against c/L^2).", f"{SRC}, Theorem 3 (as stated in the issue)",
-              "tail mass sum_{i>q_K} s_i/s_1 under c/sqrt(L) <= under c/L^2 (+1e-12) at every (K, L), total strictly "
+        Claim("thm3_faster_decay", "When 1/λ_L = o(L) the normalised singular values beyond q_K decay faster "
+              "(here λ_L = c/√L against c/L²).", f"{SRC}, Theorem 3 (as stated in the issue)",
+              "tail mass Σ_{i>q_K} s_i/s_1 under c/√L ≤ under c/L² (+1e-12) at every (K, L), total strictly "
               "smaller", {"total_difference": diffs, "cells_where_slower": worse}, faster_ok, rule="direction",
-              note="under c/sqrt(L) the penalty (lam/2)(L+1) grows like sqrt(L), so Z*_L = 0 for L large enough "
+              note="under c/√L the penalty (λ/2)(L+1) grows like √L, so Z*_L = 0 for L large enough "
                    "(normalised spectrum all 0)"),
-        Claim("thm3_rank2_exists", "q_K <= 2: for every K a rank-2 diagonally superior matrix exists.",
-              f"{SRC}, Theorem 3 (q_K)", "margin search over unit-norm rank-2 A B^T: best margin > 0 for every K",
+        Claim("thm3_rank2_exists", "q_K ≤ 2: for every K a rank-2 diagonally superior matrix exists.",
+              f"{SRC}, Theorem 3 (q_K)", "margin search over unit-norm rank-2 ABᵀ: best margin > 0 for every K",
               {f"K={K}": m for K, m in rank2.items()}, all(m > 0 for m in rank2.values()), rule="exact"),
-        Claim("thm3_no_rank1", "q_K = 2 for K >= 3: no rank-1 matrix is diagonally superior (K = 2: one is).",
-              f"{SRC}, Theorem 3 (q_K)", f"margin search over unit-norm u v^T: best margin <= {MARGIN_TOL:g} for every "
-              "K >= 3, > 0 at K = 2 (positive control, if in the grid)", {f"K={K}": m for K, m in rank1.items()},
+        Claim("thm3_no_rank1", "q_K = 2 for K ≥ 3: no rank-1 matrix is diagonally superior (K = 2: one is).",
+              f"{SRC}, Theorem 3 (q_K)", f"margin search over unit-norm uvᵀ: best margin ≤ {MARGIN_TOL:g} for every "
+              "K ≥ 3, > 0 at K = 2 (positive control, if in the grid)", {f"K={K}": m for K, m in rank1.items()},
               all(m <= MARGIN_TOL for K, m in rank1.items() if K >= 3) and all(m > 0 for K, m in rank1.items() if K == 2)
               and any(K >= 3 for K in rank1), rule="exact",
-              note="a search, not a proof; the proof (superiority.py) is that a column of u v^T peaks at argmax u or "
+              note="a search, not a proof; the proof (superiority.py) is that a column of uvᵀ peaks at argmax u or "
                    "argmin u, so at most two columns are superior"),
     ]
 
@@ -210,11 +213,11 @@ def checks(data: dict) -> list[Claim]:
     lemma1 = max(abs(c["reduced"] - c["loss"]) for by_K in data.values() for cells in by_K.values() for c in cells)
     return [
         Claim("optimiser_beats_hand_built", "The optimiser's loss is at most the best of the DNC, block and rank-2 "
-              "closed-form optima.", "nclab cross-check", f"max excess <= {LOSS_TOL:g}", excess, excess <= LOSS_TOL,
+              "closed-form optima.", "nclab cross-check", f"max excess ≤ {LOSS_TOL:g}", excess, excess <= LOSS_TOL,
               kind="check"),
         Claim("engine_equals_optimiser", "The engine's objective at balanced factors of Z*_L, and the reduced Schatten "
               "form, equal the optimiser's factor objective (GK Lemma 1).", "nclab cross-check",
-              f"max |difference| <= {ENGINE_TOL:g}", {"engine": engine, "schatten_form": lemma1},
+              f"max |difference| ≤ {ENGINE_TOL:g}", {"engine": engine, "schatten_form": lemma1},
               engine <= ENGINE_TOL and lemma1 <= ENGINE_TOL, kind="check"),
     ]
 
@@ -231,7 +234,7 @@ def draw(config: dict, data: dict) -> Figure:
         ax.set_yscale("log")
         ax.set_xlabel("number of weight matrices $L$")
         ax.set_ylabel(r"$s_i(Z^*_L)/s_1(Z^*_L)$ (0 drawn at $10^{-12}$)")
-        ax.set_title(rf"$K={K}$, $\lambda_L={s}$, $c={config['c']}$")
+        ax.set_title(rf"$K={K}$, $\lambda_L={MATHTEXT[s]}$, $c={config['c']}$")
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
