@@ -78,6 +78,7 @@ NUMPYDOC_MODULES = (
     "nclab.metrics.uniformity",
     "nclab.theory.deep.low_rank", "nclab.theory.deep.critical_points",
     "nclab.ufm.spec", "nclab.ufm.result",
+    "nclab.metrics.streaming",
 )
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.
 NUMPYDOC_OBJECTS = (
