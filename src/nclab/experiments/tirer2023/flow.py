@@ -16,10 +16,10 @@ from nclab.experiments.tirer2023._anchors import (PAPER, SOURCE, check_d, check_
 NAME = "tirer2023-flow"
 
 DESC = (
-    "THN Theorem 3.1: assume lam_W > 0, lam_H >= 0 and Sigma_W(H_0) != 0. Along the gradient flow "
-    "dH_t/dt = -Kn grad L(W*(H_t), H_t) with the optimal classifier W*(H) = Y H^T (H H^T + n lam_W I)^-1, "
-    "NC1~(H_t) = tr Sigma_W / tr Sigma_B strictly decreases until it reaches zero, "
-    "t -> e^{2 lam_H t} tr Sigma_W(H_t) decreases and t -> e^{2 lam_H t} tr Sigma_B(H_t) strictly increases."
+    "THN Theorem 3.1: assume λ_W > 0, λ_H ≥ 0 and Σ_W(H_0) ≠ 0. Along the gradient flow "
+    "dH_t/dt = -Kn ∇L(W*(H_t), H_t) with the optimal classifier W*(H) = Y Hᵀ(H Hᵀ + n λ_W I)⁻¹, "
+    "ÑC1(H_t) = tr(Σ_W)/tr(Σ_B) strictly decreases until it reaches zero, "
+    "t ↦ e^(2λ_H t) tr(Σ_W(H_t)) decreases and t ↦ e^(2λ_H t) tr(Σ_B(H_t)) strictly increases."
 )
 
 PARAMS = {
@@ -28,18 +28,18 @@ PARAMS = {
     "t_final": Param(1000.0, Real(minimum=0.0, strict=True), "end time of the flow"),
     "num_times": Param(200, Int(minimum=2), "sampled times (0 and log-spaced ones up to t_final)"),
     "rtol": Param(1e-10, Real(minimum=0.0, strict=True), "relative tolerance of the ODE solver"),
-    "atol": Param(1e-12, Real(minimum=0.0, strict=True), "absolute tolerance of the ODE solver (relative to max|H0|)"),
+    "atol": Param(1e-12, Real(minimum=0.0, strict=True), "absolute tolerance of the ODE solver (relative to max|H_0|)"),
     "seed": Param(0, Int(minimum=0), "seed of the initial features H_0"),
     "mean_scale": Param(1.0, Real(minimum=0.0), "scale of H_0's Gaussian class means"),
     "noise": Param(1.0, Real(minimum=0.0, strict=True), "scale of H_0's within-class Gaussian noise"),
     "tol_factor": Param(10.0, Real(minimum=0.0), "non-strict decrease allowed up to this many integration errors"),
-    "nc1_floor": Param(1e-10, Real(minimum=0.0, strict=True), "stop a flow when tr Sigma_W / tr Sigma_B falls below it"),
+    "nc1_floor": Param(1e-10, Real(minimum=0.0, strict=True), "stop a flow when tr(Σ_W)/tr(Σ_B) falls below it"),
 }
 
 NOTES = (
-    "Integrated with scipy DOP853 (rtol, atol relative to max|H0|); integration error = max over "
-    "sampled times of the relative difference to a solve at 100x tighter tolerances.",
-    "The non-strict decrease of e^{2 lam_H t} tr Sigma_W is checked up to the integration error: "
+    "Integrated with scipy DOP853 (rtol, atol relative to max|H_0|); integration error = max over "
+    "sampled times of the relative difference to a solve at 100× tighter tolerances.",
+    "The non-strict decrease of e^(2λ_H t) tr(Σ_W) is checked up to the integration error: "
     "it converges to a positive constant (within-class components in the null space of W) when d > K.",
 )
 
@@ -93,14 +93,14 @@ def judge(tags: list[str], results: list, tol_factor: float) -> list[Claim]:
     w_tol = {t: tol_factor * _error(r) for t, r in zip(tags, results)}
     src = f"{SOURCE}, Thm 3.1"
     return [
-        Claim("nc1_strictly_decreases", text="NC1~(H_t) = tr Sigma_W/tr Sigma_B strictly decreases along the flow until it reaches zero.",
-              source=src, expected="largest relative increment between sampled times < 0 for every (lam_W, lam_H)",
+        Claim("nc1_strictly_decreases", text="ÑC1(H_t) = tr(Σ_W)/tr(Σ_B) strictly decreases along the flow until it reaches zero.",
+              source=src, expected="largest relative increment between sampled times < 0 for every (λ_W, λ_H)",
               measured=nc1_inc, passed=ok_solver and all(v < 0 for v in nc1_inc.values()), rule="direction"),
-        Claim("within_scaled_decreases", text="t -> e^{2 lam_H t} tr Sigma_W(H_t) decreases along the flow.",
-              source=src, expected=f"largest relative increment <= {tol_factor:g} x integration error (non-strict)",
+        Claim("within_scaled_decreases", text="t ↦ e^(2λ_H t) tr(Σ_W(H_t)) decreases along the flow.",
+              source=src, expected=f"largest relative increment ≤ {tol_factor:g} × integration error (non-strict)",
               measured={t: {"max_rel_increment": w_inc[t], "allowed": w_tol[t]} for t in tags},
               passed=ok_solver and all(w_inc[t] <= w_tol[t] for t in tags), rule="direction"),
-        Claim("between_scaled_increases", text="t -> e^{2 lam_H t} tr Sigma_B(H_t) strictly increases along the flow.",
+        Claim("between_scaled_increases", text="t ↦ e^(2λ_H t) tr(Σ_B(H_t)) strictly increases along the flow.",
               source=src, expected="smallest relative increment between sampled times > 0",
               measured=b_min, passed=ok_solver and all(v > 0 for v in b_min.values()), rule="direction"),
     ]

@@ -23,9 +23,9 @@ from nclab.seeds import Seeds
 NAME = "tirer2023-minimizer"
 
 DESC = (
-    "Tirer & Bruna 2022 Theorem 3.1 (THN Thm 2.1): for d >= K, c = sqrt(lam_H lam_W) and "
-    "rho = max{(1 - c) sqrt(lam_W/lam_H), 0}, any global minimiser of the MSE UFM obeys H* = Hbar (x) 1_n^T, "
-    "W*^T = sqrt(lam_H/lam_W) Hbar and Hbar^T Hbar = rho I_K. THN Cor. 2.2: for lam_H lam_W < 1 the minimiser "
+    "Tirer & Bruna 2022 Theorem 3.1 (THN Thm 2.1): for d ≥ K, c = √(λ_H λ_W) and "
+    "ρ = max{(1 - c) √(λ_W/λ_H), 0}, any global minimiser of the MSE UFM obeys H* = H̄ ⊗ 1_nᵀ, "
+    "W*ᵀ = √(λ_H/λ_W) H̄ and H̄ᵀH̄ = ρ I_K. THN Cor. 2.2: for λ_H λ_W < 1 the minimiser "
     "of f(W, H; H_0 = H*) is unique and equals (W*, H*)."
 )
 
@@ -39,7 +39,7 @@ PARAMS = {
     "gd_rtol": Param(1e-3, Real(minimum=0.0), "allowed relative gap of gradient descent to the minimum"),
     "lbfgs_rtol": Param(1e-9, Real(minimum=0.0), "allowed relative gap of L-BFGS to the minimum"),
     "rotation_tol": Param(1e-5, Real(minimum=0.0), "allowed Procrustes residual of L-BFGS's H to H*"),
-    "anchor_beta": Param(1.0, Real(minimum=0.0, strict=True), "beta of the anchored model of Cor. 2.2"),
+    "anchor_beta": Param(1.0, Real(minimum=0.0, strict=True), "β of the anchored model of Cor. 2.2"),
     "anchor_noise": Param(0.1, Real(minimum=0.0), "perturbation of the anchored model's start"),
 }
 
@@ -126,7 +126,7 @@ def every_seed(values: dict[str, np.ndarray], bound: float, what: str) -> Verdic
     """A universal statement over the seeds (every run of every pair within ``bound``), with the
     proportion of runs that are and its Wilson interval."""
     runs = np.concatenate([np.atleast_1d(v) for v in values.values()]) if values else np.zeros(0)
-    return every(runs <= bound, f"{what} <= {bound:g}")
+    return every(runs <= bound, f"{what} ≤ {bound:g}")
 
 
 def judge(config: dict, gaps: dict, rot: dict, anchor: dict) -> list[Claim]:
@@ -150,14 +150,14 @@ def judge(config: dict, gaps: dict, rot: dict, anchor: dict) -> list[Claim]:
         Claim.decided("lbfgs_reaches_minimum", text="L-BFGS on the MSE UFM reaches the global minimum value of Thm 3.1.",
                       source=src, verdict=every_seed(gaps["lbfgs"], lb_rtol, "relative gap to the closed-form minimum"),
                       measured=worst(gaps["lbfgs"]), n_seeds=n_seeds),
-        Claim.decided("minimiser_unique_up_to_rotation", text="Every global minimiser is collapsed, H* = Hbar (x) 1_n^T with Hbar^T Hbar = rho I_K: unique up to an orthogonal transformation.",
-                      source=src, verdict=every_seed(rot, rot_tol, "min over orthogonal Q of ||H_lbfgs - Q H*||/||H*|| "
+        Claim.decided("minimiser_unique_up_to_rotation", text="Every global minimiser is collapsed, H* = H̄ ⊗ 1_nᵀ with H̄ᵀH̄ = ρ I_K: unique up to an orthogonal transformation.",
+                      source=src, verdict=every_seed(rot, rot_tol, "min over orthogonal Q of ‖H_lbfgs - Q H*‖/‖H*‖ "
                                                                    "(absolute when H* = 0)"),
                       measured=worst(rot), n_seeds=n_seeds),
-        Claim.decided("anchor_at_minimiser_returns_it", text="For lam_H lam_W < 1 the minimiser of f(W, H; H_0 = H*) is unique and equals (W*, H*).",
+        Claim.decided("anchor_at_minimiser_returns_it", text="For λ_H λ_W < 1 the minimiser of f(W, H; H_0 = H*) is unique and equals (W*, H*).",
                       source=f"{SOURCE}, Cor. 2.2",
                       verdict=every_seed(anchor, ANCHOR_TOL, "max entry error from a start perturbed per seed "
-                                                             "(pairs with lam_H lam_W < 1)"),
+                                                             "(pairs with λ_H λ_W < 1)"),
                       measured=worst(anchor), n_seeds=n_seeds),
     ]
 
