@@ -48,6 +48,20 @@ class Grid:
         ``check(unit_config)``: the cross-key checks of one grid point that the table cannot
         express (e.g. ``d >= K``), raising ``ValueError`` naming the key; run when a sweep is
         planned, before any work.
+
+    Examples
+    --------
+    A toy unit (one score per seed) over two grid points, judged by the mean score:
+
+    >>> from nclab.config import Int, Param
+    >>> from nclab.experiments.registry import Outcome
+    >>> def unit(config, seeds, device):
+    ...     return [{"status": "done", "metrics": {"score": 10 * config["n"] + s}} for s in seeds]
+    >>> def judge(config, rows):
+    ...     return Outcome(metrics={"mean": float(rows["score"].mean())})
+    >>> grid = Grid(unit, {"n": Param(1, Int(minimum=1))}, lambda c: [{"n": n} for n in c["ns"]], judge)
+    >>> run_grid("demo", grid, {"ns": [1, 2], "seeds": [0, 1]}, progress=False).metrics
+    {'mean': 15.5}
     """
 
     unit: RunFunction
@@ -59,8 +73,35 @@ class Grid:
 
 
 def grid_kind(name: str, grid: Grid, profile: str | None = None) -> SweepKind:
-    """The sweep kind of a multi-seed experiment: its unit over the unit's config table
-    (``profile``: the experiment profile the defaults come from, recorded in the store)."""
+    """The sweep kind of a multi-seed experiment: its unit over the unit's config table.
+
+    Parameters
+    ----------
+    name : str
+        The kind's name (the experiment's).
+    grid : Grid
+        The experiment's grid; its ``unit`` is the kind's run function, its ``params`` the
+        kind's keys and defaults, its ``check`` part of the kind's ``normalize``.
+    profile : {"quick", "full"}, optional
+        The experiment profile the defaults come from, recorded in the store.
+
+    Returns
+    -------
+    nclab.sweep.kinds.SweepKind
+        The kind; its ``normalize`` validates a unit config against ``grid.params`` and runs
+        ``grid.check``.
+
+    Examples
+    --------
+    >>> from nclab.experiments.registry import get
+    >>> kind = grid_kind("garrod2025-width", get("garrod2025-width").grid, profile="full")
+    >>> kind.name, kind.profile, kind.defaults["K"]
+    ('garrod2025-width', 'full', 10)
+    >>> kind.normalize(dict(kind.defaults, K=1))
+    Traceback (most recent call last):
+    ...
+    ValueError: setting 'K' of sweep kind 'garrod2025-width' must be an integer >= 2, got 1
+    """
     table = dict(grid.params)
     where = f"sweep kind {name!r}"
 
@@ -76,7 +117,30 @@ def grid_kind(name: str, grid: Grid, profile: str | None = None) -> SweepKind:
 
 
 def point_configs(grid: Grid, config: Mapping[str, Any]) -> list[dict]:
-    """The unit configs of an experiment config: shared keys from ``config``, then each point."""
+    """The unit configs of an experiment config: shared keys from ``config``, then each point.
+
+    Parameters
+    ----------
+    grid : Grid
+        The experiment's grid.
+    config : mapping
+        The experiment config; its keys that are also unit keys are shared by every point.
+
+    Returns
+    -------
+    list of dict
+        One unit config per grid point, in the order of ``grid.points(config)``; a point's
+        keys override the shared ones. Unit keys in neither are left out (the kind's defaults
+        fill them).
+
+    Examples
+    --------
+    >>> from nclab.config import Int, Param
+    >>> grid = Grid(None, {"n": Param(1, Int()), "m": Param(0, Int())},
+    ...             lambda c: [{"n": n} for n in c["ns"]], None)
+    >>> point_configs(grid, {"ns": [1, 2], "m": 7, "other": 3})
+    [{'m': 7, 'n': 1}, {'m': 7, 'n': 2}]
+    """
     fixed = {k: config[k] for k in grid.params if k in config}
     return [{**fixed, **point} for point in grid.points(dict(config))]
 
@@ -85,9 +149,50 @@ def run_grid(name: str, grid: Grid, config: dict, *, store: str | Path | None = 
              executor: Any = "inline", progress: bool | None = None, profile: str | None = None) -> Any:
     """Run the grid of an experiment config through the sweep engine and judge its rows.
 
-    ``store``: an SQLite store to resume from and write to (a temporary one if ``None``);
-    ``executor``: as for :func:`nclab.sweep.run`; ``profile``: the profile ``config`` came
-    from (recorded in the store). Returns the judge's ``Outcome``.
+    Parameters
+    ----------
+    name : str
+        The experiment's name (the sweep kind's).
+    grid : Grid
+        The experiment's grid.
+    config : dict
+        The validated experiment config; ``config[grid.seeds_key]`` holds the seeds and
+        ``config["device"]`` (default ``"cpu"``) the device.
+    store : str or Path, optional
+        An SQLite store to resume from and write to (a temporary one if ``None``).
+    executor : str, default "inline"
+        As for :func:`nclab.sweep.run`: ``inline``, ``local:N``, ``dask://HOST:PORT``.
+    progress : bool, optional
+        As for :func:`nclab.sweep.run`.
+    profile : {"quick", "full"}, optional
+        The profile ``config`` came from (recorded in the store).
+
+    Returns
+    -------
+    Outcome
+        The judge's outcome on the rows of this config's points and seeds, in grid-point
+        then seed order.
+
+    Raises
+    ------
+    ValueError
+        A unit config or seed the sweep engine refuses (before any file is touched).
+    RuntimeError
+        Some runs ended with status ``error``; the message gives the first error.
+
+    Examples
+    --------
+    A toy unit (one score per seed) over two grid points, judged by the mean score:
+
+    >>> from nclab.config import Int, Param
+    >>> from nclab.experiments.registry import Outcome
+    >>> def unit(config, seeds, device):
+    ...     return [{"status": "done", "metrics": {"score": 10 * config["n"] + s}} for s in seeds]
+    >>> def judge(config, rows):
+    ...     return Outcome(metrics={"mean": float(rows["score"].mean())})
+    >>> grid = Grid(unit, {"n": Param(1, Int(minimum=1))}, lambda c: [{"n": n} for n in c["ns"]], judge)
+    >>> run_grid("demo", grid, {"ns": [1, 2], "seeds": [0, 1]}, progress=False).metrics
+    {'mean': 15.5}
     """
     from nclab.sweep.runner import plan, run
     from nclab.sweep.reading import load

@@ -50,14 +50,46 @@ CLAIM_KINDS = ("claim", "check")
 class Claim:
     """One checked statement of a paper (``kind="claim"``) or a sanity check of ours (``"check"``).
 
-    ``text`` is the paper's statement in a sentence, ``source`` the paper and theorem/figure,
-    ``expected`` the rule checked (a short string such as ``"< 1e-3"`` or ``"lower end of the 95%
-    interval >= 0.8"``), ``measured`` the measured value (JSON-able), ``passed`` the verdict.
-    ``note`` is an optional remark (why it failed, which open choice was made, what power the
-    quick profile lacks); the JSON form (:meth:`to_dict`) adds one when ``measured`` holds NaN
-    or +-inf, which JSON writes as ``null``. A claim over random seeds carries ``n_seeds``,
-    ``estimate`` and its 95% ``interval`` (see :mod:`nclab.experiments.rules`); ``rule`` names
-    the rule type (magnitude, direction, rate, trend, exact).
+    A claim that does not reproduce is kept with ``passed=False``, never dropped.
+
+    Parameters
+    ----------
+    id : str
+        Short identifier, unique within the experiment (e.g. ``"distance_is_O_eps"``).
+    text : str
+        The paper's statement in a sentence.
+    source : str
+        The paper and theorem/figure the statement comes from.
+    expected : str
+        The rule checked, as a short string such as ``"< 1e-3"`` or ``"lower end of the 95%
+        interval >= 0.8"``.
+    measured : Any
+        The measured value (JSON-able).
+    passed : bool
+        The verdict.
+    note : str, default ""
+        An optional remark (why it failed, which open choice was made, what power the quick
+        profile lacks); the JSON form (:meth:`to_dict`) adds one when ``measured`` holds NaN or
+        +-inf, which JSON writes as ``null``.
+    kind : {"claim", "check"}, default "claim"
+        A paper's result, or a solver sanity check (a gradient norm, Lanczos vs dense) reported
+        apart and never counted as a reproduced result.
+    rule : str, default ""
+        The rule type (magnitude, direction, rate, trend, exact).
+    n_seeds : int, optional
+        The number of random seeds of a claim over seeds.
+    estimate : float, optional
+        The estimate of a claim over seeds (see :mod:`nclab.experiments.rules`).
+    interval : list of float, optional
+        Its 95% interval ``[low, high]``.
+
+    Examples
+    --------
+    >>> c = Claim("small", "The gradient vanishes.", "our check", "< 1e-3", 2e-4, True, kind="check")
+    >>> c.to_dict()["kind"], c.passed
+    ('check', True)
+    >>> Claim.from_dict(c.to_dict()) == c
+    True
     """
 
     id: str
@@ -78,8 +110,30 @@ class Claim:
                 kind: str = "claim", n_seeds: int | None = None) -> "Claim":
         """A claim decided by a :class:`nclab.experiments.rules.Verdict`: its rule, estimate and interval.
 
-        ``n_seeds`` defaults to the estimate's count for estimates over seeds (Wilson, t);
-        ``measured`` defaults to the estimate.
+        Parameters
+        ----------
+        id, text, source : str
+            As for :class:`Claim`.
+        verdict : nclab.experiments.rules.Verdict
+            The decision; gives ``expected``, ``passed``, ``rule``, ``estimate`` and ``interval``.
+        measured : Any, optional
+            The measured value; defaults to the verdict's estimate.
+        note, kind : str
+            As for :class:`Claim`.
+        n_seeds : int, optional
+            Defaults to the estimate's count for estimates over seeds (Wilson, t).
+
+        Returns
+        -------
+        Claim
+            The claim with the verdict's rule, estimate and interval.
+
+        Examples
+        --------
+        >>> from nclab.experiments.rules import at_least, proportion
+        >>> c = Claim.decided("dnc", "DNC is found.", "Thm 1", at_least(proportion(19, 20), 0.5))
+        >>> c.passed, c.n_seeds, c.measured, c.expected
+        (True, 20, 0.95, 'lower end of the 95% interval >= 0.5')
         """
         est = verdict.estimate
         if n_seeds is None and est is not None and est.method in ("wilson", "t"):
@@ -89,6 +143,20 @@ class Claim:
                    None if est is None else est.value, None if est is None else [est.low, est.high])
 
     def to_dict(self) -> dict:
+        """The claim's JSON form (the ``claims`` entries of ``result.json``).
+
+        Returns
+        -------
+        dict
+            ``id``, ``text``, ``source``, ``expected``, ``measured``, ``passed``, ``kind`` and, when
+            set, ``note``, ``rule``, ``n_seeds``, ``estimate``, ``interval``. Non-finite measured
+            values are written as ``None`` with a note saying so.
+
+        Examples
+        --------
+        >>> Claim("c", "t", "s", "< 1", float("nan"), False).to_dict()["note"]
+        'measured value had NaN (written as null)'
+        """
         note = self.note
         kinds = non_finite(self.measured)
         if kinds:
@@ -113,6 +181,24 @@ class Claim:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Claim":
+        """The claim of a JSON form such as :meth:`to_dict` writes (unknown keys are ignored).
+
+        Parameters
+        ----------
+        data : mapping
+            A claim's JSON form.
+
+        Returns
+        -------
+        Claim
+            The claim.
+
+        Examples
+        --------
+        >>> Claim.from_dict({"id": "c", "text": "t", "source": "s", "expected": "< 1",
+        ...                  "measured": 0.5, "passed": True, "extra": 1}).passed
+        True
+        """
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -121,12 +207,26 @@ class Claim:
 class Outcome:
     """What an experiment function returns.
 
-    ``figures`` maps a short file stem to a ``matplotlib.figure.Figure`` (create figures with
-    ``matplotlib.figure.Figure()``, never pyplot: no global state). ``metrics`` holds named
-    numbers; ``tables`` holds small tables as lists of row dicts (shown in the report);
-    ``notes`` are sentences for the reader (e.g. why a claim failed). ``claims`` holds the
-    paper's claims and our sanity checks alike; their ``kind`` sorts them into the result's
-    ``claims`` and ``checks``.
+    Parameters
+    ----------
+    claims : list of Claim, default []
+        The paper's claims and our sanity checks alike; their ``kind`` sorts them into the
+        result's ``claims`` and ``checks``.
+    figures : dict of str to Figure, default {}
+        Short file stem -> ``matplotlib.figure.Figure`` (create figures with
+        ``matplotlib.figure.Figure()``, never pyplot: no global state).
+    metrics : dict, default {}
+        Named numbers.
+    tables : dict of str to list of dict, default {}
+        Small tables as lists of row dicts (shown in the report).
+    notes : list of str, default []
+        Sentences for the reader (e.g. why a claim failed).
+
+    Examples
+    --------
+    >>> out = Outcome(claims=[Claim("c", "t", "s", "< 1", 0.5, True)], metrics={"loss": 0.5})
+    >>> [c.id for c in out.claims], out.metrics, out.figures
+    (['c'], {'loss': 0.5}, {})
     """
 
     claims: list[Claim] = field(default_factory=list)
@@ -140,8 +240,38 @@ class Outcome:
 class ExperimentResult:
     """The result of one experiment run; ``to_dict()`` is the JSON of ``nclab run --json``.
 
-    ``profile``: the profile the config started from (``"quick"`` or ``"full"``, before any
-    overrides), as :func:`run` sets it; ``None`` when unknown (left out of the JSON).
+    Parameters
+    ----------
+    experiment, paper, title, description : str
+        The experiment's name, paper key, title and description (as registered).
+    config : dict
+        The validated config it ran with.
+    claims : list of Claim
+        The paper's claims (``kind="claim"``), failed ones included.
+    figures : list of str
+        The figure file names (``stem.png``).
+    metrics, tables : dict
+        As in :class:`Outcome`.
+    notes : list of str
+        As in :class:`Outcome`.
+    seconds : float
+        The run time.
+    checks : list of Claim, default []
+        The sanity checks (``kind="check"``).
+    figure_objects : dict, default {}
+        Stem -> ``matplotlib.figure.Figure``, written by :meth:`save` (not in the JSON).
+    profile : {"quick", "full"}, optional
+        The profile the config started from (before any overrides), as :func:`run` sets it;
+        ``None`` when unknown (left out of the JSON).
+
+    Examples
+    --------
+    >>> r = ExperimentResult("x", "mixon2022", "X", "", {"n": 1}, [Claim("c", "t", "s", "< 1", 0.5, True)],
+    ...                      [], {}, {}, [], 0.25, profile="quick")
+    >>> r.passed, r.to_dict()["profile"]
+    (True, 'quick')
+    >>> ExperimentResult.from_dict(r.to_dict()) == r
+    True
     """
 
     experiment: str
@@ -161,9 +291,25 @@ class ExperimentResult:
 
     @property
     def passed(self) -> bool:
+        """Whether every claim (not the checks) passed; ``True`` when there are none."""
         return all(c.passed for c in self.claims)
 
     def to_dict(self) -> dict:
+        """The JSON form of the result (``result.json``, ``nclab run --json``).
+
+        Returns
+        -------
+        dict
+            ``experiment``, ``paper``, ``title``, ``description``, ``config``, ``claims``,
+            ``checks``, ``figures``, ``metrics``, ``tables``, ``notes``, ``seconds`` and, when
+            known, ``profile``; every value JSON-able.
+
+        Examples
+        --------
+        >>> r = ExperimentResult("x", "mixon2022", "X", "", {}, [], [], {}, {}, [], 1.0)
+        >>> sorted(r.to_dict())[:4]
+        ['checks', 'claims', 'config', 'description']
+        """
         return {
             "experiment": self.experiment,
             "paper": self.paper,
@@ -182,6 +328,23 @@ class ExperimentResult:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "ExperimentResult":
+        """The result of a JSON form such as :meth:`to_dict` writes (a ``result.json``).
+
+        Parameters
+        ----------
+        data : mapping
+            The JSON form; only ``experiment`` is required, the other keys default to empty.
+
+        Returns
+        -------
+        ExperimentResult
+            The result, without figure objects.
+
+        Examples
+        --------
+        >>> ExperimentResult.from_dict({"experiment": "x"}).title
+        'x'
+        """
         return cls(
             experiment=data["experiment"],
             paper=data.get("paper", ""),
@@ -203,6 +366,24 @@ class ExperimentResult:
 
         Files are written under temporary names and renamed, so an interrupted save leaves
         no half-written result.
+
+        Parameters
+        ----------
+        out : str or Path
+            The folder (created if missing).
+
+        Returns
+        -------
+        Path
+            ``out/result.json``.
+
+        Examples
+        --------
+        >>> import json, tempfile
+        >>> r = ExperimentResult("x", "mixon2022", "X", "", {}, [], [], {"loss": 0.5}, {}, [], 1.0)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     json.loads(r.save(tmp).read_text())["metrics"]
+        {'loss': 0.5}
         """
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -230,13 +411,40 @@ DEVICE = Param("cpu", Text(), "torch device: cpu, cuda, cuda:1")
 class Experiment:
     """A registered experiment: its function, paper, description, config table and quick profile.
 
-    ``params`` is the config table (:mod:`nclab.config`): every key with its default (the
-    paper-scale profile, ``--full``) and what it allows. ``quick`` overrides some defaults: the quick
-    profile, the default of :meth:`config`, :func:`run` and the CLI.
-    ``grid`` (a :class:`nclab.experiments.sweeps.Grid`) is set for the multi-seed experiments,
-    which run their grid of (config, seed) units through the sweep engine; ``seed_key`` names the
-    key through which a sweep's seed reaches a single-shot experiment (``None``: deterministic);
-    ``check`` runs the cross-key checks on a validated config.
+    Made by :func:`register`; :func:`get` and :func:`experiments` return them.
+
+    Parameters
+    ----------
+    name : str
+        The experiment's name (``nclab run NAME``).
+    paper : str
+        Its paper key, one of :data:`PAPERS`.
+    title, description : str
+        Its title and the paper's description of the figure or table reproduced.
+    func : callable
+        ``func(config) -> Outcome``.
+    params : mapping of str to Param
+        The config table (:mod:`nclab.config`): every key with its default (the paper-scale
+        profile, ``--full``) and what it allows; ``device`` included.
+    quick : mapping
+        Overrides of some defaults: the quick profile, the default of :meth:`config`,
+        :func:`run` and the CLI.
+    grid : nclab.experiments.grid.Grid, optional
+        Set for the multi-seed experiments, which run their grid of (config, seed) units
+        through the sweep engine.
+    seed_key : str, optional
+        The key through which a sweep's seed reaches a single-shot experiment (``None``:
+        deterministic).
+    check : callable, optional
+        ``check(config)``: the cross-key checks, run on a validated config.
+
+    Examples
+    --------
+    >>> exp = get("tirer2023-minimizer")
+    >>> exp.paper, exp.grid is None, exp.seed_key
+    ('tirer2023', True, 'seeds')
+    >>> exp.defaults["seeds"], exp.quick["seeds"]
+    (4, [0, 1])
     """
 
     name: str
@@ -252,7 +460,13 @@ class Experiment:
 
     @property
     def defaults(self) -> dict[str, Any]:
-        """``{key: default}`` of the full profile (``device`` excluded)."""
+        """``{key: default}`` of the full profile (``device`` excluded).
+
+        Examples
+        --------
+        >>> sorted(get("tirer2023-minimizer").defaults)[:4]
+        ['K', 'anchor_beta', 'anchor_noise', 'd']
+        """
         return {k: p.default for k, p in self.params.items() if k != "device"}
 
     def config(self, quick: bool = True, **overrides: Any) -> dict:
@@ -279,6 +493,16 @@ class Experiment:
         ValueError
             An unknown key, a value outside what the key allows, or a failed cross-key check,
             naming the key and the value.
+
+        Examples
+        --------
+        >>> exp = get("tirer2023-minimizer")
+        >>> exp.config()["gd_steps"], exp.config(quick=False)["gd_steps"], exp.config(gd_steps=10)["gd_steps"]
+        (20000, 50000, 10)
+        >>> exp.config(steps=10)
+        Traceback (most recent call last):
+        ...
+        ValueError: ...steps...
         """
         base = {k: p.default for k, p in self.params.items()}
         if quick:
@@ -310,13 +534,52 @@ def register(
 ) -> Callable[[Callable[[dict], Outcome]], Callable[[dict], Outcome]]:
     """Decorator registering ``func(config) -> Outcome`` as experiment ``name``.
 
-    ``defaults`` is the config table of the full (paper-scale) profile: ``{key: Param(default,
-    rule, help)}`` (a plain value is a default whose rule is inferred from its type).
-    ``quick`` overrides some of them for the ``--quick`` profile (under a minute or three on 2
-    cores); it is validated here. ``description`` is the paper's description of the figure or
-    table reproduced. ``grid`` and ``seed_key``: see :class:`Experiment`. ``check(config)`` runs the
-    cross-key checks a table cannot express (e.g. ``d >= K``) on the validated config and raises
-    ``ValueError`` naming the key (:func:`nclab.config.refuse`); it runs before any work.
+    Parameters
+    ----------
+    name : str
+        The experiment's name; registering a name again replaces the earlier experiment.
+    paper : str
+        Its paper key, one of :data:`PAPERS`.
+    title : str
+        A short title.
+    description : str
+        The paper's description of the figure or table reproduced.
+    defaults : mapping
+        The config table of the full (paper-scale) profile: ``{key: Param(default, rule,
+        help)}`` (a plain value is a default whose rule is inferred from its type). The key
+        ``device`` is added.
+    quick : mapping, optional
+        Overrides of some defaults for the ``--quick`` profile (under a minute or three on 2
+        cores); validated here.
+    grid, seed_key
+        See :class:`Experiment`; ``seed_key`` must be a key of ``defaults``.
+    check : callable, optional
+        ``check(config)``: the cross-key checks a table cannot express (e.g. ``d >= K``), run on
+        the validated config before any work; raises ``ValueError`` naming the key
+        (:func:`nclab.config.refuse`).
+
+    Returns
+    -------
+    callable
+        The decorator; it registers the function and returns it unchanged.
+
+    Raises
+    ------
+    ValueError
+        ``paper`` not in :data:`PAPERS`, a ``quick`` key not in ``defaults`` or a ``quick``
+        value it does not allow, or a ``seed_key`` that is not a key.
+
+    Examples
+    --------
+    >>> register("demo", paper="nature", title="", description="", defaults={"n": 3})
+    Traceback (most recent call last):
+    ...
+    ValueError: ...paper...nature...
+    >>> register("demo", paper="mixon2022", title="", description="", defaults={"n": 3},
+    ...          quick={"m": 1})
+    Traceback (most recent call last):
+    ...
+    ValueError: quick profile of 'demo' has keys not in its defaults: ['m']
     """
     if paper not in PAPERS:
         fail("paper", paper, "one of " + ", ".join(PAPERS))
@@ -340,8 +603,27 @@ def register(
 def load_modules(strict: bool = True) -> dict[str, str]:
     """Import every paper module (registering its experiments) once.
 
-    ``strict`` re-raises an import error; otherwise the error is kept in ``IMPORT_ERRORS``
-    (returned) so that one broken paper module does not hide the others (``nclab reproduce``).
+    Parameters
+    ----------
+    strict : bool, default True
+        Re-raise an import error; ``False`` keeps it in ``IMPORT_ERRORS`` so that one broken
+        paper module does not hide the others (``nclab reproduce``).
+
+    Returns
+    -------
+    dict of str to str
+        A copy of ``IMPORT_ERRORS``: ``{module: traceback}`` of the paper packages whose import
+        raised (empty when all imported).
+
+    Raises
+    ------
+    Exception
+        With ``strict=True``, whatever a paper package's import raised.
+
+    Examples
+    --------
+    >>> load_modules(strict=False)
+    {}
     """
     global _LOADED
     if not _LOADED:
@@ -361,7 +643,24 @@ def _load() -> None:
 
 
 def experiments(paper: str | None = None) -> list[Experiment]:
-    """All registered experiments (of one paper if given), in paper order then name."""
+    """All registered experiments (of one paper if given), in paper order then name.
+
+    Parameters
+    ----------
+    paper : str, optional
+        A paper key of :data:`PAPERS`; ``None`` (default) lists every paper's experiments. An
+        unknown key gives an empty list.
+
+    Returns
+    -------
+    list of Experiment
+        The experiments, in the order of :data:`PAPERS`, then by name.
+
+    Examples
+    --------
+    >>> [e.name for e in experiments("mixon2022")]
+    ['mixon2022-fig1', 'mixon2022-fig2', 'mixon2022-subspace']
+    """
     _load()
     order = list(PAPERS)
     items = [e for e in _REGISTRY.values() if paper is None or e.paper == paper]
@@ -369,7 +668,32 @@ def experiments(paper: str | None = None) -> list[Experiment]:
 
 
 def get(name: str) -> Experiment:
-    """The registered experiment ``name``; unknown names raise ``ValueError`` listing them."""
+    """The registered experiment ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A registered experiment's name (``nclab list`` names them).
+
+    Returns
+    -------
+    Experiment
+        The experiment: its function, config table, quick profile and grid.
+
+    Raises
+    ------
+    ValueError
+        An unknown name; the message lists the registered ones.
+
+    Examples
+    --------
+    >>> get("tirer2023-minimizer").quick["gd_steps"]
+    20000
+    >>> get("tirer2023-minimiser")
+    Traceback (most recent call last):
+    ...
+    ValueError: experiment must be one of mixon2022-fig1, ..., got 'tirer2023-minimiser'
+    """
     _load()
     if name not in _REGISTRY:
         fail("experiment", name, "one of " + ", ".join(e.name for e in experiments()))

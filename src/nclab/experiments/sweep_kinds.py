@@ -28,7 +28,38 @@ from nclab.sweep.kinds import SweepKind
 
 
 def sweep_kind(name: str, *, quick: bool = True) -> SweepKind:
-    """The sweep kind of experiment ``name`` (``ValueError`` for an unknown name)."""
+    """The sweep kind of experiment ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A registered experiment.
+    quick : bool, default True
+        Take the defaults from the quick profile; ``False`` from the full profile.
+
+    Returns
+    -------
+    nclab.sweep.kinds.SweepKind
+        For a multi-seed experiment, its grid unit's kind (:func:`~nclab.experiments.grid.grid_kind`);
+        otherwise a kind running the whole experiment (:func:`run_experiment`) over its keys
+        (``device`` and the seed key excluded), whose ``normalize`` also runs the experiment's
+        cross-key checks.
+
+    Raises
+    ------
+    ValueError
+        An unknown experiment name.
+
+    Examples
+    --------
+    >>> kind = sweep_kind("tirer2023-minimizer")
+    >>> kind.profile, kind.defaults["gd_steps"], "seeds" in kind.defaults
+    ('quick', 20000, False)
+    >>> sweep_kind("tirer2023-minimizer", quick=False).defaults["gd_steps"]
+    50000
+    >>> sweep_kind("garrod2025-width").run.__name__
+    'gd_unit'
+    """
     exp = registry.get(name)
     if exp.grid is not None:
         if quick:
@@ -69,7 +100,42 @@ def _unit_value(key: str, param: Param, base: dict) -> Any:
 
 
 def run_experiment(name: str, config: dict, seeds: list, device: str) -> list[dict]:
-    """The run function of a single-shot experiment's kind: one result dict per seed."""
+    """The run function of a single-shot experiment's kind: one result dict per seed.
+
+    Parameters
+    ----------
+    name : str
+        A registered single-shot experiment.
+    config : dict
+        Its config keys (``device`` and the seed key excluded); the rest take the quick
+        profile's values.
+    seeds : list of int
+        The seeds; each reaches the experiment through its ``seed_key`` (a ``seeds`` key gets
+        ``[seed]``). An experiment without a seed key is run once and every seed gets that row.
+    device : str
+        The torch device.
+
+    Returns
+    -------
+    list of dict
+        Per seed ``{"status": "done", "metrics": ...}``: the experiment's scalar metrics,
+        ``claim_<id>`` (1 passed, 0 failed) for each claim, ``claims_passed`` and
+        ``claims_total``.
+
+    Raises
+    ------
+    ValueError
+        An unknown experiment, or a config value the experiment refuses.
+
+    Examples
+    --------
+    The kind of a single-shot experiment calls it with the experiment's name (running one
+    takes seconds to minutes, so it is not run here):
+
+    >>> kind = sweep_kind("garrod2025-dimension")
+    >>> kind.run.func is run_experiment, kind.run.args
+    (True, ('garrod2025-dimension',))
+    """
     exp = registry.get(name)
     key = exp.seed_key
     if key is None:  # deterministic: compute once for the batch
