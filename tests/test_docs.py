@@ -76,9 +76,10 @@ NUMPYDOC_MODULES = (
     "nclab.metrics.spectrum", "nclab.metrics.collapse",
     "nclab.metrics.extra",
     "nclab.metrics.uniformity",
-    "nclab.theory.deep.low_rank", "nclab.theory.deep.critical_points",
+    "nclab.theory.deep.low_rank", "nclab.theory.deep.critical_points", "nclab.theory.deep.landscape",
     "nclab.ufm.spec", "nclab.ufm.result",
     "nclab.metrics.streaming",
+    "nclab.experiments.registry", "nclab.experiments.grid", "nclab.experiments.sweep_kinds",
 )
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.
 NUMPYDOC_OBJECTS = (

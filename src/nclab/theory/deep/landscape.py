@@ -31,6 +31,37 @@ def flat_objective(spec, params, seed: int = 0) -> tuple[Callable[[torch.Tensor]
 
     ``params`` is a :class:`nclab.ufm.spec.UFMParams`; ``seed`` picks the seed index. ``f`` maps
     a (P,) tensor to a scalar and is differentiable twice (torch.func).
+
+    Parameters
+    ----------
+    spec : nclab.ufm.spec.UFMSpec
+        The model and objective (e.g. ``CriticalPoint.spec``).
+    params : nclab.ufm.spec.UFMParams
+        The point, with one or more seeds.
+    seed : int, optional
+        Index of the seed of ``params`` to take (default 0).
+
+    Returns
+    -------
+    f : callable
+        Maps a flat (P,) tensor, in the order H_1, W_1, .., W_L (then biases, if the spec has
+        them) of :meth:`UFMParams.flat`, to the engine's scalar objective
+        (:func:`nclab.ufm.objective.parts`' ``"loss"``).
+    theta : torch.Tensor
+        Shape (P,): the seed's parameters, detached copy, in ``params``' dtype and device.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Eq. 1 (the deep UFM objective; docs/math.md §6.1).
+
+    Examples
+    --------
+    >>> from nclab.theory.deep.critical_points import dnc_critical_point
+    >>> cp = dnc_critical_point(3, 1, 3, 2, 0.01)  # K=3, n=1, d=3, L=2: P = 9 + 9 + 9 = 27
+    >>> f, theta = flat_objective(cp.spec, cp.params)
+    >>> theta.shape[0], round(float(f(theta)), 6), round(cp.loss, 6)
+    (27, 0.100998, 0.100998)
     """
     from nclab.ufm.objective import parts
     from nclab.ufm.spec import UFMParams
@@ -68,6 +99,15 @@ def stable_ce(Z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     lam <= 2^-50). Here the derivative with respect to ``z_y`` is ``-sigmoid(t)`` and the others
     ``sigmoid(t) softmax_{j != y}``, both products of small accurate numbers; softplus is written
     ``max(t, 0) + log1p(exp(-|t|))`` (no overflow for either sign of t). Derived, not from GK.
+
+    Examples
+    --------
+    >>> Z = torch.tensor([[50.0], [0.0]], dtype=torch.float64)
+    >>> y = torch.tensor([0])
+    >>> f"{float(stable_ce(Z, y)[0]):.4e}"  # log(1 + e^-50) = e^-50 to rounding
+    '1.9287e-22'
+    >>> float((torch.logsumexp(Z, 0) - Z[0])[0])  # the plain form loses it
+    0.0
     """
     rows = torch.arange(Z.shape[-2], device=Z.device).unsqueeze(-1)
     true = Z.gather(-2, labels.view(*([1] * (Z.ndim - 2)), 1, -1).expand(*Z.shape[:-2], 1, -1))
@@ -99,6 +139,26 @@ def stable_flat_objective(spec, params, seed: int = 0) -> tuple[Callable[[torch.
     Same objective as the engine's (mean CE + regulariser; equal to it to rounding), but its
     gradient and Hessian keep relative precision when the fit term is below float64's epsilon
     (lam <= 2^-50 at GK's critical points), where the engine's autograd Hessian loses its CE part.
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is not a cross-entropy spec or is anchored.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Eq. 1 and Theorem 6 (the small-lam Hessians this form is for;
+    docs/math.md §6.13).
+
+    Examples
+    --------
+    >>> from nclab.theory.deep.critical_points import dnc_critical_point
+    >>> cp = dnc_critical_point(3, 1, 3, 2, 0.01)  # K=3, n=1, d=3, L=2: P = 9 + 9 + 9 = 27
+    >>> f, theta = stable_flat_objective(cp.spec, cp.params)
+    >>> g, _ = flat_objective(cp.spec, cp.params)
+    >>> bool(abs(float(f(theta)) - float(g(theta))) < 1e-15)
+    True
     """
     from nclab.ufm.objective import fit_scale, forward_all, regulariser, targets
     from nclab.ufm.spec import UFMParams
@@ -123,6 +183,33 @@ def hvp_function(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor)
     ``torch.func.vjp(grad(f), theta)`` records the gradient computation once; each product is
     then one backward pass (H is symmetric, so v^T H = (H v)^T). On the CPU this is ~30x faster
     per product than forward-over-reverse (``jvp`` of ``grad``), which gives the same numbers.
+
+    Parameters
+    ----------
+    f : callable
+        Scalar function of a (P,) tensor, twice differentiable by ``torch.func`` (e.g. from
+        :func:`flat_objective`).
+    theta : torch.Tensor
+        Shape (P,): the point.
+
+    Returns
+    -------
+    callable
+        ``hvp(v)``: for a (P,) tensor v of theta's dtype and device, the (P,) tensor H(theta) v.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorems 4 and 6 (the Hessians studied; docs/math.md §6.11).
+
+    Examples
+    --------
+    >>> from nclab.theory.deep.critical_points import dnc_critical_point
+    >>> cp = dnc_critical_point(3, 1, 3, 2, 0.01)  # K=3, n=1, d=3, L=2: P = 9 + 9 + 9 = 27
+    >>> f, theta = flat_objective(cp.spec, cp.params)
+    >>> v = torch.linspace(-1.0, 1.0, theta.numel(), dtype=torch.float64)
+    >>> bool(torch.allclose(hvp_function(f, theta)(v), dense_hessian(f, theta) @ v))
+    True
     """
     from torch.func import grad, vjp
 
@@ -135,7 +222,41 @@ def hvp_function(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor)
 
 
 def dense_hessian(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor, *, max_params: int = 6000) -> torch.Tensor:
-    """The full (P, P) Hessian by ``torch.func.hessian``; refuses P > ``max_params`` (memory P^2)."""
+    """The full (P, P) Hessian by ``torch.func.hessian``; refuses P > ``max_params`` (memory P^2).
+
+    Parameters
+    ----------
+    f : callable
+        Scalar function of a (P,) tensor, twice differentiable by ``torch.func``.
+    theta : torch.Tensor
+        Shape (P,): the point.
+    max_params : int, optional
+        Largest P accepted (default 6000, a 288 MB float64 matrix).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (P, P), theta's dtype: the Hessian, symmetrised as (H + H^T) / 2.
+
+    Raises
+    ------
+    ValueError
+        If P > ``max_params``.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 4 (no negative eigenvalue at DNC for small lam; docs/math.md §6.11).
+
+    Examples
+    --------
+    >>> from nclab.theory.deep.critical_points import dnc_critical_point
+    >>> cp = dnc_critical_point(3, 1, 3, 2, 0.01)  # K=3, n=1, d=3, L=2: P = 9 + 9 + 9 = 27
+    >>> f, theta = flat_objective(cp.spec, cp.params)
+    >>> e = torch.linalg.eigvalsh(dense_hessian(f, theta))
+    >>> bool(e.min() > -1e-12), near_zero_count(e.numpy(), atol=1e-8)  # PSD; L(rd - r(r+1)/2) = 6 zeros
+    (True, 6)
+    """
     P = theta.numel()
     if P > max_params:
         fail("number of parameters", P, f"at most max_params = {max_params} for a dense Hessian (use hessian_extremes)")
@@ -148,7 +269,38 @@ def dense_hessian(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor
 @dataclass
 class HessianExtremes:
     """Extreme Hessian eigenvalues: ``smallest``/``largest`` (k each, ascending), the parameter
-    count, the number of Hessian-vector products and the seconds taken."""
+    count, the number of Hessian-vector products and the seconds taken.
+
+    Returned by :func:`hessian_extremes`; ``min``, ``max`` and ``norm`` are the smallest, the
+    largest and the largest absolute eigenvalue found.
+
+    Parameters
+    ----------
+    smallest : numpy.ndarray
+        The k smallest eigenvalues, ascending (empty when only the largest were asked for).
+    largest : numpy.ndarray
+        The k largest eigenvalues, ascending (empty when only the smallest were asked for).
+    num_params : int
+        P, the number of parameters.
+    matvecs : int
+        Number of Hessian-vector products used.
+    seconds : float
+        Wall time of the computation.
+    notes : list of str, optional
+        Remarks on the computation (empty by default).
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorems 4 and 6.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h = HessianExtremes(np.array([-0.5]), np.array([2.0]), 10, 40, 0.1)
+    >>> h.min, h.max, h.norm
+    (-0.5, 2.0, 2.0)
+    """
 
     smallest: np.ndarray
     largest: np.ndarray
@@ -159,10 +311,12 @@ class HessianExtremes:
 
     @property
     def min(self) -> float:
+        """The smallest eigenvalue found (needs ``smallest``)."""
         return float(self.smallest[0])
 
     @property
     def max(self) -> float:
+        """The largest eigenvalue found (needs ``largest``)."""
         return float(self.largest[-1])
 
     @property
@@ -187,6 +341,54 @@ def hessian_extremes(
     The smallest are found as the largest of (sigma I - H) with sigma = the largest eigenvalue
     (a spectral shift; Lanczos converges best at the top of a spectrum). ``which``: "both",
     "smallest" or "largest". Computes in theta's dtype/device; only vectors cross to numpy.
+
+    Parameters
+    ----------
+    f : callable
+        Scalar function of a (P,) tensor, twice differentiable by ``torch.func``.
+    theta : torch.Tensor
+        Shape (P,): the point.
+    k : int, optional
+        Number of eigenvalues at each end, 1 <= k < P - 1 (default 1).
+    which : {"both", "smallest", "largest"}, optional
+        Which end(s) to return (the largest are always computed, for the shift).
+    tol : float, optional
+        Relative accuracy passed to ``eigsh`` (default 1e-10; 0 means machine precision).
+    maxiter : int, optional
+        Maximum number of Arnoldi update iterations passed to ``eigsh`` (default scipy's).
+    ncv : int, optional
+        Number of Lanczos vectors passed to ``eigsh`` (default scipy's).
+    seed : int, optional
+        Seed of the random start vector (default 0).
+
+    Returns
+    -------
+    HessianExtremes
+        The eigenvalues found, ascending, with P, the number of Hessian-vector products and
+        the seconds taken.
+
+    Raises
+    ------
+    ValueError
+        If ``which``, ``k`` or ``tol`` is out of range (k >= P - 1: use :func:`dense_hessian`).
+    scipy.sparse.linalg.ArpackNoConvergence
+        If Lanczos does not converge within ``maxiter``.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 4 (smallest eigenvalue >= 0 at DNC) and Theorem 6 (Hessian norms)
+    (docs/math.md §6.11, §6.13).
+
+    Examples
+    --------
+    >>> from nclab.theory.deep.critical_points import dnc_critical_point
+    >>> cp = dnc_critical_point(3, 1, 3, 2, 0.01)  # K=3, n=1, d=3, L=2: P = 9 + 9 + 9 = 27
+    >>> f, theta = flat_objective(cp.spec, cp.params)
+    >>> h = hessian_extremes(f, theta, k=2)
+    >>> e = torch.linalg.eigvalsh(dense_hessian(f, theta))
+    >>> bool(np.allclose(h.largest, e[-2:].numpy())), abs(h.min) < 1e-8, h.num_params
+    (True, True, 27)
     """
     check_choice("which", which, ("both", "smallest", "largest"))
     k = check_int("k", k, minimum=1)
@@ -224,6 +426,30 @@ def hessian_extremes(
 
 
 def near_zero_count(eigenvalues, *, atol: float) -> int:
-    """Number of eigenvalues with |e| <= atol (the degenerate directions of GK Thm 4)."""
+    """Number of eigenvalues with |e| <= atol (the degenerate directions of GK Thm 4).
+
+    Parameters
+    ----------
+    eigenvalues : array_like
+        Eigenvalues (any shape; cast to float64).
+    atol : float
+        Absolute tolerance.
+
+    Returns
+    -------
+    int
+        The count of entries with |e| <= ``atol``.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorems 4 and 5 (zero eigenvalues from the continuous symmetries;
+    docs/math.md §6.11, §6.12).
+
+    Examples
+    --------
+    >>> near_zero_count([-1e-9, 0.5, 2e-9, -0.1], atol=1e-8)
+    2
+    """
     e = np.asarray(eigenvalues, dtype=np.float64)
     return int((np.abs(e) <= atol).sum())
