@@ -80,6 +80,7 @@ NUMPYDOC_MODULES = (
     "nclab.ufm.spec", "nclab.ufm.result",
     "nclab.metrics.streaming",
     "nclab.experiments.registry", "nclab.experiments.grid", "nclab.experiments.sweep_kinds",
+    "nclab.config", "nclab.seeds",
 )
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.
 NUMPYDOC_OBJECTS = (

@@ -31,16 +31,82 @@ from numbers import Integral, Real as _RealNumber
 from typing import Any, Mapping
 
 class ParameterTypeError(TypeError, ValueError):
-    """A setting of the wrong type (e.g. a string where an integer is allowed)."""
+    """A setting of the wrong type (e.g. a string where an integer is allowed).
+
+    A ``TypeError`` and a ``ValueError`` (callers catching bad input catch both); raised by
+    every :class:`Rule` for a value of the wrong type, with a message naming the key, the value
+    and what is allowed.
+
+    Examples
+    --------
+    >>> try:
+    ...     Int().check("setting 'K'", "four")
+    ... except ValueError as err:
+    ...     print(type(err).__name__, isinstance(err, TypeError), err)
+    ParameterTypeError True setting 'K' must be an integer, got 'four'
+    """
 
 
 class Rule:
-    """What a key allows. ``check(name, value)`` returns the canonical value or raises."""
+    """What a key allows. ``check(name, value)`` returns the canonical value or raises.
+
+    The base class of :class:`Int`, :class:`Real`, :class:`Bool`, :class:`Choice`,
+    :class:`Text`, :class:`Optional`, :class:`Either`, :class:`ListOf` and
+    :class:`nclab.seeds.Seeds`; a subclass implements :meth:`describe` and :meth:`check`.
+
+    Examples
+    --------
+    >>> rule = Real(minimum=0.0, strict=True)
+    >>> isinstance(rule, Rule), rule.describe(), rule.check("lr", 1)
+    (True, 'a finite number > 0', 1.0)
+    """
 
     def describe(self) -> str:  # pragma: no cover - every rule overrides it
+        """What the rule allows, as the end of a sentence "``KEY`` must be ...".
+
+        Returns
+        -------
+        str
+            E.g. ``"an integer >= 2"``.
+
+        Examples
+        --------
+        >>> Int(minimum=2).describe()
+        'an integer >= 2'
+        """
         raise NotImplementedError
 
     def check(self, name: str, value: Any) -> Any:  # pragma: no cover
+        """The canonical value of ``value``, or an error naming ``name``, the value and what is allowed.
+
+        Parameters
+        ----------
+        name : str
+            How the message names the key (e.g. ``"setting 'K' of experiment 'demo'"``).
+        value : Any
+            The value to check.
+
+        Returns
+        -------
+        Any
+            The canonical value (e.g. ``4.0`` -> ``4`` for an integer key).
+
+        Raises
+        ------
+        ParameterTypeError
+            A value of the wrong type.
+        ValueError
+            A value of the right type outside what is allowed.
+
+        Examples
+        --------
+        >>> Int(minimum=2).check("K", 4.0)
+        4
+        >>> Int(minimum=2).check("K", 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: K must be an integer >= 2, got 1
+        """
         raise NotImplementedError
 
     def _type_error(self, name: str, value: Any) -> None:
@@ -70,7 +136,22 @@ def _bounds(minimum: float | None, maximum: float | None, strict: bool = False) 
 
 @dataclass(frozen=True)
 class Int(Rule):
-    """An integer (not a bool) in ``[minimum, maximum]``; a float with an integer value is accepted."""
+    """An integer (not a bool) in ``[minimum, maximum]``; a float with an integer value is accepted.
+
+    Parameters
+    ----------
+    minimum, maximum : int, optional
+        The bounds (inclusive); ``None`` for none.
+
+    Examples
+    --------
+    >>> Int(minimum=1, maximum=10).check("n", 3.0), Int(minimum=1, maximum=10).describe()
+    (3, 'an integer >= 1 and <= 10')
+    >>> Int().check("n", True)
+    Traceback (most recent call last):
+    ...
+    nclab.config.ParameterTypeError: n must be an integer, got True
+    """
 
     minimum: int | None = None
     maximum: int | None = None
@@ -91,7 +172,24 @@ class Int(Rule):
 
 @dataclass(frozen=True)
 class Real(Rule):
-    """A finite real number in the given bounds (``strict``: ``> minimum``); ints become floats."""
+    """A finite real number in the given bounds (``strict``: ``> minimum``); ints become floats.
+
+    Parameters
+    ----------
+    minimum, maximum : float, optional
+        The bounds; ``None`` for none. ``maximum`` is inclusive.
+    strict : bool, default False
+        ``True``: values must be ``> minimum``; ``False``: ``>= minimum``.
+
+    Examples
+    --------
+    >>> Real(minimum=0.0).check("lam", 0), Real(minimum=0.0, strict=True).describe()
+    (0.0, 'a finite number > 0')
+    >>> Real().check("lam", float("inf"))
+    Traceback (most recent call last):
+    ...
+    ValueError: lam must be a finite number, got inf
+    """
 
     minimum: float | None = None
     maximum: float | None = None
@@ -115,7 +213,17 @@ class Real(Rule):
 
 @dataclass(frozen=True)
 class Bool(Rule):
-    """``True`` or ``False`` (not 0/1)."""
+    """``True`` or ``False`` (not 0/1).
+
+    Examples
+    --------
+    >>> Bool().check("polish", False)
+    False
+    >>> Bool().check("polish", 1)
+    Traceback (most recent call last):
+    ...
+    nclab.config.ParameterTypeError: polish must be true or false, got 1
+    """
 
     def describe(self) -> str:
         return "true or false"
@@ -128,7 +236,23 @@ class Bool(Rule):
 
 @dataclass(frozen=True)
 class Choice(Rule):
-    """One of a fixed set of strings."""
+    """One of a fixed set of strings.
+
+    Parameters
+    ----------
+    *options : str
+        The allowed strings.
+
+    Examples
+    --------
+    >>> act = Choice("relu", "linear")
+    >>> act.check("activation", "relu"), act.options
+    ('relu', ('relu', 'linear'))
+    >>> act.check("activation", "tanh")
+    Traceback (most recent call last):
+    ...
+    ValueError: activation must be one of 'relu', 'linear', got 'tanh'
+    """
 
     options: tuple[str, ...]
 
@@ -148,7 +272,17 @@ class Choice(Rule):
 
 @dataclass(frozen=True)
 class Text(Rule):
-    """Any non-empty string (a path, a device name)."""
+    """Any non-empty string (a path, a device name).
+
+    Examples
+    --------
+    >>> Text().check("device", "cpu")
+    'cpu'
+    >>> Text().check("device", "")
+    Traceback (most recent call last):
+    ...
+    ValueError: device must be a non-empty string, got ''
+    """
 
     def describe(self) -> str:
         return "a non-empty string"
@@ -163,7 +297,19 @@ class Text(Rule):
 
 @dataclass(frozen=True)
 class Optional(Rule):
-    """``None`` or a value ``rule`` allows."""
+    """``None`` or a value ``rule`` allows.
+
+    Parameters
+    ----------
+    rule : Rule
+        What a value other than ``None`` must satisfy.
+
+    Examples
+    --------
+    >>> rule = Optional(Int(minimum=1))
+    >>> rule.check("width", None), rule.check("width", 8), rule.describe()
+    (None, 8, 'None or an integer >= 1')
+    """
 
     rule: Rule
 
@@ -183,7 +329,26 @@ class Optional(Rule):
 
 @dataclass(frozen=True)
 class Either(Rule):
-    """A value the first of ``rules`` that accepts it allows (e.g. ``'unit'`` or a number > 0)."""
+    """A value the first of ``rules`` that accepts it allows (e.g. ``'unit'`` or a number > 0).
+
+    A value of the wrong type for every rule is a :class:`ParameterTypeError`; one of the right
+    type for some rule but outside it is a ``ValueError``.
+
+    Parameters
+    ----------
+    *rules : Rule
+        The alternatives, tried in order.
+
+    Examples
+    --------
+    >>> scale = Either(Choice("unit"), Real(minimum=0.0, strict=True))
+    >>> scale.check("scale", "unit"), scale.check("scale", 2), scale.describe()
+    ('unit', 2.0, "one of 'unit' or a finite number > 0")
+    >>> scale.check("scale", -1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: scale must be one of 'unit' or a finite number > 0, got -1.0
+    """
 
     rules: tuple[Rule, ...]
 
@@ -222,8 +387,32 @@ def _plural(description: str) -> str:
 class ListOf(Rule):
     """A list (or tuple) of values ``item`` allows, of length in ``[min_len, max_len]`` (or ``length``).
 
-    ``unique``: no value twice; ``sorted_``: strictly increasing. A scalar is not a list: it is a
-    type error (``Ks=5`` where a list of integers is expected).
+    A scalar is not a list: it is a type error (``Ks=5`` where a list of integers is expected).
+
+    Parameters
+    ----------
+    item : Rule
+        What every item must satisfy.
+    min_len : int, default 1
+        The fewest items.
+    max_len : int, optional
+        The most items (``None``: no limit).
+    length : int, optional
+        The exact number of items (``min_len`` and ``max_len`` still apply).
+    unique : bool, default False
+        No value twice.
+    sorted_ : bool, default False
+        Strictly increasing.
+
+    Examples
+    --------
+    >>> Ks = ListOf(Int(minimum=2), sorted_=True)
+    >>> Ks.check("Ks", (2, 3.0, 5)), Ks.describe()
+    ([2, 3, 5], 'a non-empty list of increasing integers >= 2')
+    >>> Ks.check("Ks", 5)
+    Traceback (most recent call last):
+    ...
+    nclab.config.ParameterTypeError: Ks must be a non-empty list of increasing integers >= 2, got 5
     """
 
     item: Rule
@@ -269,18 +458,73 @@ class ListOf(Rule):
 
 @dataclass(frozen=True)
 class Param:
-    """One key of a config table: its default, its rule and a line of help."""
+    """One key of a config table: its default, its rule and a line of help.
+
+    Parameters
+    ----------
+    default : Any
+        The key's default value.
+    rule : Rule
+        What the key allows.
+    help : str, default ""
+        A line of help (``nclab show``, ``--help``, the docs).
+
+    Examples
+    --------
+    >>> K = Param(10, Int(minimum=2), "number of classes")
+    >>> K.default, K.describe(), K.help
+    (10, 'an integer >= 2', 'number of classes')
+    """
 
     default: Any
     rule: Rule
     help: str = ""
 
     def describe(self) -> str:
+        """What the key allows: its rule's :meth:`Rule.describe`.
+
+        Returns
+        -------
+        str
+            E.g. ``"an integer >= 2"``.
+
+        Examples
+        --------
+        >>> Param([1, 2], ListOf(Int())).describe()
+        'a non-empty list of integers'
+        """
         return self.rule.describe()
 
 
 def infer_rule(default: Any) -> Rule:
-    """The rule of a plain default value (a table entry written without :class:`Param`)."""
+    """The rule of a plain default value (a table entry written without :class:`Param`).
+
+    Parameters
+    ----------
+    default : bool, int, float, str, None or non-empty list of these
+        The default.
+
+    Returns
+    -------
+    Rule
+        :class:`Bool`, :class:`Int`, :class:`Real` or :class:`Text` (unbounded) for a scalar;
+        ``None`` allows ``None``, an integer, a number or a string; a list gives a non-empty
+        :class:`ListOf` of its first item's rule.
+
+    Raises
+    ------
+    TypeError
+        Any other default (an empty list, a dict, an object).
+
+    Examples
+    --------
+    >>> infer_rule(3), infer_rule(0.5), infer_rule([1, 2]).describe()
+    (Int(minimum=None, maximum=None), Real(minimum=None, maximum=None, strict=False), 'a non-empty list of integers')
+    >>> infer_rule({})
+    Traceback (most recent call last):
+    ...
+    TypeError: cannot infer a rule for default {}; declare it with Param(default, rule)
+    """
     if isinstance(default, bool):
         return Bool()
     if isinstance(default, int):
@@ -297,12 +541,50 @@ def infer_rule(default: Any) -> Rule:
 
 
 def as_table(entries: Mapping[str, Any]) -> dict[str, Param]:
-    """A config table from ``{key: Param | plain default}`` (plain defaults get :func:`infer_rule`)."""
+    """A config table from ``{key: Param | plain default}`` (plain defaults get :func:`infer_rule`).
+
+    Parameters
+    ----------
+    entries : mapping of str to Param or plain default
+        The table's entries.
+
+    Returns
+    -------
+    dict of str to Param
+        Every entry as a :class:`Param`.
+
+    Raises
+    ------
+    TypeError
+        A plain default :func:`infer_rule` has no rule for.
+
+    Examples
+    --------
+    >>> table = as_table({"K": Param(10, Int(minimum=2)), "lr": 0.1})
+    >>> table["lr"]
+    Param(default=0.1, rule=Real(minimum=None, maximum=None, strict=False), help='')
+    """
     return {k: v if isinstance(v, Param) else Param(v, infer_rule(v)) for k, v in entries.items()}
 
 
 def defaults(table: Mapping[str, Param]) -> dict[str, Any]:
-    """``{key: default}`` of a table."""
+    """``{key: default}`` of a table.
+
+    Parameters
+    ----------
+    table : mapping of str to Param
+        The config table.
+
+    Returns
+    -------
+    dict
+        Every key with its default.
+
+    Examples
+    --------
+    >>> defaults({"K": Param(10, Int(minimum=2)), "lr": Param(0.1, Real())})
+    {'K': 10, 'lr': 0.1}
+    """
     return {k: p.default for k, p in table.items()}
 
 
@@ -310,8 +592,40 @@ def validate(table: Mapping[str, Param], values: Mapping[str, Any], *, where: st
              base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The full canonical config: ``base`` (default: the table's defaults) <- ``values``, each checked.
 
-    Unknown keys raise ``ValueError`` listing the allowed ones; a key's message reads
-    ``setting 'K' of <where> must be ..., got ...``.
+    Parameters
+    ----------
+    table : mapping of str to Param
+        The config table.
+    values : mapping
+        The values given (a subset of the table's keys).
+    where : str
+        What the config belongs to, for the messages (``"experiment 'demo'"``).
+    base : mapping, optional
+        The values before ``values`` (e.g. a quick profile over the defaults); ``None``: the
+        table's defaults. It must hold every key of the table.
+
+    Returns
+    -------
+    dict
+        Every key of the table, in table order, with its canonical value.
+
+    Raises
+    ------
+    ValueError
+        An unknown key (the message lists the allowed ones), or a value outside what its key
+        allows; a key's message reads ``setting 'K' of <where> must be ..., got ...``.
+    ParameterTypeError
+        A value of the wrong type.
+
+    Examples
+    --------
+    >>> table = {"K": Param(10, Int(minimum=2)), "lr": Param(0.1, Real(minimum=0.0, strict=True))}
+    >>> validate(table, {"lr": 1}, where="experiment 'demo'")
+    {'K': 10, 'lr': 1.0}
+    >>> validate(table, {"k": 4}, where="experiment 'demo'")
+    Traceback (most recent call last):
+    ...
+    ValueError: setting 'k' of experiment 'demo' must be one of the keys K, lr, got k=4
     """
     unknown = sorted(set(values) - set(table))
     if unknown:
@@ -325,13 +639,54 @@ def validate(table: Mapping[str, Param], values: Mapping[str, Any], *, where: st
 def refuse(where: str, key: str, value: Any, allowed: str) -> None:
     """Raise the ``ValueError`` of a cross-key check the table cannot express, worded like the table's.
 
-    ``where`` names the config (``"experiment 'garrod2025-hessian'"``), so the message reads
-    ``setting 'K' of experiment 'garrod2025-hessian' must be an even number, got 5``.
+    Parameters
+    ----------
+    where : str
+        Names the config (``"experiment 'garrod2025-hessian'"``), as for :func:`validate`.
+    key : str
+        The key refused.
+    value : Any
+        Its value.
+    allowed : str
+        What is allowed, as the end of "must be ...".
+
+    Returns
+    -------
+    None
+        It never returns.
+
+    Raises
+    ------
+    ValueError
+        Always: ``setting 'K' of <where> must be <allowed>, got <value>``.
+
+    Examples
+    --------
+    >>> refuse("experiment 'garrod2025-hessian'", "K", 5, "an even number")
+    Traceback (most recent call last):
+    ...
+    ValueError: setting 'K' of experiment 'garrod2025-hessian' must be an even number, got 5
     """
     raise ValueError(f"setting {key!r} of {where} must be {allowed}, got {value!r}")
 
 
 def describe_table(table: Mapping[str, Param]) -> list[dict[str, Any]]:
-    """One row per key: ``key``, ``default``, ``allowed``, ``help`` (for ``--help`` and the docs)."""
+    """One row per key: ``key``, ``default``, ``allowed``, ``help`` (for ``--help`` and the docs).
+
+    Parameters
+    ----------
+    table : mapping of str to Param
+        The config table.
+
+    Returns
+    -------
+    list of dict
+        One ``{"key", "default", "allowed", "help"}`` row per key, in table order.
+
+    Examples
+    --------
+    >>> describe_table({"K": Param(10, Int(minimum=2), "number of classes")})
+    [{'key': 'K', 'default': 10, 'allowed': 'an integer >= 2', 'help': 'number of classes'}]
+    """
     return [{"key": k, "default": p.default, "allowed": p.describe(), "help": p.help} for k, p in table.items()]
 

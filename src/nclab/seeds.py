@@ -25,6 +25,20 @@ class Seeds(Rule):
     """Seeds: a count ``S`` (seeds ``0..S-1``) or a list of distinct seeds in ``0..2**63-1``.
 
     The canonical value is the list. Strings are parsed with :func:`parse_seeds`.
+
+    Parameters
+    ----------
+    max_count : int, default 1000000
+        The most seeds (a count above it, or a longer list, is refused).
+
+    Examples
+    --------
+    >>> Seeds().check("seeds", 3), Seeds().check("seeds", [5, 2]), Seeds().check("seeds", "1:3")
+    ([0, 1, 2], [5, 2], [1, 2])
+    >>> Seeds(max_count=4).check("seeds", [1, 1])
+    Traceback (most recent call last):
+    ...
+    ValueError: seeds must be a count 1..4 or a non-empty list of distinct integers in 0..2**63-1 (on the command line also A:B), got [1, 1]
     """
 
     max_count: int = 1_000_000
@@ -63,10 +77,38 @@ def parse_seeds(text: Any, *, name: str = "seeds", max_count: int = 1_000_000) -
     This is the one parser of seeds: ``nclab train --seeds``, ``nclab sweep --seeds``,
     ``nclab.sweep.run(seeds=...)`` and every experiment's ``seeds`` key use it.
 
+    Parameters
+    ----------
+    text : str, int or list of int
+        ``"A:B"`` (seeds A..B-1), ``"a,b,c"`` (those), ``"S"`` or ``S`` (0..S-1), or a list of
+        distinct seeds; non-strings are checked by :class:`Seeds`.
+    name : str, default "seeds"
+        How the error message names the key.
+    max_count : int, default 1000000
+        The most seeds.
+
+    Returns
+    -------
+    list of int
+        The seeds, in the order given.
+
+    Raises
+    ------
+    ValueError
+        Text that is none of these forms, an empty or reversed range, repeated seeds, a seed
+        outside ``0..2**63-1`` or more than ``max_count`` seeds; the message names ``name``,
+        the value and what is allowed.
+    nclab.config.ParameterTypeError
+        A value that is neither a string, an integer nor a list of integers.
+
     Examples
     --------
     >>> parse_seeds("2:5"), parse_seeds("3"), parse_seeds("7,1")
     ([2, 3, 4], [0, 1, 2], [7, 1])
+    >>> parse_seeds("5:2", name="--seeds", max_count=10)
+    Traceback (most recent call last):
+    ...
+    ValueError: --seeds must be a count 1..10 or a non-empty list of distinct integers in 0..2**63-1 (on the command line also A:B), got '5:2'
     """
     if not isinstance(text, str):
         return Seeds(max_count).check(name, text)
