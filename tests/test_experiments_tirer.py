@@ -75,7 +75,7 @@ def test_first_order_claims():
                         "first_order_W_matches_resolve": False, "W_error_is_second_order": True,
                         "eq5_is_second_order": True}
     w = next(c for c in result.claims if c.id == "first_order_W_matches_resolve")
-    assert "||dW||/||dH||" in w.note and w.n_seeds == 6  # 2 lam_H x 3 directions
+    assert "‖δW‖/‖δH‖" in w.note and w.n_seeds == 6  # 2 lam_H x 3 directions
     rate = next(c for c in result.claims if c.id == "H_error_is_second_order")
     assert rate.n_seeds == 3 and 1.85 <= rate.interval[0] <= rate.interval[1] <= 2.15
     assert result.figure_objects

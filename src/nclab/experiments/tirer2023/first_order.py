@@ -44,24 +44,24 @@ AUTOGRAD_RTOL = 1e-9
 RATE_TOL = 0.15
 
 DESC = (
-    "THN Theorem 4.1: perturbing the anchor H_0 of a minimiser of f(W, H; H_0) by dH_0 moves the minimiser by "
-    "vec(dH) = F vec(dH_0) + O(||dH_0||^2) (and dW likewise), with F given by the Hessian blocks; for beta >> 1, "
-    "F is approximated by Eq. 5 with error O(beta^-2)."
+    "THN Theorem 4.1: perturbing the anchor H_0 of a minimiser of f(W, H; H_0) by δH_0 moves the minimiser by "
+    "vec(δH) = F vec(δH_0) + O(‖δH_0‖²) (and δW likewise), with F given by the Hessian blocks; for β ≫ 1, "
+    "F is approximated by Eq. 5 with error O(β⁻²)."
 )
 
 PARAMS = {
     "K": Param(4, Int(minimum=2), "number of classes"),
     "d": Param(10, Int(minimum=1), "feature dimension (the analysis assumes d > K)"),
     "n": Param(10, Int(minimum=1), "samples per class"),
-    "beta": Param(100.0, Real(minimum=0.0, strict=True), "anchor strength beta (THN Fig. 1)"),
-    "lam_W": Param(math.sqrt(2.0), Real(minimum=0.0, strict=True), "weight decay of W (THN Fig. 1: sqrt(2))"),
+    "beta": Param(100.0, Real(minimum=0.0, strict=True), "anchor strength β (THN Fig. 1)"),
+    "lam_W": Param(math.sqrt(2.0), Real(minimum=0.0, strict=True), "weight decay λ_W of W (THN Fig. 1: √2)"),
     "lam_Hs": Param([0.001, 0.01, 0.1, 0.5], ListOf(Real(minimum=0.0, strict=True), unique=True),
-                    "feature penalties lam_H (lam_H lam_W < 1) [ours]"),
-    "delta": Param(1e-4, Real(minimum=0.0, strict=True), "||dH_0|| / ||H*|| of the accuracy claims"),
+                    "feature penalties λ_H (λ_H λ_W < 1); the grid is ours"),
+    "delta": Param(1e-4, Real(minimum=0.0, strict=True), "‖δH_0‖/‖H*‖ of the accuracy claims"),
     "deltas": Param([1e-3, 2e-3, 4e-3, 8e-3], ListOf(Real(minimum=0.0, strict=True), min_len=3, unique=True),
-                    "||dH_0|| / ||H*|| at which the O(||dH_0||^2) rate is fitted"),
+                    "‖δH_0‖/‖H*‖ at which the O(‖δH_0‖²) rate is fitted"),
     "beta_factors": Param([1.0, 2.0, 4.0], ListOf(Real(minimum=0.0, strict=True), min_len=2, unique=True),
-                          "multiples of beta at which the O(beta^-2) error of Eq. 5 is fitted"),
+                          "multiples of β at which the O(β⁻²) error of Eq. 5 is fitted"),
     "resolve_rtol": Param(1e-5, Real(minimum=0.0), "allowed relative error of the first-order prediction at delta"),
     "seeds": Param(5, Seeds(), "random perturbation directions (a count or a list); seed 0 also rotates H*"),
 }
@@ -144,7 +144,7 @@ def measure(config: dict, lam_H: float) -> dict:
     return out
 
 
-@register(NAME, paper=PAPER, title="First-order maps of dH and dW, and their rates (THN Thm 4.1)", description=DESC,
+@register(NAME, paper=PAPER, title="First-order maps of δH and δW, and their rates (THN Thm 4.1)", description=DESC,
           defaults=PARAMS, quick=QUICK, seed_key="seeds", check=check_config)
 def first_order(config: dict) -> Outcome:
     measured = {h: measure(config, h) for h in config["lam_Hs"]}
@@ -154,9 +154,9 @@ def first_order(config: dict) -> Outcome:
                         f"slope_eq5_in_beta[lam_H={h:g}]": m["eq5_slope"],
                         **{f"slope_{k}_error_in_delta[lam_H={h:g}]": float(np.mean(v)) for k, v in m["slopes"].items()},
                         **{f"max_rel_error_{k}[lam_H={h:g}]": float(v.max()) for k, v in m["rel"].items()}})
-    notes = [f"Settings of THN Fig. 1: beta = {config['beta']:g}, K = {config['K']}, d = {config['d']}, n = {config['n']}, "
-             f"lam_W = {config['lam_W']:.4g}; lam_H in {config['lam_Hs']} is our grid.",
-             f"{len(config['seeds'])} random directions of dH_0; the minimiser is rotated by seed {config['seeds'][0]}."]
+    notes = [f"Settings of THN Fig. 1: β = {config['beta']:g}, K = {config['K']}, d = {config['d']}, n = {config['n']}, "
+             f"λ_W = {config['lam_W']:.4g}; λ_H in {config['lam_Hs']} is our grid.",
+             f"{len(config['seeds'])} random directions of δH_0; the minimiser is rotated by seed {config['seeds'][0]}."]
     return Outcome(claims=judge(config, measured), figures={"first_order_rates": draw(config, measured)},
                    metrics=metrics, notes=notes)
 
@@ -167,8 +167,8 @@ def _rate_every(slopes: dict[str, np.ndarray], target: float, what: str) -> Verd
     ok = {k: bool(np.all(np.isfinite(slopes[k])) and target - RATE_TOL <= e.low and e.high <= target + RATE_TOL)
           for k, e in ests.items()}
     worst = max(ests, key=lambda k: max(abs(ests[k].low - target), abs(ests[k].high - target)))
-    return Verdict(all(ok.values()), f"for every lam_H, the 95% t interval over directions of the {what} within "
-                   f"{target:g} +- {RATE_TOL:g}", ests[worst], "rate")
+    return Verdict(all(ok.values()), f"for every λ_H, the 95% t interval over directions of the {what} within "
+                   f"{target:g} ± {RATE_TOL:g}", ests[worst], "rate")
 
 
 def judge(config: dict, measured: dict) -> list[Claim]:
@@ -177,45 +177,46 @@ def judge(config: dict, measured: dict) -> list[Claim]:
     src = f"{SOURCE}, Thm 4.1"
     rtol, delta = config["resolve_rtol"], config["delta"]
     claims = []
-    for key, name, sym in (("H", "F", "dH"), ("W", "G", "dW")):
+    for key, name, sym in (("H", "F", "δH"), ("W", "G", "δW")):
         auto = {tag[h]: m[f"{name}_vs_autograd"] for h, m in measured.items()}
         claims.append(Claim.decided(
             f"{name}_matches_autograd", text=f"The first-order map of {sym} is given by the Hessian blocks "
-            f"(vec {sym} = {name} vec dH_0).", source=src,
+            f"(vec {sym} = {name} vec δH_0).", source=src,
             verdict=every([v <= AUTOGRAD_RTOL for v in auto.values()],
-                          f"||{name} - {name}_autograd||_2 / ||{name}_autograd||_2 <= {AUTOGRAD_RTOL:g} at each lam_H"),
+                          f"‖{name} - {name}_autograd‖₂ / ‖{name}_autograd‖₂ ≤ {AUTOGRAD_RTOL:g} at each λ_H"),
             measured=auto, note="autograd: implicit-function Jacobian from torch.func Hessians of THN Eq. 2 written "
-                                "out; the count is over the lam_H values"))
+                                "out; the count is over the λ_H values"))
         rel = {tag[h]: float(m["rel"][key].max()) for h, m in measured.items()}
         n_dir = len(config["seeds"])
         holds = [bool(x <= rtol) for m in measured.values() for x in m["rel"][key]]
         claims.append(Claim.decided(
             f"first_order_{key}_matches_resolve", text=f"The first-order map predicts {sym} of the perturbed "
             "problem's minimiser.", source=src,
-            verdict=every(holds, f"relative error against re-solving <= {rtol:g} at ||dH_0|| = {delta:g} ||H*||, "
-                                 f"for every lam_H and each of {n_dir} directions"),
+            verdict=every(holds, f"relative error against re-solving ≤ {rtol:g} at ‖δH_0‖ = {delta:g} ‖H*‖, "
+                                 f"for every λ_H and each of {n_dir} directions"),
             measured=rel,
-            note="" if key == "H" else "dW is small beside dH (median ||dW||/||dH|| = " + ", ".join(
-                f"{m['dW_over_dH']:.3g} at {tag[h]}" for h, m in measured.items()) + "), so the second-order term "
+            note="" if key == "H" else "δW is small beside δH (median ‖δW‖/‖δH‖ = " + ", ".join(
+                f"{m['dW_over_dH']:.3g} at λ_H = {h:g}" for h, m in measured.items()) + "), so the second-order term "
                 "weighs more in its relative error; the rate claim tests the order itself"))
         claims.append(Claim.decided(
             f"{key}_error_is_second_order", text=f"The first-order prediction of {sym} is exact up to "
-            "O(||dH_0||^2).", source=src,
+            "O(‖δH_0‖²).", source=src,
             verdict=_rate_every({tag[h]: m["slopes"][key] for h, m in measured.items()}, 2.0,
-                                "log-log slope of the absolute error in ||dH_0||"),
+                                "log-log slope of the absolute error in ‖δH_0‖"),
             measured={tag[h]: [float(x) for x in m["slopes"][key]] for h, m in measured.items()},
-            note=f"slope over ||dH_0||/||H*|| in {config['deltas']}, one per direction; the estimate shown is the "
-                 "lam_H whose interval reaches farthest from 2"))
+            note=f"slope over ‖δH_0‖/‖H*‖ in {config['deltas']}, one per direction; the estimate shown is the "
+                 "λ_H whose interval reaches farthest from 2"))
     slopes = {tag[h]: m["eq5_slope"] for h, m in measured.items()}
     worst = max(slopes, key=lambda k: abs(slopes[k] + 2))
+    worst_h = next(h for h in measured if tag[h] == worst)
     claims.append(Claim.decided(
-        "eq5_is_second_order", text="Eq. 5 approximates the first-order map F with error O(beta^-2).",
+        "eq5_is_second_order", text="Eq. 5 approximates the first-order map F with error O(β⁻²).",
         source=f"{SOURCE}, Thm 4.1 / Eq. 5",
         verdict=every([abs(v + 2) <= RATE_TOL for v in slopes.values()],
-                      f"log-log slope of ||F_autograd - F_Eq5||_2 in beta within -2 +- {RATE_TOL:g} at each lam_H"),
+                      f"log-log slope of ‖F_autograd - F_Eq5‖₂ in β within -2 ± {RATE_TOL:g} at each λ_H"),
         measured=slopes,
-        note=f"fitted over beta x {config['beta_factors']}; F by autograd; the slope farthest from -2 is at {worst} "
-             f"({slopes[worst]:.4f}); the count is over the lam_H values"))
+        note=f"fitted over β × {config['beta_factors']}; F by autograd; the slope farthest from -2 is at "
+             f"λ_H = {worst_h:g} ({slopes[worst]:.4f}); the count is over the λ_H values"))
     return claims
 
 
@@ -227,7 +228,7 @@ def draw(config: dict, measured: dict) -> Figure:
     for i, (h, m) in enumerate(measured.items()):
         for key, ls in (("H", "-"), ("W", "--")):
             geometric_band(axes[0], x, m["errs"][key][:, 1:], color=f"C{i}", unit="directions", ls=ls, marker="o", ms=3,
-                           label=rf"d{key}, $\lambda_H={h:g}$")
+                           label=rf"$\delta {key}$, $\lambda_H={h:g}$")
         axes[1].loglog([config["beta"] * f for f in config["beta_factors"]], m["eq5_gaps"], "o-", color=f"C{i}",
                        label=rf"$\lambda_H={h:g}$")
     axes[0].set_xscale("log")
