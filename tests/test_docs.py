@@ -78,7 +78,7 @@ NUMPYDOC_MODULES = (
     "nclab.metrics.uniformity",
     "nclab.theory.deep.low_rank", "nclab.theory.deep.critical_points", "nclab.theory.deep.landscape",
     "nclab.ufm.spec", "nclab.ufm.result",
-    "nclab.metrics.streaming",
+    "nclab.metrics.streaming", "nclab.metrics.streaming_metrics",
     "nclab.experiments.registry", "nclab.experiments.grid", "nclab.experiments.sweep_kinds",
     "nclab.config", "nclab.seeds",
 )
