@@ -79,6 +79,7 @@ NUMPYDOC_MODULES = (
     "nclab.theory.deep.low_rank", "nclab.theory.deep.critical_points", "nclab.theory.deep.landscape",
     "nclab.ufm.spec", "nclab.ufm.result",
     "nclab.metrics.streaming", "nclab.metrics.streaming_metrics",
+    "nclab.metrics.subspaces", "nclab.metrics.mse_loss",
     "nclab.experiments.registry", "nclab.experiments.grid", "nclab.experiments.sweep_kinds",
     "nclab.config", "nclab.seeds",
 )

@@ -29,7 +29,51 @@ def mse_decomposition_from(
     bias: torch.Tensor | None = None,
     rtol: float | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Tensors of :func:`mse_decomposition` from counts (K,), means (..., K, d), Sigma_W (..., d, d)."""
+    """Tensors of :func:`mse_decomposition` from the class counts, means and Sigma_W.
+
+    Everything in the decomposition is a function of these statistics (see
+    :func:`mse_decomposition` for the formulas), so the streaming accumulators use this form.
+
+    Parameters
+    ----------
+    counts : torch.Tensor, shape (K,)
+        Class counts n_k (pi_k = n_k / N).
+    means : torch.Tensor, shape (..., K, d)
+        Class means mu_k as rows.
+    sigma_w : torch.Tensor, shape (..., d, d)
+        The within-class covariance Sigma_W = (1/N) sum_i (h_i - mu_{y_i})(h_i - mu_{y_i})^T.
+    weight : torch.Tensor, shape (K, d) or (..., K, d)
+        The classifier W.
+    bias : torch.Tensor, shape (K,) or (..., K), optional
+        Its bias b (default 0).
+    rtol : float, optional
+        Relative tolerance of the pseudo-inverse Sigma_T^+ (default d * eps).
+
+    Returns
+    -------
+    parts : dict of str to torch.Tensor
+        ``mse_loss``, ``lnc1``, ``lnc23``, ``lperp`` (:data:`MSE_KEYS`), each of shape (...).
+
+    References
+    ----------
+    X. Y. Han, V. Papyan, D. L. Donoho, "Neural collapse under MSE loss: proximity to and
+    dynamics on the central path", ICLR 2022, arXiv:2106.02073, Sec. 3.
+
+    Examples
+    --------
+    Simplex-ETF means with isotropic within-class noise Sigma_W = 0.01 I and W = 0: the loss
+    1/2 splits into L_NC1 + L_NC2/3 + L_perp exactly.
+
+    >>> import torch
+    >>> from nclab.geometry import simplex_etf
+    >>> M = simplex_etf(3, 3, dtype=torch.float64)
+    >>> sigma_w = 0.01 * torch.eye(3, dtype=torch.float64)
+    >>> parts = mse_decomposition_from(torch.tensor([2, 2, 2]), M, sigma_w, torch.zeros(3, 3, dtype=torch.float64))
+    >>> {k: round(v.item(), 9) for k, v in parts.items()}
+    {'mse_loss': 0.5, 'lnc1': 0.006407792, 'lnc23': 0.000128156, 'lperp': 0.493464052}
+    >>> round((parts["lnc1"] + parts["lnc23"] + parts["lperp"]).item(), 12)
+    0.5
+    """
     K, d = means.shape[-2:]
     pi = counts.to(means.dtype) / counts.sum()
     mu = (pi.unsqueeze(-1) * means).sum(dim=-2)  # sample mean
@@ -96,16 +140,29 @@ def mse_decomposition(
     Parameters
     ----------
     features : array_like, shape (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
     labels : array_like of int, shape (N,)
+        The class y_i in 0..K-1 of each sample.
     weight : array_like, shape (K, d) or (..., K, d)
-    bias : array_like, shape (K,) or (..., K), optional (default 0)
+        The classifier W.
+    bias : array_like, shape (K,) or (..., K), optional
+        Its bias b (default 0).
     num_classes : int, optional
+        K; default max(labels) + 1.
     rtol : float, optional
+        Relative tolerance of the pseudo-inverse Sigma_T^+ (default d * eps).
 
     Returns
     -------
     dict
         ``mse_loss``, ``lnc1``, ``lnc23``, ``lperp``: floats, or arrays of shape (...).
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, ``weight``/``bias`` not of shape (K, d)/(K,) (or batched), or
+        ``rtol`` not a number in [0, 1].
 
     References
     ----------

@@ -36,7 +36,40 @@ def _row_basis(A: torch.Tensor, rtol: float | None) -> tuple[torch.Tensor, torch
 
 
 def principal_angles_from(weight: torch.Tensor, centred: torch.Tensor, rtol: float | None = None) -> torch.Tensor:
-    """Tensor (..., min(K - 1, d)) of :func:`principal_angles`."""
+    """Tensor form of :func:`principal_angles`, on checked tensors (no input checks).
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (..., K, d)
+        Classifier rows W (broadcast to ``centred``'s leading axes by the caller).
+    centred : torch.Tensor, shape (..., K, d)
+        The centred class means M~.
+    rtol : float, optional
+        Relative rank tolerance of each matrix (default max(K, d) * eps of the dtype).
+
+    Returns
+    -------
+    angles : torch.Tensor, shape (..., min(K - 1, d))
+        Ascending principal angles in radians; NaN past min(rank W, rank M~).
+
+    References
+    ----------
+    A. Bjorck, G. H. Golub, "Numerical methods for computing angles between linear subspaces",
+    Math. Comp. 27 (1973), doi:10.1090/S0025-5718-1973-0348991-3.
+
+    Examples
+    --------
+    Rotating the plane of a simplex ETF (K = d = 3) by 0.3 rad about one of its axes:
+
+    >>> import math
+    >>> import torch
+    >>> from nclab.geometry import simplex_etf
+    >>> M = simplex_etf(3, 3, dtype=torch.float64)  # rows in the first two coordinates
+    >>> c, s = math.cos(0.3), math.sin(0.3)
+    >>> R = torch.tensor([[c, 0, s], [0, 1, 0], [-s, 0, c]], dtype=torch.float64)
+    >>> principal_angles_from(torch.stack([M, M @ R]), M).round(decimals=12).tolist()
+    [[0.0, 0.0], [0.0, 0.3]]
+    """
     with _core.decomposition_threads():
         Qw, rw = _row_basis(weight, rtol)
         Qm, rm = _row_basis(centred, rtol)
@@ -64,6 +97,7 @@ def principal_angles(weight: Any, centred_means: Any, *, rtol: float | None = No
     weight : array_like, shape (K, d) or (..., K, d)
         Classifier rows (raw).
     centred_means : array_like, shape (..., K, d)
+        The centred class means M~ (``class_statistics(...).centred_means``).
     rtol : float, optional
         Relative rank tolerance of each matrix (default max(K, d) * eps of the dtype).
 
@@ -71,6 +105,12 @@ def principal_angles(weight: Any, centred_means: Any, *, rtol: float | None = No
     -------
     ndarray of shape (..., min(K - 1, d))
         Ascending angles in radians.
+
+    Raises
+    ------
+    ValueError
+        If ``centred_means`` is not a finite real array of shape (..., K, d), ``weight`` not of
+        shape (K, d) or (..., K, d), or ``rtol`` not a number in [0, 1].
 
     References
     ----------
@@ -100,7 +140,45 @@ OOD_REDUCTIONS = ("mean", "samples")
 def ood_orthogonality_from(
     ood: torch.Tensor, centred: torch.Tensor, global_mean: torch.Tensor | None, reduce: str = "mean"
 ) -> torch.Tensor:
-    """Tensor (...) of :func:`ood_orthogonality`."""
+    """Tensor form of :func:`ood_orthogonality`, on checked tensors (no input checks).
+
+    Parameters
+    ----------
+    ood : torch.Tensor, shape (..., N_ood, d)
+        Features of out-of-distribution inputs.
+    centred : torch.Tensor, shape (..., K, d)
+        In-distribution centred class means m~_k.
+    global_mean : torch.Tensor, shape (..., d), or None
+        h_bar_G, subtracted from the OOD vectors; None leaves them uncentred.
+    reduce : {"mean", "samples"}, default "mean"
+        Compare the mean OOD feature (NECO's form) or every OOD sample.
+
+    Returns
+    -------
+    deviation : torch.Tensor, shape (...)
+        Avg_k |cos(m~_k, v)| (averaged over the OOD samples too with ``"samples"``), in [0, 1].
+
+    References
+    ----------
+    M. Ben Ammar, N. Belkhir, S. Popescu, A. Manzanera, G. Franchi, "NECO: NEural Collapse
+    based out-of-distribution detection", ICLR 2024, arXiv:2310.06823.
+
+    Examples
+    --------
+    The class means of a simplex ETF span the first two coordinates; an OOD mean (1/2, 0, 3/2)
+    has |cos| = sqrt(3/40) with two of them and 0 with the third, so 2 sqrt(3/40) / 3 =
+    sqrt(1/30):
+
+    >>> import torch
+    >>> from nclab.geometry import simplex_etf
+    >>> M = simplex_etf(3, 3, dtype=torch.float64)
+    >>> ood = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 2.0]], dtype=torch.float64)
+    >>> round(ood_orthogonality_from(ood, M, None).item(), 12) == round((1 / 30) ** 0.5, 12)
+    True
+    >>> orthogonal = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 2.0]], dtype=torch.float64)
+    >>> ood_orthogonality_from(orthogonal, M, None, "samples").item()
+    0.0
+    """
     v = ood.mean(dim=-2, keepdim=True) if reduce == "mean" else ood
     if global_mean is not None:
         v = v - global_mean.unsqueeze(-2)
@@ -136,10 +214,18 @@ def ood_orthogonality(
     global_mean : array_like, shape (..., d), optional
         In-distribution global mean h_bar_G (``class_statistics(...).global_mean``).
     reduce : {"mean", "samples"}
+        Compare the mean OOD feature (default, the paper's form) or every OOD sample.
 
     Returns
     -------
     float or ndarray of shape (...)
+        The mean |cos|, in [0, 1] (0: orthogonal).
+
+    Raises
+    ------
+    ValueError
+        If ``reduce`` is not "mean" or "samples", the features are not finite real arrays,
+        or ``ood_features``/``global_mean`` have another feature dimension than the means.
 
     References
     ----------
