@@ -49,7 +49,32 @@ ZERO_RTOL = 1e-12
 @dataclass
 class OptimalLogits:
     """Result of :func:`optimal_logits`: the best K x K logit matrix, its objective (factor form and
-    the reduced Schatten form of the same M) and every start's objective."""
+    the reduced Schatten form of the same M) and every start's objective.
+
+    Parameters
+    ----------
+    M : numpy.ndarray
+        Shape (K, K), float64: the best class-level logits found (column k: class k's logits),
+        M = F_L ... F_0.
+    loss : float
+        The factor objective at M: mean_k CE(M[:, k], k) + (lam n^{1/(L+1)}/2) sum_l ||F_l||_F^2.
+    reduced : float
+        F_L(M) of the module doc, the Schatten form at the same M (equal to ``loss`` at a
+        balanced critical point).
+    starts : list of float
+        The final objective of every start, random starts first, then ``inits``.
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1.
+
+    Examples
+    --------
+    >>> res = OptimalLogits(M=np.eye(2), loss=0.5, reduced=0.5, starts=[0.5, 0.7])
+    >>> res.M.shape, min(res.starts) == res.loss
+    ((2, 2), True)
+    """
 
     M: np.ndarray
     loss: float
@@ -70,14 +95,24 @@ def optimal_logits(K: int, L: int, lam: float, n: int = 1, *, starts: int = 4, s
 
     Parameters
     ----------
-    K, L, lam, n : int, int, float, int
-        Classes, weight matrices (L + 1 factors), weight decay, samples per class.
-    starts, seed : int
-        Random starts (Gaussian factors, product of Frobenius scale about ``init_scale``); the
-        best objective is kept.
-    steps : int
-        L-BFGS iterations per start (strong Wolfe line search).
-    inits : sequence of K x K arrays
+    K : int
+        Number of classes, >= 2.
+    L : int
+        Number of weight matrices, >= 1 (L + 1 factors).
+    lam : float
+        Weight decay, > 0.
+    n : int, optional
+        Samples per class, >= 1 (default 1).
+    starts : int, optional
+        Number of random starts, >= 1 (default 4); the best objective over all starts is kept.
+    seed : int, optional
+        Seed of the generator of the random starts (default 0).
+    steps : int, optional
+        L-BFGS iterations per start (strong Wolfe line search; default 3000).
+    init_scale : float, optional
+        Random factors are Gaussian with entries of standard deviation
+        ``init_scale^{1/(L+1)} / sqrt(K)`` (default 3.0).
+    inits : sequence of K x K arrays, optional
         Extra starts: balanced factors of each given logit matrix (e.g. a hand-built structure at
         its optimal scale), optimised like the random ones.
 
@@ -87,9 +122,29 @@ def optimal_logits(K: int, L: int, lam: float, n: int = 1, *, starts: int = 4, s
         ``loss`` is the factor objective, ``reduced`` is F_L(M) of the module doc at the same M
         (equal at a balanced critical point, GK Lemma 1).
 
+    Raises
+    ------
+    ValueError
+        If K, L, ``lam``, ``n`` or ``starts`` is out of range.
+
     References
     ----------
-    arXiv 2410.23169, Lemma 1 and Theorem 3.
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Lemma 1 and Theorems 1-3 (docs/math.md §6.3, §6.10).
+
+    Examples
+    --------
+    K = 4, L = 3 lies in GK Theorem 1's region: the optimum is not DNC (rank 3) but has rank 2,
+    with the loss of the block construction.
+
+    >>> from nclab.theory.deep.low_rank import dnc_optimum, low_rank_optimum
+    >>> res = optimal_logits(4, 3, 0.01, starts=2, steps=200)
+    >>> [round(float(v), 3) for v in normalised_spectrum(res.M)]
+    [1.0, 1.0, 0.0, 0.0]
+    >>> round(res.loss, 6), round(res.reduced, 6), round(low_rank_optimum(4, 1, 3, 0.01)[1], 6)
+    (0.139899, 0.139899, 0.139899)
+    >>> res.loss < dnc_optimum(4, 1, 3, 0.01)[1]
+    True
     """
     K = check_int("K", K, minimum=2)
     L = check_int("L", L, minimum=1)
@@ -139,7 +194,32 @@ def _balanced(M: np.ndarray, L: int) -> list[torch.Tensor]:
 
 
 def normalised_spectrum(M, rtol: float = ZERO_RTOL) -> np.ndarray:
-    """s_i(M) / s_1(M), descending, with values <= ``rtol`` set to exact 0 (all 0 when M = 0)."""
+    """s_i(M) / s_1(M), descending, with values <= ``rtol`` set to exact 0 (all 0 when M = 0).
+
+    Parameters
+    ----------
+    M : array_like
+        A matrix (cast to float64), e.g. :attr:`OptimalLogits.M`.
+    rtol : float, optional
+        Normalised singular values at or below it become 0 (default :data:`ZERO_RTOL` = 1e-12).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (min(M.shape),), float64, descending, first entry 1 (0 when M is 0 or not finite).
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 3 (the normalised singular values of the optimum).
+
+    Examples
+    --------
+    >>> normalised_spectrum(np.diag([4.0, 2.0, 1e-14])).tolist()
+    [1.0, 0.5, 0.0]
+    >>> normalised_spectrum(np.zeros((2, 2))).tolist()
+    [0.0, 0.0]
+    """
     s = np.linalg.svd(np.asarray(M, dtype=np.float64), compute_uv=False)
     if s[0] <= 0 or not np.isfinite(s[0]):
         return np.zeros_like(s)
@@ -153,6 +233,36 @@ def decay_slope(Ls, r, floor: float = ZERO_RTOL) -> dict:
     Zeros are raised to ``floor``, so the slope is an upper bound on the true (more negative)
     slope: a decay shown on the floored values holds for the true ones. ``identically_zero``:
     every value is <= floor (decay faster than any exponential on the grid).
+
+    Parameters
+    ----------
+    Ls : array_like
+        The depths L, shape (G,).
+    r : array_like
+        A normalised singular value at each depth, shape (G,).
+    floor : float, optional
+        Values below it are raised to it before the log (default :data:`ZERO_RTOL`).
+
+    Returns
+    -------
+    dict
+        ``slope`` (float), ``interval`` ([low, high], the two-sided t interval at level
+        :data:`nclab.experiments.rules.LEVEL` = 0.95) and ``identically_zero`` (bool). All
+        values <= floor: slope -inf, interval [-inf, -inf]; otherwise with fewer than 3 depths:
+        slope nan, interval [-inf, inf].
+
+    References
+    ----------
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 3 (exponential decay in L of all but q_K normalised singular values).
+
+    Examples
+    --------
+    >>> out = decay_slope([2, 3, 4, 5], [0.5, 0.25, 0.125, 0.0625])
+    >>> round(out["slope"], 6), [round(v, 6) for v in out["interval"]]  # slope log(1/2)
+    (-0.693147, [-0.693147, -0.693147])
+    >>> decay_slope([2, 3, 4], [0.0, 0.0, 0.0])
+    {'slope': -inf, 'interval': [-inf, -inf], 'identically_zero': True}
     """
     from scipy import stats
 
@@ -181,9 +291,49 @@ def max_margin(K: int, r: int, *, samples: int = 20000, starts: int = 20, steps:
     positive margin exhibits a diagonally superior matrix of rank <= r; for r = 1, K >= 3 none
     exists (superiority.py's module doc), so every value found must be <= 0.
 
+    Parameters
+    ----------
+    K : int
+        Size of the matrices, >= 2.
+    r : int
+        Rank bound, >= 1 (A, B are K x r).
+    samples : int, optional
+        Number of random (A, B) pairs scored (default 20000).
+    starts : int, optional
+        Number of L-BFGS ascents (default 20): the first half from the best samples, the rest
+        from fresh Gaussian points.
+    steps : int, optional
+        L-BFGS iterations per ascent (default 300).
+    seed : int, optional
+        Seed of the generator (default 0).
+    temperature : float, optional
+        Temperature t of the smooth margin (default 0.02).
+
+    Returns
+    -------
+    margin : float
+        The best margin min_k (M_kk - max_{j != k} M_jk) found.
+    M : numpy.ndarray
+        Shape (K, K): the matrix that has it, A B^T with ||A||_F = ||B||_F = 1 (so rank <= r
+        and ||M||_F <= 1).
+
+    Raises
+    ------
+    ValueError
+        If K < 2 or r < 1 (or either is not an integer).
+
     References
     ----------
-    arXiv 2410.23169, Theorem 3 (q_K, the minimal rank of a diagonally superior matrix).
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 3 (q_K, the minimal rank of a diagonally superior matrix;
+    docs/math.md §6.10).
+
+    Examples
+    --------
+    >>> m1, _ = max_margin(3, 1, samples=500, starts=2, steps=50)  # rank 1, K = 3: none exists
+    >>> m2, M2 = max_margin(3, 2, samples=500, starts=2, steps=50)  # q_3 = 2
+    >>> m1 <= 0, m2 > 0, int(np.linalg.matrix_rank(M2))
+    (True, True, 2)
     """
     K = check_int("K", K, minimum=2)
     r = check_int("r", r, minimum=1)
@@ -235,9 +385,47 @@ def random_superior(K: int, r: int, rng: np.random.Generator, *, spread: float =
     has margin >= ``min_margin`` and numerical rank r (a tiny margin would put the optimal scale
     beyond any grid). Raises RuntimeError after ``tries`` draws.
 
+    Parameters
+    ----------
+    K : int
+        Size of the matrix, >= 2.
+    r : int
+        Its rank, 1 <= r <= K (r = 1 succeeds only for K = 2).
+    rng : numpy.random.Generator
+        Source of the draws.
+    spread : float, optional
+        Scale of the Gaussian perturbation E (default 0.3).
+    min_margin : float, optional
+        Least superiority margin of M / ||M||_F accepted (default 0.01).
+    tries : int, optional
+        Maximum number of draws (default 10000).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (K, K), float64, unit Frobenius norm, numerical rank r (rtol 1e-9), margin >=
+        ``min_margin``.
+
+    Raises
+    ------
+    ValueError
+        If K < 2, r < 1 or r > K.
+    RuntimeError
+        If no draw qualifies within ``tries``.
+
     References
     ----------
-    arXiv 2410.23169, Theorem 2 (diagonally superior structures of different ranks).
+    Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
+    arXiv:2410.23169, Theorem 2 (diagonally superior structures of different ranks;
+    docs/math.md §6.10).
+
+    Examples
+    --------
+    >>> M = random_superior(4, 2, np.random.default_rng(0))
+    >>> M.shape, int(np.linalg.matrix_rank(M)), round(float(np.linalg.norm(M)), 12)
+    ((4, 4), 2, 1.0)
+    >>> superiority_margin(M) >= 0.01
+    True
     """
     K = check_int("K", K, minimum=2)
     r = check_int("r", r, minimum=1)
