@@ -83,6 +83,8 @@ NUMPYDOC_MODULES = (
     "nclab.metrics.subspaces", "nclab.metrics.mse_loss",
     "nclab.experiments.registry", "nclab.experiments.grid", "nclab.experiments.sweep_kinds",
     "nclab.config", "nclab.seeds",
+    "nclab.sweep", "nclab.sweep.kinds", "nclab.sweep.runner", "nclab.sweep.store", "nclab.sweep.plots",
+    "nclab.sweep.ufm_kind",
 )
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.
 NUMPYDOC_OBJECTS = (

@@ -18,13 +18,42 @@ from nclab.sweep.runner import SweepIncomplete, SweepPlan, SweepSummary, execute
 from nclab.sweep.reading import SCHEMA_VERSION, integrity_check, load, load_history, status_counts
 
 
-def store_figures(store, **kwargs):  # noqa: D103 - documented in plots.py
+def store_figures(store, **kwargs):
+    """Figures of a sweep store; see :func:`nclab.sweep.plots.store_figures`.
+
+    Imports matplotlib and :mod:`nclab.sweep.plots` only when called.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or pandas.DataFrame
+        A store file, or a DataFrame as :func:`load` returns.
+    **kwargs
+        ``key`` (the x-axis) and ``label`` (default ``"dnc"``), as for
+        :func:`nclab.sweep.plots.store_figures`.
+
+    Returns
+    -------
+    dict of str to matplotlib.figure.Figure
+        The figures by name (``status`` always; ``p_<label>_vs_<key>``, ``rank_vs_<key>``,
+        ``loss_vs_<key>`` when the runs record them).
+
+    Raises
+    ------
+    ValueError
+        A ``key`` that is not a config key of the store.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
+    >>> _ = run("ufm", {"d": [4, 6]}, 2, path, fixed={"K": 3, "n": 2, "steps": 5}, executor="inline",
+    ...         progress=False)
+    >>> sorted(store_figures(path))
+    ['loss_vs_d', 'p_dnc_vs_d', 'rank_vs_d', 'status']
+    """
     from nclab.sweep.plots import store_figures as _store_figures
 
     return _store_figures(store, **kwargs)
-
-
-store_figures.__doc__ = "Figures of a sweep store; see :func:`nclab.sweep.plots.store_figures`."
 
 __all__ = [
     "run", "plan", "load", "load_history", "status_counts", "integrity_check", "store_figures",

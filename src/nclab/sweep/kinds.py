@@ -36,13 +36,37 @@ RunFunction = Callable[[dict, list, str], list]
 class SweepKind:
     """A registered kind of sweep unit.
 
-    ``defaults`` names every key (``REQUIRED`` for keys without a default); ``schema`` replaces
-    it when the keys depend on a preset (``schema(preset) -> defaults``). ``normalize(config)``
-    validates a full config (raising ``ValueError`` naming the key) and returns its canonical
-    values. ``presets`` are the allowed ``--preset`` names. ``preload``: modules that local
-    workers import at start-up (besides the run function's own module). ``profile``: for an
-    experiment's kind, the profile its defaults come from (``"quick"`` or ``"full"``), recorded
-    in the store's meta so that ``nclab report STORE`` judges with that profile.
+    Parameters
+    ----------
+    name : str
+        The kind's name (``nclab sweep NAME``), recorded in the store.
+    run : callable
+        A module-level function ``run(config, seeds, device) -> list[dict]`` (one dict per
+        seed, see the module docstring).
+    description : str, default ""
+        A line for ``nclab sweep --help``.
+    defaults : mapping, default {}
+        Every key with its default (:data:`REQUIRED` for keys without one).
+    schema : callable, optional
+        ``schema(preset) -> defaults``: replaces ``defaults`` when the keys depend on a preset.
+    normalize : callable, optional
+        ``normalize(config) -> config``: validates a full config (raising ``ValueError`` naming
+        the key) and returns its canonical values.
+    presets : tuple of str, default ()
+        The allowed ``--preset`` names.
+    preload : tuple of str, default ()
+        Modules that local workers import at start-up (besides the run function's own module).
+    profile : {"quick", "full"}, optional
+        For an experiment's kind, the profile its defaults come from, recorded in the store's
+        meta so that ``nclab report STORE`` judges with that profile.
+
+    Examples
+    --------
+    >>> kind = SweepKind("toy", run=print, defaults={"n": REQUIRED, "steps": 10, "lr": 0.1})
+    >>> kind.keys()
+    {'n': <required>, 'steps': 10, 'lr': 0.1}
+    >>> kind.canonical({"n": 2, "steps": 5.0, "lr": 1})
+    {'n': 2, 'steps': 5, 'lr': 1.0}
     """
 
     name: str
@@ -56,14 +80,67 @@ class SweepKind:
     profile: str | None = None
 
     def keys(self, preset: str | None = None) -> dict[str, Any]:
-        """Every config key of this kind (for ``preset``) with its default."""
+        """Every config key of this kind (for ``preset``) with its default.
+
+        Parameters
+        ----------
+        preset : str, optional
+            One of :attr:`presets`.
+
+        Returns
+        -------
+        dict
+            Key -> default (:data:`REQUIRED` for keys without one).
+
+        Raises
+        ------
+        ValueError
+            A preset the kind does not have.
+
+        Examples
+        --------
+        >>> SweepKind("toy", run=print, defaults={"n": 1}).keys(preset="big")
+        Traceback (most recent call last):
+        ...
+        ValueError: preset of sweep kind 'toy' must be none (kind has no presets), got 'big'
+        """
         if preset is not None and preset not in self.presets:
             allowed = "one of " + ", ".join(repr(p) for p in self.presets) if self.presets else "none (kind has no presets)"
             fail(f"preset of sweep kind {self.name!r}", preset, allowed)
         return dict(self.schema(preset)) if self.schema is not None else dict(self.defaults)
 
     def canonical(self, config: Mapping[str, Any], preset: str | None = None) -> dict[str, Any]:
-        """The full canonical config: defaults <- ``config``, unknown or missing keys rejected."""
+        """The full canonical config: defaults <- ``config``, unknown or missing keys rejected.
+
+        Values take the type of their default (``3.0`` -> ``3`` for an integer key), then
+        :attr:`normalize` runs on the full config.
+
+        Parameters
+        ----------
+        config : mapping
+            The settings given.
+        preset : str, optional
+            One of :attr:`presets`; recorded as the config's first key.
+
+        Returns
+        -------
+        dict
+            Every key with its canonical value.
+
+        Raises
+        ------
+        ValueError
+            An unknown key, a key left :data:`REQUIRED`, a bad preset, or what ``normalize``
+            refuses; each names the key.
+
+        Examples
+        --------
+        >>> kind = SweepKind("toy", run=print, defaults={"n": REQUIRED})
+        >>> kind.canonical({})
+        Traceback (most recent call last):
+        ...
+        ValueError: sweep kind 'toy' needs a value for 'n' (--set KEY=VALUE or --grid)
+        """
         keys = self.keys(preset)
         unknown = sorted(set(config) - set(keys) - {"preset"})
         if unknown:

@@ -25,7 +25,32 @@ def wilson_interval(successes: Any, n: Any, z: float = 1.959963984540054) -> tup
     """Wilson score interval of a binomial proportion (Wilson 1927), vectorised.
 
     ``(p + z^2/(2n) +- z sqrt(p(1-p)/n + z^2/(4n^2))) / (1 + z^2/n)`` with p = successes/n;
-    ``n = 0`` gives (0, 1). Default z: the 95% two-sided normal quantile.
+    ``n = 0`` gives (0, 1), and the ends are exact: 0 successes give low 0, n successes high 1.
+
+    Parameters
+    ----------
+    successes : array_like
+        Success counts.
+    n : array_like
+        Numbers of trials (broadcast with ``successes``).
+    z : float, default 1.959963984540054
+        The normal quantile: the 95% two-sided one by default.
+
+    Returns
+    -------
+    low, high : numpy.ndarray
+        The interval's ends, in [0, 1].
+
+    References
+    ----------
+    E. B. Wilson, "Probable inference, the law of succession, and statistical inference",
+    JASA 22 (1927), 209-212.
+
+    Examples
+    --------
+    >>> low, high = wilson_interval([19, 0, 5], [20, 10, 0])
+    >>> low.round(3).tolist(), high.round(3).tolist()
+    ([0.764, 0.0, 0.0], [0.991, 0.278, 1.0])
     """
     k = np.asarray(successes, dtype=float)
     n = np.asarray(n, dtype=float)
@@ -40,7 +65,26 @@ def wilson_interval(successes: Any, n: Any, z: float = 1.959963984540054) -> tup
 
 
 def swept_keys(df: pd.DataFrame) -> list[str]:
-    """Config columns with more than one distinct value: numeric ones first, most values first."""
+    """Config columns with more than one distinct value: numeric ones first, most values first.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows as :func:`nclab.sweep.load` returns (with its ``config`` column).
+
+    Returns
+    -------
+    list of str
+        The swept config keys (metric columns and the store's bookkeeping columns excluded).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"config": ['{"d": 4, "K": 3}'] * 3, "d": [4, 6, 8], "K": [3, 3, 3],
+    ...                    "seed": [0, 1, 2], "label": ["dnc"] * 3})
+    >>> swept_keys(df)
+    ['d']
+    """
     keys = []
     for c in df.columns:
         if c in _NON_CONFIG or c.startswith("m_"):
@@ -66,8 +110,35 @@ def frequency_table(df: pd.DataFrame, key: str, *, label: str = "dnc", by: Seque
                     z: float = 1.959963984540054) -> pd.DataFrame:
     """P(label) per value of ``key`` (and of the ``by`` keys) among finished runs with a label.
 
-    Columns: the keys, ``n`` (runs with a label), ``count`` (runs with this label), ``p``,
-    ``low``, ``high`` (Wilson interval), ``diverged`` (runs that diverged, not in n).
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows as :func:`nclab.sweep.load` returns, with ``status`` and ``label`` columns.
+    key : str
+        The config key of the rows of the table.
+    label : str, default "dnc"
+        The label counted.
+    by : sequence of str, default ()
+        Further keys to group by.
+    z : float, default 1.959963984540054
+        The normal quantile of the interval (:func:`wilson_interval`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the keys, ``n`` (finished runs with a label), ``count`` (runs with this
+        label), ``diverged`` (runs that diverged, not in n), ``p`` (NaN when n = 0), ``low``,
+        ``high`` (Wilson interval); sorted by the keys.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"d": [4, 4, 8, 8], "status": ["done", "done", "done", "diverged"],
+    ...                    "label": ["dnc", "low_rank", "dnc", None]})
+    >>> frequency_table(df, "d")[["d", "n", "count", "diverged", "p"]]
+       d  n  count  diverged    p
+    0  4  2      1         0  0.5
+    1  8  1      1         1  1.0
     """
     keys = [key, *by]
     runs = df[df["status"].isin(["done", "diverged"])].copy()
@@ -143,9 +214,47 @@ def store_figures(store: str | os.PathLike | pd.DataFrame, *, key: str | None = 
       over the seeds (GK Fig. 5);
     - ``loss_vs_<key>``: mean final loss with its 95% t interval (when the runs record it);
     - ``status``: runs per status for every config (always drawn).
-    ``key`` chooses the x-axis (default: the swept key with the most values); up to
-    :data:`MAX_DATA_TICKS` values, each has its tick. Figures are
+    Up to :data:`MAX_DATA_TICKS` x values, each has its tick. Figures are
     ``matplotlib.figure.Figure`` objects (no pyplot state).
+
+    Parameters
+    ----------
+    store : str, os.PathLike or pandas.DataFrame
+        A store file, or its rows as :func:`nclab.sweep.load` returns.
+    key : str, optional
+        The x-axis; default: the swept key with the most values (see :func:`swept_keys`).
+        Up to two other swept keys become one curve per value combination.
+    label : str, default "dnc"
+        The label whose frequency is drawn.
+
+    Returns
+    -------
+    dict of str to matplotlib.figure.Figure
+        ``status`` always; the others when there is a swept key and the runs record a label, a
+        rank or a final loss.
+
+    Raises
+    ------
+    ValueError
+        A ``key`` that is not a config key of the store.
+
+    References
+    ----------
+    Garrod, Keating. The persistence of neural collapse despite low-rank bias. NeurIPS 2025
+    (arXiv 2410.23169), Fig. 2 (frequency of DNC vs width and lambda) and Fig. 5 (rank).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"config_hash": ["a", "a", "b", "b"], "config": ['{"d": 4}'] * 4,
+    ...                    "d": [4, 4, 8, 8], "seed": [0, 1, 0, 1], "status": ["done"] * 4,
+    ...                    "label": ["dnc", "low_rank", "dnc", "dnc"], "rank": [3, 2, 3, 3]})
+    >>> sorted(store_figures(df))
+    ['p_dnc_vs_d', 'rank_vs_d', 'status']
+    >>> store_figures(df, key="K")
+    Traceback (most recent call last):
+    ...
+    ValueError: key 'K' is not a config key of the store; swept keys: ['d']
     """
     from matplotlib.figure import Figure
 

@@ -32,10 +32,28 @@ MAX_DASK_TIMEOUT = 86_400.0
 
 
 class SweepIncomplete(RuntimeError):
-    """Raised by :func:`run` after the last batch when workers failed (an infrastructure
-    failure: a killed worker, a lost scheduler or node). The runs they held are left pending,
-    never stored as ``error``; every other result is written. ``summary`` is the
-    :class:`SweepSummary` of the call (``summary.lost`` counts the pending runs)."""
+    """Raised by :func:`run` after the last batch when workers failed.
+
+    An infrastructure failure (a killed worker, a lost scheduler or node) is not a result of a
+    run: the runs the failed workers held are left pending, never stored as ``error``; every
+    other result is written, and the same call again runs the pending ones.
+
+    Parameters
+    ----------
+    summary : SweepSummary
+        The summary of the call; ``summary.lost`` counts the pending runs and
+        ``summary.lost_errors`` holds the first failure messages. Kept as ``.summary``.
+
+    Examples
+    --------
+    >>> summary = SweepSummary("s.sqlite", "ufm", "local:2", 1, 4, 4, 0, 4, done=2, lost=2,
+    ...                        lost_errors=["KilledWorker: worker died"])
+    >>> err = SweepIncomplete(summary)
+    >>> isinstance(err, RuntimeError), err.summary.lost
+    (True, 2)
+    >>> print(err)
+    2 of 4 runs were not finished because their worker failed (KilledWorker: worker died); they are still pending in s.sqlite: run the same command again to run them
+    """
 
     def __init__(self, summary: "SweepSummary"):
         self.summary = summary
@@ -87,6 +105,11 @@ class SweepPlan:
         -------
         int
             ``len(configs) * len(seeds)``.
+
+        Examples
+        --------
+        >>> plan("ufm", {"d": [4, 6, 8]}, "0:2", fixed={"K": 3, "n": 2}).runs
+        6
         """
         return len(self.configs) * len(self.seeds)
 
@@ -146,6 +169,11 @@ class SweepSummary:
         -------
         dict
             Every field by name.
+
+        Examples
+        --------
+        >>> SweepSummary("s.sqlite", "ufm", "inline", 1, 2, 2, 0, 2, done=2).to_dict()["planned"]
+        2
         """
         return asdict(self)
 
@@ -247,8 +275,35 @@ def plan(
 
 
 def check_device(device: Any, *, local: bool = True) -> str:
-    """A torch device string; on a local executor it must exist here
-    (:func:`nclab._tensor.resolve_device`), on a remote one it is only parsed."""
+    """A torch device string, checked before any work.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        The device of the runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+    local : bool, default True
+        The executor runs on this machine (``inline``, ``local``): the device must exist here
+        (:func:`nclab._tensor.resolve_device`); ``False`` (Dask): it is only parsed.
+
+    Returns
+    -------
+    str
+        The device as torch writes it.
+
+    Raises
+    ------
+    ValueError
+        A string torch does not parse as a device, or (``local``) a device this machine lacks.
+
+    Examples
+    --------
+    >>> check_device("cpu"), check_device("cuda:1", local=False)
+    ('cpu', 'cuda:1')
+    >>> check_device("gpu", local=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: device must be a torch device such as 'cpu', 'cuda' or 'cuda:1', got 'gpu'
+    """
     if local:
         return str(resolve_device(device))
     import torch
@@ -262,8 +317,38 @@ def check_device(device: Any, *, local: bool = True) -> str:
 def execute_unit(run_fn: Any, config: dict, seeds: list[int], device: str) -> dict:
     """Run one batch in a worker and return plain results (never raises for a failing run).
 
-    Returns ``{"results": [per-seed dict] | None, "error": str | None, "seconds", "worker",
-    "finished_at"}``; histories are already compressed here, off the driver.
+    Histories are already compressed here, off the driver.
+
+    Parameters
+    ----------
+    run_fn : callable
+        The kind's run function ``run_fn(config, seeds, device) -> list[dict]``.
+    config : dict
+        The canonical config of the batch.
+    seeds : list of int
+        The batch's seeds.
+    device : str
+        The torch device.
+
+    Returns
+    -------
+    dict
+        ``results``: per seed ``{"status", "error", "metrics", "history"}`` (history as
+        :func:`nclab.sweep.store.encode_history` bytes), or ``None`` when the call raised or
+        returned the wrong number of results; ``error``: then the exception's type, message and
+        place, else ``None``; ``seconds``: the batch's wall time; ``worker``: ``host:pid``;
+        ``finished_at``: an ISO UTC time stamp. An unknown status becomes an ``error`` result.
+
+    Examples
+    --------
+    >>> def toy(config, seeds, device):
+    ...     return [{"metrics": {"score": config["n"] + s}} for s in seeds]
+    >>> out = execute_unit(toy, {"n": 10}, [0, 1], "cpu")
+    >>> [(r["status"], r["metrics"]) for r in out["results"]], out["error"]
+    ([('done', {'score': 10}), ('done', {'score': 11})], None)
+    >>> out = execute_unit(toy, {}, [0], "cpu")
+    >>> out["results"], out["error"]
+    (None, "KeyError: 'n' (at <doctest ...>:2)")
     """
     start = time.perf_counter()
     error = None

@@ -54,8 +54,33 @@ def check_store_path(path: str | os.PathLike) -> Path:
     """Check that ``path`` can hold a sweep store, writing nothing; return it as a Path.
 
     An existing file must be writable; otherwise the nearest existing ancestor directory must
-    be writable (missing directories are created when the store is created). A directory or
-    an unwritable location raises ``ValueError``.
+    be writable (missing directories are created when the store is created).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The store file.
+
+    Returns
+    -------
+    Path
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    ValueError
+        A directory, an unwritable file or directory, or an ancestor that is a file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> tmp = tempfile.mkdtemp()
+    >>> check_store_path(os.path.join(tmp, "new", "sweep.sqlite")).name
+    'sweep.sqlite'
+    >>> check_store_path(tmp)
+    Traceback (most recent call last):
+    ...
+    ValueError: store path '...' is a directory; give a file such as '.../sweep.sqlite'
     """
     path = Path(path)
     if path.is_dir():
@@ -77,7 +102,29 @@ def check_store_path(path: str | os.PathLike) -> Path:
 
 
 def encode_history(history: Any) -> bytes | None:
-    """A history (DataFrame or dict column -> list) as zlib-compressed columnar JSON."""
+    """A history (DataFrame or dict column -> list) as zlib-compressed columnar JSON.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame, mapping of str to sequence, bytes or None
+        A history; bytes are taken as already encoded, ``None`` stays ``None``. NumPy arrays
+        and scalars become lists and numbers.
+
+    Returns
+    -------
+    bytes or None
+        ``zlib.compress`` of ``{"column": [values]}`` as compact JSON (what
+        :func:`nclab.sweep.reading.decode_history` reads back).
+
+    Examples
+    --------
+    >>> import json, zlib
+    >>> blob = encode_history({"step": [0, 5], "loss": [1.0, 0.5]})
+    >>> json.loads(zlib.decompress(blob))
+    {'step': [0, 5], 'loss': [1.0, 0.5]}
+    >>> encode_history(None) is None, encode_history(blob) == blob
+    (True, True)
+    """
     if history is None:
         return None
     if isinstance(history, (bytes, bytearray)):  # already encoded by the worker
@@ -110,7 +157,45 @@ def _sql_value(value: Any) -> Any:
 
 
 class Store:
-    """An open sweep store (the driver's writer). Use as a context manager or call ``close``."""
+    """An open sweep store (the driver's writer). Use as a context manager or call ``close``.
+
+    Opening takes the driver lock, creates the store (atomically) if the file has none, and
+    adds a ``c_<key>`` column for every config key.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The SQLite file (its directory is created if missing).
+    kind : str
+        The sweep kind; an existing store of another kind is refused.
+    config_keys : sequence of str
+        The kind's config keys.
+    profile : {"quick", "full"}, optional
+        An experiment kind's profile, recorded in the meta table; an existing store of the
+        other profile is refused.
+
+    Raises
+    ------
+    ValueError
+        Another sweep holds the store's lock, the store holds another kind or profile, or it
+        cannot be created or opened for writing.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
+    >>> row = {"config_hash": "h1", "seed": 0, "kind": "toy", "config": {"n": 3}, "status": "done",
+    ...        "metrics": {"score": 0.5}}
+    >>> with Store(path, "toy", ["n"]) as st:
+    ...     st.plan([("h1", 0), ("h1", 1)])
+    ...     st.write([row])
+    ...     st.statuses()
+    {('h1', 0): 'done'}
+    >>> Store(path, "ufm", ["K"])
+    Traceback (most recent call last):
+    ...
+    ValueError: store '...sweep.sqlite' holds a sweep of kind 'toy', not 'ufm'
+    """
 
     def __init__(self, path: str | os.PathLike, kind: str, config_keys: Sequence[str], profile: str | None = None):
         self.path = Path(path)

@@ -42,7 +42,24 @@ def _engine():
 
 
 def schema(preset: str | None) -> dict[str, Any]:
-    """Every config key of the ufm kind (for ``preset``) with its default (the UFM config table)."""
+    """Every config key of the ufm kind (for ``preset``) with its default (the UFM config table).
+
+    Parameters
+    ----------
+    preset : str or None
+        One of :data:`PRESETS`, or ``None`` for the :class:`nclab.ufm.spec.UFMSpec` fields.
+
+    Returns
+    -------
+    dict
+        Key -> default; :data:`nclab.sweep.kinds.REQUIRED` for keys without one.
+
+    Examples
+    --------
+    >>> keys = schema(None)
+    >>> [k for k, v in keys.items() if v is REQUIRED], keys["steps"] > 0, "lam" in schema("garrod")
+    (['K', 'n', 'd'], True, True)
+    """
     return {k: (REQUIRED if p.default is _options.REQUIRED else p.default) for k, p in _options.table(preset).items()}
 
 
@@ -53,14 +70,65 @@ def _split(config: dict) -> tuple[str | None, dict, dict, dict]:
 
 
 def build_spec(config: dict) -> Any:
-    """The UFMSpec of a (canonical) ufm-kind config; invalid values raise ``ValueError``."""
+    """The UFMSpec of a (canonical) ufm-kind config.
+
+    Parameters
+    ----------
+    config : dict
+        A ufm-kind config (with ``preset`` for a preset's parameters); keys that are not the
+        problem's (training options, classifier tolerances) are ignored.
+
+    Returns
+    -------
+    nclab.ufm.spec.UFMSpec
+        The problem.
+
+    Raises
+    ------
+    ValueError
+        Invalid values, naming the key.
+
+    Examples
+    --------
+    >>> build_spec(normalize(dict(schema(None), K=3, n=2, d=4, steps=5)))
+    UFMSpec(K=3, n=2, d=4, L=1, activation='linear', loss='ce', bias=False, lam_H=0.0, lam_W=0.0, lam_b=0.0, beta=0.0, reduction='mean')
+    """
     preset, problem, _, _ = _split(config)
     return _options.build_spec(preset, problem)
 
 
 def normalize(config: dict) -> dict:
-    """Canonical values by the config table, then checked by building the spec and a zero-step
-    training call on the CPU (cross-key constraints, metrics that could not be computed)."""
+    """Canonical values by the config table, then checked by building the spec and a zero-step training call.
+
+    The zero-step call on the CPU checks cross-key constraints and the engine's options
+    before any work; the memory one seed needs is checked too.
+
+    Parameters
+    ----------
+    config : dict
+        A full ufm-kind config (every key of :func:`schema`, and ``preset`` for a preset).
+
+    Returns
+    -------
+    dict
+        The canonical config (``preset`` kept when given).
+
+    Raises
+    ------
+    ValueError
+        A value outside what its key allows, a cross-key constraint, or a run too big for
+        memory; the message names the key.
+
+    Examples
+    --------
+    >>> cfg = normalize(dict(schema(None), K=3, n=2, d=4, steps=5.0))
+    >>> cfg["steps"], cfg["optimizer"], cfg["dtype"]
+    (5, 'gd', 'float32')
+    >>> normalize(dict(schema(None), K=1, n=2, d=4))
+    Traceback (most recent call last):
+    ...
+    ValueError: ...K...
+    """
     preset = config.get("preset")
     values = {k: v for k, v in config.items() if k != "preset"}
     out = _options.validate_run(preset, values)
@@ -87,7 +155,31 @@ def _number(value: Any) -> Any:
 
 
 def run_ufm(config: dict, seeds: list, device: str) -> list:
-    """Train the config's UFM on ``seeds`` in one batched call; one result dict per seed."""
+    """Train the config's UFM on ``seeds`` in one batched call; one result dict per seed.
+
+    Parameters
+    ----------
+    config : dict
+        A canonical ufm-kind config (:func:`normalize`).
+    seeds : list of int
+        The seeds, trained together.
+    device : str
+        The torch device.
+
+    Returns
+    -------
+    list of dict
+        Per seed ``{"status": "done" | "diverged", "metrics": ..., "history": ...}``: the
+        metrics listed in the module docstring (``rank_Z``, ``label``, ``etf_error``, ``spread``
+        are ``None`` for a diverged seed) and the seed's history as ``{column: list}``.
+
+    Examples
+    --------
+    >>> cfg = normalize(dict(schema(None), K=3, n=2, d=4, steps=5))
+    >>> out = run_ufm(cfg, [0, 1], "cpu")
+    >>> [r["status"] for r in out], out[0]["metrics"]["last_step"], out[0]["metrics"]["label"] in ("dnc", "low_rank", "other")
+    (['done', 'done'], 5, True)
+    """
     from nclab.ufm.solutions import classify_params
 
     _, train = _engine()
