@@ -28,19 +28,19 @@ from nclab.seeds import Seeds
 NAME = "tirer2023-depthwise"
 
 DESC = (
-    "THN Corollary 3.2 (depthwise decrease in NC1): assume H_0 is non-collapsed (Sigma_W(H_0) != 0). "
-    "For beta > C = C(H_0), the minimizer H_{1/beta} of f(W, H; H_0) obeys NC1(H_{1/beta}) < NC1(H_0). "
-    "Iterating the map (H_0 <- H_{1/beta}) mimics training an MLP layer-wise; THN observe NC1 "
+    "THN Corollary 3.2 (depthwise decrease in NC1): assume H_0 is non-collapsed (Σ_W(H_0) ≠ 0). "
+    "For β > C = C(H_0), the minimizer H_(1/β) of f(W, H; H_0) obeys NC1(H_(1/β)) < NC1(H_0). "
+    "Iterating the map (H_0 ← H_(1/β)) mimics training an MLP layer-wise; THN observe NC1 "
     "decreasing with depth on CIFAR-10."
 )
 
 PARAMS = {
     **size_params(4, 10, 10),
-    "lam_W": Param(0.01, Real(minimum=0.0, strict=True), "weight decay of the classifier W"),
-    "lam_H": Param(0.01, Real(minimum=0.0), "feature penalty lam_H"),
+    "lam_W": Param(0.01, Real(minimum=0.0, strict=True), "weight decay λ_W of the classifier W"),
+    "lam_H": Param(0.01, Real(minimum=0.0), "feature penalty λ_H"),
     "betas": Param([1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0, 100.0], ListOf(Real(minimum=0.0, strict=True)),
-                   "anchor strengths beta (sorted before use); those below beta_large are reported, not claimed"),
-    "beta_large": Param(1.0, Real(minimum=0.0, strict=True), "the claim covers every beta >= beta_large"),
+                   "anchor strengths β (sorted before use); those below beta_large are reported, not claimed"),
+    "beta_large": Param(1.0, Real(minimum=0.0, strict=True), "the claim covers every β ≥ beta_large"),
     "layers": Param(10, Int(minimum=1), "number of iterated anchored minimisations"),
     "seeds": Param(20, Seeds(), "seeds of the anchors H_0 (a count S means 0..S-1)"),
     "mean_scale": Param(1.0, Real(minimum=0.0), "scale of H_0's Gaussian class means"),
@@ -80,15 +80,15 @@ def small_beta_notes(config: dict, betas: list[float], ratio: np.ndarray, decrea
         bad = np.argwhere(~decreasing[i])
         if len(bad):
             s, layer = bad[0]
-            notes.append(f"beta={beta:g} (< beta_large): NC1 did not strictly decrease at {len(bad)} of "
+            notes.append(f"β = {beta:g} (< beta_large): NC1 did not strictly decrease at {len(bad)} of "
                          f"{decreasing[i].size} layer steps; first at seed {config['seeds'][s]}, layer {layer + 1}, "
-                         f"where tr Sigma_W/tr Sigma_B = {ratio[i, s, layer]:.3g} -> {ratio[i, s, layer + 1]:.3g}.")
+                         f"where tr(Σ_W)/tr(Σ_B) = {ratio[i, s, layer]:.3g} → {ratio[i, s, layer + 1]:.3g}.")
         else:
-            notes.append(f"beta={beta:g} (< beta_large): NC1 still decreased at every layer step.")
+            notes.append(f"β = {beta:g} (< beta_large): NC1 still decreased at every layer step.")
     found = {k: v for k, v in threshold.items() if v is not None}
-    notes.append("Empirical C(H_0) (largest beta of the grid where the first layer did not decrease NC1): "
+    notes.append("Empirical C(H_0) (largest β of the grid where the first layer did not decrease NC1): "
                  + (", ".join(f"seed {k}: {v:g}" for k, v in found.items()) if found else
-                    f"none for any seed: the one-layer decrease held at every beta down to {betas[0]:g}, "
+                    f"none for any seed: the one-layer decrease held at every β down to {betas[0]:g}, "
                     "so C(H_0) is below the grid for these anchors."))
     return notes
 
@@ -126,21 +126,21 @@ def judge(config: dict, betas: list[float], decreasing: np.ndarray, gnorm: np.nd
     n_seeds = decreasing.shape[1]
     holds = decreasing[large].all(axis=(0, 2)) if large else np.zeros(0, dtype=bool)  # per seed
     held = int(holds.sum())
-    verdict = every(holds, f"tr Sigma_W/tr Sigma_B strictly decreases at each of the {layers} layers "
-                           f"for every beta >= beta_large = {beta_large:g}")
+    verdict = every(holds, f"tr(Σ_W)/tr(Σ_B) strictly decreases at each of the {layers} layers "
+                           f"for every β ≥ beta_large = {beta_large:g}")
     return [
         Claim.decided("nc1_decreases_with_depth",
-                      text="For beta > C(H_0) the minimiser of the anchored model has smaller NC1 than its non-collapsed "
+                      text="For β > C(H_0) the minimiser of the anchored model has smaller NC1 than its non-collapsed "
                            "anchor H_0, so NC1 decreases layer after layer.",
                       source=f"{SOURCE}, Cor. 3.2", verdict=verdict,
                       measured={"seeds_holding": f"{held}/{n_seeds}",
                                 "steps_per_beta": {f"{betas[i]:g}": per_beta[f"{betas[i]:g}"] for i in large}},
-                      note=f"C(H_0) has no closed form in the paper; beta >= {beta_large:g} is taken as large. A universal "
+                      note=f"C(H_0) has no closed form in the paper; β ≥ {beta_large:g} is taken as large. A universal "
                            f"statement: {n_seeds} seeds without a failure bound the failure rate by the Wilson upper end "
                            "only; the quick profile's 2 seeds are underpowered (about 60 seeds bound it below 5%)."),
         Claim.decided("exact_minimiser", text="Each layer is the exact minimiser of f(W, H; H_0) (THN Eq. 2).",
                       source=f"{SOURCE}, Eq. 2",
-                      verdict=Verdict(bool(gnorm.max() <= tol), f"gradient norm <= {tol:g} at every layer",
+                      verdict=Verdict(bool(gnorm.max() <= tol), f"gradient norm ≤ {tol:g} at every layer",
                                       exact(float(gnorm.max())), "magnitude"),
                       kind="check"),
     ]

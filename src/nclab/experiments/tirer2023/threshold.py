@@ -34,7 +34,7 @@ from nclab.config import Choice, Int, ListOf, Param, Real
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.experiments.rules import every
 from nclab.experiments.tirer2023._anchors import (PAPER, SOURCE, check_d, check_pairs, lam_pairs_param, pair_tag,
-                                                  size_params)
+                                                  pair_text, size_params)
 from nclab.seeds import Seeds
 
 NAME = "tirer2023-threshold"
@@ -42,7 +42,7 @@ NAME = "tirer2023-threshold"
 #: The anchor families of the grid search: name -> what it is.
 FAMILIES = {
     "isotropic": "Gaussian class means (scale 1) plus isotropic Gaussian noise (scale 1), as tirer2023-depthwise",
-    "imbalanced": "class 0 spread 10x wider than the isotropic anchor, the other classes 10x narrower",
+    "imbalanced": "class 0 spread 10× wider than the isotropic anchor, the other classes 10× narrower",
     "off_means": "within-class noise (scale 3) only in the orthogonal complement of the centred class means",
     "along_means": "within-class noise (scale 1) only inside the span of the centred class means",
     "weak_means": "class means of scale 0.05 under isotropic noise of scale 1",
@@ -52,21 +52,21 @@ FAMILIES = {
 PARAMS = {
     **size_params(4, 10, 10),
     "lam_pairs": lam_pairs_param([[0.01, 0.01], [math.sqrt(2.0), 0.1]], lam_H_positive=False),
-    "beta_min": Param(1e-4, Real(minimum=0.0, strict=True), "smallest beta of the log grid"),
-    "beta_max": Param(1e3, Real(minimum=0.0, strict=True), "largest beta of the grid; the claim is made there"),
-    "num_betas": Param(25, Int(minimum=2), "number of log-spaced betas"),
+    "beta_min": Param(1e-4, Real(minimum=0.0, strict=True), "smallest β of the log grid"),
+    "beta_max": Param(1e3, Real(minimum=0.0, strict=True), "largest β of the grid; the claim is made there"),
+    "num_betas": Param(25, Int(minimum=2), "number of log-spaced values of β"),
     "families": Param(list(FAMILIES), ListOf(Choice(*FAMILIES), unique=True), "anchor families searched"),
     "seeds": Param(8, Seeds(), "anchors per family (a count S means seeds 0..S-1)"),
     "climb_steps": Param(200, Int(minimum=0), "minimisations of the local search from the worst case found"),
     "climb_beta_max": Param(1.0, Real(minimum=0.0, strict=True),
-                            "the local search starts from the largest ratio among the betas <= this"),
+                            "the local search starts from the largest ratio among the values of β ≤ this"),
     "tol": Param(1e-10, Real(minimum=0.0, strict=True), "gradient-norm tolerance of each minimisation"),
 }
 QUICK = {"seeds": 3, "num_betas": 13, "lam_pairs": [[0.01, 0.01]], "climb_steps": 40}
 
-DESC = ("THN Corollary 3.2 holds for beta > C(H_0), a constant without closed form. Search anchors H_0 (hard "
-        "families) and betas for a case where NC1 = tr Sigma_W / tr Sigma_B does not decrease, and report how hard "
-        "the search was; check the corollary at the largest beta on every anchor.")
+DESC = ("THN Corollary 3.2 holds for β > C(H_0), a constant without closed form. Search anchors H_0 (hard "
+        "families) and values of β for a case where NC1 = tr(Σ_W)/tr(Σ_B) does not decrease, and report how hard "
+        "the search was; check the corollary at the largest β on every anchor.")
 
 
 def check_config(config: dict) -> None:
@@ -150,23 +150,23 @@ def threshold_experiment(config: dict) -> Outcome:
     at_max = r[..., -1]  # (families, seeds, pairs)
     claims = [Claim.decided(
         "nc1_decreases_at_large_beta_on_hard_anchors",
-        text="For beta > C(H_0) the minimiser of the anchored model has smaller NC1 than a non-collapsed anchor H_0.",
+        text="For β > C(H_0) the minimiser of the anchored model has smaller NC1 than a non-collapsed anchor H_0.",
         source=f"{SOURCE}, Cor. 3.2",
-        verdict=every(at_max.reshape(-1) < 1.0, f"NC1(H_1/beta)/NC1(H_0) < 1 at beta = beta_max = "
-                      f"{config['beta_max']:g} for every anchor of every family and every lam pair"),
+        verdict=every(at_max.reshape(-1) < 1.0, f"NC1(H_(1/β))/NC1(H_0) < 1 at β = beta_max = "
+                      f"{config['beta_max']:g} for every anchor of every family and every (λ_W, λ_H) pair"),
         measured={"max_ratio_at_beta_max": float(at_max.max()), "anchors": int(at_max.size)},
         note="beta_max is taken as above C(H_0) (no closed form); the families are chosen to be hard"),
         Claim.decided("exact_minimiser", text="Each minimisation is exact (THN Eq. 2).", source=f"{SOURCE}, Eq. 2",
-                      verdict=every([gmax <= tol], f"gradient norm <= {tol:g} in every minimisation"),
+                      verdict=every([gmax <= tol], f"gradient norm ≤ {tol:g} in every minimisation"),
                       measured={"max_grad_norm": gmax}, kind="check")]
     found = "none" if not counter else f"{len(counter)} (of {n_grid} grid points)"
-    notes = [f"Grid search: {n_grid} exact minimisations ({len(fams)} families x {len(seeds)} anchors x {len(pairs)} "
-             f"lam pairs x {len(betas)} betas in [{config['beta_min']:g}, {config['beta_max']:g}]), {grid_seconds:.1f} s. "
-             f"Counterexamples (NC1 ratio >= 1): {found}.",
+    notes = [f"Grid search: {n_grid} exact minimisations ({len(fams)} families × {len(seeds)} anchors × {len(pairs)} "
+             f"(λ_W, λ_H) pairs × {len(betas)} values of β in [{config['beta_min']:g}, {config['beta_max']:g}]), "
+             f"{grid_seconds:.1f} s. Counterexamples (NC1 ratio ≥ 1): {found}.",
              f"Largest ratio on the grid: {float(r[worst]):.6g} ({fams[worst[0]]}, seed {seeds[worst[1]]}, "
-             f"{pair_tag(*pairs[worst[2]])}, beta = {float(betas[worst[3]]):.3g}).",
-             f"Largest ratio at beta <= {config['climb_beta_max']:g}: {float(r[start_at]):.6g} ({fams[start_at[0]]}, seed "
-             f"{seeds[start_at[1]]}, {pair_tag(*pairs[start_at[2]])}, beta = {float(betas[start_at[3]]):.3g}); a local "
+             f"{pair_text(*pairs[worst[2]])}, β = {float(betas[worst[3]]):.3g}).",
+             f"Largest ratio at β ≤ {config['climb_beta_max']:g}: {float(r[start_at]):.6g} ({fams[start_at[0]]}, seed "
+             f"{seeds[start_at[1]]}, {pair_text(*pairs[start_at[2]])}, β = {float(betas[start_at[3]]):.3g}); a local "
              f"search from there ({climb['steps']} minimisations) raised it to {climb['best']:.6g} "
              f"({'a counterexample' if climb['best'] >= 1 else 'still below 1'}).",
              *[f"{k}: {v}" for k, v in FAMILIES.items() if k in fams]]
@@ -210,7 +210,7 @@ def draw(config: dict, betas: np.ndarray, r: np.ndarray, pairs: list) -> Figure:
         ax.axhline(1.0, color="k", ls=":", lw=0.8, label="ratio 1: NC1 unchanged" if p == 0 else None)
         ax.set_xlabel(r"$\beta$")
         ax.set_ylabel(r"$NC_1(H_{1/\beta})/NC_1(H_0)$")
-        ax.set_title(pair_tag(*pairs[p]), fontsize=9)
+        ax.set_title(rf"$\lambda_W={pairs[p][0]:.4g}$, $\lambda_H={pairs[p][1]:.4g}$", fontsize=9)
     axes[0].legend(fontsize=7)
     fig.suptitle("Cor. 3.2: one anchored minimisation, NC1 ratio (max over anchors; faint: median)")
     return fig
