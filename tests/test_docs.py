@@ -81,7 +81,7 @@ NUMPYDOC_MODULES = (
     "nclab.ufm.spec", "nclab.ufm.result",
     "nclab.metrics.streaming", "nclab.metrics.streaming_metrics",
     "nclab.metrics.subspaces", "nclab.metrics.mse_loss",
-    "nclab.metrics.class_subset",
+    "nclab.metrics.class_subset", "nclab.metrics.extra_samples",
     "nclab.experiments.registry", "nclab.experiments.grid", "nclab.experiments.sweep_kinds",
     "nclab.config", "nclab.seeds",
     "nclab.sweep", "nclab.sweep.kinds", "nclab.sweep.runner", "nclab.sweep.store", "nclab.sweep.plots",

@@ -37,11 +37,49 @@ def _prepare(features: Any, labels: Any, num_classes: int | None, means: Any | N
 def predictions(
     x: torch.Tensor, means: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(nearest-class-mean labels, classifier labels or None), each (..., N) int64.
+    """The nearest-class-mean labels and the classifier's labels of features, chunk by chunk.
 
     argmin_k ||h - h_bar_k||^2 = argmin_k ||c_k||^2 - 2 (h - c_bar).c_k with c_k = h_bar_k - c_bar
     (c_bar the mean of the means, for precision), and argmax_k (W h + b)_k, from one product
     per chunk with the stacked [c; W]. Ties go to the lowest index (torch.min/max).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., N, d)
+        The features.
+    means : torch.Tensor, shape (..., K, d)
+        The class means h_bar_k.
+    weight : torch.Tensor, shape (K, d) or (..., K, d), optional
+        The classifier W; None gives no classifier labels.
+    bias : torch.Tensor, shape (K,) or (..., K), optional
+        Its bias b (only with ``weight``).
+
+    Returns
+    -------
+    ncc : torch.Tensor, shape (..., N), int64
+        argmin_k ||h_i - h_bar_k||.
+    net : torch.Tensor, shape (..., N), int64, or None
+        argmax_k (W h_i + b)_k, None without ``weight``.
+
+    References
+    ----------
+    V. Papyan, X. Y. Han, D. L. Donoho (2020), doi:10.1073/pnas.2015509117 (NC4: the classifier
+    becomes the nearest-class-center rule).
+
+    Examples
+    --------
+    Points on a line, class means 0.5 and 4; the bias 2 on class 0 ties the classifier at
+    h = (1, 0), which goes to the lower index:
+
+    >>> import torch
+    >>> X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [6.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
+    >>> means = torch.tensor([[0.5, 0.0], [4.0, 0.0]], dtype=torch.float64)
+    >>> W = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    >>> ncc, net = predictions(X, means, W, torch.tensor([2.0, 0.0], dtype=torch.float64))
+    >>> ncc.tolist(), net.tolist()
+    ([0, 0, 1, 0], [0, 0, 1, 1])
+    >>> predictions(X, means)[1] is None
+    True
     """
     K = means.shape[-2]
     shift = means.mean(dim=-2, keepdim=True)
@@ -84,7 +122,9 @@ def ncc_accuracy(features: Any, labels: Any, *, means: Any | None = None, num_cl
     Parameters
     ----------
     features : array_like, shape (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
     labels : array_like of int, shape (N,)
+        The class y_i in 0..K-1 of each sample.
     means : array_like, shape (..., K, d), optional
         Class means to use; default the features' own.
     num_classes : int, optional
@@ -93,6 +133,13 @@ def ncc_accuracy(features: Any, labels: Any, *, means: Any | None = None, num_cl
     Returns
     -------
     float or ndarray of shape (...)
+        The fraction of samples whose nearest class mean is their label.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, or ``means`` not of shape (..., K, d).
 
     References
     ----------
@@ -131,16 +178,30 @@ def agreement_per_class(
     Parameters
     ----------
     features : array_like, shape (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
     labels : array_like of int, shape (N,)
+        The class y_i in 0..K-1 of each sample.
     weight : array_like, shape (K, d) or (..., K, d)
+        The classifier W.
     bias : array_like, shape (K,) or (..., K), optional
+        Its bias b (default none).
     means : array_like, shape (..., K, d), optional
         Class means for the NCC rule; default the features' own.
     num_classes : int, optional
+        K (default max(label) + 1).
 
     Returns
     -------
     ndarray of shape (..., K)
+        Per class (by label), the fraction of its samples where the classifier and the
+        nearest class mean agree.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, ``weight``/``bias`` not of shape (K, d)/(K,) (or batched), or ``means``
+        not of shape (..., K, d).
 
     References
     ----------
@@ -185,14 +246,24 @@ def within_class_covariance(
     Parameters
     ----------
     features : array_like, shape (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
     labels : array_like of int, shape (N,)
+        The class y_i in 0..K-1 of each sample.
     means : array_like, shape (..., K, d), optional
         Class means to centre with; default the features' own.
     num_classes : int, optional
+        K (default max(label) + 1).
 
     Returns
     -------
     ndarray of shape (..., d, d)
+        Sigma_W.
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1, or ``means`` not of shape (..., K, d).
 
     References
     ----------
@@ -211,7 +282,34 @@ def within_class_covariance(
 
 
 def within_covariance_from(x: torch.Tensor, y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-    """Tensor form of :func:`within_class_covariance`."""
+    """Tensor form of :func:`within_class_covariance`, on checked tensors (no input checks).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., N, d)
+        The features.
+    y : torch.Tensor, shape (N,), int64
+        Their classes in 0..K-1.
+    means : torch.Tensor, shape (..., K, d)
+        The class means to centre with.
+
+    Returns
+    -------
+    sigma_w : torch.Tensor, shape (..., d, d)
+        (1/N) sum_i (h_i - h_bar_{y_i})(h_i - h_bar_{y_i})^T.
+
+    References
+    ----------
+    V. Papyan, X. Y. Han, D. L. Donoho (2020), doi:10.1073/pnas.2015509117 (Sigma_W of NC1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [5.0, 1.0], [5.0, -1.0]], dtype=torch.float64)
+    >>> means = torch.tensor([[0.0, 0.0], [5.0, 0.0]], dtype=torch.float64)
+    >>> within_covariance_from(X, torch.tensor([0, 0, 1, 1]), means).tolist()
+    [[0.5, 0.0], [0.0, 0.5]]
+    """
     d = x.shape[-1]
     lead = torch.broadcast_shapes(x.shape[:-2], means.shape[:-2])
     S = x.new_zeros(*lead, d, d)
@@ -225,7 +323,36 @@ STABLE_RANK_OF = ("covariance", "activations")
 
 
 def stable_rank_from(sigma: torch.Tensor, of: str = "covariance") -> torch.Tensor:
-    """Tensor form of :func:`within_stable_rank` from a symmetric PSD (..., d, d) matrix."""
+    """Tensor form of :func:`within_stable_rank`, on a checked tensor (no input checks).
+
+    Parameters
+    ----------
+    sigma : torch.Tensor, shape (..., d, d)
+        A symmetric PSD matrix, e.g. Sigma_W (negative eigenvalues of rounding are clamped at 0).
+    of : {"covariance", "activations"}, default "covariance"
+        sum lambda_j^2 / lambda_1^2 (the matrix's stable rank), or tr / lambda_1 (that of its
+        square root, the residual matrix).
+
+    Returns
+    -------
+    srank : torch.Tensor, shape (...)
+        The stable rank; NaN for a zero matrix.
+
+    References
+    ----------
+    M. Rudelson, R. Vershynin, "Sampling from large matrices: an approach through geometric
+    functional analysis", J. ACM 54 (2007), doi:10.1145/1255443.1255449.
+
+    Examples
+    --------
+    Eigenvalues (2, 1, 0): (4 + 1) / 4 = 1.25 for the covariance, (2 + 1) / 2 = 1.5 for the
+    activations:
+
+    >>> import torch
+    >>> sigma = torch.diag(torch.tensor([2.0, 1.0, 0.0], dtype=torch.float64))
+    >>> stable_rank_from(sigma).item(), stable_rank_from(sigma, "activations").item()
+    (1.25, 1.5)
+    """
     with decomposition_threads():
         lam = torch.linalg.eigvalsh(sigma).clamp_min(0.0)
     top = lam[..., -1]
@@ -252,10 +379,18 @@ def within_stable_rank(sigma_w: Any, *, of: str = "covariance") -> Any:
     sigma_w : array_like, shape (..., d, d)
         Symmetric PSD, e.g. :func:`within_class_covariance`.
     of : {"covariance", "activations"}
+        The stable rank of Sigma_W (default), or of the residual matrix.
 
     Returns
     -------
     float or ndarray of shape (...)
+        The stable rank (NaN when Sigma_W = 0).
+
+    Raises
+    ------
+    ValueError
+        If ``of`` is not "covariance" or "activations", or ``sigma_w`` is not a real array of
+        square matrices (..., d, d).
 
     References
     ----------
@@ -289,12 +424,22 @@ def class_covariance_spectra(features: Any, labels: Any, *, num_classes: int | N
     Parameters
     ----------
     features : array_like, shape (..., N, d)
+        The features h_i, one row per sample (a batch shares ``labels``).
     labels : array_like of int, shape (N,)
+        The class y_i in 0..K-1 of each sample.
     num_classes : int, optional
+        K (default max(label) + 1).
 
     Returns
     -------
     ndarray of shape (..., K, d)
+        Row k: the eigenvalues of Sigma_k, descending (zeros past min(n_k, d)).
+
+    Raises
+    ------
+    ValueError
+        If ``features`` is not a finite real array of shape (..., N, d), ``labels`` not N
+        integers in 0..K-1.
 
     References
     ----------
@@ -314,7 +459,35 @@ def class_covariance_spectra(features: Any, labels: Any, *, num_classes: int | N
 
 
 def class_spectra_from(x: torch.Tensor, y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-    """Tensor form of :func:`class_covariance_spectra`."""
+    """Tensor form of :func:`class_covariance_spectra`, on checked tensors (no input checks).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (..., N, d)
+        The features.
+    y : torch.Tensor, shape (N,), int64
+        Their classes in 0..K-1.
+    means : torch.Tensor, shape (..., K, d)
+        The class means h_bar_k.
+
+    Returns
+    -------
+    spectra : torch.Tensor, shape (..., K, d)
+        Row k: the eigenvalues of Sigma_k, descending (zeros past min(n_k, d)).
+
+    References
+    ----------
+    V. Papyan, "Traces of class/cross-class structure pervade deep learning spectra", JMLR 21
+    (2020), arXiv:2008.11865.
+
+    Examples
+    --------
+    >>> import torch
+    >>> X = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [5.0, 2.0], [5.0, -2.0]], dtype=torch.float64)
+    >>> means = torch.tensor([[0.0, 0.0], [5.0, 0.0]], dtype=torch.float64)
+    >>> class_spectra_from(X, torch.tensor([0, 0, 1, 1]), means).tolist()
+    [[1.0, 0.0], [4.0, 0.0]]
+    """
     K, d = means.shape[-2:]
     out = x.new_zeros(*x.shape[:-2], K, d)
     order = torch.argsort(y, stable=True)
@@ -336,8 +509,49 @@ def sample_metrics(
     weight: torch.Tensor | None, bias: torch.Tensor | None, sigma_w: torch.Tensor | None = None,
     labels_given: tuple | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The pass-over-the-samples names of ``collapse(extra=...)`` (names checked). ``sigma_w``:
-    Sigma_W and ``labels_given``: (NCC labels, classifier labels or None), if already computed."""
+    """The pass-over-the-samples names of ``collapse(extra=...)``.
+
+    Parameters
+    ----------
+    names : list of str
+        Checked names of ``extra``; those of this module are computed (``ncc_accuracy``,
+        ``agreement_per_class``, ``class_covariance_spectra``, ``within_stable_rank``), the
+        others ignored.
+    stats : ClassStatistics
+        The statistics of the features (its class means are the NCC rule's).
+    x : torch.Tensor, shape (..., N, d)
+        The features.
+    y : torch.Tensor, shape (N,), int64
+        Their classes.
+    weight : torch.Tensor, shape (..., K, d), or None
+        The classifier (``agreement_per_class`` needs it).
+    bias : torch.Tensor, shape (..., K), or None
+        Its bias.
+    sigma_w : torch.Tensor, shape (..., d, d), optional
+        Sigma_W, if already computed.
+    labels_given : tuple, optional
+        (NCC labels, classifier labels or None), if already computed (:func:`predictions`).
+
+    Returns
+    -------
+    values : dict of str to torch.Tensor
+        One tensor per computed name.
+
+    Examples
+    --------
+    Class means 0.5 and 4; the NCC rule errs on h = 2, the classifier (W h)_k = +-h_1 on
+    h = 1 and h = 2:
+
+    >>> import torch
+    >>> from nclab.metrics import class_statistics
+    >>> X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [6.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
+    >>> y = torch.tensor([0, 0, 1, 1])
+    >>> W = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    >>> out = sample_metrics(["ncc_accuracy", "agreement_per_class", "class_covariance_spectra"],
+    ...                      class_statistics(X, y), X, y, W, None)
+    >>> {k: v.tolist() for k, v in out.items()}
+    {'ncc_accuracy': 0.75, 'agreement_per_class': [0.5, 0.5], 'class_covariance_spectra': [[0.25, 0.0], [4.0, 0.0]]}
+    """
     out: dict[str, torch.Tensor] = {}
     K = stats.num_classes
     if "ncc_accuracy" in names or "agreement_per_class" in names:
