@@ -86,6 +86,7 @@ NUMPYDOC_MODULES = (
     "nclab.config", "nclab.seeds",
     "nclab.sweep", "nclab.sweep.kinds", "nclab.sweep.runner", "nclab.sweep.store", "nclab.sweep.plots",
     "nclab.sweep.ufm_kind",
+    "nclab.report", "nclab.report.reproduce", "nclab.report.sweep_page",
 )
 # Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.
 NUMPYDOC_OBJECTS = (

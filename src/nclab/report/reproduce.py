@@ -32,7 +32,34 @@ PAGE_EVERY_S = 30.0
 
 @dataclass
 class ReproduceSummary:
-    """What :func:`reproduce` did: the report dictionary (``results.json``) and where it lies."""
+    """What :func:`reproduce` did: the report dictionary (``results.json``) and where it lies.
+
+    Parameters
+    ----------
+    report : dict
+        The report dictionary, as written to ``results.json``; its ``experiments`` entries carry
+        a ``status`` (``ok``, ``crashed``, ``pending``).
+    out : pathlib.Path
+        The output folder.
+    page : pathlib.Path
+        ``out/index.html``.
+    results : pathlib.Path
+        ``out/results.json``.
+    seconds : float
+        The total run time.
+    counts : dict, default {}
+        Per paper: experiments, ok, crashed, pending, claims passed and failed
+        (:func:`nclab.report.html.claim_counts`).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> report = {"experiments": [{"experiment": "a", "status": "ok"},
+    ...                           {"experiment": "b", "status": "crashed"}]}
+    >>> s = ReproduceSummary(report, Path("out"), Path("out/index.html"), Path("out/results.json"), 1.0)
+    >>> s.crashed, s.exit_code
+    (['b'], 1)
+    """
 
     report: dict
     out: Path
@@ -403,6 +430,26 @@ def summary_lines(summary: ReproduceSummary) -> list[str]:
     list of str
         A table of experiments, crashes, claims passed / failed and coverage gaps per paper,
         one line per crash and per failed claim, the totals and the page's path.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from nclab.report.html import claim_counts
+    >>> exps = [{"experiment": "mixon2022-fig2", "paper": "mixon2022", "status": "ok",
+    ...          "claims": [{"id": "a", "passed": True, "expected": "< 1", "measured": 0.5},
+    ...                     {"id": "b", "passed": False, "expected": "< 1e-3", "measured": 0.25}]},
+    ...         {"experiment": "mixon2022-fig1", "paper": "mixon2022", "status": "crashed",
+    ...          "error": "RuntimeError: boom", "claims": []}]
+    >>> s = ReproduceSummary({"experiments": exps}, Path("out"), Path("out/index.html"),
+    ...                      Path("out/results.json"), 3.5, claim_counts(exps))
+    >>> for line in summary_lines(s):
+    ...     print(line)
+    paper        experiments  crashed  passed  failed  not covered
+    mixon2022        1/2            1       1       1     0 of 0
+      FAILED  mixon2022-fig2 / b: expected < 1e-3, measured 0.25
+      CRASHED mixon2022-fig1: RuntimeError: boom
+    claims: 1 passed, 1 failed; experiments crashed: 1; total time 3.5 s
+    report: ...out/index.html
     """
     from nclab.experiments.coverage import uncovered_count
 

@@ -271,6 +271,20 @@ def judge_store(kind: str | None, df: Any, profile: str | None = None) -> Any:
     ------
     ValueError
         ``profile`` is neither ``"quick"``, ``"full"`` nor ``None``.
+
+    Examples
+    --------
+    A ``ufm`` store has no judge, nor has a store whose runs all failed (judging real rows
+    takes a multi-seed experiment's sweep, see :func:`nclab.experiments.grid.run_grid`):
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"config_hash": ["h", "h"], "seed": [0, 1], "status": ["done", "error"]})
+    >>> judge_store("ufm", rows) is None, judge_store("garrod2025-width", rows.iloc[1:]) is None
+    (True, True)
+    >>> judge_store("garrod2025-width", rows, profile="paper")
+    Traceback (most recent call last):
+    ...
+    ValueError: profile must be 'quick', 'full' or None, got 'paper'
     """
     from nclab.experiments import registry
 
