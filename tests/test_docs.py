@@ -82,6 +82,7 @@ NUMPYDOC_MODULES = (
     "nclab.metrics.streaming", "nclab.metrics.streaming_metrics",
     "nclab.metrics.subspaces", "nclab.metrics.mse_loss",
     "nclab.metrics.class_subset", "nclab.metrics.extra_samples",
+    "nclab.nets.models",
     "nclab.experiments.registry", "nclab.experiments.grid", "nclab.experiments.sweep_kinds",
     "nclab.config", "nclab.seeds",
     "nclab.sweep", "nclab.sweep.kinds", "nclab.sweep.runner", "nclab.sweep.store", "nclab.sweep.plots",

@@ -115,7 +115,57 @@ class MLP(nn.Module):
     """``depth`` hidden layers of ``width`` units (Linear [-> BatchNorm] -> activation), then a head.
 
     ``forward_features`` returns the last hidden layer's output (the penultimate features,
-    dimension ``width``); ``forward`` adds the head. Inputs are flattened first.
+    dimension ``width``); ``forward`` adds the head. Inputs are flattened first. The hidden
+    layers are ``features.layer{i}`` with children ``linear``, optional ``bn``, ``act``; the
+    head is :func:`make_head`'s. :meth:`grow` appends a hidden layer (layer-wise training).
+
+    Parameters
+    ----------
+    in_features : int
+        Input size (after flattening), >= 1.
+    num_classes : int
+        Number of outputs K, >= 2.
+    width : int, default 128
+        Units of every hidden layer: the feature dimension d.
+    depth : int, default 3
+        Number of hidden layers, >= 1.
+    activation : {"relu", "tanh", "gelu", "identity"}, default "relu"
+        The hidden layers' activation.
+    batchnorm : bool, default False
+        A BatchNorm1d between each hidden Linear and its activation.
+    head_layers : int, default 1
+        Linear maps in the head (> 1: a deep linear head, :func:`make_head`).
+    bias : bool, default True
+        Biases of the hidden Linear maps, and of the classifier unless ``head_bias`` is given.
+    head_bias : bool, optional
+        The classifier's bias, when it should differ from ``bias``.
+
+    Raises
+    ------
+    ValueError
+        If ``in_features``, ``width``, ``depth`` or ``head_layers`` is not a positive integer,
+        ``num_classes`` < 2, or ``activation`` is not one of the names above.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Sec. 5 / Fig. 2 (an MLP trained
+    layer by layer, :meth:`grow`).
+
+    Examples
+    --------
+    >>> net = MLP(64, 10, width=16, depth=2, batchnorm=True)
+    >>> tuple(net.forward_features(torch.zeros(3, 8, 8)).shape), tuple(net(torch.zeros(3, 64)).shape)
+    ((3, 16), (3, 10))
+    >>> [name for name, _ in net.features.layer1.named_children()]
+    ['linear', 'bn', 'act']
+    >>> sum(p.numel() for p in net.parameters())  # (64*16 + 16 + 2*16) + (16*16 + 16 + 2*16) + (16*10 + 10)
+    1546
+    >>> net.grow().depth, sum(p.requires_grad for p in net.features.parameters())  # old layers frozen
+    (3, 4)
+    >>> MLP(64, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_classes must be an integer >= 2, got 1
     """
 
     def __init__(
@@ -157,6 +207,7 @@ class MLP(nn.Module):
 
     @property
     def feature_dim(self) -> int:
+        """d, the dimension of the penultimate features (``width``)."""
         return self.width
 
     def grow(self, *, freeze: bool = True, bias: bool = True) -> "MLP":
@@ -178,9 +229,11 @@ class MLP(nn.Module):
         return self
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate features (B, width) of a batch x (B, ...) (flattened first)."""
         return self.features(self.flatten(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits (B, K): the head applied to :meth:`forward_features`."""
         return self.head(self.forward_features(x))
 
 
@@ -190,12 +243,47 @@ class SmallCNN(nn.Module):
 
     Flat inputs (e.g. scikit-learn's 8 x 8 digits as 64-vectors) are reshaped to ``image_shape``
     (C, H, W) first. Used by the bundled-data profiles of Tirer et al.'s weight-decay study.
+    The blocks are ``features.conv{i}`` (children ``conv``, ``relu``, ``pool``; no pool once the
+    map is smaller than 2 x 2), then ``features.flatten`` and ``features.fc``.
+
+    Parameters
+    ----------
+    image_shape : sequence of 3 ints
+        (C, H, W) of one input.
+    num_classes : int
+        Number of outputs K, >= 2.
+    channels : sequence of int, default (16, 32)
+        Output channels of each conv block.
+    width : int, default 64
+        The feature dimension d (units of ``features.fc``).
+    head_layers : int, default 1
+        Linear maps in the head (:func:`make_head`).
+    bias : bool, default True
+        Whether the classifier has a bias.
+
+    Raises
+    ------
+    ValueError
+        If ``image_shape`` is not three positive integers, ``num_classes`` < 2, or ``width``,
+        a channel count or ``head_layers`` is not a positive integer.
+
+    References
+    ----------
+    Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Sec. 5 (the weight-decay study
+    whose bundled-data profiles use this network).
 
     Examples
     --------
     >>> net = SmallCNN((1, 8, 8), 10)
     >>> tuple(net(torch.zeros(2, 64)).shape), net.feature_dim
     ((2, 10), 64)
+    >>> small = SmallCNN((1, 8, 8), 10, channels=(4,), width=12, head_layers=2)
+    >>> [name for name, _ in small.features.named_children()], tuple(small.forward_features(torch.zeros(2, 64)).shape)
+    (['conv1', 'flatten', 'fc'], (2, 12))
+    >>> SmallCNN((8, 8), 10)
+    Traceback (most recent call last):
+    ...
+    ValueError: image_shape must be (channels, height, width), got (8, 8)
     """
 
     def __init__(
@@ -230,12 +318,15 @@ class SmallCNN(nn.Module):
 
     @property
     def feature_dim(self) -> int:
+        """d, the dimension of the penultimate features (``width``)."""
         return self.width
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate features (B, width) of a batch x (reshaped to (B, C, H, W) first)."""
         return self.features(x.reshape(x.shape[0], *self.image_shape))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits (B, K): the head applied to :meth:`forward_features`."""
         return self.head(self.forward_features(x))
 
 
@@ -267,7 +358,47 @@ class ResNet(nn.Module):
 
     ``widths=(16, 32, 64)`` with ``blocks_per_stage=3`` is ResNet-20 (He et al. 2016); the
     penultimate features are the pooled last stage (d = ``widths[-1]``). Stages after the first
-    halve the spatial size.
+    halve the spatial size. Modules: ``stem``, ``stage{s}.block{b}`` (children ``conv1, bn1,
+    relu1, conv2, bn2, relu2, shortcut``), ``pool``, ``head``.
+
+    Parameters
+    ----------
+    in_channels : int, default 3
+        Input channels.
+    num_classes : int, default 10
+        Number of outputs K, >= 2.
+    widths : sequence of int, default (16, 32, 64)
+        Channels of each stage (non-empty).
+    blocks_per_stage : int, default 3
+        Basic blocks per stage, >= 1.
+    head_layers : int, default 1
+        Linear maps in the head (Garrod & Keating's ResNet-20 + deep linear head: 3).
+    bias : bool, default True
+        Whether the classifier has a bias.
+
+    Raises
+    ------
+    ValueError
+        If ``in_channels``, ``blocks_per_stage``, a width or ``head_layers`` is not a positive
+        integer, ``widths`` is empty, or ``num_classes`` < 2.
+
+    References
+    ----------
+    He, Zhang, Ren, Sun, "Deep residual learning for image recognition", CVPR 2016,
+    arXiv:1512.03385 (the CIFAR ResNets, Sec. 4.2); Garrod & Keating, arXiv:2410.23169, Sec. 6
+    (ResNet-20 with a deep linear head).
+
+    Examples
+    --------
+    >>> net = ResNet(1, 3, widths=(4, 8), blocks_per_stage=1)
+    >>> tuple(net.forward_features(torch.zeros(2, 1, 8, 8)).shape), tuple(net(torch.zeros(2, 1, 8, 8)).shape)
+    ((2, 8), (2, 3))
+    >>> [name for name, _ in net.named_children()]
+    ['stem', 'stage1', 'stage2', 'pool', 'head']
+    >>> ResNet(widths=())
+    Traceback (most recent call last):
+    ...
+    ValueError: widths must be a non-empty sequence of channel counts, got ()
     """
 
     def __init__(
@@ -306,15 +437,18 @@ class ResNet(nn.Module):
 
     @property
     def feature_dim(self) -> int:
+        """d, the dimension of the penultimate features (``widths[-1]``)."""
         return self.widths[-1]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled last stage (B, widths[-1]) of images x (B, C, H, W)."""
         x = self.stem(x)
         for s in range(1, len(self.widths) + 1):
             x = getattr(self, f"stage{s}")(x)
         return self.pool(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits (B, K): the head applied to :meth:`forward_features`."""
         return self.head(self.forward_features(x))
 
 
@@ -324,11 +458,39 @@ def resnet18(in_channels: int = 3, num_classes: int = 10, *, head_layers: int = 
     He et al. (2016) adapted to 32 x 32 inputs (no max-pool after the stem), the network of
     Tirer, Huang & Niles-Weed (2023, Sec. 5) weight-decay study; penultimate d = 512.
 
+    Parameters
+    ----------
+    in_channels : int, default 3
+        Input channels.
+    num_classes : int, default 10
+        Number of outputs K, >= 2.
+    head_layers : int, default 1
+        Linear maps in the head (:func:`make_head`).
+    bias : bool, default True
+        Whether the classifier has a bias.
+
+    Returns
+    -------
+    ResNet
+        ``ResNet(in_channels, num_classes, widths=(64, 128, 256, 512), blocks_per_stage=2, ...)``.
+
+    Raises
+    ------
+    ValueError
+        If ``in_channels`` or ``head_layers`` is not a positive integer, or ``num_classes`` < 2.
+
+    References
+    ----------
+    He, Zhang, Ren, Sun, "Deep residual learning for image recognition", CVPR 2016,
+    arXiv:1512.03385; Tirer, Huang, Niles-Weed, ICML 2023, arXiv:2210.16658, Sec. 5.
+
     Examples
     --------
     >>> net = resnet18()
-    >>> net.feature_dim, sum(p.numel() for p in net.parameters()) > 11_000_000
-    (512, True)
+    >>> net.feature_dim, sum(p.numel() for p in net.parameters())  # 11.17 M with a 10-class head
+    (512, 11173962)
+    >>> [name for name, _ in resnet18(num_classes=100, head_layers=3).head.named_children()]
+    ['linear1', 'linear2', 'fc']
     """
     return ResNet(in_channels, num_classes, widths=(64, 128, 256, 512), blocks_per_stage=2, head_layers=head_layers,
                   bias=bias)
