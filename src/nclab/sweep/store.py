@@ -266,7 +266,14 @@ class Store:
             self.con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def transaction(self):
-        """A context manager running its block as one IMMEDIATE transaction."""
+        """A context manager running its block as one IMMEDIATE transaction.
+
+        Returns
+        -------
+        context manager
+            ``BEGIN IMMEDIATE`` on entry; ``COMMIT`` on a normal exit, ``ROLLBACK`` when the
+            block raises (the exception propagates).
+        """
         con = self.con
 
         class _Tx:
@@ -280,26 +287,67 @@ class Store:
         return _Tx()
 
     def add_columns(self, names: Iterable[str]) -> None:
-        """Add untyped columns (values stored as given) that the runs table lacks."""
+        """Add untyped columns (values stored as given) that the runs table lacks.
+
+        Parameters
+        ----------
+        names : iterable of str
+            Column names (``c_<key>``, ``m_<metric>``); those the table has are skipped.
+        """
         for name in names:
             if name not in self._columns:
                 self.con.execute(f"ALTER TABLE runs ADD COLUMN {_quote(name)}")
                 self._columns.add(name)
 
     def plan(self, pairs: Iterable[tuple[str, int]]) -> None:
-        """Record the (config hash, seed) pairs a sweep asked for."""
+        """Record the (config hash, seed) pairs a sweep asked for.
+
+        Parameters
+        ----------
+        pairs : iterable of (str, int)
+            ``(config_hash, seed)`` pairs; pairs already planned are kept once.
+        """
         with self.transaction():
             self.con.executemany("INSERT OR IGNORE INTO planned VALUES (?, ?)", list(pairs))
 
     def statuses(self) -> dict[tuple[str, int], str]:
-        """The status of every stored run, keyed by (config hash, seed)."""
+        """The status of every stored run, keyed by (config hash, seed).
+
+        Returns
+        -------
+        dict of (str, int) to str
+            ``done``, ``diverged`` or ``error`` per stored run (planned runs not yet written are
+            absent).
+        """
         return {(h, int(s)): st for h, s, st in self.con.execute("SELECT config_hash, seed, status FROM runs")}
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert or replace finished runs in one transaction.
 
         Each row has the base columns (see the module docstring), ``config`` as a dict and
-        ``metrics`` as a dict; config and metric values become ``c_``/``m_`` columns.
+        ``metrics`` as a dict; config and metric values become ``c_``/``m_`` columns. On any
+        error nothing of the batch is written.
+
+        Parameters
+        ----------
+        rows : sequence of mapping
+            The finished runs: ``config_hash``, ``seed``, ``kind``, ``config``, ``status``, and
+            optionally ``error``, ``history``, ``metrics`` and the timing columns.
+
+        Raises
+        ------
+        ValueError
+            A row whose status is not one of ``done``, ``diverged``, ``error``.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "sweep.sqlite")
+        >>> with Store(path, "toy", ["n"]) as st:
+        ...     st.write([{"config_hash": "h", "seed": 0, "kind": "toy", "config": {"n": 1}, "status": "ok"}])
+        Traceback (most recent call last):
+        ...
+        ValueError: run status must be one of ('done', 'diverged', 'error'), got 'ok'
         """
         prepared = []
         for row in rows:
