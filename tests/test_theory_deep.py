@@ -82,7 +82,7 @@ def test_theorem1_condition_matches_statement():
 def test_theorem7_table():
     assert T.theorem7_relu_rule(10, 5) and T.theorem7_relu_rule(16, 4) and T.theorem7_relu_rule(14, 4)
     assert not T.theorem7_relu_rule(15, 4) and not T.theorem7_relu_rule(9, 5) and not T.theorem7_relu_rule(16, 3)
-    for K in range(2, 30):  # the main-text region lies inside the appendix table
+    for K in range(2, 30):  # the main-text region lies inside the parity region of the proof (B.9)
         for L in range(1, 8):
             if (K >= 10 and L >= 5) or (K >= 16 and L == 4):
                 assert T.theorem7_relu_rule(K, L)

@@ -590,15 +590,16 @@ def theorem1_table(Ks: Sequence[int], Ls: Sequence[int], n: int, lam: float) -> 
 
 
 def theorem7_relu_rule(K: int, L: int) -> bool:
-    """GK Thm 7 (deep ReLU UFM) as tabulated in GK's appendix: True where DNC is not optimal.
+    """GK Thm 7 (deep ReLU UFM) by parity of K, as stated in its proof: True where it applies.
 
     Text, docs/math.md §6.14.
 
     Even K: (L = 4 and K >= 14) or (L >= 5 and K >= 10); odd K: (L = 4 and K >= 17) or
-    (L >= 5 and K >= 11). The main text states the simpler sufficient region K >= 10, L >= 5 or
-    K >= 16, L = 4. The table is quoted, not re-derived in nclab (the ReLU construction behind it
-    is not in our sources); the lower bound it rests on (linear DNC loss <= ReLU DNC loss) is
-    checked numerically by the ``garrod2025-relu`` experiment.
+    (L >= 5 and K >= 11), the sentences of GK's proof of Theorem 7 (appendix B.9 of arXiv v2).
+    The main text states the simpler sufficient region K >= 10, L >= 5 or K >= 16, L = 4. The
+    theorem is sufficient, not necessary: False means "not covered by Theorem 7", not "DNC is
+    optimal". The lower bound it rests on (linear DNC loss <= ReLU DNC loss) is checked
+    numerically by the ``garrod2025-relu`` experiment.
 
     Parameters
     ----------
@@ -610,7 +611,7 @@ def theorem7_relu_rule(K: int, L: int) -> bool:
     Returns
     -------
     bool
-        True where GK's table says DNC is not a global minimum of the deep ReLU UFM.
+        True where Theorem 7 says DNC is not a global minimum of the deep ReLU UFM.
 
     Raises
     ------
@@ -620,7 +621,7 @@ def theorem7_relu_rule(K: int, L: int) -> bool:
     References
     ----------
     Garrod & Keating, "The persistence of neural collapse despite low-rank bias",
-    arXiv:2410.23169, Theorem 7 and its appendix table (docs/math.md §6.14).
+    arXiv:2410.23169, Theorem 7 and its proof (appendix B.9 of v2; docs/math.md §6.14).
 
     Examples
     --------
