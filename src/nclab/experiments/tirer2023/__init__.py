@@ -20,33 +20,33 @@ _LW, _WD, _FO = "tirer2023-layerwise", "tirer2023-weight-decay", "tirer2023-firs
 
 COVERAGE = (
     Item("Tirer & Bruna 2022, Thm 3.1 (restated as THN Thm 2.1)",
-         "For d >= K every global minimiser of the MSE UFM is collapsed, H* = Hbar (x) 1_n^T, W*^T = "
-         "sqrt(lam_H/lam_W) Hbar, Hbar^T Hbar = rho I_K with rho = max{(1 - c) sqrt(lam_W/lam_H), 0}.",
+         "For d ≥ K every global minimiser of the MSE UFM is collapsed, H* = H̄ ⊗ 1_nᵀ, W*ᵀ = "
+         "√(λ_H/λ_W) H̄, H̄ᵀH̄ = ρ I_K with ρ = max{(1 - c) √(λ_W/λ_H), 0}, c = √(λ_H λ_W).",
          claims=(f"{_MIN}/gd_reaches_minimum", f"{_MIN}/lbfgs_reaches_minimum",
                  f"{_MIN}/minimiser_unique_up_to_rotation")),
-    Item("Cor. 2.2", "For d >= K and lam_H lam_W < 1, the minimiser of f(W, H; H_0 = H*) is unique and equals "
+    Item("Cor. 2.2", "For d ≥ K and λ_H λ_W < 1, the minimiser of f(W, H; H_0 = H*) is unique and equals "
          "(W*, H*).", claims=(f"{_MIN}/anchor_at_minimiser_returns_it",)),
-    Item("Thm 3.1", "Along the gradient flow of H with W = W*(H): tr Sigma_W/tr Sigma_B strictly decreases to 0, "
-         "e^{2 lam_H t} tr Sigma_W decreases, e^{2 lam_H t} tr Sigma_B strictly increases.",
+    Item("Thm 3.1", "Along the gradient flow of H with W = W*(H): tr(Σ_W)/tr(Σ_B) strictly decreases to 0, "
+         "e^(2λ_H t) tr(Σ_W) decreases, e^(2λ_H t) tr(Σ_B) strictly increases.",
          claims=(f"{_FLOW}/nc1_strictly_decreases", f"{_FLOW}/within_scaled_decreases",
                  f"{_FLOW}/between_scaled_increases")),
-    Item("Cor. 3.2", "For beta > C(H_0) the anchored minimiser has NC1 below NC1(H_0) (depthwise decrease).",
+    Item("Cor. 3.2", "For β > C(H_0) the anchored minimiser has NC1 below NC1(H_0) (depthwise decrease).",
          claims=(f"{_DW}/nc1_decreases_with_depth", "tirer2023-threshold/nc1_decreases_at_large_beta_on_hard_anchors"),
-         reason="C(H_0) has no closed form: the claims cover large betas; below them tirer2023-threshold searches "
-                "hard anchor families and betas for a case where NC1 does not decrease and reports what it found "
+         reason="C(H_0) has no closed form: the claims cover large values of β; below them tirer2023-threshold "
+                "searches hard anchor families and values of β for a case where NC1 does not decrease and reports what it found "
                 "and how many minimisations it took (a finding, not a claim)"),
-    Item("Thm 4.1 / Eq. 5", "Around collapse, vec dH ~ F vec dH_0 (and dW likewise) up to O(||dH_0||^2), and "
-         "for beta >> 1 F is approximated by Eq. 5 with error O(beta^-2).",
+    Item("Thm 4.1 / Eq. 5", "Around collapse, vec δH ≈ F vec δH_0 (and δW likewise) up to O(‖δH_0‖²), and "
+         "for β ≫ 1 F is approximated by Eq. 5 with error O(β⁻²).",
          claims=(f"{_FO}/F_matches_autograd", f"{_FO}/first_order_H_matches_resolve", f"{_FO}/H_error_is_second_order",
                  f"{_FO}/G_matches_autograd", f"{_FO}/first_order_W_matches_resolve", f"{_FO}/W_error_is_second_order",
                  f"{_FO}/eq5_is_second_order")),
-    Item("Thm 4.2", "F_kk is full rank, F_kk' rank one, sigma_max(F_kk) = 1, sigma_min(F_kk) = 1 - beta^-1 "
-         "sqrt(lam_H/lam_W), sigma_max(F_kk') = 2 beta^-1 lam_H (1 - sqrt(lam_H lam_W)); the entire spectrum "
+    Item("Thm 4.2", "F_kk is full rank, F_kk′ rank one, σ_max(F_kk) = 1, σ_min(F_kk) = 1 - β⁻¹ "
+         "√(λ_H/λ_W), σ_max(F_kk′) = 2β⁻¹ λ_H (1 - √(λ_H λ_W)); the entire spectrum "
          "is computed.",
          claims=(f"{_SP}/sigma_max_Fkk", f"{_SP}/sigma_min_Fkk", f"{_SP}/sigma_max_Fkk_prime",
                  f"{_SP}/rank_Fkk_prime_is_one", f"{_SP}/full_spectrum_Fkk")),
-    Item("Figure 1", "Singular values of F_kk for beta = 100, K = 4, d = 10, n = 10, lam_W = sqrt(2) and several "
-         "lam_H (drawn at the paper's setting, with an extra panel at lam_W = 0.01).",
+    Item("Figure 1", "Singular values of F_kk for β = 100, K = 4, d = 10, n = 10, λ_W = √2 and several "
+         "λ_H (drawn at the paper's setting, with an extra panel at λ_W = 0.01).",
          claims=(f"{_SP}/full_spectrum_Fkk", f"{_SP}/sigma_min_Fkk", f"{_SP}/sigma_max_Fkk_prime")),
     Item("Sec. 5 / Figure 2", "An MLP trained layer by layer (earlier layers frozen) on CIFAR-10: NC1 decreases "
          "with depth.",

@@ -39,10 +39,10 @@ KEYS = ("nc1", "nc1_trace_ratio")
     paper="tirer2023",
     title="Layer-wise trained MLP: NC1 decreases with depth",
     description=(
-        "Tirer, Huang & Niles-Weed (2023), Sec. 5 / Fig. 3: an MLP is trained layer by layer; at "
+        "Tirer, Huang & Niles-Weed (2023), Sec. 5 / Fig. 2: an MLP is trained layer by layer; at "
         "each stage one hidden layer is added on top of the frozen earlier layers and trained "
         "with a fresh linear head. The within-class variability of the newest layer's features "
-        "(NC1 and tr(Sigma_W)/tr(Sigma_B)) decreases with depth, as the anchored UFM predicts "
+        "(NC1 and tr(Σ_W)/tr(Σ_B)) decreases with depth, as the anchored UFM predicts "
         "(Cor. 3.2: each layer acts as a perturbation of the previous features). One run per "
         "seed; each added layer's decrease is decided on a 95% t interval over the seeds."
     ),

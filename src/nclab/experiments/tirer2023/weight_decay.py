@@ -61,7 +61,7 @@ _SOURCE = "Tirer, Huang & Niles-Weed 2023, Sec. 5 / Fig. 3 (weight-decay experim
         "(the head W) only or on the feature mapping only, for MSE without bias and for CE with bias. "
         "The NC metrics move much more when the regularisation of the features changes than when that "
         "of the head changes, and more decay on the features gives more collapse, in line with the "
-        "perturbation analysis of the UFM (Thm 4.2: lambda_H attenuates the intra-class blocks, which "
+        "perturbation analysis of the UFM (Thm 4.2: λ_H attenuates the intra-class blocks, which "
         "dominate). Every run is trained once per seed; the claims are decided on 95% t intervals over "
         "the seeds."
     ),
@@ -89,7 +89,7 @@ def tirer2023_weight_decay(cfg: dict) -> Outcome:
                             **{f"{arm}:{k}": v for k, v in changes(cfg, lg).items()}})
     if len(cfg["seeds"]) < 5:
         out.notes.append(f"Underpowered: {len(cfg['seeds'])} seeds (t intervals with {len(cfg['seeds']) - 1} "
-                         "degrees of freedom); the claims need >= 5.")
+                         "degrees of freedom); the claims need ≥ 5.")
     return out
 
 
