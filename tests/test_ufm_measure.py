@@ -50,6 +50,27 @@ def test_layer_metrics_equal_the_general_metrics(spec, seeds):
         assert "bias_norm_h1" in new and bool((new["bias_norm_h1"] > 0).all())
 
 
+def test_layer_metrics_float32_at_the_gk_setting_match_float64_collapse():
+    # the recording's own setting (K=10, n=5, d=70, L=2 and a ReLU variant): the float32 history
+    # values against per-layer collapse() on the same parameters in float64
+    for spec in (UFMSpec.garrod(10, 5, 70, 2, 2 ** -10), UFMSpec.garrod(10, 5, 70, 2, 2 ** -10, activation="relu")):
+        p32 = initialize(spec, 3, dtype=torch.float32)
+        p64 = type(p32).from_tensors([t.double() for t in p32.tensors()], p32.b is not None)
+        new, old = layer_metrics(spec, p32), _reference(spec, p64)
+        assert list(k for k in new if not k.startswith("sv")) == list(old)   # same columns, same order
+        for key, value in old.items():
+            assert new[key].dtype == torch.float32
+            torch.testing.assert_close(new[key].double(), value, rtol=2e-4, atol=1e-5, msg=key)
+
+
+def test_layer_metrics_restore_the_thread_count():
+    spec = SPECS[2]
+    params = initialize(spec, 2, dtype=torch.float64)
+    before = torch.get_num_threads()
+    layer_metrics(spec, params)
+    assert torch.get_num_threads() == before
+
+
 def test_layer_metrics_are_per_seed():
     spec = SPECS[0]
     params = initialize(spec, 4, dtype=torch.float64)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from nclab import _threads
 from nclab.classwise import global_mean_weights
 from nclab.layout import class_ordered_means
 from nclab.metrics._core import ClassStatistics, metrics_from_statistics, pair_distances, spectral_basis
@@ -151,32 +152,63 @@ def class_ordered_collapse(X: torch.Tensor, n: int, weight: torch.Tensor | None 
     >>> sorted(class_ordered_collapse(X, 2))[:3]
     ['cdnv', 'equiangularity_features', 'equinorm_features']
     """
-    S, d, N = X.shape
+    return _collapse_layers([X], n, weight, bias, Z)[0]
+
+
+#: Keys of :func:`nclab.metrics.collapse` that need the classifier (only the last layer has them).
+_CLASSIFIER_KEYS = frozenset({"nc2_etf_weight", "equinorm_weight", "equiangularity_weight", "nc3_duality",
+                              "nc3_structure", "bias_norm", "nc4_ncc_mismatch"})
+
+
+def _collapse_layers(Xs: list[torch.Tensor], n: int, weight: torch.Tensor | None = None,
+                     bias: torch.Tensor | None = None, Z: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
+    """:func:`class_ordered_collapse` of several layers' features (S, d, N) at once.
+
+    The classifier (``weight``, ``bias``, ``Z``) belongs to the last entry of ``Xs``. The big
+    per-layer passes (class means, residuals, their projections) run layer by layer; the
+    statistics are then stacked (G, S, ...) so that :func:`metrics_from_statistics` runs once for
+    all G layers instead of once a layer (its ops are many and small: the dispatch, not the
+    arithmetic, is what they cost). The values are those of one call a layer.
+    """
+    S, d, N = Xs[0].shape
     K = N // n
-    blocks = X.reshape(S, d, K, n)
-    means_cols = blocks.mean(-1)                      # (S, d, K)
-    means = means_cols.mT                             # rows h_bar_k
-    counts = torch.full((K,), n, dtype=torch.long, device=X.device)
-    w = global_mean_weights(counts, "classes", X.dtype)
+    counts = torch.full((K,), n, dtype=torch.long, device=Xs[0].device)
+    w = global_mean_weights(counts, "classes", Xs[0].dtype)
+    means_cols = [X.reshape(S, d, K, n).mean(-1) for X in Xs]   # (S, d, K) class means as columns
+    means = torch.stack(means_cols).mT.contiguous()           # (G, S, K, d), rows h_bar_k
     mu = means.mean(dim=-2)
     centred = means - mu.unsqueeze(-2)
-    basis, svals = spectral_basis(centred, w)         # (S, d, q), (S, q)
-    R = (blocks - means_cols.unsqueeze(-1)).reshape(S, d, N)   # residuals h_i - h_bar_{y_i}, columns
-    within_sq = R.square().sum(dim=1).reshape(S, K, n).sum(-1)
-    RV = basis.mT @ R                                 # (S, q, N)
-    within_projected = RV.square().sum(dim=-1)
-    stats = ClassStatistics(counts, means, mu, centred, within_sq, N, basis, svals, within_projected)
+    # layer by layer: the spectral basis (stacking the eighs gains nothing, their cost is per
+    # matrix), the residuals, their projections, then their squares in place; one residual
+    # buffer for all layers (a fresh S x d x N temporary costs more than the arithmetic on it:
+    # new pages)
+    bases, svals, projected, within = [], [], [], []
+    R = Xs[0].new_empty(S, d, N)
+    for X, m, c in zip(Xs, means_cols, centred):
+        V, s = spectral_basis(c, w)                           # (S, d, q), (S, q)
+        torch.sub(X.reshape(S, d, K, n), m.unsqueeze(-1), out=R.view(S, d, K, n))  # h_i - h_bar_{y_i}
+        RV = V.mT @ R                                         # (S, q, N)
+        bases.append(V)
+        svals.append(s)
+        projected.append(RV.square().sum(dim=-1))
+        within.append(R.square_().sum(dim=1))                 # (S, N); R is free again
+    within_sq = torch.stack(within).reshape(len(Xs), S, K, n).sum(-1)
+    rv_last = RV
+    stats = ClassStatistics(counts, means, mu, centred, within_sq, N, torch.stack(bases), torch.stack(svals),
+                            torch.stack(projected))
     values = metrics_from_statistics(stats, weight, bias)
+    last = len(Xs) - 1
+    out = [{k: v[g] for k, v in values.items() if g == last or k not in _CLASSIFIER_KEYS} for g in range(len(Xs))]
     if weight is not None:
         # nearest class mean: ||h - m_k||^2 - ||r||^2 = ||m_y - m_k||^2 - 2 r.m~_k + const (as collapse)
-        B = centred @ basis                           # (S, K, q)
-        D = pair_distances(centred)                   # (S, K, K)
-        y = torch.arange(K, device=X.device).repeat_interleave(n)
-        scores = (RV.mT @ B.mT).mul_(-2.0).add_(D.index_select(-2, y))
-        ncc = scores.min(dim=-1).indices              # (S, N)
-        net = Z.max(dim=-2).indices                   # argmax_k of the logits, first on ties
-        values["nc4_ncc_mismatch"] = (ncc != net).sum(dim=-1).to(X.dtype) / N
-    return {k: values[k] for k in COLLAPSE_KEYS if k in values}
+        B = centred[last] @ bases[last]                       # (S, K, q)
+        D = pair_distances(centred[last])                     # (S, K, K)
+        y = torch.arange(K, device=Xs[0].device).repeat_interleave(n)
+        scores = (rv_last.mT @ B.mT).mul_(-2.0).add_(D.index_select(-2, y))
+        ncc = scores.min(dim=-1).indices                      # (S, N)
+        net = Z.max(dim=-2).indices                           # argmax_k of the logits, first on ties
+        out[last]["nc4_ncc_mismatch"] = (ncc != net).sum(dim=-1).to(Xs[0].dtype) / N
+    return [{k: layer[k] for k in COLLAPSE_KEYS if k in layer} for layer in out]
 
 
 def layer_metrics(spec: UFMSpec, params: UFMParams, *, collapse: bool = True) -> dict[str, torch.Tensor]:
@@ -218,18 +250,22 @@ def layer_metrics(spec: UFMSpec, params: UFMParams, *, collapse: bool = True) ->
     """
     with torch.no_grad():
         out = forward_all(spec, params)
-        result = logit_spectra(spec, out.Z)
-        if not collapse:
-            return result
-        feats = {f"h{i + 1}": X for i, X in enumerate(out.layers)}
-        if spec.activation == "relu":
-            feats.update({f"a{i + 2}": A for i, A in enumerate(out.pre)})
-        last = f"h{spec.L}"
-        for name, X in feats.items():
-            if name == last:
-                values = class_ordered_collapse(X, spec.n, params.W[-1], params.b, out.Z)
-            else:
-                values = class_ordered_collapse(X, spec.n)
-            for key, value in values.items():
+        S, d, N = out.layers[0].shape
+        # after the forward pass the ops are small (the largest, the projections of the residuals,
+        # 2 S K d N flops): the thread policy's count for them, one thread below its threshold
+        # (nclab._threads; beside other work, two threads on ops this small stall each other)
+        with _threads.for_work(2.0 * S * spec.K * d * N):
+            result = logit_spectra(spec, out.Z)
+            if not collapse:
+                return result
+            feats = {f"h{i + 1}": X for i, X in enumerate(out.layers)}
+            if spec.activation == "relu":
+                feats.update({f"a{i + 2}": A for i, A in enumerate(out.pre)})
+            last = f"h{spec.L}"
+            names = [name for name in feats if name != last] + [last]   # the classifier's layer last
+            per_layer = _collapse_layers([feats[name] for name in names], spec.n, params.W[-1], params.b, out.Z)
+        by_name = dict(zip(names, per_layer))
+        for name in feats:  # columns in the order h1..hL, a2..aL
+            for key, value in by_name[name].items():
                 result[f"{key}_{name}"] = value
         return result
