@@ -62,7 +62,7 @@ class Claim:
         The paper and theorem/figure the statement comes from.
     expected : str
         The rule checked, as a short string such as ``"< 1e-3"`` or ``"lower end of the 95%
-        interval >= 0.8"``.
+        interval ≥ 0.8"``.
     measured : Any
         The measured value (JSON-able).
     passed : bool
@@ -133,7 +133,7 @@ class Claim:
         >>> from nclab.experiments.rules import at_least, proportion
         >>> c = Claim.decided("dnc", "DNC is found.", "Thm 1", at_least(proportion(19, 20), 0.5))
         >>> c.passed, c.n_seeds, c.measured, c.expected
-        (True, 20, 0.95, 'lower end of the 95% interval >= 0.5')
+        (True, 20, 0.95, 'lower end of the 95% interval ≥ 0.5')
         """
         est = verdict.estimate
         if n_seeds is None and est is not None and est.method in ("wilson", "t"):

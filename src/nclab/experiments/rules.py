@@ -29,7 +29,7 @@ Examples
 >>> from nclab.experiments.rules import at_least, proportion
 >>> v = at_least(proportion(95, 100), 0.8)
 >>> v.passed, v.expected
-(True, 'lower end of the 95% interval >= 0.8')
+(True, 'lower end of the 95% interval ≥ 0.8')
 >>> round(v.estimate.low, 3)
 0.888
 """
@@ -113,7 +113,7 @@ class Verdict:
     --------
     >>> v = at_most(exact(0.01), 0.05)
     >>> isinstance(v, Verdict), v.passed, v.expected
-    (True, True, 'value <= 0.05')
+    (True, True, 'value ≤ 0.05')
     """
 
     passed: bool
@@ -273,7 +273,7 @@ def every(holds: Sequence[bool], what: str) -> Verdict:
     """
     flags = [bool(h) for h in holds]
     k, n = sum(flags), len(flags)
-    return Verdict(n > 0 and k == n, f"in every run (k/n = 1, n >= 1): {what}", proportion(k, n), "universal")
+    return Verdict(n > 0 and k == n, f"in every run (k/n = 1, n ≥ 1): {what}", proportion(k, n), "universal")
 
 
 def at_least(est: Estimate, bound: float) -> Verdict:
@@ -297,7 +297,7 @@ def at_least(est: Estimate, bound: float) -> Verdict:
     True
     """
     what = "lower end of the 95% interval" if est.method != "exact" else "value"
-    return Verdict(bool(est.low >= bound), f"{what} >= {bound:g}", est, "magnitude")
+    return Verdict(bool(est.low >= bound), f"{what} ≥ {bound:g}", est, "magnitude")
 
 
 def at_most(est: Estimate, bound: float) -> Verdict:
@@ -321,7 +321,7 @@ def at_most(est: Estimate, bound: float) -> Verdict:
     True
     """
     what = "upper end of the 95% interval" if est.method != "exact" else "value"
-    return Verdict(bool(est.high <= bound), f"{what} <= {bound:g}", est, "magnitude")
+    return Verdict(bool(est.high <= bound), f"{what} ≤ {bound:g}", est, "magnitude")
 
 
 def within(est: Estimate, target: float, tol: float) -> Verdict:
@@ -347,7 +347,7 @@ def within(est: Estimate, target: float, tol: float) -> Verdict:
     True
     """
     ok = bool(abs(est.value - target) <= tol)
-    return Verdict(ok, f"|estimate - {target:g}| <= {tol:g}", est, "magnitude")
+    return Verdict(ok, f"|estimate − {target:g}| ≤ {tol:g}", est, "magnitude")
 
 
 def rate(est: Estimate, target: float, tol: float) -> Verdict:
