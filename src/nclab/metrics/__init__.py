@@ -1,6 +1,8 @@
 """Neural collapse metrics (docs/math.md §2): full batch, spectra, and streaming.
 
-- :func:`collapse` returns every metric as a dict; each metric is also its own function.
+- :func:`collapse` returns every metric as a dict; each metric is also its own function:
+  from samples in :mod:`nclab.metrics.collapse`, of given class vectors (ETF error, equinorm,
+  equiangularity, NC3, bias check) in :mod:`nclab.metrics.structure`.
 - ``collapse(..., extra=[...])`` adds further measurements (:data:`EXTRA_KEYS`): the CDNV
   matrix, hyperspherical uniformity, uniform and per-class duality, principal angles, NC5,
   NCC accuracy, per-class agreement, stable rank, per-class spectra and the MSE-loss
@@ -15,21 +17,8 @@
 from __future__ import annotations
 
 from nclab.metrics._core import ClassStatistics
-from nclab.metrics.collapse import (
-    KEYS,
-    bias_norm,
-    cdnv,
-    class_statistics,
-    collapse,
-    equiangularity,
-    equinorm,
-    nc1,
-    nc1_trace_ratio,
-    nc2_etf,
-    nc3_duality,
-    nc3_structure,
-    nc4_ncc_mismatch,
-)
+from nclab.metrics.collapse import KEYS, cdnv, class_statistics, collapse, nc1, nc1_trace_ratio, nc4_ncc_mismatch
+from nclab.metrics.structure import bias_norm, equiangularity, equinorm, nc2_etf, nc3_duality, nc3_structure
 from nclab.metrics.extra import EXTRA_KEYS, cdnv_matrix, duality_per_class, uniform_duality
 from nclab.metrics.extra_samples import (
     agreement_per_class,
