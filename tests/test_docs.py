@@ -74,6 +74,7 @@ NUMPYDOC_MODULES = (
     "nclab.nets.data", "nclab.nets._dataset", "nclab.nets._files", "nclab.nets.features", "nclab.nets._layers",
     "nclab.nets.tracker", "nclab.nets.adapters", "nclab.nets._plot", "nclab.nets.train",
     "nclab.metrics.spectrum", "nclab.metrics.collapse",
+    "nclab.metrics.structure",
     "nclab.metrics.extra",
     "nclab.metrics.uniformity",
     "nclab.theory.deep.low_rank", "nclab.theory.deep.critical_points", "nclab.theory.deep.landscape",
