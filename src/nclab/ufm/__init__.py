@@ -4,6 +4,7 @@
   ``UFMSpec.mixon``, ``UFMSpec.tirer``, ``UFMSpec.garrod``); :class:`UFMParams` the parameters
   batched over a leading seed axis.
 - :func:`initialize` (``nclab.ufm.init``): per-seed initial points.
+- ``nclab.ufm.terms``: the objective's terms (targets, fit, regulariser, anchor), one home each.
 - ``nclab.ufm.objective``: ``forward``, ``parts`` (differentiable), ``loss_and_grad``
   (hand-written batched gradients).
 - :func:`train` (``nclab.ufm.engine``) -> :class:`TrainResult` (``nclab.ufm.result``).

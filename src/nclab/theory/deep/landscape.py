@@ -160,7 +160,8 @@ def stable_flat_objective(spec, params, seed: int = 0) -> tuple[Callable[[torch.
     >>> bool(abs(float(f(theta)) - float(g(theta))) < 1e-15)
     True
     """
-    from nclab.ufm.objective import fit_scale, forward_all, regulariser, targets
+    from nclab.ufm.objective import forward_all
+    from nclab.ufm.terms import fit_scale, regulariser, targets
     from nclab.ufm.spec import UFMParams
 
     if spec.loss != "ce" or spec.anchored:
