@@ -20,7 +20,7 @@ from scipy.optimize import minimize_scalar
 
 from nclab import theory as T
 from nclab.config import Int, ListOf, Param, Real
-from nclab.experiments.garrod2025._paper import PAPER, SRC, near
+from nclab.experiments.garrod2025._paper import PAPER, SRC, near, power_of_two
 from nclab.experiments.registry import Claim, Outcome, register
 from nclab.ufm.objective import parts
 from nclab.ufm.spec import UFMParams, UFMSpec
@@ -28,9 +28,9 @@ from nclab.ufm.spec import UFMParams, UFMSpec
 NAME = "garrod2025-theorem1"
 
 DESC = (
-    "Theorem 1: for d >= K, if K >= 4 and L >= 3, or K >= 6 and L = 2, no DNC configuration is a "
+    "Theorem 1: for d ≥ K, if K ≥ 4 and L ≥ 3, or K ≥ 6 and L = 2, no DNC configuration is a "
     "global minimum of the deep linear UFM with cross-entropy loss: a block-diagonal logit matrix with "
-    "2x2 blocks [[1,-1],[-1,1]] (rank about K/2) reaches a lower loss. Losses measured through the "
+    "2×2 blocks [[1,-1],[-1,1]] (rank about K/2) reaches a lower loss. Losses measured through the "
     "engine's objective at balanced points, minimised over the scale; Theorem 2's depth ordering too."
 )
 
@@ -39,9 +39,9 @@ PARAMS = {
     "Ls": Param([1, 2, 3, 4, 5, 6], ListOf(Int(minimum=1), sorted_=True),
                 "numbers of weight matrices L of the grid"),
     "n": Param(5, Int(minimum=1), "samples per class of the grid and of Theorem 2's depths"),
-    "lam": Param(2 ** -10, Real(minimum=0.0, strict=True), "regularisation lam of the table, figure and Theorem 2"),
+    "lam": Param(2 ** -10, Real(minimum=0.0, strict=True), "regularisation λ of the table, figure and Theorem 2"),
     "lams": Param([2 ** -8, 2 ** -10, 2 ** -12], ListOf(Real(minimum=0.0, maximum=2 ** -6, strict=True)),
-                  "Theorem 1: the lam values at which the region's cells are compared (small lam: a DNC critical "
+                  "Theorem 1: the values of λ at which the region's cells are compared (small λ: a DNC critical "
                   "point exists in every cell)"),
     "tol": Param(1e-5, Real(minimum=0.0), "allowed error on the reference losses (6 decimals) and between engine "
                                           "and closed form"),
@@ -155,6 +155,10 @@ def depth_losses(config: dict) -> dict[str, list[float]]:
 
 
 # ---------------------------------------------------------------------------- the experiment
+#: The table's column headers in the paper's notation (the cells keep their keys).
+HEADERS = {"lam": "λ", "alpha": "α*", "beta": "β*"}
+
+
 @register(NAME, paper=PAPER, title="Theorem 1: DNC is not globally optimal in the deep linear UFM",
           description=DESC, defaults=PARAMS, quick={"Ks": list(range(2, 11)), "lams": [2 ** -10]})
 def theorem1(config: dict) -> Outcome:
@@ -162,7 +166,7 @@ def theorem1(config: dict) -> Outcome:
     grid = region_cells(config)
     depth_loss = depth_losses(config)
     at_lam = [c for c in grid if c["lam"] == config["lam"]]
-    table = [{**{k: (round(v, 6) if isinstance(v, float) else v) for k, v in c.items()},
+    table = [{**{HEADERS.get(k, k): (round(v, 6) if isinstance(v, float) else v) for k, v in c.items()},
               "condition": T.theorem1_condition(c["K"], c["L"])} for c in at_lam]
     depth_table = [{"L": L, **{k: depth_loss[k][i] for k in depth_loss}} for i, L in enumerate(config["depths"])]
     claims = judge(config, ref, grid, depth_loss) + closed_form_checks(config, ref, grid, depth_loss)
@@ -181,9 +185,9 @@ def _reference_claim(cid: str, L: int, lam: float, ref: dict, tol: float) -> Cla
     dnc_ref, low_ref = REFERENCE[(L, lam)]
     e = ref[f"L{L}"]["engine"]
     ok = near(e["low_rank"], low_ref, tol) and near(e["dnc"], dnc_ref, tol) and e["low_rank"] < e["dnc"]
-    return Claim(cid, f"For K=10, n=5, L={L}, lam=2^{math.log2(lam):.0f} the low-rank solution has loss {low_ref}, below "
+    return Claim(cid, f"For K=10, n=5, L={L}, λ={power_of_two(math.log2(lam))} the low-rank solution has loss {low_ref}, below "
                  f"the DNC loss {dnc_ref}.", f"{SRC}, Theorem 1 / Fig. 1 (reference numbers, docs/math.md §6.8)",
-                 f"engine 1-D minima: low rank {low_ref} +- {tol:g}, DNC {dnc_ref} +- {tol:g}, low rank < DNC",
+                 f"engine 1-D minima: low rank {low_ref} ± {tol:g}, DNC {dnc_ref} ± {tol:g}, low rank < DNC",
                  {"low_rank": e["low_rank"], "dnc": e["dnc"]}, ok, rule="magnitude",
                  note="losses of the engine's objective at balanced points, minimised over the scale "
                       "(scipy minimize_scalar); the closed forms are compared in the check closed_form_vs_engine")
@@ -204,26 +208,26 @@ def judge(config: dict, ref: dict, grid: list[dict], depth_loss: dict) -> list[C
     gaps = [c["dnc_loss"] - c["low_rank_loss"] for c in region]
     return [
         _reference_claim("reference_L2", 2, 2 ** -10, ref, config["tol"]),
-        Claim("reference_scales", f"At these settings the optimal scales are alpha* = {ra} (DNC) and beta* = {rb} "
+        Claim("reference_scales", f"At these settings the optimal scales are α* = {ra} (DNC) and β* = {rb} "
               "(low rank).", f"{SRC}, Theorem 1 (reference numbers, docs/math.md §6.8)",
-              f"engine argmin: alpha* {ra} +- {ta:g}, beta* {rb} +- {tb:g}", {"alpha": e["alpha"], "beta": e["beta"]},
+              f"engine argmin: α* {ra} ± {ta:g}, β* {rb} ± {tb:g}", {"alpha": e["alpha"], "beta": e["beta"]},
               near(e["alpha"], ra, ta) and near(e["beta"], rb, tb), rule="magnitude"),
         _reference_claim("reference_L3", 3, 2 ** -9, ref, config["tol"]),
-        Claim("condition_implies_lower_loss", "For d >= K and (K >= 4, L >= 3) or (K >= 6, L = 2) no DNC point is a "
+        Claim("condition_implies_lower_loss", "For d ≥ K and (K ≥ 4, L ≥ 3) or (K ≥ 6, L = 2) no DNC point is a "
               "global minimum: GK's block construction reaches a lower loss than the best DNC point.",
               f"{SRC}, Theorem 1", "engine min over scale: block < DNC in every cell of the region (0 violations)",
               {**where, "violations": violations, "smallest_gap": min(gaps) if gaps else None}, bool(region) and not violations,
-              rule="exact", note="d = K (a balanced point's loss does not depend on d >= K); the best DNC point is the "
+              rule="exact", note="d = K (a balanced point's loss does not depend on d ≥ K); the best DNC point is the "
                                  "balanced one (GK Lemma 1), minimised over its scale"),
         Claim("condition_region", "The proof's equal-scale comparison: at every common scale the block construction "
-              "has a lower loss than the DNC one, in the region K >= 4, L >= 3 or K >= 6, L = 2.", f"{SRC}, Theorem 1 "
+              "has a lower loss than the DNC one, in the region K ≥ 4, L ≥ 3 or K ≥ 6, L = 2.", f"{SRC}, Theorem 1 "
               "(proof)", f"engine: block(s) < DNC(s) at all {len(SCALES)} scales of [1e-2, 1e2] in every cell of the region",
               {**where, "failures": eq_fail,
                "outside_region_also_wins": [key(c) for c in grid if not c["theorem"] and c["equal_scale_wins"]]},
               bool(region) and not eq_fail, rule="exact"),
         Claim("thm2_lower_rank_wins_deep", "For L large enough a lower-rank diagonally superior structure beats any "
               "higher-rank one (K=10: rank 2 < block rank 5 < DNC rank 9 in loss).", f"{SRC}, Theorem 2",
-              f"engine optima: ordering holds for every depth from some L0 on (depths {depths[0]}..{depths[-1]})",
+              f"engine optima: ordering holds for every depth from some L_0 on (depths {depths[0]} to {depths[-1]})",
               {"L0": depths[ordered[0]] if ordered else None,
                **{k: [round(v, 6) for v in vs] for k, vs in depth_loss.items()}}, tail_ok, rule="exact"),
     ]
@@ -251,9 +255,9 @@ def closed_form_checks(config: dict, ref: dict, grid: list[dict], depth_loss: di
     return [
         Claim("closed_form_vs_engine", "The closed-form optima (dnc_optimum, low_rank_optimum, structure_optimum) "
               "agree with the engine's 1-D minima.", "nclab cross-check",
-              f"max |loss difference| <= {LOSS_TOL:g}, max |scale difference| <= {SCALE_TOL:g}",
+              f"max |loss difference| ≤ {LOSS_TOL:g}, max |scale difference| ≤ {SCALE_TOL:g}",
               {"loss": loss_err, "scale": scale_err}, loss_err <= LOSS_TOL and scale_err <= SCALE_TOL, kind="check"),
-        Claim("condition_formula", "The derived equal-scale condition m 2^{2/(L+1)} < 2m - 1 (odd K: +1) holds exactly "
+        Claim("condition_formula", "The derived equal-scale condition m·2^(2/(L+1)) < 2m - 1 (odd K: +1) holds exactly "
               "on Theorem 1's region and where the engine's equal-scale comparison wins.", "nclab cross-check",
               "0 mismatches (formula vs region, formula vs engine)",
               {"formula_vs_region": sorted(map(list, {tuple(m) for m in formula})), "formula_vs_engine": engine},
