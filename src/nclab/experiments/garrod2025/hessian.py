@@ -27,9 +27,9 @@ from nclab.seeds import Seeds
 NAME = "garrod2025-hessian"
 
 DESC = (
-    "Theorem 4: for small lam the DNC configuration is a critical point whose Hessian has no negative "
+    "Theorem 4: for small λ the DNC configuration is a critical point whose Hessian has no negative "
     "eigenvalue (a local minimum or a degenerate saddle, unlike the strict saddles of the shallow UFM). "
-    "Theorem 6: for K even, as lam -> 0 the ratio of the Hessian norms at the DNC and low-rank critical "
+    "Theorem 6: for K even, as λ → 0 the ratio of the Hessian norms at the DNC and low-rank critical "
     "points tends to a constant."
 )
 
@@ -38,14 +38,14 @@ PARAMS = {
     "n": Param(5, Int(minimum=1), "samples per class of the Lanczos spectra"),
     "d": Param(12, Int(minimum=2), "width of the Lanczos spectra (at least K)"),
     "L": Param(2, Int(minimum=1), "number of weight matrices of the Lanczos spectra"),
-    "lam": Param(2 ** -10, Real(minimum=0.0, strict=True), "regularisation lam of the spectra"),
+    "lam": Param(2 ** -10, Real(minimum=0.0, strict=True), "regularisation λ of the spectra"),
     "small": Param([4, 2, 5, 2], ListOf(Int(minimum=1), length=4),
-                   "[K, n, d, L] of the dense spectra and of Theorem 6 (K even, d >= K)"),
+                   "[K, n, d, L] of the dense spectra and of Theorem 6 (K even, d ≥ K)"),
     "lams_log2": Param([-6, -8, -10, -12, -14, -16, -18, -20], ListOf(Real(maximum=0.0), min_len=3),
-                       "Theorem 6: log2 of the lam values, decreasing (lam -> 0)"),
-    "eig_tol": Param(1e-8, Real(minimum=0.0), "an eigenvalue >= -eig_tol counts as non-negative; zero if |.| <= it"),
+                       "Theorem 6: log₂ of the λ values, decreasing (λ → 0)"),
+    "eig_tol": Param(1e-8, Real(minimum=0.0), "an eigenvalue ≥ -eig_tol counts as non-negative; zero if |μ| ≤ eig_tol"),
     "lanczos_tol": Param(1e-10, Real(minimum=0.0, strict=True), "tolerance of the Lanczos iteration"),
-    "lemma1_seeds": Param(20, Seeds(), "Lemma 1: seeds of the random starts (N(0,1) init) of the L-BFGS runs at the "
+    "lemma1_seeds": Param(20, Seeds(), "Lemma 1: seeds of the random starts (N(0, 1) init) of the L-BFGS runs at the "
                                       "small size (a count S means 0..S-1)"),
 }
 QUICK = {"K": 6, "n": 3, "d": 8, "lams_log2": [-6, -8, -10, -12, -14], "lemma1_seeds": 5}
@@ -90,7 +90,7 @@ def hessian(config: dict) -> Outcome:
     metrics["lemma1"] = lemma1(config)
     metrics["lemma1_trained"] = lemma1_trained(config)
     metrics["norm_ratios"] = norm_ratios(config)
-    notes = ["Theorem 6's limit is approached slowly (alpha* grows like log(1/lam)); the claim tests that the "
+    notes = ["Theorem 6's limit is approached slowly (α* grows like log(1/λ)); the claim tests that the "
              "ratio converges (its increments are summable), not the value of the limit."]
     return Outcome(claims=judge(config, big, agree, metrics), figures={"hessian": draw(config, dense, metrics)},
                    metrics=metrics, notes=notes)
@@ -176,7 +176,7 @@ def ratio_convergence(lams_log2: list[float], ratios: list[float]):
     e = np.asarray(lams_log2, dtype=float)
     steps = np.abs(np.diff(ratios)) / np.abs(np.diff(e))
     v = at_most(loglog_slope(np.abs(e[:-1] + e[1:]) / 2, steps), SLOPE_MAX)
-    return dataclasses.replace(v, expected=f"slope of log|increment| on log|log2 lam|: {v.expected}", rule="rate")
+    return dataclasses.replace(v, expected=f"slope of log|increment| on log|log₂ λ|: {v.expected}", rule="rate")
 
 
 def judge(config: dict, big: dict, agree: bool, metrics: dict) -> list[Claim]:
@@ -187,29 +187,29 @@ def judge(config: dict, big: dict, agree: bool, metrics: dict) -> list[Claim]:
     ok_runs = [g <= GRAD_OK for g in tr["grad_norm"]]
     lemma_ok = all(ok_runs) and max(tr["rel_gap"]) <= REL_GAP
     S = len(tr["seeds"])
-    quick = " (quick profile: 5 lam values give 4 increments, a wide interval: underpowered; the full profile has 8)" \
+    quick = " (quick profile: 5 λ values give 4 increments, a wide interval: underpowered; the full profile has 8)" \
         if len(ratios) < 8 else ""
     return [
-        Claim("thm4_dnc_psd", f"At the DNC critical point (K={K}, n={n}, d={d}, L={L}, lam={lam:g}) the Hessian has no "
-              "negative eigenvalue.", f"{SRC}, Theorem 4", f"min eigenvalue >= -{tol:g}", big["dnc"].min,
+        Claim("thm4_dnc_psd", f"At the DNC critical point (K={K}, n={n}, d={d}, L={L}, λ={lam:g}) the Hessian has no "
+              "negative eigenvalue.", f"{SRC}, Theorem 4", f"min eigenvalue ≥ -{tol:g}", big["dnc"].min,
               big["dnc"].min >= -tol, rule="magnitude"),
-        Claim("lemma1_schatten", "At a critical point the regulariser equals (lam/2)(L+1) sum_i s_i(Z)^{2/(L+1)}.",
-              f"{SRC}, Lemma 1", f"every one of {S} L-BFGS runs from random starts reaches |grad| <= {GRAD_OK:g} and "
-              f"has |reg - Schatten| <= {REL_GAP:g} * Schatten", {"max_rel_gap": max(tr["rel_gap"]),
+        Claim("lemma1_schatten", "At a critical point the regulariser equals (λ/2)(L+1) Σ_i s_i(Z)^(2/(L+1)).",
+              f"{SRC}, Lemma 1", f"every one of {S} L-BFGS runs from random starts reaches ‖∇ℒ‖ ≤ {GRAD_OK:g} and "
+              f"has |reg - Schatten| ≤ {REL_GAP:g} · Schatten", {"max_rel_gap": max(tr["rel_gap"]),
               "max_grad_norm": max(tr["grad_norm"]), "ranks": tr["rank"]}, lemma_ok, rule="exact", n_seeds=S,
-              note=f"size [K, n, d, L] = {config['small']}, lam = {lam:g}; runs that end at rank K-1 and below K-1 both count"),
-        Claim.decided("thm6_ratio", "For K even, as lam -> 0 the ratio of the Hessian norms at the DNC and low-rank "
+              note=f"size [K, n, d, L] = {config['small']}, λ = {lam:g}; runs that end at rank K-1 and below K-1 both count"),
+        Claim.decided("thm6_ratio", "For K even, as λ → 0 the ratio of the Hessian norms at the DNC and low-rank "
                       "points tends to a constant.", f"{SRC}, Theorem 6", conv,
                       {"ratios": ratios, "slope": conv.estimate.value,
                        "interval": [conv.estimate.low, conv.estimate.high]},
                       note="rule: increments summable at 95% with a margin (slope of log increment against "
-                           f"log |log2 lam| <= {SLOPE_MAX:g}; a log-divergent sequence gives -1.006){quick}"),
-        Claim("thm4_dnc_degenerate", "The DNC critical point has zero Hessian eigenvalues (from the O(d)^L symmetry, "
+                           f"log |log₂ λ| ≤ {SLOPE_MAX:g}; a log-divergent sequence gives -1.006){quick}"),
+        Claim("thm4_dnc_degenerate", "The DNC critical point has zero Hessian eigenvalues (from the O(d)ᴸ symmetry, "
               "present at every critical point, saddles too).", "nclab cross-check",
-              "number of |eigenvalue| <= tol > 0 (dense, small size)", metrics["small_dnc_near_zero"],
+              "number of |eigenvalue| ≤ eig_tol > 0 (dense, small size)", metrics["small_dnc_near_zero"],
               metrics["small_dnc_near_zero"] > 0, kind="check"),
         Claim("low_rank_psd", "At GK's block low-rank critical point the Hessian has no negative eigenvalue.",
-              "nclab cross-check", f"min eigenvalue >= -{tol:g}", big["low_rank"].min, big["low_rank"].min >= -tol,
+              "nclab cross-check", f"min eigenvalue ≥ -{tol:g}", big["low_rank"].min, big["low_rank"].min >= -tol,
               kind="check"),
         Claim("lemma1_balanced_point", "At the (balanced) constructed DNC point the regulariser equals the Schatten "
               "value, and L-BFGS over gauges never goes below it.", "nclab cross-check",
@@ -217,7 +217,7 @@ def judge(config: dict, big: dict, agree: bool, metrics: dict) -> list[Claim]:
               abs(lem["reg"] - lem["schatten"]) <= 1e-10 * lem["schatten"]
               and lem["lbfgs_min"] >= lem["schatten"] * (1 - 1e-9), kind="check"),
         Claim("lanczos_vs_dense", "Lanczos extreme eigenvalues agree with the dense Hessian at small size.",
-              "nclab cross-check", "|difference| <= 1e-8", agree, agree, kind="check"),
+              "nclab cross-check", "|difference| ≤ 1e-8", agree, agree, kind="check"),
     ]
 
 

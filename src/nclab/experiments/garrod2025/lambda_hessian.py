@@ -26,25 +26,25 @@ from matplotlib.figure import Figure
 
 from nclab import theory as T
 from nclab.config import Int, ListOf, Param, Real, refuse
-from nclab.experiments.garrod2025._paper import PAPER, SRC
+from nclab.experiments.garrod2025._paper import PAPER, SRC, power_of_two
 from nclab.experiments.registry import Claim, Outcome, register
 
 NAME = "garrod2025-lambda-hessian"
 
-DESC = ("Theorem 4 as a sweep in lam: the lam above which GK's DNC critical point becomes a saddle; Theorem 6: "
-        "the limit of the DNC / low-rank Hessian norm ratio as lam -> 0, extrapolated with an error estimate.")
+DESC = ("Theorem 4 as a sweep in λ: the λ above which GK's DNC critical point becomes a saddle; Theorem 6: "
+        "the limit of the DNC / low-rank Hessian norm ratio as λ → 0, extrapolated with an error estimate.")
 
 PARAMS = {
     "sizes": Param([[10, 5, 70, 2], [10, 5, 70, 3], [6, 3, 8, 3]], ListOf(ListOf(Int(minimum=1), length=4), min_len=1),
-                   "Theorem 4: the [K, n, d, L] of the lam sweep (d >= K); the paper's scale is K=10, n=5, d=70"),
+                   "Theorem 4: the [K, n, d, L] of the λ sweep (d ≥ K); the paper's scale is K=10, n=5, d=70"),
     "lams_log2": Param([float(-e) for e in range(3, 15)], ListOf(Real(maximum=0.0), min_len=3),
-                       "Theorem 4: log2 of the lam grid, decreasing"),
-    "psd_tail": Param(3, Int(minimum=1), "Theorem 4: the number of smallest grid lams that must be PSD"),
-    "bisect_steps": Param(8, Int(minimum=0), "Theorem 4: bisection steps in log2 lam refining the threshold"),
-    "small": Param([4, 2, 5, 2], ListOf(Int(minimum=1), length=4), "Theorem 6: [K, n, d, L] (K even, d >= K)"),
+                       "Theorem 4: log₂ of the λ grid, decreasing"),
+    "psd_tail": Param(3, Int(minimum=1), "Theorem 4: the number of smallest grid values of λ that must be PSD"),
+    "bisect_steps": Param(8, Int(minimum=0), "Theorem 4: bisection steps in log₂ λ refining the threshold"),
+    "small": Param([4, 2, 5, 2], ListOf(Int(minimum=1), length=4), "Theorem 6: [K, n, d, L] (K even, d ≥ K)"),
     "t6_lams_log2": Param([float(-e) for e in range(8, 101, 4)], ListOf(Real(maximum=0.0), min_len=4),
-                          "Theorem 6: log2 of the lam grid, decreasing to 2^-100"),
-    "window": Param(6, Int(minimum=3), "Theorem 6: points per quadratic extrapolation in u = 1/log2(1/lam)"),
+                          "Theorem 6: log₂ of the λ grid, decreasing to 2⁻¹⁰⁰"),
+    "window": Param(6, Int(minimum=3), "Theorem 6: points per quadratic extrapolation in u = 1/log₂(1/λ)"),
     "lanczos_tol": Param(1e-10, Real(minimum=0.0, strict=True), "tolerance of the Lanczos iteration"),
 }
 QUICK = {"sizes": [[6, 3, 8, 3], [6, 3, 8, 2], [4, 2, 6, 3]]}
@@ -76,14 +76,14 @@ def check_config(config: dict) -> None:
         refuse(WHERE, "psd_tail", config["psd_tail"], "at most len(lams_log2)")
 
 
-@register(NAME, paper=PAPER, title="Theorems 4 and 6 along lam: the saddle threshold and the norm-ratio limit",
+@register(NAME, paper=PAPER, title="Theorems 4 and 6 along λ: the saddle threshold and the norm-ratio limit",
           description=DESC, defaults=PARAMS, quick=QUICK, check=check_config)
 def lambda_hessian(config: dict) -> Outcome:
     sweeps = [sweep(cfg_size, config) for cfg_size in config["sizes"]]
     t6 = theorem6(config)
     stab = stability_check(config["small"])
     claims = judge(config, sweeps, t6, stab)
-    table = [{"size": s["size"], "log2_lam": e, "min_eig": lo, "max_eig": hi, "dense_min": dm}
+    table = [{"size": s["size"], "log₂ λ": e, "min_eig": lo, "max_eig": hi, "dense_min": dm}
              for s in sweeps for e, lo, hi, dm in zip(config["lams_log2"], s["min"], s["max"], s["dense_min"])]
     return Outcome(claims=claims, figures={"lambda_hessian": draw(config, sweeps, t6)},
                    metrics={"thm4": sweeps, "thm6": t6, "stable_vs_engine": stab}, tables={"thm4_sweep": table})
@@ -205,29 +205,29 @@ def judge(config: dict, sweeps: list[dict], t6: dict, stab: dict) -> list[Claim]
     lz = max((abs(lo - dm) / hi for lo, dm, hi in pairs), default=math.nan)
     e = config["t6_lams_log2"]
     return [
-        Claim("thm4_psd_below_threshold", "For lam small enough the DNC critical point's Hessian has no negative "
+        Claim("thm4_psd_below_threshold", "For λ small enough the DNC critical point's Hessian has no negative "
               "eigenvalue.", f"{SRC}, Theorem 4",
-              f"on the grid log2 lam in [{max(config['lams_log2']):g}, {min(config['lams_log2']):g}]: every saddle grid "
-              f"lam (min eig < -{REL_TOL:g} max eig, Lanczos) lies above every PSD one, and the {tail} smallest are PSD",
+              f"on the grid log₂ λ in [{max(config['lams_log2']):g}, {min(config['lams_log2']):g}]: every saddle grid "
+              f"λ (μ_min < -{REL_TOL:g} μ_max, Lanczos) lies above every PSD one, and the {tail} smallest are PSD",
               m4, ok4, rule="magnitude",
               note="threshold_log2: the bisection bracket [PSD, saddle] of the crossing; None where the grid has no "
-                   "saddle (or no PSD point); lams without a DNC root are skipped"
+                   "saddle (or no PSD point); values of λ without a DNC root are skipped"
                    + (f"; failed at {bad}" if bad else "")),
-        Claim("thm6_ratio_limit", "For K even, as lam -> 0 the ratio of the Hessian norms at the DNC and low-rank "
+        Claim("thm6_ratio_limit", "For K even, as λ → 0 the ratio of the Hessian norms at the DNC and low-rank "
               "critical points tends to a constant.", f"{SRC}, Theorem 6",
-              f"quadratic extrapolations in 1/log2(1/lam) through the {config['window']} smallest lams and the window "
+              f"quadratic extrapolations in 1/log₂(1/λ) through the {config['window']} smallest values of λ and the window "
               f"one step up agree within {EXTRAP_RTOL:g} (relative), for the spectral, Frobenius and trace norms",
               m6, ok6, rule="rate",
-              note=f"size [K, n, d, L] = {config['small']}, lam = 2^{e[0]:g} .. 2^{e[-1]:g}; Hessians from the "
-                   "stable CE form (the engine's autograd Hessian loses its CE part below lam ~ 2^-50); the rule flags "
-                   "power divergences and a collapse like the engine's, but not a log divergence (log|log2 lam| moves "
+              note=f"size [K, n, d, L] = {config['small']}, λ = {power_of_two(e[0])} … {power_of_two(e[-1])}; Hessians from the "
+                   "stable CE form (the engine's autograd Hessian loses its CE part below λ ≈ 2⁻⁵⁰); the rule flags "
+                   "power divergences and a collapse like the engine's, but not a log divergence (log|log₂ λ| moves "
                    "its last two extrapolations by 0.8% on this grid)"),
         Claim("lanczos_vs_dense_sweep", "Lanczos minimum eigenvalues agree with the dense Hessian along the sweep.",
-              "nclab cross-check", "max |Lanczos - dense| / max eig <= 1e-8 (sizes with <= 3000 parameters)",
+              "nclab cross-check", "max |Lanczos - dense| / μ_max ≤ 1e-8 (sizes with ≤ 3000 parameters)",
               lz, bool(pairs) and lz <= 1e-8, kind="check"),
         Claim("stable_hessian_vs_engine", "The stable CE Hessian equals the engine's autograd Hessian where the "
-              "engine's is accurate (lam = 2^-10); at 2^-60 the engine's differs (reported).", "nclab cross-check",
-              "relative max difference <= 1e-10 at lam = 2^-10", stab, stab["-10.0"] <= 1e-10, kind="check"),
+              "engine's is accurate (λ = 2⁻¹⁰); at 2⁻⁶⁰ the engine's differs (reported).", "nclab cross-check",
+              "relative max difference ≤ 1e-10 at λ = 2⁻¹⁰", stab, stab["-10.0"] <= 1e-10, kind="check"),
     ]
 
 
