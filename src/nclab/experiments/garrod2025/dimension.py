@@ -24,21 +24,21 @@ NAME = "garrod2025-dimension"
 
 DESC = (
     "Theorem 5: the dimension of the set of DNC solutions, D_DNC = L(K-1)(d-K+1), grows faster with the "
-    "width d than that of a rank-r solution, D_Z* = L(rd - C(r)) with r(r+1)/2 <= C(r) <= r^2; their ratio "
+    "width d than that of a rank-r solution, D_Z* = L(rd - C(r)) with r(r+1)/2 ≤ C(r) ≤ r²; their ratio "
     "R(d) increases in d, is below 1 at d = K and tends to (K-1)/r."
 )
 
 PARAMS = {
     "pairs": Param([[10, 5], [10, 2], [6, 3], [16, 8]], ListOf(ListOf(Int(minimum=1), length=2), unique=True),
-                   "[K, r] pairs: number of classes K and rank r of the low-rank solution (1 <= r < K - 1)"),
+                   "[K, r] pairs: number of classes K and rank r of the low-rank solution (1 ≤ r < K - 1)"),
     "d_max": Param(200, Int(minimum=5), "largest width d of the curves (at least K + 2 for every pair)"),
     "sizes": Param([[4, 2, 4, 2], [4, 2, 5, 2], [4, 2, 6, 2], [4, 2, 7, 2], [4, 2, 7, 3], [6, 2, 6, 2], [6, 2, 8, 2]],
                    ListOf(ListOf(Int(minimum=1), length=4), unique=True),
-                   "[K, n, d, L] of the measured dimensions (K even, d >= K; dense Hessians: keep them small)"),
+                   "[K, n, d, L] of the measured dimensions (K even, d ≥ K; dense Hessians: keep them small)"),
     "lam": Param(2 ** -10, Real(minimum=0.0, maximum=2 ** -6, strict=True),
-                 "regularisation lam of the measured critical points (small: GK Thm 4's regime)"),
+                 "regularisation λ of the measured critical points (small: GK Thm 4's regime)"),
     "zero_rtol": Param(1e-8, Real(minimum=0.0, maximum=1e-3, strict=True),
-                       "an eigenvalue is zero when |mu| <= zero_rtol * max|mu| (the count is also reported at "
+                       "an eigenvalue is zero when |μ| ≤ zero_rtol · max|μ| (the count is also reported at "
                        "1e-10 and 1e-6 to show it does not depend on it)"),
 }
 
@@ -129,7 +129,7 @@ def _stiefel_note(rows: list[dict]) -> str:
     """Whether the measured DNC counts are the Stiefel count L(K-1)(d - K/2) instead of GK's formula."""
     if all(2 * r["dnc"] == r["L"] * (r["K"] - 1) * (2 * r["d"] - r["K"]) for r in rows):
         return ("every measured count is L(K-1)(d - K/2) = L(rd - r(r+1)/2) with r = K-1, the dimension of the "
-                "O(d)^L orbit (the orbit rank agrees: check orbit_is_null_space)")
+                "O(d)ᴸ orbit (the orbit rank agrees: check orbit_is_null_space)")
     return "the measured counts follow neither formula"
 
 
@@ -152,21 +152,21 @@ def judge_measured(rows: list[dict]) -> list[Claim]:
               f"measured ({how}) = formula at every size", dnc, all(m == f for m, f in dnc.values()), rule="exact",
               note="[measured, formula] per size; " + _stiefel_note(rows)),
         Claim("low_rank_dimension_measured", "The set of rank-r solutions has dimension L(rd - C(r)) with "
-              "r(r+1)/2 <= C(r) <= r^2 (GK's block point, r = K/2).", src,
-              f"measured ({how}) within [L(rd - r^2), L(rd - r(r+1)/2)] at every size", low,
+              "r(r+1)/2 ≤ C(r) ≤ r² (GK's block point, r = K/2).", src,
+              f"measured ({how}) within [L(rd - r²), L(rd - r(r+1)/2)] at every size", low,
               all(lo <= m <= hi for m, lo, hi in low.values()), rule="exact", note="[measured, lower, upper] per size"),
         Claim("below_one_at_K_measured", "At d = K the DNC solution set has lower dimension than the low-rank one "
               "(R(K) < 1).", src, "measured D_DNC / D_Z* < 1 at every size with d = K", at_K,
               bool(at_K) and all(v < 1 for v in at_K.values()), rule="magnitude"),
         Claim("increasing_measured", "R(d) = D_DNC / D_Z* increases with the width d.", src,
-              "measured ratio strictly increasing in d for each (K, L) with >= 2 widths", trend,
+              "measured ratio strictly increasing in d for each (K, L) with ≥ 2 widths", trend,
               bool(trend) and all(_increasing(v) for v in trend.values()), rule="direction"),
-        Claim("orbit_is_null_space", "The Hessian's null space is the tangent of the O(d)^L orbit (so its dimension "
+        Claim("orbit_is_null_space", "The Hessian's null space is the tangent of the O(d)ᴸ orbit (so its dimension "
               "is that of the solution set), and the zero count does not depend on the threshold.", "nclab cross-check",
               "zero count = orbit rank = counts at rtol 1e-10 and 1e-6, at both points of every size", sound,
               all(len(set(v[:4])) == 1 and len(set(v[4:])) == 1 for v in sound.values()), kind="check"),
         Claim("critical_points", "The constructed points are critical points of the engine's objective.",
-              "nclab cross-check", "max gradient norm <= 1e-10", grad, grad <= 1e-10, kind="check"),
+              "nclab cross-check", "max gradient norm ≤ 1e-10", grad, grad <= 1e-10, kind="check"),
     ]
 
 
@@ -180,7 +180,7 @@ def judge(curves: dict, crossing: list[float]) -> list[Claim]:
     return [
         Claim("below_one_at_K", "GK's formula gives R(K) < 1 at d = K.", src, "max R(K) < 1", at_K,
               max(at_K.values()) < 1, kind="check"),
-        Claim("increasing", "GK's formula R(d) increases with the width d.", src, "strictly increasing on K..d_max",
+        Claim("increasing", "GK's formula R(d) increases with the width d.", src, "strictly increasing on K ≤ d ≤ d_max",
               monotone, monotone, kind="check"),
         Claim("limit", "GK's formula R(d) tends to (K-1)/r > 1 as d grows.", src, "R(1e7) within 1e-5 of (K-1)/r",
               limits, close, kind="check"),

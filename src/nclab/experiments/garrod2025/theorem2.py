@@ -51,7 +51,7 @@ PARAMS = {
     "depths": Param([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64], ListOf(Int(minimum=1), min_len=2, sorted_=True),
                     "depths L at which the structures are compared"),
     "n": Param(5, Int(minimum=1), "samples per class"),
-    "lam": Param(2 ** -10, Real(minimum=0.0, strict=True), "weight decay lam"),
+    "lam": Param(2 ** -10, Real(minimum=0.0, strict=True), "weight decay λ"),
     "seed": Param(0, Int(minimum=0), "seed of the random structures"),
 }
 QUICK = {"structures": 2, "ranks": [2, 3, 5], "depths": [1, 2, 4, 8, 16, 32, 64]}
@@ -116,7 +116,7 @@ def theorem2(config: dict) -> Outcome:
     losses(config, structures)
     table = pairs(config, structures)
     v = rules.every([p["holds"] for p in table], "the lower-rank structure has the lower optimal loss at every depth "
-                                                "from some L0 of the grid on (>= 2 depths)")
+                                                "from some L_0 of the grid on (≥ 2 depths)")
     by_ranks = {}
     for p in table:
         key = f"{p['r1']}<{p['r2']}"
@@ -130,10 +130,10 @@ def theorem2(config: dict) -> Outcome:
                       "beats any higher-rank one: every random pair (r1 < r2) has a depth from which the lower-rank "
                       "one has the lower optimal loss at every larger depth of the grid.", f"{SRC}, Theorem 2", v,
                       measured, note=f"K = {config['K']}, ranks {config['ranks']}, {config['structures']} structures per "
-                                     f"rank (seed {config['seed']}), depths {config['depths']}, lam = {config['lam']:g}, "
-                                     f"n = {config['n']}; L0 per rank pair is the largest over its pairs"),
+                                     f"rank (seed {config['seed']}), depths {config['depths']}, λ = {config['lam']:g}, "
+                                     f"n = {config['n']}; L_0 per rank pair is the largest over its pairs"),
         Claim("closed_form_vs_engine", "structure_optimum (closed form, 1-D) agrees with the engine's 1-D minima.",
-              "nclab cross-check", f"max |loss difference| <= {LOSS_TOL:g}", err, err <= LOSS_TOL, kind="check"),
+              "nclab cross-check", f"max |loss difference| ≤ {LOSS_TOL:g}", err, err <= LOSS_TOL, kind="check"),
         Claim("structures_superior", "Every random structure is diagonally superior of its stated rank.",
               "nclab cross-check", "smallest margin > 0", margins, margins > 0, kind="check"),
     ]
