@@ -86,9 +86,9 @@ def critical_point_claims(rows: pd.DataFrame, where: str) -> list[Claim]:
     return [
         Claim.decided(
             "lemma1_trained_runs_balanced",
-            "At any critical point all factors are balanced (W_1^T W_1 = H_1 H_1^T, W_{l+1}^T W_{l+1} = W_l W_l^T), "
+            "At any critical point all factors are balanced (W_1ᵀW_1 = H_1H_1ᵀ, W_{l+1}ᵀW_{l+1} = W_lW_lᵀ), "
             "so they share singular values.", f"{SRC}, Lemma 1",
-            every(gaps <= BALANCE_TOL, f"relative balance gap <= {BALANCE_TOL:g} in every trained linear run"),
+            every(gaps <= BALANCE_TOL, f"relative balance gap ≤ {BALANCE_TOL:g} in every trained linear run"),
             {"max_gap": float(gaps.max()) if gaps.size else float("nan"), "runs": int(gaps.size),
              "median_gap": float(np.median(gaps)) if gaps.size else float("nan"), "worst_run": worst},
             note=f"every gradient-descent solution of {where} (after the L-BFGS polish), DNC or not"),
@@ -96,7 +96,7 @@ def critical_point_claims(rows: pd.DataFrame, where: str) -> list[Claim]:
             "dnc_runs_collapse_at_every_layer",
             "A deep-neural-collapse solution is collapsed at every layer: zero within-class variability (DNC1) and "
             "ETF class means (DNC2) in H_1 and every X_l.", f"{SRC}, Definition of DNC / Theorem 4's critical point",
-            every(collapsed, f"per-layer NC1 and NC2 <= {LAYER_NC_TOL:g} in every run labelled DNC"),
+            every(collapsed, f"per-layer NC1 and NC2 ≤ {LAYER_NC_TOL:g} in every run labelled DNC"),
             {"max_layer_nc1": float(nc1.max()) if nc1.size else float("nan"),
              "max_layer_nc2": float(nc2.max()) if nc2.size else float("nan"), "dnc_runs": int(nc1.size)},
             note=f"runs labelled DNC from their logits; the layers' features checked with nclab.metrics.collapse "

@@ -46,7 +46,7 @@ UNIT = {
     "L": Param(2, Int(minimum=1), "number of linear layers after the features"),
     "d": Param(70, Int(minimum=2), "width (at least K)"),
     "lam": Param(2 ** -10, Real(minimum=0.0, strict=True), "weight decay of every layer and of H_1"),
-    "init_H": Param("unit", INIT_H, "scale of H_1 at the start: 'unit' N(0,1), 'fan_in' N(0,1/d) or a std > 0"),
+    "init_H": Param("unit", INIT_H, "scale of H_1 at the start: 'unit' N(0, 1), 'fan_in' N(0, 1/d) or a std > 0"),
     "activation": Param("linear", Choice("linear", "relu"), "activation between the layers"),
     "lr": Param(0.5, Real(minimum=0.0, strict=True), "gradient-descent learning rate"),
     "steps": Param(10000, Int(minimum=1), "gradient-descent steps (float32)"),
@@ -213,7 +213,7 @@ def power_note(n_seeds: int, need: int, full: int, paper: int = 10) -> str:
     if n_seeds >= need:
         return ""
     return (f"underpowered: {n_seeds} seeds per point cannot meet this rule even with the most favourable outcome; "
-            f"it needs >= {need} seeds per point (the full profile runs {full}, 10x the paper's {paper})")
+            f"it needs ≥ {need} seeds per point (the full profile runs {full}, 10× the paper's {paper})")
 
 
 @dataclass(frozen=True)
@@ -341,10 +341,10 @@ PAPER_SEEDS, FULL_SEEDS = 10, 100
 def init_words(init: Any) -> str:
     """The start an ``init_H`` value stands for, in words."""
     if init == "unit":
-        return "H_1 ~ N(0, 1), W_l ~ N(0, 1/d)"
+        return "H_1 ∼ N(0, 1), W_l ∼ N(0, 1/d)"
     if init == "fan_in":
-        return "H_1 ~ N(0, 1/d), W_l ~ N(0, 1/d)"
-    return f"H_1 ~ N(0, {float(init):g}^2), W_l ~ N(0, 1/d)"
+        return "H_1 ∼ N(0, 1/d), W_l ∼ N(0, 1/d)"
+    return f"H_1 ∼ N(0, {float(init):g}²), W_l ∼ N(0, 1/d)"
 
 
 def trend_claim(id: str, text: str, source: str, x_name: str, xs: list, scores: list, point_rows: list[dict],

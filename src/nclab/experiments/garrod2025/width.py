@@ -77,8 +77,8 @@ def init_claims(init: str, sub: list[dict], reference: bool) -> list[Claim]:
         claims.append(Claim.decided(f"{id_}_{tag(init)}", f"P(DNC) is {words} at the {end} width of the grid "
                                     f"(d = {point['d']}).", src, verdict, measured, note=note))
     ds = [r["d"] for r in sub]
-    trend_note = f"{where}; scores log2 d" + (
-        f"; underpowered: {sub[0]['n_seeds']} seeds per point (the full profile runs {FULL_SEEDS}, 10x the "
+    trend_note = f"{where}; scores log₂ d" + (
+        f"; underpowered: {sub[0]['n_seeds']} seeds per point (the full profile runs {FULL_SEEDS}, 10× the "
         f"paper's {PAPER_SEEDS})" if sub[0]["n_seeds"] < FULL_SEEDS else "")
     claims.append(trend_claim(f"p_dnc_grows_with_width_{tag(init)}", "The probability that gradient descent "
                               "converges to DNC grows with the width d.", src, "d", ds, [math.log2(d) for d in ds],
@@ -98,7 +98,7 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
     ref, sub = next(iter(groups.items()))
     claims.append(rank_direction_claim(
         "solution_rank_grows_with_width", "The rank of the gradient-descent solutions grows with the width d "
-        "(towards DNC's K - 1).", sub[0]["ranks"], sub[-1]["ranks"], f"d = {sub[0]['d']} -> {sub[-1]['d']}",
+        "(towards DNC's K - 1).", sub[0]["ranks"], sub[-1]["ranks"], f"d = {sub[0]['d']} → {sub[-1]['d']}",
         f"reference init_H={ref}; the mean rank at the smallest and the largest width of the grid, t intervals "
         "over the seeds"))
     claims.extend(critical_point_claims(rows, "this width grid"))
@@ -158,7 +158,7 @@ GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge, check=check_u
     title="Fig. 2 (left) and Fig. 5: DNC becomes more frequent with width",
     description=(
         "Figure 2 (left): fraction of 10 gradient-descent runs of the deep linear UFM (L = 2, K = 10, n = 5, "
-        "lam = 2^-10) that converge to DNC, against the width d, from about 0% to about 100%; Figure 5: the average rank of the solutions "
+        "λ = 2⁻¹⁰) that converge to DNC, against the width d, from about 0% to about 100%; Figure 5: the average rank of the solutions "
         "against d (ranks between K/2 and K-1 are partly collapsed mixtures)."
     ),
     defaults=table(UNIT, drop=("d", "init_H"), seeds=FULL_SEEDS,
