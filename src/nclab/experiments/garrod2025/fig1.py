@@ -54,21 +54,21 @@ def _claims(pr, i_dnc: int | None, i_lr: int | None, tol: float) -> list[Claim]:
         Claim.decided("both_types", "Gradient descent from random starts converges to DNC in some runs and to a "
                       "low-rank solution in others.", src,
                       rules.Verdict(counts["dnc"] >= 1 and counts["low_rank"] >= 1,
-                                    f">= 1 run of each type (DNC, low rank) among the {n_runs} runs", both, "count"),
+                                    f"≥ 1 run of each type (DNC, low rank) among the {n_runs} runs", both, "count"),
                       {"labels": kinds, "ranks": ranks, "counts": counts},
                       note=f"existence among these {n_runs} runs; the estimate is the DNC fraction with its Wilson "
                            "interval (Fig. 1 states no frequency; garrod2025-width measures it)"),
         Claim.decided("dnc_loss_closed_form", "The DNC run's final loss equals the closed-form DNC loss.",
                       f"{src} / Theorem 1",
                       rules.every([abs(x - pr.dnc_loss) <= tol for x in dnc],
-                                  f"|DNC run's final loss - {pr.dnc_loss:.6f}| <= {tol:g}"),
+                                  f"|DNC run's final loss - {pr.dnc_loss:.6f}| ≤ {tol:g}"),
                       {"max_abs_error": max((abs(x - pr.dnc_loss) for x in dnc), default=None), "n_dnc_runs": len(dnc)},
                       note=f"trained DNC runs against the closed form {pr.dnc_loss:.6f}; the interval is over them",
                       n_seeds=n_runs),
         Claim.decided("low_rank_loss_closed_form", f"The rank-{K // 2} run's final loss equals the closed-form "
                       "low-rank loss.", f"{src} / Theorem 1",
                       rules.every([abs(x - pr.low_rank_loss) <= tol for x in half],
-                                  f"|rank-{K // 2} run's final loss - {pr.low_rank_loss:.6f}| <= {tol:g}"),
+                                  f"|rank-{K // 2} run's final loss - {pr.low_rank_loss:.6f}| ≤ {tol:g}"),
                       {"max_abs_error": max((abs(x - pr.low_rank_loss) for x in half), default=None),
                        "n_rank_half_runs": len(half)},
                       note=f"trained rank-{K // 2} runs against the closed form {pr.low_rank_loss:.6f}; the interval is "
@@ -87,7 +87,7 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
     dnc_loss, lr_loss, first = pr.dnc_loss, pr.low_rank_loss, rows.iloc[0]
     i_dnc, i_lr = _pick(kinds, ranks, K)
     claims = _claims(pr, i_dnc, i_lr, float(config["loss_tol"])) + critical_point_claims(rows, "this Fig. 1 point")
-    notes.insert(0, f"init: W ~ N(0, 1/d), H_1 init_H={first['init_H']!r}; GD {int(first['steps'])} steps then "
+    notes.insert(0, f"init: W ∼ N(0, 1/d), H_1 init_H={first['init_H']!r}; GD {int(first['steps'])} steps then "
                  f"L-BFGS {int(first['polish_steps'])} steps in float64.")
     notes.extend(convergence_notes(rows))
     fig = draw(rows, i_dnc, i_lr, dnc_loss, lr_loss)
@@ -135,7 +135,7 @@ GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge, check=check_u
     paper=PAPER,
     title="Fig. 1: gradient descent finds both DNC and low-rank solutions",
     description=(
-        "Figure 1: deep linear UFM with L = 2, d = 70, lam = 2^-10, K = 10, n = 5, trained with full-batch "
+        "Figure 1: deep linear UFM with L = 2, d = 70, λ = 2⁻¹⁰, K = 10, n = 5, trained with full-batch "
         "gradient descent (lr 0.5) from random initialisations; mean logit matrices of one run that converged to "
         "DNC (a simplex ETF) and one that converged to a low-rank block-diagonal solution with lower loss."
     ),

@@ -43,16 +43,16 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
     es = [r["log2_lam"] for r in table_rows]  # largest lam first
     n_min = min(r["n_seeds"] for r in table_rows)
     note = (f"init_H={first['init_H']} ({init_words(first['init_H'])}), an open choice of ours (GK do not state "
-            f"their init); d = {d}; scores -log2 lam" +
-            (f"; underpowered: {n_min} seeds per point (the full profile runs {FULL_SEEDS}, 10x the paper's "
+            f"their init); d = {d}; scores -log₂ λ" +
+            (f"; underpowered: {n_min} seeds per point (the full profile runs {FULL_SEEDS}, 10× the paper's "
              f"{PAPER_SEEDS})" if n_min < FULL_SEEDS else ""))
-    claim = trend_claim("dnc_more_frequent_small_lam", "DNC becomes more frequent as lam decreases.",
+    claim = trend_claim("dnc_more_frequent_small_lam", "DNC becomes more frequent as λ decreases.",
                         f"{SRC}, Fig. 2 (right)", "log2_lam", es, [-e for e in es], table_rows, note)
     rank = rank_direction_claim(
-        "solution_rank_grows_as_lam_falls", "The rank of the gradient-descent solutions grows as lam decreases.",
-        table_rows[0]["ranks"], table_rows[-1]["ranks"], f"log2 lam = {es[0]:g} -> {es[-1]:g}",
-        f"the mean rank at the largest and the smallest lam of the grid, t intervals over the seeds; d = {d}")
-    claims = [claim, rank, *critical_point_claims(rows, "this lam grid")]
+        "solution_rank_grows_as_lam_falls", "The rank of the gradient-descent solutions grows as λ decreases.",
+        table_rows[0]["ranks"], table_rows[-1]["ranks"], f"log₂ λ = {es[0]:g} → {es[-1]:g}",
+        f"the mean rank at the largest and the smallest λ of the grid, t intervals over the seeds; d = {d}")
+    claims = [claim, rank, *critical_point_claims(rows, "this λ grid")]
     return Outcome(claims=claims, figures={"lambda": draw(table_rows, K, n, L, d)}, tables={"lambda": table_rows},
                    notes=convergence_notes(rows),
                    metrics={"p_dnc": [r["p_dnc"] for r in table_rows]})
@@ -95,16 +95,16 @@ GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge, check=check_u
 @register(
     "garrod2025-lambda",
     paper=PAPER,
-    title="Fig. 2 (right): DNC becomes more frequent as lam decreases",
+    title="Fig. 2 (right): DNC becomes more frequent as λ decreases",
     description=(
         "Figure 2 (right): fraction of 10 gradient-descent runs of the deep linear UFM (L = 2, d = 70, K = 10, "
-        "n = 5) that converge to DNC, against the regularisation strength lam; DNC is found more often for "
-        "small lam, where the DNC and low-rank losses are closer."
+        "n = 5) that converge to DNC, against the regularisation strength λ; DNC is found more often for "
+        "small λ, where the DNC and low-rank losses are closer."
     ),
     defaults=table(UNIT, drop=("lam",), seeds=FULL_SEEDS,
                    lams_log2=Param([-6, -7, -8, -9, -10, -11, -12, -13, -14],
                                    ListOf(Real(minimum=-60.0, maximum=10.0), min_len=2, unique=True),
-                                   "exponents e of the grid lam = 2^e")),
+                                   "exponents e of the grid λ = 2^e")),
     quick={"lams_log2": [-7, -10, -13], "steps": 2500, "polish_steps": 150, "seeds": 10},
     grid=GRID,
     check=check_experiment('garrod2025-lambda'),
