@@ -90,7 +90,7 @@ COVERAGE = (
          reason="not covered by a claim: transcribed (nclab.theory.theorem7_relu_rule) and compared with the main "
                 "text by the check garrod2025-relu/thm7_table_contains_main_text, a transcription, not a reproduction"),
     Item("Sec. 2 / related work: Sukenik et al. (2024)", "The MSE deep ReLU UFM GK build on (4 layers, K = 10, "
-         "λ = 0.004, lr 0.5, width 30): DNC is found more often at larger width, lower-rank solutions at larger lam.",
+         "λ = 0.004, lr 0.5, width 30): DNC is found more often at larger width, lower-rank solutions at larger λ.",
          ("garrod2025-sukenik/p_dnc_grows_with_width", "garrod2025-sukenik/rank_falls_as_lam_grows")),
     Item("Tables (appendix, other)", "Known by reference only.", known=False,
          reason="not covered: not in our sources (the paper's full text was not read)"),

@@ -55,14 +55,14 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
             "p_dnc_grows_with_width", "In the deep ReLU UFM with the squared loss, gradient descent finds DNC more "
             "often as the width grows.", f"{SOURCE} (setting), as Garrod & Keating Fig. 2 (left) for CE", "d",
             [r["d"] for r in width], [math.log2(r["d"]) for r in width], width,
-            f"lam = {width[0]['lam']:g}; scores log2 d"))
+            f"λ = {width[0]['lam']:g}; scores log₂ d"))
     if len(lams) >= 2:
         claims.append(rank_direction_claim(
             "rank_falls_as_lam_grows", "The low-rank bias strengthens with the regularisation: the mean rank of the "
-            "gradient-descent solutions is lower at the largest lam than at the smallest.",
-            lams[-1]["ranks"], lams[0]["ranks"], f"log2 lam = {lams[-1]['log2_lam']:g} -> {lams[0]['log2_lam']:g}",
-            f"d = {lams[0]['d']}; the mean rank at the largest lam is 'before', at the smallest 'after' (so an "
-            "increase towards small lam is the claim)"))
+            "gradient-descent solutions is lower at the largest λ than at the smallest.",
+            lams[-1]["ranks"], lams[0]["ranks"], f"log₂ λ = {lams[-1]['log2_lam']:g} → {lams[0]['log2_lam']:g}",
+            f"d = {lams[0]['d']}; the mean rank at the largest λ is 'before', at the smallest 'after' (so an "
+            "increase towards small λ is the claim)"))
     for c in claims:
         c.source = c.source if c.source.startswith(SOURCE) else f"{SOURCE}; {c.source}"
     settings = stored_settings(rows, ("L", "K", "n", "lr"), config)
@@ -118,17 +118,17 @@ GRID = Grid(unit=gd_unit, params={**UNIT, "grid": Param("width", Choice("width",
 @register(
     NAME,
     paper=PAPER,
-    title="The Sukenik et al. (2024) MSE setting: P(DNC) against width, rank against lam",
+    title="The Sukenik et al. (2024) MSE setting: P(DNC) against width, rank against λ",
     description=(
         "Sukenik, Lampert, Mondelli (2024), the comparison Garrod & Keating build on: the deep ReLU UFM with the "
-        "squared loss, 4 layers, K = 10, lam = 0.004, lr 0.5, width 30. DNC is not optimal beyond two layers (a "
+        "squared loss, 4 layers, K = 10, λ = 0.004, lr 0.5, width 30. DNC is not optimal beyond two layers (a "
         "low-rank bias); gradient descent finds DNC more often at larger width, and lower-rank solutions at larger "
-        "lam."
+        "λ."
     ),
     defaults=table(UNIT, seeds=20,
                    ds=Param([10, 30, 100], ListOf(Int(minimum=2), min_len=2, unique=True), "widths of the width grid"),
                    lams_log2=Param([-10, -8, -6], ListOf(Real(minimum=-60.0, maximum=10.0), min_len=2, unique=True),
-                                   "exponents e of the lam grid lam = 2^e (at width d)"),
+                                   "exponents e of the λ grid λ = 2^e (at width d)"),
                    objective=UNIT["objective"]),
     quick={"seeds": 6, "steps": 3000, "polish_steps": 100},
     grid=GRID,
