@@ -28,8 +28,8 @@ PARAMS = {
                      batch_size=None, schedule="constant", epochs=3000, track_every=1000, dtype="float64", seed=0),
     "L": Param(3, Int(minimum=1), "number of linear layers of the head"),
     "relu_L": Param(4, Int(minimum=2), "number of layers of the ReLU head (Figs. 3 bottom and 7; ReLU between them)"),
-    "lam_W": Param(5e-3, Real(minimum=0.0, strict=True), "weight decay of the head's layers (deep UFM)"),
-    "lam_H": Param(1e-6, Real(minimum=0.0, strict=True), "penalty on the backbone's output features (deep UFM)"),
+    "lam_W": Param(5e-3, Real(minimum=0.0, strict=True), "weight decay λ_W of the head's layers (deep UFM)"),
+    "lam_H": Param(1e-6, Real(minimum=0.0, strict=True), "penalty λ_H on the backbone's output features (deep UFM)"),
     "backbone_weight_decay": Param(5e-4, Real(minimum=0.0), "weight decay of the backbone in the deep-UFM run"),
     "standard_weight_decay": Param(5e-4, Real(minimum=0.0), "weight decay of every layer in the standard run"),
     "rank_tol": Param(1e-6, Real(minimum=0.0, strict=True), "singular values above it count towards the rank"),
@@ -42,8 +42,8 @@ PARAMS = {
     title="Real backbone + deep linear head: low-rank logits below the DNC bound",
     description=(
         "Garrod & Keating (2025), Sec. 6 / Fig. 7: a ResNet-20 backbone followed by L = 3 linear "
-        "layers of width d = 64, trained with weight decay lam_W = 5e-3 on the head and a feature "
-        "penalty lam_H = 1e-6 on the backbone's output (the deep UFM's regularisation), on MNIST "
+        "layers of width d = 64, trained with weight decay λ_W = 5e-3 on the head and a feature "
+        "penalty λ_H = 1e-6 on the backbone's output (the deep UFM's regularisation), on MNIST "
         "and CIFAR-10. The class-mean logit matrix has only 4 (MNIST) and 3 (CIFAR-10) singular "
         "values above 1e-6, fewer than the K - 1 = 9 of deep neural collapse, and the head's "
         "regularised loss is below the best loss any DNC solution can reach; Figs. 3 (bottom) and 7 show the same with a "
@@ -63,7 +63,7 @@ def garrod2025_real_head(cfg: dict) -> Outcome:
     data = load_data(cfg)
     n = balanced_count(cfg, data)
     backbone_name = ("ResNet" if cfg["model"] == "resnet" else cfg["model"].upper()) + (
-        f" of widths {cfg['resnet_widths']} x {cfg['resnet_blocks']} blocks" if cfg["model"] == "resnet"
+        f" of widths {cfg['resnet_widths']} × {cfg['resnet_blocks']} blocks" if cfg["model"] == "resnet"
         else f" of width {cfg['width']} and depth {cfg['depth']}")
     out = Outcome(notes=[source_note(data) + f"; backbone: {backbone_name} + a {cfg['L']}-layer linear head "
                          f"(and, in the relu-head run, a {cfg['relu_L']}-layer ReLU head); "
@@ -90,7 +90,7 @@ def garrod2025_real_head(cfg: dict) -> Outcome:
     if rank >= data.num_classes - 1:
         out.notes.append(f"Not low rank here: {rank} singular values above {cfg['rank_tol']:g} after "
                          f"{cfg['epochs']} epochs. Weight decay shrinks the unused directions only at a rate "
-                         "~lr*lam per step, so reaching 1e-6 needs far longer training than this profile.")
+                         "≈ lr·λ_W per step, so reaching 1e-6 needs far longer training than this profile.")
     if loss >= bound:
         out.notes.append(f"The head's loss {loss:.6g} is not below the DNC bound {bound:.6g} in this run.")
     relu_rank, relu_loss = out.metrics["relu-head_rank"], out.metrics["relu-head_head_loss"]["total"]
@@ -107,16 +107,16 @@ def garrod2025_real_head(cfg: dict) -> Outcome:
 
 #: Why the ReLU head's hidden layers are He-initialised (the run's recipe changed once, for a training failure).
 RELU_INIT_NOTE = (
-    "ReLU head: its hidden layers use He's normal init (fan_in, gain sqrt(2); nets.models.make_head), PyTorch's "
+    "ReLU head: its hidden layers use He's normal init (fan_in, gain √2; nets.models.make_head), PyTorch's "
     "default for the other layers. The recipe was changed once, because training did not fit the data: the first "
     "quick run used PyTorch's default init throughout and the ReLU head fell to the all-zero point (rank 0, "
     "training error 0.9, loss 2.329 against the DNC bound 0.1089). Diagnosis (quick profile, seed 0): at init the "
-    "signal's rms fell about 2.5-fold per ReLU layer (0.17 -> 0.059 -> 0.026 -> 0.009, logit std 0.005, head "
-    "gradients ~0.008); it reached only 0.70 training error by step 300, its weights then grew to ~40, its ReLUs "
-    "died and at step 800 the logits were ~1e-20 with gradients ~1e-16. With He's init the rms stays ~0.17 at "
+    "signal's rms fell about 2.5-fold per ReLU layer (0.17 → 0.059 → 0.026 → 0.009, logit std 0.005, head "
+    "gradients ≈ 0.008); it reached only 0.70 training error by step 300, its weights then grew to ≈ 40, its ReLUs "
+    "died and at step 800 the logits were ≈ 1e-20 with gradients ≈ 1e-16. With He's init the rms stays ≈ 0.17 at "
     "init (logit std 0.09). In a diagnostic run (another draw of the same init) the head then fitted the data (zero "
-    "error by step 500), but the quick profile's own run (seed 0, 800 epochs) did not: a loss spike at step ~25 "
-    "(CE 3.4, head gradient norms ~8, weights up to ~70) left the last hidden layer almost silent by step 50 "
+    "error by step 500), but the quick profile's own run (seed 0, 800 epochs) did not: a loss spike at step ≈ 25 "
+    "(CE 3.4, head gradient norms ≈ 8, weights up to ≈ 70) left the last hidden layer almost silent by step 50 "
     "(activation rms 0.002) and training stalled at error 0.61 (rank 3, loss 1.596 against the L = 4 bound "
     "0.1089): full-batch SGD at lr 0.2, momentum 0.9 is unstable for this head. The recipe was not changed again "
     "(one change, for the first failure); the claims' rules were fixed before the first run and are unchanged."
@@ -172,7 +172,7 @@ def rank_rule(cfg: dict, K: int) -> tuple[str, Callable[[int], bool], str]:
         backbone_note = "" if cfg["model"] == "resnet" else f" (with model={cfg['model']!r}, not the paper's ResNet-20)"
         return (f"rank = {want} (the paper's {data} rank; singular values > {tol:g}), zero training error",
                 lambda r: r == want, f"data={data}: compared with the paper's rank {want}{backbone_note}")
-    return (f"1 <= rank < K - 1 = {K - 1} (singular values > {tol:g}), zero training error",
+    return (f"1 ≤ rank < K - 1 = {K - 1} (singular values > {tol:g}), zero training error",
             lambda r: 1 <= r < K - 1,
             f"data={data} is neither MNIST (paper: rank 4) nor CIFAR-10 (paper: rank 3), so no paper number "
             "applies; the claim tests the property both reported runs share: fewer than K - 1 singular values, "
@@ -203,13 +203,13 @@ def judge(cfg: dict, metrics: dict, K: int) -> list[Claim]:
               text="With standard weight decay on every layer (no deep-UFM regularisation), a low-rank logit "
                    "structure still emerges: the class-mean logit matrix is not a simplex (rank < K - 1).",
               source="Garrod & Keating 2025, Sec. 6 / Figs. 4 and 8 (standard regularisation)",
-              expected=f"1 <= rank < K - 1 = {K - 1} (singular values > {cfg['rank_tol']:g})",
+              expected=f"1 ≤ rank < K - 1 = {K - 1} (singular values > {cfg['rank_tol']:g})",
               measured=metrics["standard_rank"], passed=bool(1 <= metrics["standard_rank"] < K - 1), rule="exact",
               n_seeds=1, note=f"the standard run, weight decay {cfg.get('standard_weight_decay', 5e-4):g} on every layer; training "
                               f"error {metrics['standard_train_error']:g}; one seed ({cfg['seed']})"),
         Claim("loss-below-dnc-bound",
               text="The trained head's regularised loss is below the lowest loss of any DNC solution.",
-              source="Garrod & Keating 2025, Sec. 6 and Thm 1 (DNC bound with lam = (lam_H lam_W^L)^(1/(L+1)))",
+              source="Garrod & Keating 2025, Sec. 6 and Thm 1 (DNC bound with λ = (λ_H λ_W^L)^(1/(L+1)))",
               expected=f"< {bound:.6g}", measured=loss, passed=loss < bound, rule="magnitude", n_seeds=1,
               note="a trained run against the closed-form DNC optimum (independent); one seed"),
         relu_rank_claim(cfg, metrics, K),
@@ -224,11 +224,11 @@ def relu_rank_claim(cfg: dict, metrics: dict, K: int) -> Claim:
                  text=f"With a deep ReLU head of L = {cfg['relu_L']} layers and the deep-UFM regularisation, the class-mean "
                       "logit matrix is again low rank: fewer than K - 1 singular values above 1e-6, not DNC.",
                  source="Garrod & Keating 2025, Sec. 6 / Figs. 3 (bottom) and 7 (ReLU head, L = 4)",
-                 expected=f"1 <= rank < K - 1 = {K - 1} (singular values > {cfg['rank_tol']:g}), zero training error",
+                 expected=f"1 ≤ rank < K - 1 = {K - 1} (singular values > {cfg['rank_tol']:g}), zero training error",
                  measured=rank, passed=bool(1 <= rank < K - 1 and error == 0.0), rule="exact", n_seeds=1,
                  note=("" if error == 0.0 else f"not converged (training error {error:g} > 0); ")
                  + f"the property rule (the paper's ReLU-head ranks are not in our sources); measured rank {rank}, "
-                   f"training error {error:g}; the same lam_W, lam_H as the linear head; one seed ({cfg['seed']})")
+                   f"training error {error:g}; the same λ_W, λ_H as the linear head; one seed ({cfg['seed']})")
 
 
 def relu_bound_claim(cfg: dict, metrics: dict) -> Claim:
