@@ -30,14 +30,14 @@ PARAMS = {
     "N": Param(3, Int(minimum=1), "samples per class"),
     "p": Param(15, Int(minimum=1), "feature dimension (at least C - 1)"),
     "eps": Param([1e-1, 1e-2, 1e-3, 1e-4], ListOf(Real(minimum=0.0, strict=True), unique=True),
-                 "initial norms eps, one run each (taken in decreasing order)"),
+                 "initial norms ε, one run each (taken in decreasing order)"),
     "seeds": Param(10, Seeds(), "seeds of the random starts: a count S (seeds 0..S-1) or a list (the paper "
-                   "shows one random start per eps; the full profile runs 10x that)"),
+                   "shows one random start per ε; the full profile runs 10× that)"),
     "steps": Param(5000, Int(minimum=1), "gradient-descent iterations"),
     "lr": Param(0.5, Real(minimum=0.0, strict=True), "step size (not stated by MPP)"),
     "num_records": Param(80, Int(minimum=2), "about this many log-spaced recorded iterations"),
     "init_norm": Param("each", Choice("each", "total"),
-                       "'each': ||H0||_F = ||W0||_F = eps (paper caption); 'total': ||(H0, W0)||_E = eps"),
+                       "'each': ‖H_0‖_F = ‖W_0‖_F = ε (paper caption); 'total': ‖(H_0, W_0)‖_E = ε"),
     "dtype": Param("float64", Choice("float64", "float32"), "floating type of the gradient descent"),
 }
 QUICK = {"eps": [1e-1, 1e-2, 1e-3], "seeds": 3, "steps": 1500, "num_records": 40}
@@ -83,7 +83,7 @@ def rate_over_seeds(slopes: np.ndarray, target: float, tol: float = RATE_TOL) ->
     """
     est = mean(slopes)
     ok = bool(np.all(np.isfinite(slopes)) and target - tol <= est.low and est.high <= target + tol)
-    return Verdict(ok, f"95% t interval over seeds of the per-seed log-log slope in eps within {target:g} +- {tol:g}",
+    return Verdict(ok, f"95% t interval over seeds of the per-seed log-log slope in ε within {target:g} ± {tol:g}",
                    est, "rate")
 
 

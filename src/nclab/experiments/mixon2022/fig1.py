@@ -33,10 +33,10 @@ EXPONENTS = {"WWt": 2.0, "H": 1.0, "b": 1.0}
 
 DESC = (
     "Figure 1: The emergence of strong neural collapse. Run gradient descent to minimize R_e(H,W,b) "
-    "for C=N=3 and p=15, initializing at a random choice of H_0 and W_0 with ||H_0||_F=||W_0||_F=eps "
-    "and b_0=0. At each iteration, quantify the error in WW^T = sqrt(N)(I - 11^T/C) by "
-    "||WW^T - sqrt(N)(I - 11^T/C)||_F, the relative error in H = (W (x) 1_N)^T/sqrt(N) by "
-    "||H - (W (x) 1_N)^T/sqrt(N)||_F/||H||_F, and the error in b = 1/C by ||b - 1/C||_2. Apparently, "
+    "for C=N=3 and p=15, initializing at a random choice of H_0 and W_0 with ‖H_0‖_F=‖W_0‖_F=ε "
+    "and b_0=0. At each iteration, quantify the error in WWᵀ = √N(I - 11ᵀ/C) by "
+    "‖WWᵀ - √N(I - 11ᵀ/C)‖_F, the relative error in H = (W ⊗ 1_N)ᵀ/√N by "
+    "‖H - (W ⊗ 1_N)ᵀ/√N‖_F/‖H‖_F, and the error in b = 1/C by ‖b - 1/C‖_2. Apparently, "
     "the limit point of gradient descent approaches strong neural collapse as the initialization "
     "approaches the origin."
 )
@@ -50,11 +50,11 @@ def fig1(config: dict) -> Outcome:
     run = run_gradient_descent(config, eps)
     final = {k: np.median(v[:, :, -1], axis=1) for k, v in run["errors"].items()}  # (E,)
     metrics = summarise(eps, final, run)
-    notes = ["Final-error log-log slopes against eps (of the medians over seeds): " + ", ".join(
+    notes = ["Final-error log-log slopes against ε (of the medians over seeds): " + ", ".join(
         f"{k} {metrics.get(f'slope_{k}_vs_eps', float('nan')):.2f}" for k in final),
              f"The rate claims fit one slope per seed ({len(config['seeds'])} seeds, t interval); the paper shows "
-             "one random start per eps, the full profile runs 10 per eps."]
-    table = [{"eps": e, **{k: float(final[k][i]) for k in final},
+             "one random start per ε, the full profile runs 10 per ε."]
+    table = [{"ε": e, **{k: float(final[k][i]) for k in final},
               "final_risk": float(np.median(run["risk"][i, :, -1]))} for i, e in enumerate(eps)]
     per_seed = {k: v[:, :, -1] for k, v in run["errors"].items()}  # (E, S)
     return Outcome(claims=judge(eps, final, per_seed), figures={"fig1_strong_nc_errors": draw(config, eps, run)},
@@ -75,13 +75,20 @@ def summarise(eps: list[float], final: dict[str, np.ndarray], run: dict) -> dict
     return metrics
 
 
+def _exponent(p: float) -> str:
+    """The exponent ``p`` of ``ε`` as the page writes it: ``""`` for 1, ``"²"`` for 2, ``"^1.5"`` otherwise."""
+    if p == 1:
+        return ""
+    return f"{p:.0f}".translate(str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")) if float(p).is_integer() else f"^{p:g}"
+
+
 def judge(eps: list[float], final: dict[str, np.ndarray], per_seed: dict[str, np.ndarray]) -> list[Claim]:
     """Fig. 1: the median final errors fall as eps falls, and each final error has its eps-exponent."""
     # eps is ordered as given; "falls as eps decreases" is checked along decreasing eps, per seed
     order = np.argsort(eps)[::-1]
     per_run = np.all([np.all(np.diff(v[order], axis=0) < 0, axis=0) for v in per_seed.values()], axis=0)  # (S,)
     verdict = every(per_run if len(eps) > 1 else [],
-                    "each of the three strong-NC final errors strictly decreases as eps decreases")
+                    "each of the three strong-NC final errors strictly decreases as ε decreases")
     claims = [Claim.decided(
         "final_errors_fall_with_eps",
         text="The limit point of gradient descent approaches strong neural collapse as the initialization "
@@ -89,14 +96,14 @@ def judge(eps: list[float], final: dict[str, np.ndarray], per_seed: dict[str, np
         source=f"{SOURCE}, Fig. 1", verdict=verdict,
         measured={"seeds_holding": f"{int(per_run.sum())}/{per_run.size}",
                   **{k: {f"{e:g}": float(v[i]) for i, e in enumerate(eps)} for k, v in final.items()}},
-        note="checked per seed (each seed's start is one Gaussian direction scaled to every eps); the medians "
+        note="checked per seed (each seed's start is one Gaussian direction scaled to every ε); the medians "
              "over seeds are the measured values shown")]
-    what = {"WWt": "||WW^T - sqrt(N) P||_F", "H": "||H - (W (x) 1_N)^T/sqrt(N)||_F/||H||_F", "b": "||b - 1/C||_2"}
+    what = {"WWt": "‖WWᵀ - √N P‖_F", "H": "‖H - (W ⊗ 1_N)ᵀ/√N‖_F/‖H‖_F", "b": "‖b - 1/C‖_2"}
     for k, target in EXPONENTS.items():
         slopes = seed_slopes(eps, per_seed[k])
         claims.append(Claim.decided(
             f"{k}_error_rate",
-            text=f"The limit point approaches strong NC as eps -> 0; the final error {what[k]} is O(eps^{target:g}).",
+            text=f"The limit point approaches strong NC as ε → 0; the final error {what[k]} is O(ε{_exponent(target)}).",
             source=f"{SOURCE}, Fig. 1 (exponent derived from the invariant subspace S, docs/math.md §5.5)",
             verdict=rate_over_seeds(slopes, target, RATE_TOL),
             measured={"slope_per_seed": [float(x) for x in slopes], "mean_slope": float(np.mean(slopes))},
@@ -118,6 +125,6 @@ def draw(config: dict, eps: list[float], run: dict) -> Figure:
         ax.set_xlabel("iteration")
         ax.set_title(label, fontsize=10)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"GD on $R_e$, C={config['C']}, N={config['N']}, p={config['p']}, step {config['lr']:g} "
+    fig.suptitle(f"GD on $R_e$, $C={config['C']}$, $N={config['N']}$, $p={config['p']}$, step {config['lr']:g} "
                  f"(geometric mean over {len(seeds)} seeds)")
     return fig
