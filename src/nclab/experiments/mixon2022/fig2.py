@@ -28,15 +28,15 @@ NAME = "mixon2022-fig2"
 DESC = (
     "Figure 2: Gradient descent maintains small distance from the invariant subspace S. Run gradient "
     "descent to minimize R_e(H,W,b) for C=N=3 and p=15, initializing at a random choice of H_0 and "
-    "W_0 with ||H_0||_F=||W_0||_F=eps and b_0=0. At each iteration, quantify the relative distance "
-    "from S by ||Z - Pi_S Z||_E/||Z||_E, where ||(H,W,b)||_E^2 = ||H||_F^2+||W||_F^2+||b||_2^2."
+    "W_0 with ‖H_0‖_F=‖W_0‖_F=ε and b_0=0. At each iteration, quantify the relative distance "
+    "from S by ‖Z - Π_S Z‖_E/‖Z‖_E, where ‖(H,W,b)‖_E² = ‖H‖_F²+‖W‖_F²+‖b‖_2²."
 )
 
 FIG2_PARAMS = {
     **PARAMS,
     "burn_in": Param(10, Int(minimum=1),
-                     "first iterations left out of the largest distance to S (the bias settles at 1/C 1 within "
-                     "0.1% after 10 steps of size 0.5; before that ||Z||_E is the bias; not stated by MPP)"),
+                     "first iterations left out of the largest distance to S (the bias settles at (1/C)1 within "
+                     "0.1% after 10 steps of size 0.5; before that ‖Z‖_E is the bias; not stated by MPP)"),
 }
 
 
@@ -91,16 +91,16 @@ def summarise(eps: list[float], stats: dict, run: dict) -> dict:
 
 def judge(config: dict, eps: list[float], stats: dict) -> list[Claim]:
     """Fig. 2: the largest distance after the burn-in and the final distance are both O(eps)."""
-    text = "Gradient descent maintains small distance from the invariant subspace S (of order eps)."
+    text = "Gradient descent maintains small distance from the invariant subspace S (of order ε)."
     note = (f"exponent 1 and tolerance {RATE_TOL:g} fixed before the first run; the paper states no constant. "
-            "Before this rule the claim was max/min over eps of (max over iterations >= 1 of distance/eps) <= 2, "
+            "Before this rule the claim was max/min over ε of (max over iterations ≥ 1 of distance/ε) ≤ 2, "
             "which iteration 1 decides by construction.")
     return [
         Claim.decided("distance_is_O_eps", text=text, source=f"{SOURCE}, Fig. 2",
                       verdict=rate_over_seeds(stats["sup_slopes"], 1.0, RATE_TOL),
                       measured={"slope_per_seed": [float(x) for x in stats["sup_slopes"]],
                                 "burn_in": int(config["burn_in"])},
-                      note=f"largest relative distance over the iterations >= burn_in = {config['burn_in']}; " + note),
+                      note=f"largest relative distance over the iterations ≥ burn_in = {config['burn_in']}; " + note),
         Claim.decided("final_distance_is_O_eps", text=text, source=f"{SOURCE}, Fig. 2",
                       verdict=rate_over_seeds(stats["final_slopes"], 1.0, RATE_TOL),
                       measured={"slope_per_seed": [float(x) for x in stats["final_slopes"]]},
@@ -111,17 +111,17 @@ def judge(config: dict, eps: list[float], stats: dict) -> list[Claim]:
 def explain(config: dict, stats: dict, metrics: dict) -> list[str]:
     """Notes for the reader: iteration 0, the burn-in, the derived constant, the burn-in sensitivity."""
     eps = sorted(config["eps"], reverse=True)
-    final = ", ".join(f"{np.median(stats['final'][i]) / e:.3f} eps" for i, e in enumerate(eps))
+    final = ", ".join(f"{np.median(stats['final'][i]) / e:.3f} ε" for i, e in enumerate(eps))
     other = ", ".join(f"burn_in={b}: {np.mean(v):.3f}" for b, v in stats["other"].items())
     return [
         "Iteration 0 (the random start) is excluded: its relative distance to S is O(1) "
-        f"(median {metrics['initial_relative_distance']:.2f}); after one step b = lr/C * 1 lies in S and "
-        f"dominates ||Z||_E, so the first {config['burn_in']} iterations are left out of the largest distance.",
-        "Our earlier run (docs/math.md §5.6) gave a final distance of about 0.28 eps with a start of total norm eps; "
+        f"(median {metrics['initial_relative_distance']:.2f}); after one step b = (lr/C)1 lies in S and "
+        f"dominates ‖Z‖_E, so the first {config['burn_in']} iterations are left out of the largest distance.",
+        "Our earlier run (docs/math.md §5.6) gave a final distance of about 0.28 ε with a start of total norm ε; "
         f"measured here (init_norm={config['init_norm']!r}): {final}.",
-        f"Mean slope of the largest distance in eps at other burn-ins: {other or 'none (too few steps)'}; "
+        f"Mean slope of the largest distance in ε at other burn-ins: {other or 'none (too few steps)'}; "
         f"at burn_in={config['burn_in']}: {metrics['slope_sup_distance_vs_eps']:.3f}.",
-        f"{len(config['seeds'])} seeds per eps (the paper shows one start per eps; the full profile runs 10); the "
+        f"{len(config['seeds'])} seeds per ε (the paper shows one start per ε; the full profile runs 10); the "
         "quick profile's 3 seeds give a t interval with 2 degrees of freedom.",
     ]
 

@@ -64,7 +64,7 @@ PARAMS = {
     "N": Param(3, Int(minimum=1), "samples per class"),
     "p": Param(15, Int(minimum=1), "feature dimension (at least C - 1)"),
     "scales": Param([1e-2, 1e-1, 1.0], ListOf(Real(minimum=0.0, strict=True), unique=True),
-                    "scales of the generic starts: W_0 = scale * P G / sqrt(p), G Gaussian (C x p)"),
+                    "scales of the generic starts: W_0 = scale · PG/√p, G Gaussian (C × p)"),
     "seeds": Param(100, Seeds(), "random starts per scale: a count S (seeds 0..S-1) or a list"),
     "steps": Param(4000, Int(minimum=1), "gradient-descent iterations"),
     "lr": Param(0.5, Real(minimum=0.0, strict=True), "step size (the figures' step)"),
@@ -74,9 +74,9 @@ PARAMS = {
 QUICK = {"seeds": 20, "steps": 1000, "num_records": 25}
 
 DESC = ("Lemma 1, Theorem 2 and Theorem 3 of Mixon, Parshall, Pi, as their summary states them: the subspace "
-        "S = {H = (W (x) 1_N)^T/sqrt(N), 1^T W = 0, b in span(1)} is invariant under gradient descent on R_e; on S "
+        "S = {H = (W ⊗ 1_N)ᵀ/√N, 1ᵀW = 0, b ∈ span(1)} is invariant under gradient descent on R_e; on S "
         "the risk decomposes over the singular values of W and the bias; from a generic W_0 on S, the flow "
-        "converges to strong neural collapse (W W^T = sqrt(N) P, b = 1/C 1).")
+        "converges to strong neural collapse (WWᵀ = √N P, b = (1/C)1).")
 
 
 def points_on_S(C: int, N: int, p: int, scales: list[float], seeds: list[int]):
@@ -139,7 +139,7 @@ def subspace(config: dict) -> Outcome:
                "max_risk_relative_error": float(risk_err.max()), "max_gd_distance_to_S": float(on_S.max()),
                "converged_fraction": float(converged.mean()), "gd_seconds": run["seconds"],
                **{f"max_final_{k}": float(v.max()) for k, v in final.items()}}
-    notes = [f"{converged.size} runs ({len(scales)} scales x {len(seeds)} seeds), {config['steps']} steps of "
+    notes = [f"{converged.size} runs ({len(scales)} scales × {len(seeds)} seeds), {config['steps']} steps of "
              f"size {config['lr']:g} (gradient-flow time {config['steps'] * config['lr']:g}).",
              "Runs that did not reach strong NC: " + (", ".join(f"scale {r['scale']:g} seed {r['seed']}"
                                                                  for r in failing[:20]) or "none") + "."]
@@ -173,11 +173,11 @@ def state_claim(state: dict[str, np.ndarray]) -> Claim:
     holds = np.all([v <= ZERO_TOL for v in state.values()], axis=0)
     return Claim.decided(
         "strong_nc_state_is_zero_risk_collapse",
-        text="Strong neural collapse (W W^T = sqrt(N) P, H = (W (x) 1_N)^T/sqrt(N), b = 1/C 1) has zero risk and "
+        text="Strong neural collapse (WWᵀ = √N P, H = (W ⊗ 1_N)ᵀ/√N, b = (1/C)1) has zero risk and "
              "satisfies NC1-NC4.", source=f"{SOURCE}, eqs. snc1-snc3",
-        verdict=every(holds, f"direct risk, autograd gradient norm, NC1, NC2, NC3 and NC4 all <= {ZERO_TOL:g}"),
+        verdict=every(holds, f"direct risk, autograd gradient norm, NC1, NC2, NC3 and NC4 all ≤ {ZERO_TOL:g}"),
         measured={k: float(v.max()) for k, v in state.items()},
-        note="NC metrics by nclab.metrics.collapse (features H^T, classifier W with bias b), which knows nothing of "
+        note="NC metrics by nclab.metrics.collapse (features Hᵀ, classifier W with bias b), which knows nothing of "
              "this model; one Haar-random point per seed")
 
 
@@ -188,32 +188,32 @@ def judge(config: dict, grad_dist, off_dist, risk_err, on_S, final, converged) -
         Claim.decided(
             "gradient_lies_in_S", text="S is invariant under gradient descent: at every point of S the gradient of "
             "R_e lies in S.", source=f"{SOURCE}, Lemma 1",
-            verdict=every(grad_dist <= INVARIANCE_TOL, f"relative distance of the autograd gradient to S <= "
+            verdict=every(grad_dist <= INVARIANCE_TOL, f"relative distance of the autograd gradient to S ≤ "
                           f"{INVARIANCE_TOL:g}"),
             measured={"max_relative_distance": float(grad_dist.max()), "points": int(grad_dist.size)},
             note=f"gradient by autograd from the risk's definition, independent of the engine; {by_summary}"),
         Claim.decided(
             "gd_started_on_S_stays_on_S", text="S is invariant under gradient descent: a run started on S stays on S.",
             source=f"{SOURCE}, Lemma 1",
-            verdict=every(on_S <= INVARIANCE_TOL, f"relative distance to S <= {INVARIANCE_TOL:g} at every recorded "
+            verdict=every(on_S <= INVARIANCE_TOL, f"relative distance to S ≤ {INVARIANCE_TOL:g} at every recorded "
                           "iteration"),
             measured={"max_relative_distance": float(on_S.max()), "runs": int(on_S.size)},
             note=f"nclab's batched engine, float64, {config['steps']} steps; {by_summary}"),
         Claim.decided(
             "gradient_off_S_leaves_S", text="Control: off S the gradient does not lie in S (Lemma 1 is not vacuous).",
-            source="nclab control", verdict=every(off_dist >= OFF_S_MIN, f"relative distance of the gradient to S >= "
+            source="nclab control", verdict=every(off_dist >= OFF_S_MIN, f"relative distance of the gradient to S ≥ "
                                                   f"{OFF_S_MIN:g} after moving H off S by 10% of its norm"),
             measured={"min_relative_distance": float(off_dist.min())}, kind="check"),
         Claim.decided(
             "risk_on_S_decomposes", text="On S the risk decomposes over the singular values of W and the bias: "
-            "R_e = 1/(2C) [sum_i (sigma_i^2/sqrt(N) - 1)^2 + (C beta - 1)^2].", source=f"{SOURCE}, Theorem 2",
-            verdict=every(risk_err <= RISK_TOL, f"relative difference from R_e evaluated directly <= {RISK_TOL:g}"),
+            "R_e = 1/(2C) [Σ_i (σ_i²/√N - 1)² + (Cβ - 1)²].", source=f"{SOURCE}, Theorem 2",
+            verdict=every(risk_err <= RISK_TOL, f"relative difference from R_e evaluated directly ≤ {RISK_TOL:g}"),
             measured={"max_relative_error": float(risk_err.max()), "points": int(risk_err.size)},
             note=f"the decomposition's form is ours (docs/math.md §5.4); {by_summary}"),
         Claim.decided(
             "flow_on_S_reaches_strong_nc", text="From a generic initial W on S, gradient flow converges to strong "
-            "neural collapse (W W^T = sqrt(N) P, H = (W (x) 1_N)^T/sqrt(N), b = 1/C 1).", source=f"{SOURCE}, Theorem 3",
-            verdict=every(converged, f"each strong-NC error <= {CONVERGENCE_TOL:g} at the last iteration"),
+            "neural collapse (WWᵀ = √N P, H = (W ⊗ 1_N)ᵀ/√N, b = (1/C)1).", source=f"{SOURCE}, Theorem 3",
+            verdict=every(converged, f"each strong-NC error ≤ {CONVERGENCE_TOL:g} at the last iteration"),
             measured={"converged": f"{int(converged.sum())}/{converged.size}",
                       **{f"max_final_{k}": float(v.max()) for k, v in final.items()}},
             note=f"gradient descent of step {config['lr']:g} stands for the flow; scales {config['scales']}; "
@@ -240,6 +240,6 @@ def draw(config: dict, run: dict) -> Figure:
         ax.set_xlabel("iteration")
     for ax in axes:
         ax.legend(fontsize=7)
-    fig.suptitle(f"GD on $R_e$ from {S} generic starts on $S$ per scale, C={config['C']}, N={config['N']}, "
-                 f"p={config['p']}")
+    fig.suptitle(f"GD on $R_e$ from {S} generic starts on $S$ per scale, $C={config['C']}$, $N={config['N']}$, "
+                 f"$p={config['p']}$")
     return fig
