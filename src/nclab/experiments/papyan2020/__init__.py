@@ -32,7 +32,7 @@ COVERAGE = (
              "nc1", "nc2-etf-features", "nc2-etf-weight", "nc3-duality", "nc4-ncc-mismatch"))),
     Item("Figures 2-4", "The NC2 statistics (equinorm, equiangularity, maximal angle) on seven data sets and "
          "three architectures (VGG, ResNet, DenseNet).", reason=_NEEDS_DATA, known=False),
-    Item("Data sets x architectures of Figs. 5-8", "The same curves on MNIST, FashionMNIST, SVHN, CIFAR-10, "
+    Item("Data sets × architectures of Figs. 5-8", "The same curves on MNIST, FashionMNIST, SVHN, CIFAR-10, "
          "CIFAR-100, STL-10 and ImageNet with three architectures.", reason=_NEEDS_DATA, known=False),
     Item("Test accuracy in the terminal phase", "Training beyond zero error improves test accuracy (table of "
          "accuracy at the zero-error epoch vs at the end).",

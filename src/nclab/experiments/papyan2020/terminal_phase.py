@@ -106,14 +106,14 @@ def judge(loss: str, hist, start: int | None, out: Outcome) -> None:
             "Papyan et al. 2020, Figs. 5-8 (log-scale curves)" + ("; Han et al. 2022 (MSE)" if loss == "mse" else ""),
             at_most(exact(ratio), 1.0 / FACTOR), measured={"tpt_start": first, "final": last, "ratio": ratio},
             note=f"ratio = final / value at the first zero-error epoch; rule fixed from the paper: a fall by a "
-                 f"factor >= {FACTOR:g} (an order of magnitude on the figures' log axes)"))
+                 f"factor ≥ {FACTOR:g} (an order of magnitude on the figures' log axes)"))
     first, last = out.metrics[f"{loss}_nc1_trace_ratio_tpt_start"], out.metrics[f"{loss}_nc1_trace_ratio_final"]
     if out.metrics[f"{loss}_nc1_final"] >= out.metrics[f"{loss}_nc1_tpt_start"] and last < first:
         out.notes.append(
-            f"{loss.upper()}: NC1 = tr(Σ_W Σ_B^+)/K rose during the terminal phase while "
-            f"tr(Σ_W)/tr(Σ_B) fell ({first:.4g} -> {last:.4g}) and so did the "
+            f"{loss.upper()}: NC1 = tr(Σ_W Σ_B⁺)/K rose during the terminal phase while "
+            f"tr(Σ_W)/tr(Σ_B) fell ({first:.4g} → {last:.4g}) and so did the "
             f"CDNV: the within-class spread shrinks overall, but some between-class directions shrink faster "
-            f"(small eigenvalues of Σ_B weigh heavily in Σ_B^+): the class means drift away "
+            f"(small eigenvalues of Σ_B weigh heavily in Σ_B⁺): the class means drift away "
             f"from a full-rank simplex, which would fit a low-rank bias as in Garrod & Keating (2025) "
             f"(not checked here).")
 
