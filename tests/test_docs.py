@@ -69,6 +69,7 @@ NUMPYDOC_MODULES = (
     "nclab.theory.deep.schatten", "nclab.theory.deep.superiority", "nclab.theory.deep.dimensions",
     "nclab.ufm.engine", "nclab.ufm.objective", "nclab.ufm.init", "nclab.ufm.solutions", "nclab.ufm.measure",
     "nclab.ufm.dynamics",
+    "nclab.ufm.terms",
     "nclab.sweep.grid", "nclab.sweep.executors", "nclab.sweep.registry", "nclab.sweep.reading",
     "nclab.experiments.rules", "nclab.experiments.coverage",
     "nclab.nets.data", "nclab.nets._dataset", "nclab.nets._files", "nclab.nets.features", "nclab.nets._layers",
