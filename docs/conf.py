@@ -10,6 +10,9 @@ copyright = "nclab authors, MIT licence"
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "myst_parser"]
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
+# "Attributes" sections as :ivar: fields: autodoc documents the properties themselves, and a second
+# object description of the same name would be a duplicate (a warning, so an error here)
+napoleon_use_ivar = True
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
