@@ -217,7 +217,7 @@ def theorem7(config: dict) -> Outcome:
     ]
     return Outcome(claims=claims, figures={"theorem7": draw(config, rows)},
                    tables={"theorem7_cells": [_rounded(c) for c in grid], "theorem7_region": _region_table(config, rows),
-                           "theorem7_probe": [pr]},
+                           "theorem7_probe": [{{"psi": "ψ*", "lam": "λ"}.get(k, k): v for k, v in pr.items()}]},
                    metrics={"fig6": f6, "probe": pr}, notes=notes)
 
 
@@ -295,9 +295,9 @@ def judge(config: dict, grid: list[dict], rows: list[dict], pr: dict) -> list[Cl
               f"min over {pr['directions']} seeded random unit directions of both one-sided derivatives "
               f"(h = {pr['h']:g}) > 0 at K = {pr['K']}, L = {pr['L']}, d = {pr['d']}, "
               f"λ = {power_of_two(math.log2(pr['lam']))}, ψ = ψ*",
-              {k: pr[k] for k in ("psi", "loss", "min_D_plus", "min_D_minus", "min_sum", "kinks_per_layer",
+              {"ψ*": pr["psi"], **{k: pr[k] for k in ("loss", "min_D_plus", "min_D_minus", "min_sum", "kinks_per_layer",
                                   "padding_kinks_per_layer", "exact_zeros_per_layer", "entries_per_layer",
-                                  "most_negative_pre_activation")},
+                                  "most_negative_pre_activation")}},
               bool(pr["min_D_plus"] > 0 and pr["min_D_minus"] > 0), kind="check", rule="direction",
               note="reported as found: both one-sided derivatives positive along a line is a V-shaped kink, not a "
                    "smooth stationary point; sampled directions are evidence, not a proof of a local minimum "
