@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from nclab import cli
-from nclab.report._markup import prose
+from nclab._notation import prose
 
 
 def test_tex_in_claim_texts_reads_as_unicode():

@@ -1,4 +1,5 @@
-"""HTML pieces the report pages share: value formatting, anchors, badges, embedded PNGs and tables."""
+"""HTML pieces the report pages share: value formatting, anchors, badges, embedded PNGs and tables
+(the experiments' texts in the papers' notation come from :func:`nclab._notation.prose`)."""
 from __future__ import annotations
 
 import base64
@@ -116,64 +117,3 @@ def _kv_table(mapping: Mapping) -> str:
     rows = "".join(f"<tr><th>{escape(str(k))}</th><td><code>{escape(format_value(v, max_items=20))}</code></td></tr>"
                    for k, v in mapping.items())
     return f'<table class="kv">{rows}</table>'
-
-
-#: TeX commands of the experiments' texts (matplotlib mathtext, for the figures) and their Unicode.
-_TEX = {
-    r"\Sigma": "Σ", r"\sigma": "σ", r"\lambda": "λ", r"\mu": "μ", r"\beta": "β", r"\alpha": "α",
-    r"\gamma": "γ", r"\delta": "δ", r"\epsilon": "ε", r"\varepsilon": "ε", r"\eta": "η", r"\theta": "θ",
-    r"\kappa": "κ", r"\rho": "ρ", r"\tau": "τ", r"\phi": "φ", r"\psi": "ψ", r"\omega": "ω", r"\Delta": "Δ",
-    r"\ell": "ℓ", r"\infty": "∞", r"\leq": "≤", r"\le": "≤", r"\geq": "≥", r"\ge": "≥", r"\neq": "≠",
-    r"\approx": "≈", r"\times": "×", r"\cdot": "·", r"\to": "→", r"\sqrt": "√", r"\|": "‖",
-    r"\top": "ᵀ", r"\dagger": "†", r"\mathrm": "", r"\mathbf": "", r"\mathit": "", r"\operatorname": "",
-    r"\left": "", r"\right": "", r"\,": " ", r"\;": " ", r"\ ": " ", r"\{": "{", r"\}": "}",
-}
-_BAR = re.compile(r"\\(?:bar|overline)\{([^{}]*)\}|\\(?:bar|overline)\s*([A-Za-z])")
-_SCRIPT = re.compile(r"([_^])(\{[^{}]*\}|\\?[A-Za-z0-9+\-*])")
-_COMMAND = re.compile(r"\\[A-Za-z]+|\\[|,; {}]")
-
-
-def _math(segment: str, html: bool) -> str:
-    segment = re.sub(r"\^\{?\\top\}?", "ᵀ", segment)
-    segment = _BAR.sub(lambda m: "".join(ch + "\u0304" for ch in (m.group(1) or m.group(2))), segment)
-    segment = _COMMAND.sub(lambda m: _TEX.get(m.group(0), m.group(0).lstrip("\\")), segment)
-
-    def script(m: re.Match) -> str:
-        body = m.group(2)
-        body = body[1:-1] if body.startswith("{") else body
-        if not html:
-            return m.group(1) + body
-        tag = "sub" if m.group(1) == "_" else "sup"
-        return f"<{tag}>{escape(body)}</{tag}>"
-
-    if not html:
-        return _SCRIPT.sub(script, segment).replace("{", "").replace("}", "")
-    pieces, last = [], 0
-    for m in _SCRIPT.finditer(segment):
-        pieces.append(escape(segment[last:m.start()].replace("{", "").replace("}", "")))
-        pieces.append(script(m))
-        last = m.end()
-    pieces.append(escape(segment[last:].replace("{", "").replace("}", "")))
-    return "".join(pieces)
-
-
-def prose(text: Any, *, html: bool = True) -> str:
-    """A text of an experiment (claim, note, description) for the page: its TeX segments
-    (``$...$``, as in the figures' mathtext) in plain Unicode, subscripts and superscripts as
-    ``<sub>``/``<sup>``; the rest HTML-escaped. ``html=False``: plain text (``Σ_W Σ_B^+``).
-
-    >>> prose(r"NC1: tr$(\\Sigma_W\\Sigma_B^+)/K$ < 1")
-    'NC1: tr(Σ<sub>W</sub>Σ<sub>B</sub><sup>+</sup>)/K &lt; 1'
-    >>> prose(r"tr$\\Sigma_W$/tr$\\Sigma_B$ and $\\bar H$", html=False)
-    'trΣ_W/trΣ_B and H̄'
-    """
-    text = str(text)
-    parts = re.split(r"(?<!\\)\$(.+?)(?<!\\)\$", text)
-    out = []
-    for i, part in enumerate(parts):
-        if i % 2:
-            out.append(_math(part, html))
-        else:
-            part = part.replace(r"\$", "$")
-            out.append(escape(part) if html else part)
-    return "".join(out)

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from nclab._json import write_atomic
+from nclab._notation import prose
 from nclab.report._markup import (
-    WIDE_PX, _badge, _figure, _kv_table, _seconds, _table, format_value, png_data_uri, png_width, prose, slug,
+    WIDE_PX, _badge, _figure, _kv_table, _seconds, _table, format_value, png_data_uri, png_width, slug,
 )
 from nclab.report._style import CSS
 
