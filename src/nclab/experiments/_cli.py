@@ -1,4 +1,9 @@
-"""``nclab list`` and ``nclab run``."""
+"""``nclab list``, ``nclab show`` and ``nclab run``.
+
+Their text output prints the experiments' texts (titles, descriptions, settings' help, claims'
+rules, notes) in the papers' notation, the TeX segments ``$...$`` as plain Unicode
+(:func:`nclab._notation.prose`); ``--json`` prints them raw, as data.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +11,17 @@ import json
 import sys
 from pathlib import Path
 
+from nclab._notation import prose
 from nclab._parse import parse_assignments
 from nclab._tensor import resolve_device
 from nclab._validation import check_output_dir
 from nclab.sweep.executors import parse_executor
 from nclab.experiments import registry
+
+
+def _text(text) -> str:
+    """An experiment's text for the terminal: its ``$...$`` segments in plain Unicode."""
+    return prose(text, html=False)
 
 
 def configure_list(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +34,7 @@ def main_list(args: argparse.Namespace) -> int:
         print(json.dumps([{"name": e.name, "paper": e.paper, "title": e.title} for e in items], indent=2))
         return 0
     for e in items:
-        print(f"{e.name:28s} {e.paper:11s} {e.title}")
+        print(f"{e.name:28s} {e.paper:11s} {_text(e.title)}")
     return 0
 
 
@@ -72,8 +83,8 @@ def main_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{info['experiment']} ({info['paper']}): {info['title']}")
-    print(f"  {info['description']}")
+    print(f"{info['experiment']} ({info['paper']}): {_text(info['title'])}")
+    print(f"  {_text(info['description'])}")
     from nclab._progress import duration
 
     for profile, t in info["time"].items():
@@ -85,9 +96,9 @@ def main_show(args: argparse.Namespace) -> int:
         quick, full = json.dumps(row["quick"]), json.dumps(row["full"])
         print(f"  {row['key']}")
         print(f"      quick: {quick}" + ("" if quick == full else f"    full: {full}"))
-        print(f"      allowed: {row['allowed']}")
+        print(f"      allowed: {_text(row['allowed'])}")
         if row["help"]:
-            print(f"      {row['help']}")
+            print(f"      {_text(row['help'])}")
     return 0
 
 
@@ -125,10 +136,40 @@ def main_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))  # a reader that left: nclab.cli's exit 141
         return 0
-    print(f"{result.experiment}: {result.title} ({result.seconds:.1f} s)")
-    for c in result.claims:
-        print(f"  [{'PASS' if c.passed else 'FAIL'}] {c.id}: expected {c.expected}, measured {registry.to_jsonable(c.measured)}")
-    for note in result.notes:
-        print(f"  note: {note}")
+    print("\n".join(run_lines(result)))
     print(f"  wrote {out / 'result.json'}", file=sys.stderr)
     return 0
+
+
+def run_lines(result) -> list[str]:
+    """What ``nclab run`` prints of a result (without ``--json``), one string a line.
+
+    Parameters
+    ----------
+    result : nclab.experiments.registry.ExperimentResult
+        The run's result.
+
+    Returns
+    -------
+    list of str
+        The experiment, its title and time; one ``[PASS]``/``[FAIL]`` line per claim (its rule
+        and the measured value); one line per note. The texts are in the papers' notation
+        (``$\\Sigma_W$`` prints as ``Σ_W``); the measured values are printed as their JSON form.
+
+    Examples
+    --------
+    >>> from nclab.experiments.registry import Claim, ExperimentResult
+    >>> claim = Claim("small", r"tr$\\Sigma_W$ is small.", "toy", r"tr$\\Sigma_W$ $\\le$ 0.1", 0.05, True)
+    >>> result = ExperimentResult("toy", "mixon2022", r"The $\\lambda$ toy", "", {}, [claim], [], {}, {},
+    ...                           [r"at $\\lambda_H = 10^{-3}$"], 1.0)
+    >>> print("\\n".join(run_lines(result)))
+    toy: The λ toy (1.0 s)
+      [PASS] small: expected trΣ_W ≤ 0.1, measured 0.05
+      note: at λ_H = 10^-3
+    """
+    lines = [f"{result.experiment}: {_text(result.title)} ({result.seconds:.1f} s)"]
+    for c in result.claims:
+        lines.append(f"  [{'PASS' if c.passed else 'FAIL'}] {c.id}: expected {_text(c.expected)}, "
+                     f"measured {registry.to_jsonable(c.measured)}")
+    lines.extend(f"  note: {_text(note)}" for note in result.notes)
+    return lines

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Sequence
 
 from nclab._json import dumps, to_jsonable, write_atomic
+from nclab._notation import prose
 from nclab._tensor import resolve_device
 from nclab._validation import fail
 from nclab.report.html import REPORT_FORMAT, claim_counts, format_value, write_report
@@ -429,7 +430,8 @@ def summary_lines(summary: ReproduceSummary) -> list[str]:
     -------
     list of str
         A table of experiments, crashes, claims passed / failed and coverage gaps per paper,
-        one line per crash and per failed claim, the totals and the page's path.
+        one line per crash and per failed claim (its rule in the papers' notation, ``$...$``
+        as plain Unicode), the totals and the page's path.
 
     Examples
     --------
@@ -437,7 +439,7 @@ def summary_lines(summary: ReproduceSummary) -> list[str]:
     >>> from nclab.report.html import claim_counts
     >>> exps = [{"experiment": "mixon2022-fig2", "paper": "mixon2022", "status": "ok",
     ...          "claims": [{"id": "a", "passed": True, "expected": "< 1", "measured": 0.5},
-    ...                     {"id": "b", "passed": False, "expected": "< 1e-3", "measured": 0.25}]},
+    ...                     {"id": "b", "passed": False, "expected": r"$\\sigma_{min}$ < 1e-3", "measured": 0.25}]},
     ...         {"experiment": "mixon2022-fig1", "paper": "mixon2022", "status": "crashed",
     ...          "error": "RuntimeError: boom", "claims": []}]
     >>> s = ReproduceSummary({"experiments": exps}, Path("out"), Path("out/index.html"),
@@ -446,7 +448,7 @@ def summary_lines(summary: ReproduceSummary) -> list[str]:
     ...     print(line)
     paper        experiments  crashed  passed  failed  not covered
     mixon2022        1/2            1       1       1     0 of 0
-      FAILED  mixon2022-fig2 / b: expected < 1e-3, measured 0.25
+      FAILED  mixon2022-fig2 / b: expected σ_min < 1e-3, measured 0.25
       CRASHED mixon2022-fig1: RuntimeError: boom
     claims: 1 passed, 1 failed; experiments crashed: 1; total time 3.5 s
     report: ...out/index.html
@@ -464,7 +466,8 @@ def summary_lines(summary: ReproduceSummary) -> list[str]:
             lines.append(f"  CRASHED {e['experiment']}: {e.get('error', '')}")
         for c in e.get("claims", []):
             if not c.get("passed"):
-                lines.append(f"  FAILED  {e['experiment']} / {c['id']}: expected {c['expected']}, measured {format_value(c.get('measured'))}")
+                lines.append(f"  FAILED  {e['experiment']} / {c['id']}: expected {prose(c['expected'], html=False)}, "
+                             f"measured {format_value(c.get('measured'))}")
     total_pass = sum(c["passed"] for c in summary.counts.values())
     total_fail = sum(c["failed"] for c in summary.counts.values())
     lines.append(f"claims: {total_pass} passed, {total_fail} failed; experiments crashed: {len(summary.crashed)}; "
