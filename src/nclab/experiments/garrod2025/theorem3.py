@@ -166,7 +166,7 @@ def judge(config: dict, data: dict, decays: dict, search: dict) -> list[Claim]:
     per_K = {K: sum(not row["decays"] for row in rows) for K, rows in slow.items()}
     v_decay = rules.every([per_K[K] <= T.q_K(K) for K in per_K],
                           "at most q_K indices i without exponential decay of s_i/s_1 (zero at every L, or the 95% "
-                          "interval of the slope of log s_i/s_1 against L below 0)")
+                          f"interval of the slope of log s_i/s_1 against L below −{MIN_RATE:g})")
     measured = {f"K={K}": {"not_decaying": per_K[K], "q_K": T.q_K(K),
                            "slopes": {row["i"]: [row["slope"], row["interval"]] for row in slow[K]}} for K in slow}
     diffs, worse = 0.0, []
