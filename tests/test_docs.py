@@ -71,6 +71,7 @@ NUMPYDOC_MODULES = (
     "nclab.ufm.dynamics",
     "nclab.ufm.terms",
     "nclab.sweep.grid", "nclab.sweep.executors", "nclab.sweep.registry", "nclab.sweep.reading",
+    "nclab.sweep.local_executor", "nclab.sweep.dask_executor",
     "nclab.experiments.rules", "nclab.experiments.coverage",
     "nclab.nets.data", "nclab.nets._dataset", "nclab.nets._files", "nclab.nets.features", "nclab.nets._layers",
     "nclab.nets.tracker", "nclab.nets.adapters", "nclab.nets._plot", "nclab.nets.train",

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from nclab import sweep
-from nclab.sweep.executors import DaskExecutor, parse_executor
+from nclab.sweep.dask_executor import DaskExecutor
+from nclab.sweep.executors import parse_executor
 from nclab.sweep.reading import integrity_check
 
 import toy_kind

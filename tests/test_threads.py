@@ -161,7 +161,7 @@ def test_cli_auto_runs_small_work_verbs_on_one_thread(auto, monkeypatch):
 
 
 def test_pool_workers_get_one_thread_unless_told(monkeypatch):
-    from nclab.sweep.executors import LocalExecutor
+    from nclab.sweep.local_executor import LocalExecutor
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)

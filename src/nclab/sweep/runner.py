@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 from nclab._tensor import resolve_device
 from nclab._validation import check_int, check_real, fail
 from nclab.sweep import executors as _executors
+from nclab.sweep.dask_executor import DASK_CONNECT_TIMEOUT, DaskExecutor
 from nclab.sweep.grid import as_grid, chunks, config_hash, expand, parse_seeds
 from nclab.sweep.kinds import REQUIRED, SweepKind
 from nclab.sweep.reading import FINISHED, STATUSES, read_meta
@@ -416,7 +417,7 @@ def run(
     retry_errors: bool = False,
     device: str = "cpu",
     progress: bool | None = None,
-    dask_timeout: float = _executors.DASK_CONNECT_TIMEOUT,
+    dask_timeout: float = DASK_CONNECT_TIMEOUT,
     points: Sequence[Mapping[str, Any]] | None = None,
 ) -> SweepSummary:
     """Run a sweep of ``kind`` over ``grid`` x ``seeds`` into the SQLite ``store`` (resumable).
@@ -506,7 +507,7 @@ def run(
             raise
         if ex is None:  # a Dask scheduler is reached only once the input is known to be good
             ex = _executors.make_executor(executor, dask_timeout=dask_timeout, preload=kind_obj.preload)
-            if isinstance(ex, _executors.DaskExecutor):
+            if isinstance(ex, DaskExecutor):
                 ex.warm(kind_obj.preload)
         keys = list(next(iter(sweep.configs.values())))
         with Store(path, sweep.kind.name, keys, profile=sweep.kind.profile) as st:
