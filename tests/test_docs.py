@@ -81,6 +81,7 @@ NUMPYDOC_MODULES = (
     "nclab.metrics.uniformity",
     "nclab.theory.deep.low_rank", "nclab.theory.deep.critical_points", "nclab.theory.deep.landscape",
     "nclab.theory.deep.optimal_rank",
+    "nclab.theory.deep.relu_construction",
     "nclab.ufm.spec", "nclab.ufm.result",
     "nclab.metrics.streaming", "nclab.metrics.streaming_metrics",
     "nclab.metrics.subspaces", "nclab.metrics.mse_loss",
