@@ -100,3 +100,33 @@ def test_show_of_every_registered_experiment_prints_no_tex(capsys):
     for name in names:
         assert cli.main(["show", name]) == 0
         _no_tex(capsys.readouterr().out)
+
+
+#: ASCII pseudo-math that issue 16 asked the pages to stop showing (the notation is written in plain
+#: Unicode: Σ_W, √, ⁻¹, ᵀ, ≥, ≤, ‖·‖, λ, ⊗). Config keys such as lam_W may still be named where a text
+#: tells the user what to type, so lam_W is not in this list.
+ASCII_MATH = r"Sigma_|sqrt\(|\^-1|\^T\b|>=|<=|\|\||\bbeta\^|\(x\)|\\[A-Za-z]+\{?"
+
+
+def test_static_texts_of_every_experiment_are_in_the_papers_notation():
+    """Titles, descriptions, settings' help and the coverage maps hold no ASCII pseudo-math and no
+    TeX source (a TeX segment would be converted, but the static texts are written in Unicode)."""
+    import re
+
+    from nclab.experiments import registry
+    from nclab.experiments.coverage import paper_coverage
+
+    found = []
+    for e in registry.experiments():
+        texts = {"title": e.title, "description": e.description,
+                 **{f"help[{k}]": p.help or "" for k, p in e.params.items()}}
+        for where, text in texts.items():
+            found += [f"{e.name} {where}: {text[max(0, m.start() - 30):m.end() + 20]!r}"
+                      for m in re.finditer(ASCII_MATH, text)]
+    for paper in registry.PAPERS:
+        for item in paper_coverage(paper):
+            for where, text in (("statement", item.statement), ("reason", item.reason or "")):
+                found += [f"{paper} {item.ref} {where}: {text[max(0, m.start() - 30):m.end() + 20]!r}"
+                          for m in re.finditer(ASCII_MATH, text)]
+    assert found == []
+    assert re.search(ASCII_MATH, "tr Sigma_W / tr Sigma_B") and re.search(ASCII_MATH, "d >= K")
