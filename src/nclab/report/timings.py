@@ -13,7 +13,7 @@ WHERE = "at release, quick profile, 2 CPU cores, 2026-12-02"
 #: the two linear runs together (1087 s against 644 s on a loaded machine), so 20.0 s -> 34 s.
 
 #: Total of one ``nclab reproduce --quick`` at that measurement, seconds.
-QUICK_TOTAL_S = 188.5 + 16.2 + 14.0  # the last three measured apart, the same day; + the ReLU head run
+QUICK_TOTAL_S = 188.5 + 16.2 + 14.0 + 4.8  # the later ones measured apart: + the ReLU head run, + garrod2025-theorem7 (2026-12-03, load 1.8)
 
 QUICK: dict[str, float] = {
     "mixon2022-fig1": 0.4, "mixon2022-fig2": 0.3, "mixon2022-subspace": 0.5,
@@ -24,5 +24,6 @@ QUICK: dict[str, float] = {
     "garrod2025-lambda": 4.1, "garrod2025-real-head": 34.0, "garrod2025-relu": 4.1,
     "garrod2025-sukenik": 13.1, "garrod2025-theorem1": 2.0, "garrod2025-width": 6.2,
     "garrod2025-lambda-hessian": 3.8, "garrod2025-theorem2": 0.8, "garrod2025-theorem3": 10.6,
+    "garrod2025-theorem7": 4.8,
     "papyan-terminal-phase": 10.5,
 }

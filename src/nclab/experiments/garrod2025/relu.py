@@ -45,9 +45,9 @@ def judge(config: dict, rows: pd.DataFrame) -> Outcome:
     table_rows, inside = _theorem7(Ks, Ls)
     claims = [
         Claim("thm7_table_contains_main_text", "DNC is not globally optimal in the deep ReLU UFM for K ≥ 10, L ≥ 5 "
-              "or K ≥ 16, L = 4 (the appendix table by parity contains this region).", f"{SRC}, Theorem 7",
+              "or K ≥ 16, L = 4 (the parity region stated in its proof, appendix B.9, contains this region).", f"{SRC}, Theorem 7",
               "main-text region inside the table", inside, inside, kind="check", rule="exact",
-              note="a transcription check: the main text's region against our transcription of the appendix table"),
+              note="a transcription check: the main text's region against our transcription of the parity region of the proof"),
         Claim.decided("relu_dnc_above_linear_bound", "The DNC loss of the deep linear UFM is a lower bound for the "
                       "DNC loss of the deep ReLU UFM.", f"{SRC}, Theorem 7 (proof)",
                       rules.every([x >= dnc_lin - 1e-9 for x in dnc_losses],
@@ -117,7 +117,7 @@ GRID = Grid(unit=gd_unit, params=UNIT, points=points, judge=judge, check=check_u
     description=(
         "Figure 6: deep ReLU UFM with L = 3, d = 70, λ = 2⁻⁹, K = 10, n = 5, gradient descent with lr 0.5; "
         "Theorem 7: DNC is not globally optimal in the deep ReLU UFM when K ≥ 10 and L ≥ 5 or K ≥ 16 and "
-        "L = 4 (appendix table by parity of K); the linear DNC loss is a lower bound for the ReLU DNC loss."
+        "L = 4 (the proof states it by parity of K); the linear DNC loss is a lower bound for the ReLU DNC loss."
     ),
     defaults=table(UNIT, seeds=100, table_Ks=Param(list(range(2, 21)), ListOf(Int(minimum=2), sorted_=True),
                                         "K values of the Theorem 7 table"),
