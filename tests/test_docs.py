@@ -93,11 +93,9 @@ NUMPYDOC_MODULES = (
     "nclab.sweep.ufm_kind",
     "nclab.report", "nclab.report.reproduce", "nclab.report.sweep_page",
 )
-# Single objects of modules not (yet) complete as a whole: the sweep package's public run/plan.
+# Single objects of modules not complete as a whole (private modules whose one public object is exported).
 NUMPYDOC_OBJECTS = (
-    "nclab.sweep.runner.run", "nclab.sweep.runner.plan", "nclab.sweep.runner.SweepPlan",
-    "nclab.sweep.runner.SweepSummary",
-    "nclab.metrics._core.ClassStatistics",
+    "nclab.metrics._core.ClassStatistics", "nclab._notation.prose",
 )
 
 
