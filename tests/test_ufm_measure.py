@@ -136,3 +136,32 @@ def test_frozen_seed_row_has_metrics():
     last = res.history.groupby("seed").tail(1)
     assert ((last.step > 0) & (last.step < 250)).all()  # frozen off the record_every grid
     assert last.nc1_h1.notna().all() and last.svZ_1.notna().all()
+
+
+def _basis_before(centred, w):
+    """spectral_basis's float32 path as written before V became (U^T M~)^T (M~^T U)."""
+    from nclab.metrics._core import complement_basis
+    r64 = (complement_basis(w).mT @ centred).double()
+    evals, U = torch.linalg.eigh(r64 @ r64.mT)
+    s, U = evals.flip(-1).clamp_min(0.0).sqrt(), U.flip(-1)
+    inv = torch.where(s > 1e-8 * s[..., :1], 1.0 / s.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(s))
+    return ((r64.mT @ U) * inv.unsqueeze(-2)).to(centred.dtype), s.to(centred.dtype)
+
+
+def test_spectral_basis_transposed_product_is_bit_identical(monkeypatch):
+    from nclab.metrics._core import spectral_basis
+    from nclab.ufm import measure
+    g = torch.Generator().manual_seed(3)
+    M = torch.randn(16, 10, 70, generator=g)  # the history's shape at the GK setting, float32
+    M = M - M.mean(-2, keepdim=True)
+    w = torch.full((10,), 0.1)
+    V, s = spectral_basis(M, w)
+    V0, s0 = _basis_before(M, w)
+    assert torch.equal(V, V0) and torch.equal(s, s0)
+    # and the history's metrics with either basis, bit for bit (float32 parameters)
+    spec = UFMSpec.garrod(10, 5, 70, 2, 2 ** -10)
+    params = nclab.train(spec, seeds=4, steps=30, lr=0.5, metrics=False, spectra=False, progress=False).params
+    now = layer_metrics(spec, params)
+    monkeypatch.setattr(measure, "spectral_basis", _basis_before)
+    before = layer_metrics(spec, params)
+    assert now.keys() == before.keys() and all(torch.equal(now[k], before[k]) for k in now)
