@@ -249,3 +249,28 @@ def test_automatic_seed_chunk_by_parameter_memory():
 def test_seed_chunk_rejected(value):
     with pytest.raises(ValueError, match="seed_chunk"):
         nclab.train(UFMSpec.garrod(3, 2, 4, 2, 1e-2), seeds=2, steps=2, seed_chunk=value, progress=False)
+
+
+def test_recorder_frame_is_the_concat_of_per_call_frames():
+    import pandas as pd
+
+    from nclab.ufm.result import Recorder
+    spec = UFMSpec.garrod(3, 2, 4, 2, 0.01)
+    P = initialize(spec, 3, dtype=torch.float64)
+    gn = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    good = {k: torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64) for k in ("loss", "fit", "reg", "anchor")}
+    mixed = {**good, "loss": torch.tensor([1.0, math.inf, 3.0], dtype=torch.float64)}
+    bad = {**good, "loss": torch.full((3,), math.nan, dtype=torch.float64)}
+    rec = Recorder(spec, [5, 9, 2], metrics=True, spectra=True)
+    rec(10, "gd", torch.arange(3), P, good, gn)
+    rec(0, "gd", torch.arange(3), P, mixed, gn)                      # a seed's metrics NaN
+    rec(3, "gd", torch.arange(3), P, good, gn, which=torch.tensor([False, True, False]))
+    rec(4, "lbfgs_polish", torch.arange(3), P, bad, gn)                # no metric columns at all
+    rec(4, "gd", torch.tensor([0, 2]), P.select(torch.tensor([0, 2])), {k: v[[0, 2]] for k, v in good.items()},
+        gn[[0, 2]])
+    assert "nc1_h1" not in rec.rows[3] and "nc1_h1" in rec.rows[0]
+    expected = pd.concat([pd.DataFrame(r) for r in rec.rows], ignore_index=True) \
+        .sort_values(["step", "seed"], kind="stable").reset_index(drop=True)
+    got = rec.frame()
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.nc1_h1.isna().sum() == 4 and list(got.step[:3]) == [0, 0, 0]

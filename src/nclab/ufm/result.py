@@ -233,8 +233,14 @@ class Recorder:
         """The rows recorded so far as a DataFrame, sorted by step then seed."""
         if not self.rows:
             return pd.DataFrame(columns=["step", "seed", "phase", "loss", "fit", "reg", "anchor", "grad_norm"])
-        frames = [pd.DataFrame(r) for r in self.rows]
-        return pd.concat(frames, ignore_index=True).sort_values(["step", "seed"], kind="stable").reset_index(drop=True)
+        # one column at a time over all calls (a row without some columns, e.g. the metrics of a
+        # call whose seeds were all non-finite, gets NaN there), not one DataFrame a call: the
+        # frame pd.concat of the calls' frames gives, ~5x cheaper at 101 calls of 256 seeds
+        names = list(dict.fromkeys(k for r in self.rows for k in r))
+        sizes = [len(r["step"]) for r in self.rows]
+        columns = {k: np.concatenate([r[k] if k in r else np.full(n, np.nan) for r, n in zip(self.rows, sizes)])
+                   for k in names}
+        return pd.DataFrame(columns).sort_values(["step", "seed"], kind="stable").reset_index(drop=True)
 
 
 class Progress:
