@@ -223,17 +223,29 @@ def low_rank_loss(beta, K: int, n: int, L: int, lam: float | None = None, *, lam
     if np.any(b < 0) or not np.all(np.isfinite(b)):
         fail("beta", beta, "finite numbers >= 0")
     m, odd = divmod(K, 2)
-    # log1p: the fit is ~(K-2)e^{-beta}, below float64's epsilon for beta > 37 (small lam)
-    pair = np.log1p(np.exp(-2 * b) + (K - 2) * np.exp(-b))
     p = 2.0 / (L + 1)
     s = math.sqrt(n)
     if odd:
-        fit = ((K - 1) * pair + np.log1p((K - 1) * np.exp(-b))) / K
         reg = 0.5 * lam * (L + 1) * (m * (2 * b * s) ** p + (b * s) ** p)
     else:
-        fit = pair
         reg = 0.5 * lam * (L + 1) * m * (2 * b * s) ** p
-    return fit + reg
+    return _block_fit(b, K) + reg
+
+
+def _block_fit(b: np.ndarray, K: int, odd_margin: float = 1.0) -> np.ndarray:
+    """Mean cross-entropy of the block structure Z = beta X̄ ⊗ 1_nᵀ (GK Thm 1), beta = ``b``.
+
+    A class of a pair block has logits (beta, -beta, 0, ..., 0): log(1 + e^{-2 beta} +
+    (K - 2) e^{-beta}). For odd K the last class has the single logit ``odd_margin`` * beta
+    (1 in the linear construction; 2 in Theorem 7's ReLU one, whose last diagonal entry is 2)
+    and the others 0: log(1 + (K - 1) e^{-odd_margin beta}); the fit is the mean over classes.
+    log1p keeps relative precision where the fit, ~(K - 2) e^{-beta}, is below float64's
+    epsilon (beta > 37, small lam).
+    """
+    pair = np.log1p(np.exp(-2 * b) + (K - 2) * np.exp(-b))
+    if K % 2 == 0:
+        return pair
+    return ((K - 1) * pair + np.log1p((K - 1) * np.exp(-odd_margin * b))) / K
 
 
 # ---------------------------------------------------------------------------- critical points

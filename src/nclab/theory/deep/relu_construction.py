@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from nclab._validation import check_int, check_real, fail
-from nclab.theory.deep.low_rank import _minimise
+from nclab.theory.deep.low_rank import _block_fit, _minimise
 
 __all__ = ["ReluConstruction", "relu_construction", "relu_construction_loss", "relu_construction_optimum",
            "relu_equal_scale_condition"]
@@ -72,11 +72,9 @@ def _beta(psi, K: int, n: int, L: int):
 
 
 def _fit(beta, K: int):
-    b = np.asarray(beta, dtype=np.float64)
-    pair = np.log1p(np.exp(-2 * b) + (K - 2) * np.exp(-b))
-    if K % 2 == 0:
-        return pair
-    return ((K - 1) * pair + np.log1p((K - 1) * np.exp(-2 * b))) / K
+    """The block structure's fit (:func:`nclab.theory.deep.low_rank._block_fit`); for odd K the
+    last class's logit is 2 beta (the last diagonal entry of X̄ is 2 here)."""
+    return _block_fit(np.asarray(beta, dtype=np.float64), K, odd_margin=2.0)
 
 
 @dataclass
